@@ -1,0 +1,136 @@
+"""Typed settings. Built by entry points from a YAML file (and env overrides) and passed down;
+nothing here is read at import time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rfmlake.errors import ConfigError
+
+DEFAULT_CURRENCY_RATES: dict[str, float] = {
+    # Units of the reporting currency (EUR) per one unit of the currency. Replace in config.
+    "EUR": 1.0,
+    "USD": 0.92,
+    "GBP": 1.17,
+    "SEK": 0.087,
+    "DKK": 0.134,
+    "CHF": 1.04,
+    "JPY": 0.0061,
+    "PLN": 0.23,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RfmSettings(_Strict):
+    score_bins: int = Field(5, ge=2, le=10, description="number of score bins n; scores are 1..n")
+    lookback_days: int | None = Field(None, ge=1, description="only orders this many days before as_of count")
+    counted_statuses: tuple[str, ...] = ("completed",)
+    returns_policy: Literal["exclude", "net"] = "exclude"
+
+    @field_validator("counted_statuses")
+    @classmethod
+    def _known_statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from rfmlake.contract.entities import ORDER_STATUSES
+
+        unknown = sorted(set(value) - set(ORDER_STATUSES))
+        if unknown:
+            raise ValueError(f"unknown status {unknown}; allowed: {list(ORDER_STATUSES)}")
+        if not value:
+            raise ValueError("at least one status must count")
+        return value
+
+
+class SegmentationSettings(_Strict):
+    k: int | None = Field(None, ge=2, le=20, description="fixed number of clusters; null = choose automatically")
+    k_min: int = Field(2, ge=2, le=20)
+    k_max: int = Field(8, ge=2, le=20)
+    random_state: int = 42
+    silhouette_sample_size: int = Field(10_000, ge=100)
+    rules_file: str | None = Field(None, description="YAML segment rule table replacing the shipped one")
+    refit: bool = Field(False, description="fit a new model even if one is stored")
+
+
+class Settings(_Strict):
+    prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    default_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    currency_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CURRENCY_RATES))
+    pii_key_env: str = "RFMLAKE_PII_KEY"
+    rfm: RfmSettings = RfmSettings()
+    segmentation: SegmentationSettings = SegmentationSettings()
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for code, rate in value.items():
+            if len(code) != 3 or not code.isalpha() or not code.isupper():
+                raise ValueError(f"currency code {code!r} is not an ISO 4217 code like 'EUR'")
+            if not rate > 0:
+                raise ValueError(f"rate for {code} must be > 0, got {rate}")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        for key in ("reporting_currency", "default_currency"):
+            code = getattr(self, key)
+            if code not in self.currency_rates:
+                raise ConfigError(
+                    f"{key}: {code} has no entry in currency_rates (known: {sorted(self.currency_rates)})"
+                )
+        if self.segmentation.k_min > self.segmentation.k_max:
+            raise ConfigError(
+                f"segmentation.k_min ({self.segmentation.k_min}) must be <= "
+                f"segmentation.k_max ({self.segmentation.k_max})"
+            )
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read settings from a YAML file (or defaults), apply overrides, validate with precise messages."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of settings")
+        data = loaded
+    for key, value in (overrides or {}).items():
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def pii_key(settings: Settings) -> bytes | None:
+    """The keyed-hash secret for PII tokens, from the environment. None means: use the lake's local key."""
+    value = os.environ.get(settings.pii_key_env)
+    return value.encode() if value else None

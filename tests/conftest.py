@@ -1,0 +1,35 @@
+"""Shared fixtures. Tests mirror the package: tests/unit (no network, no Spark) and
+tests/functional (Spark, DuckDB, dbt, HTTP)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession per test process (starting one costs seconds)."""
+    from rfmlake.ingest.spark import get_spark
+
+    session = get_spark("rfmlake-tests", master="local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lake(tmp_path: Path):
+    from rfmlake.lake import Lake
+
+    return Lake(tmp_path / "lake")
+
+
+@pytest.fixture(autouse=True)
+def _pii_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fixed test key so tokens are reproducible in tests; never a real secret.
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "test-key-not-a-secret")
