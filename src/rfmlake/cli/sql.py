@@ -1,0 +1,80 @@
+"""`rfmlake sql`: query the lake with the database.table names Athena uses (silver.orders, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from rfmlake.errors import RfmlakeError
+from rfmlake.lake import Lake
+from rfmlake.lake.catalog import connect
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sql",
+        help="run a SQL query over the lake (DuckDB; Athena table names)",
+        description="Run a query over the lake's current tables: bronze.*, silver.*, gold.*.",
+    )
+    parser.add_argument("query", help='e.g. "SELECT rfm_segment, count(*) FROM gold.customer_rfm GROUP BY 1"')
+    parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument("--max-rows", type=int, default=1000, metavar="N",
+                        help="rows shown in table format (default 1000; csv/json print all)")
+    parser.set_defaults(func=run)
+
+
+def query_lake(lake: Lake, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    if not lake.root.is_dir():
+        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+    con = connect(lake)
+    try:
+        cursor = con.execute(query)
+    except duckdb.Error as exc:
+        known = ", ".join(ref.qualified_name for ref in lake.tables()) or "none"
+        raise RfmlakeError(f"query failed: {str(exc).splitlines()[0]}\n  tables in this lake: {known}") from None
+    if cursor.description is None:
+        return [], []
+    columns = [d[0] for d in cursor.description]
+    return columns, cursor.fetchall()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    columns, rows = query_lake(Lake(args.lake), args.query)
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+    elif args.format == "json":
+        records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        json.dump(records, sys.stdout, default=str)
+        sys.stdout.write("\n")
+    else:
+        table = Table(show_lines=False)
+        for column in columns:
+            table.add_column(column)
+        for row in rows[: args.max_rows]:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console = Console()
+        console.print(table)
+        shown = min(len(rows), args.max_rows)
+        console.print(f"{len(rows):,} rows" + (f" ({shown:,} shown)" if shown < len(rows) else ""))
+    return 0

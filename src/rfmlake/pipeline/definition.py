@@ -1,0 +1,73 @@
+"""The one pipeline definition: stage order, runtime, parameters, retries.
+
+`rfmlake run` executes it in-process (rfmlake.pipeline.runner); the Step Functions state machine
+for AWS is generated from the same tuple, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Runtime = Literal["spark", "python", "dbt", "segmentation"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str
+    runtime: Runtime                 # which engine runs it on AWS: Glue (spark), dbt-athena, SageMaker, Lambda
+    entry: str                       # "module:function" taking (ctx, state) and returning a StageResult
+    glue_script: str | None = None   # the Glue entry script in glue_jobs/ for spark stages
+    max_attempts: int = 1            # retries on AWS; locally a failed stage stops the run
+    critical: bool = True            # a failure stops the run
+
+
+PIPELINE: tuple[Stage, ...] = (
+    Stage(
+        "ingest_bronze",
+        "landing files -> bronze tables (same rows as Parquet, with lineage)",
+        runtime="spark",
+        entry="rfmlake.pipeline.stages:ingest_bronze",
+        glue_script="glue_jobs/landing_to_bronze.py",
+        max_attempts=2,
+    ),
+    Stage(
+        "conform_silver",
+        "bronze -> silver (typed, deduplicated, PII tokenized) + quarantine + reconciliation",
+        runtime="spark",
+        entry="rfmlake.pipeline.stages:conform_silver",
+        glue_script="glue_jobs/bronze_to_silver.py",
+        max_attempts=2,
+    ),
+    Stage(
+        "quality_silver",
+        "great-expectations suites on silver; a critical failure stops the run",
+        runtime="python",
+        entry="rfmlake.pipeline.stages:quality_silver",
+    ),
+    Stage(
+        "dbt_build",
+        "dbt build: staging -> intermediate -> gold marts, with dbt tests",
+        runtime="dbt",
+        entry="rfmlake.pipeline.stages:dbt_build",
+        max_attempts=2,
+    ),
+    Stage(
+        "segmentation",
+        "RFM scores, named segments, KMeans clusters -> gold.customer_rfm + history",
+        runtime="segmentation",
+        entry="rfmlake.pipeline.stages:segmentation",
+        max_attempts=2,
+    ),
+    Stage(
+        "quality_gold",
+        "great-expectations suites on gold; a critical failure stops the run",
+        runtime="python",
+        entry="rfmlake.pipeline.stages:quality_gold",
+    ),
+)
+
+
+def stage_names() -> list[str]:
+    return [stage.name for stage in PIPELINE]

@@ -1,0 +1,204 @@
+"""The local runner: executes PIPELINE in-process, stage by stage, with progress and a run summary."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from rfmlake.errors import PipelineError, RfmlakeError
+from rfmlake.lake import Lake
+from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.definition import PIPELINE, Stage
+from rfmlake.pipeline.stages import RunState
+
+StageCallback = Callable[[Stage, str, float | None], None]  # (stage, "started"|"done"|"failed", seconds)
+
+
+@dataclass
+class StageRun:
+    name: str
+    status: str
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    lake: str
+    landing: str
+    as_of: str | None
+    started_at: str
+    seconds: float
+    stages: list[StageRun]
+    tables: dict[str, int]                       # "zone.table" -> rows
+    quarantine: dict[str, dict[str, int]]        # entity -> reason -> rows
+    reconciliation_ok: bool
+    files_ingested: int
+    segments: list[dict[str, Any]]               # rfm_segment, customers, monetary_share
+    clusters: list[dict[str, Any]]               # cluster_id, cluster_label, customers, monetary_share
+    model_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
+    module_name, func_name = entry.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+@contextmanager
+def _lake_lock(lake: Lake) -> Iterator[None]:
+    """One run per lake at a time; a second run fails fast instead of interleaving commits."""
+    lake.system_dir.mkdir(parents=True, exist_ok=True)
+    with open(lake.system_dir / "run.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"another rfmlake run is using the lake at {lake.root}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_pipeline(
+    ctx: RunContext,
+    *,
+    on_stage: StageCallback | None = None,
+    stages: tuple[Stage, ...] = PIPELINE,
+) -> RunSummary:
+    """Run every stage in order. Raises PipelineError naming the failed stage; the run report and
+    (for unexpected errors) the traceback are written to the run folder either way."""
+    state = RunState()
+    runs: list[StageRun] = []
+    started = time.perf_counter()
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _lake_lock(ctx.lake):
+            for stage in stages:
+                if on_stage:
+                    on_stage(stage, "started", None)
+                t0 = time.perf_counter()
+                try:
+                    summary = _resolve(stage.entry)(ctx, state)
+                except RfmlakeError as exc:
+                    seconds = time.perf_counter() - t0
+                    runs.append(StageRun(stage.name, "failed", seconds, error=str(exc)))
+                    if on_stage:
+                        on_stage(stage, "failed", seconds)
+                    _write_report(ctx, runs, None, error=str(exc))
+                    raise PipelineError(f"stage {stage.name} failed:\n{exc}") from None
+                except Exception as exc:  # a bug, not bad input: keep the traceback, show one line
+                    seconds = time.perf_counter() - t0
+                    log = ctx.run_dir / "error.log"
+                    log.write_text(traceback.format_exc())
+                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                    runs.append(StageRun(stage.name, "failed", seconds, error=message))
+                    if on_stage:
+                        on_stage(stage, "failed", seconds)
+                    _write_report(ctx, runs, None, error=message)
+                    raise PipelineError(
+                        f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
+                    ) from None
+                seconds = time.perf_counter() - t0
+                runs.append(StageRun(stage.name, "succeeded", seconds, summary=_jsonable(summary)))
+                if on_stage:
+                    on_stage(stage, "done", seconds)
+            ctx.lake.vacuum()
+    finally:
+        state.close()
+    summary = summarize_lake(ctx, runs, time.perf_counter() - started)
+    _write_report(ctx, runs, summary)
+    return summary
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _write_report(ctx: RunContext, runs: list[StageRun], summary: RunSummary | None, error: str | None = None) -> Path:
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = (
+        summary.to_dict()
+        if summary
+        else {"run_id": ctx.run_id, "stages": [asdict(r) for r in runs], "error": error}
+    )
+    path = ctx.run_dir / "summary.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def summarize_lake(ctx: RunContext, runs: list[StageRun], seconds: float) -> RunSummary:
+    """What the lake holds after the run, read back through the catalog (so it is what analysts see)."""
+    from rfmlake.lake.catalog import connect
+
+    con = connect(ctx.lake)
+    tables: dict[str, int] = {}
+    for ref in ctx.lake.tables():
+        tables[ref.qualified_name] = con.execute(f"SELECT count(*) FROM {ref.zone}.{ref.name}").fetchone()[0]
+
+    def rows(query: str) -> list[dict[str, Any]]:
+        cursor = con.execute(query)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    quarantine: dict[str, dict[str, int]] = {}
+    if "bronze.quarantine" in tables:
+        for row in rows("SELECT entity, reason, count(*) AS n FROM bronze.quarantine GROUP BY 1, 2 ORDER BY 1, 2"):
+            quarantine.setdefault(row["entity"], {})[row["reason"]] = row["n"]
+    reconciliation_ok, files = True, 0
+    if "silver.ingest_reconciliation" in tables:
+        check = rows(
+            "SELECT count(*) AS files, count(*) FILTER (WHERE rows_in <> rows_accepted + rows_quarantined) AS bad "
+            "FROM silver.ingest_reconciliation"
+        )[0]
+        reconciliation_ok, files = check["bad"] == 0, check["files"]
+    segments: list[dict[str, Any]] = []
+    clusters: list[dict[str, Any]] = []
+    model_version = None
+    if "gold.customer_rfm" in tables:
+        segments = rows(
+            "SELECT rfm_segment, count(*) AS customers, "
+            "round(sum(monetary) / nullif(sum(sum(monetary)) OVER (), 0), 4) AS monetary_share "
+            "FROM gold.customer_rfm GROUP BY 1 ORDER BY customers DESC, rfm_segment"
+        )
+        clusters = rows(
+            "SELECT cluster_id, cluster_label, count(*) AS customers, "
+            "round(sum(monetary) / nullif(sum(sum(monetary)) OVER (), 0), 4) AS monetary_share "
+            "FROM gold.customer_rfm GROUP BY 1, 2 ORDER BY 1"
+        )
+        model_version = con.execute("SELECT max(model_version) FROM gold.customer_rfm").fetchone()[0]
+    as_of = ctx.as_of.isoformat() if ctx.as_of else None
+    if as_of is None and "gold.customer_rfm" in tables:
+        value = con.execute("SELECT max(as_of_date) FROM gold.customer_rfm").fetchone()[0]
+        as_of = value.isoformat() if value else None
+    con.close()
+    return RunSummary(
+        run_id=ctx.run_id,
+        lake=str(ctx.lake.root),
+        landing=str(ctx.landing_dir),
+        as_of=as_of,
+        started_at=ctx.started_at.astimezone(UTC).isoformat(),
+        seconds=round(seconds, 2),
+        stages=runs,
+        tables=tables,
+        quarantine=quarantine,
+        reconciliation_ok=reconciliation_ok,
+        files_ingested=files,
+        segments=segments,
+        clusters=clusters,
+        model_version=model_version,
+    )
+

@@ -1,0 +1,102 @@
+"""Adapters from the pipeline definition to the package functions that do the work.
+
+Each stage takes (ctx, state) and returns a dict summary for the run report. The logic lives in
+rfmlake.ingest / modeling / segmentation / quality; nothing here computes data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rfmlake.pipeline.context import RunContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass
+class RunState:
+    """What stages hand to later stages within one local run."""
+
+    reports: dict[str, Any] = field(default_factory=dict)
+    _spark: SparkSession | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from rfmlake.ingest.spark import get_spark
+
+            self._spark = get_spark("rfmlake")
+        return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+
+def ingest_bronze(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.contract.landing import scan_landing
+    from rfmlake.ingest.bronze import load_bronze
+
+    files = scan_landing(ctx.landing_dir)
+    results = load_bronze(state.spark, ctx, files)
+    state.reports["ingest_bronze"] = results
+    return {"files": len(files), "tables": {name: r.rows for name, r in sorted(results.items())}}
+
+
+def conform_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.ingest.silver import conform_silver as run
+
+    report = run(state.spark, ctx)
+    state.reports["conform_silver"] = report
+    return report.to_dict()
+
+
+def _quality_context(ctx: RunContext):
+    from rfmlake.quality import QualityContext
+    from rfmlake.rfm.rules import SegmentRules
+
+    rules = SegmentRules.load(ctx.settings.segmentation.rules_file, n_bins=ctx.settings.rfm.score_bins)
+    return QualityContext(
+        score_bins=ctx.settings.rfm.score_bins,
+        segment_names=tuple(rules.names),
+        currencies=tuple(sorted(ctx.settings.currency_rates)),
+        run_started_at=ctx.started_at,
+    )
+
+
+def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
+    from rfmlake.quality import run_quality
+
+    report = run_quality(ctx.lake, zone, context=_quality_context(ctx))
+    state.reports[f"quality_{zone}"] = report
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / f"quality_{zone}.txt").write_text(report.render())
+    report.raise_for_critical()
+    return report.to_dict()
+
+
+def quality_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    return _quality(ctx, state, "silver")
+
+
+def quality_gold(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    return _quality(ctx, state, "gold")
+
+
+def dbt_build(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.modeling.dbt_runner import run_dbt
+
+    result = run_dbt(ctx, "build")
+    state.reports["dbt_build"] = result
+    return result.to_dict()
+
+
+def segmentation(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.segmentation.job import run_segmentation
+
+    report = run_segmentation(ctx)
+    state.reports["segmentation"] = report
+    return report.to_dict()
