@@ -21,19 +21,25 @@ class RunState:
 
     reports: dict[str, Any] = field(default_factory=dict)
     _spark: SparkSession | None = None
+    _owns_spark: bool = False
 
     @property
     def spark(self) -> SparkSession:
+        """Started on first use, so a run that fails before Spark is needed never pays for a JVM."""
         if self._spark is None:
+            from pyspark.sql import SparkSession
+
             from rfmlake.ingest.spark import get_spark
 
+            self._owns_spark = SparkSession.getActiveSession() is None
             self._spark = get_spark("rfmlake")
         return self._spark
 
     def close(self) -> None:
-        if self._spark is not None:
+        # Stop only a session this run started (tests and Glue hand in their own).
+        if self._spark is not None and self._owns_spark:
             self._spark.stop()
-            self._spark = None
+        self._spark = None
 
 
 def ingest_bronze(ctx: RunContext, state: RunState) -> dict[str, Any]:

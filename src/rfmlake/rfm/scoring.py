@@ -8,7 +8,6 @@ scale by looking the value up against the stored edges.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -83,19 +82,18 @@ def _bin_labels(bin_counts: list[int], n_bins: int) -> list[int]:
     k = len(bin_counts)
     if k == n_bins:
         return list(range(1, n_bins + 1))
-    total = sum(bin_counts)
-    mids: list[float] = []
-    below = 0
-    for count in bin_counts:
-        mids.append((below + count / 2) / total)
-        below += count
     if k == 1:
-        return [math.floor(1 + mids[0] * (n_bins - 1) + 0.5)]
+        return [n_bins // 2 + 1]
+    total = sum(bin_counts)
     labels = [1]
+    below = bin_counts[0]
     for j in range(1, k - 1):
-        wanted = min(n_bins, math.floor(mids[j] * n_bins) + 1)
+        # Quantile holding the mid-percentile (below + count/2) / total, in exact integer arithmetic
+        # so a mid-percentile on a quantile boundary does not land by float rounding.
+        wanted = min(n_bins, ((2 * below + bin_counts[j]) * n_bins) // (2 * total) + 1)
+        below += bin_counts[j]
         low = labels[-1] + 1
-        high = n_bins - (k - 1 - j)
+        high = n_bins - (k - 1 - j)  # leave room for the bins above
         labels.append(min(max(wanted, low), high))
     labels.append(n_bins)
     return labels

@@ -1,0 +1,118 @@
+"""PII tokens: HMAC-SHA256 (hex) of a normalized value, keyed by a secret kept out of the lake's data.
+
+The same token comes from plain Python (`tokenize`, for lookups such as erasure requests and tests)
+and from native Spark expressions (`token_column`, no Python UDF, so it scales with the data). Both
+normalize the value the same way first, so "Alice@X.com " and "alice@x.com" give one token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rfmlake.errors import ConfigError
+from rfmlake.settings import Settings, pii_key
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+    from rfmlake.lake import Lake
+
+KINDS: tuple[str, ...] = ("email", "phone", "name", "ip", "user")
+_BLOCK_SIZE = 64  # SHA-256 block size in bytes (RFC 2104)
+_KEY_FILE = "pii.key"
+# One explicit whitespace set for Python and Spark: str.strip() and Spark's trim() disagree otherwise.
+_WHITESPACE = " \t\n\r\f\v"
+_SPARK_TRIM = r"^[ \t\n\r\f\x0B]+|[ \t\n\r\f\x0B]+$"
+
+
+def resolve_pii_key(lake: Lake, settings: Settings) -> bytes:
+    """The secret from the environment variable settings.pii_key_env, else the lake's local key file
+    (32 random bytes created once with mode 0600). The key is never logged or written elsewhere."""
+    from_env = pii_key(settings)
+    if from_env is not None:
+        return from_env
+    path = Path(lake.system_dir) / _KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two runs starting together never overwrite each other's key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    try:
+        text = path.read_text().strip()
+        key = bytes.fromhex(text)
+    except (OSError, ValueError):
+        raise ConfigError(f"the PII key file {path} is unreadable or not hex; restore it from backup") from None
+    if not key:
+        raise ConfigError(f"the PII key file {path} is empty; restore it from backup")
+    return key
+
+
+def normalize(value: str | None, kind: str) -> str | None:
+    """The canonical form that is tokenized; None when nothing is left."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown PII kind {kind!r}; kinds: {KINDS}")
+    if value is None:
+        return None
+    text = value.strip(_WHITESPACE)
+    if kind in ("email", "name"):
+        text = text.lower()
+    elif kind == "phone":
+        digits = re.sub(r"[^0-9]", "", text)
+        text = ("+" + digits) if text.startswith("+") and digits else digits
+    return text or None
+
+
+def tokenize(value: str | None, key: bytes, kind: str) -> str | None:
+    """HMAC-SHA256 hex of the normalized value; None for a missing or blank value."""
+    text = normalize(value, kind)
+    if text is None:
+        return None
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _pads(key: bytes) -> tuple[str, str]:
+    """(K xor ipad, K xor opad) as hex, per RFC 2104; computed once on the driver."""
+    if len(key) > _BLOCK_SIZE:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK_SIZE, b"\x00")
+    inner = bytes(b ^ 0x36 for b in key)
+    outer = bytes(b ^ 0x5C for b in key)
+    return inner.hex(), outer.hex()
+
+
+def normalize_column(column: Column, kind: str) -> Column:
+    """Spark twin of `normalize`."""
+    from pyspark.sql import functions as F
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown PII kind {kind!r}; kinds: {KINDS}")
+    text = F.regexp_replace(column, _SPARK_TRIM, "")
+    if kind in ("email", "name"):
+        text = F.lower(text)
+    elif kind == "phone":
+        digits = F.regexp_replace(text, r"[^0-9]", "")
+        text = F.when(text.startswith("+") & (digits != ""), F.concat(F.lit("+"), digits)).otherwise(digits)
+    return F.when(text != "", text)
+
+
+def token_column(column: Column, key: bytes, kind: str) -> Column:
+    """HMAC-SHA256 hex of the normalized column as native Spark expressions:
+    H((K xor opad) || H((K xor ipad) || m))."""
+    from pyspark.sql import functions as F
+
+    inner_pad, outer_pad = _pads(key)
+    message = normalize_column(column, kind)
+    inner = F.sha2(F.concat(F.unhex(F.lit(inner_pad)), F.encode(message, "UTF-8")), 256)
+    outer = F.sha2(F.concat(F.unhex(F.lit(outer_pad)), F.unhex(inner)), 256)
+    return F.when(message.isNotNull(), outer)

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from rfmlake.errors import ConfigError
+from rfmlake.settings import load_settings
+
+
+def test_repo_local_config_is_valid() -> None:
+    settings = load_settings(Path(__file__).parents[3] / "config" / "local.yaml")
+    assert settings.rfm.score_bins == 5
+    assert settings.reporting_currency in settings.currency_rates
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rfm:\n  score_bins: 1\n", "rfm.score_bins: Input should be greater than or equal to 2"),
+        ("rfm:\n  returns_policy: keep\n", "rfm.returns_policy: Input should be 'exclude' or 'net'"),
+        ("rfm:\n  counted_statuses: [shipped]\n", "rfm.counted_statuses: unknown status ['shipped']; allowed:"),
+        ("rfm:\n  bins: 5\n", "rfm.bins: unknown key"),
+        ("currency_rates:\n  EUR: 1\n  usd: 2\n", "currency code 'usd' is not an ISO 4217 code"),
+        ("segmentation:\n  k_min: 6\n  k_max: 3\n", "segmentation.k_min (6) must be <= segmentation.k_max (3)"),
+        ("reporting_currency: USD\ncurrency_rates:\n  EUR: 1\n", "reporting_currency: USD has no entry in currency_rates"),
+        ("- a\n- b\n", "must hold a mapping"),
+        ("rfm: [\n", "is not valid YAML"),
+    ],
+)
+def test_invalid_settings_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert expected in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_overrides_apply_by_dotted_key() -> None:
+    assert load_settings(None, {"segmentation.refit": True}).segmentation.refit is True
