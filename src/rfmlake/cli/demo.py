@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="generate sample data and run the whole pipeline on it",
-        description="Generate seeded sample data (with bad rows) into DIR/landing and run the pipeline into DIR/lake.",
+        description="Generate seeded sample data (with bad rows) into DIR/landing and run the pipeline "
+        "into DIR/lake.",
     )
     parser.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="demo folder (default ./demo)")
     parser.add_argument("--order-lines", type=int, default=20_000, metavar="N", help="order lines to generate")
@@ -23,6 +26,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clean", action="store_true", help="generate no bad rows (default: inject some of every kind)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings YAML")
     parser.set_defaults(func=run)
+
+
+def _cli_hint() -> str:
+    """How the user can call rfmlake from where they stand: bare when on PATH, else the venv's script."""
+    script = Path(sys.executable).with_name("rfmlake")
+    if shutil.which("rfmlake") == str(script):
+        return "rfmlake"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"  quality reports    {run_dir}/quality_silver.txt, quality_gold.txt")
     console.print(f"  segmentation model {lake}/_system/models/segmentation/")
     console.print()
+    cli = _cli_hint()
     console.print("[bold]Try[/]")
-    console.print(f'  rfmlake sql --lake {lake} "SELECT rfm_segment, count(*) AS customers FROM gold.customer_rfm GROUP BY 1 ORDER BY 2 DESC"')
-    console.print(f'  rfmlake sql --lake {lake} "SELECT entity, reason, count(*) FROM bronze.quarantine GROUP BY ALL"')
-    console.print(f'  rfmlake sql --lake {lake} --format csv "SELECT * FROM gold.customer_rfm LIMIT 5"')
+    for query in (
+        "SELECT rfm_segment, count(*) AS customers FROM gold.customer_rfm GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT entity, reason, count(*) AS rows FROM bronze.quarantine GROUP BY ALL ORDER BY ALL",
+        "SELECT cluster_label, avg(recency_days), avg(frequency), avg(monetary) FROM gold.customer_rfm GROUP BY 1",
+    ):
+        console.print(f'  {cli} sql --lake {lake} "{query}"', soft_wrap=True)
     return 0
