@@ -60,28 +60,21 @@ def conform_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
     return report.to_dict()
 
 
-def _quality_context(ctx: RunContext):
-    from rfmlake.quality import QualityContext
+def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
+    import json
+
+    from rfmlake.quality import QualityContext, run_quality
     from rfmlake.rfm.rules import SegmentRules
 
-    rules = SegmentRules.load(ctx.settings.segmentation.rules_file, n_bins=ctx.settings.rfm.score_bins)
-    return QualityContext(
-        score_bins=ctx.settings.rfm.score_bins,
-        segment_names=tuple(rules.names),
-        currencies=tuple(sorted(ctx.settings.currency_rates)),
-        run_started_at=ctx.started_at,
-    )
-
-
-def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
-    from rfmlake.quality import run_quality
-
-    report = run_quality(ctx.lake, zone, context=_quality_context(ctx))
+    rules = SegmentRules.load(ctx.settings.segmentation.rules_file, expected_n_bins=ctx.settings.rfm.score_bins)
+    context = QualityContext.from_settings(ctx.settings, segment_names=tuple(rules.names), run_at=ctx.started_at)
+    report = run_quality(ctx.lake, zone, context=context)
     state.reports[f"quality_{zone}"] = report
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / f"quality_{zone}.txt").write_text(report.render())
+    (ctx.run_dir / f"quality_{zone}.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
     report.raise_for_critical()
-    return report.to_dict()
+    return {"summary": report.summary(), "warnings": len(report.warnings)}
 
 
 def quality_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
