@@ -80,3 +80,12 @@
   {#- Amounts are decimal(18,2), rounded half away from zero, on both engines. -#}
   cast(round({{ expression }}, 2) as decimal(18, 2))
 {%- endmacro %}
+
+
+{% macro is_counted_status(status_column) -%}
+  {#- True for orders that count as purchases: a status in var counted_statuses, plus returned
+      orders when returns_policy is 'net' (they count for recency/frequency with zero revenue). -#}
+  {%- set policy = returns_policy_var() -%}
+  ({{ status_column }} in {{ sql_string_list(counted_statuses_var()) }}
+  {%- if policy == 'net' %} or {{ status_column }} = 'returned'{% endif %})
+{%- endmacro %}

@@ -1,0 +1,29 @@
+{#- One row per order (every status) with its amount in the order's and the reporting currency,
+    and whether it counts for this run's RFM features. -#}
+with
+
+orders as (
+    select * from {{ ref('int_orders__amounts') }}
+),
+
+counted as (
+    select order_id from {{ ref('int_orders__in_window') }}
+)
+
+select
+    orders.order_id,
+    orders.customer_id,
+    orders.ordered_at,
+    orders.order_date,
+    orders.status,
+    orders.currency,
+    orders.order_total,
+    orders.line_count,
+    orders.has_items,
+    orders.items_amount,
+    orders.rate_to_reporting,
+    orders.amount_reporting,
+    orders.reporting_currency,
+    counted.order_id is not null as is_rfm_counted
+from orders
+left join counted on counted.order_id = orders.order_id
