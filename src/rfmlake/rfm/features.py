@@ -98,5 +98,5 @@ def compute_rfm_features_pandas(
 
 def _to_day(values: pd.Series) -> pd.Series:
     """Calendar day of each order; an offset-aware timestamp is taken in UTC (DESIGN.md section 3)."""
-    stamps = pd.to_datetime(values, utc=True)
+    stamps = pd.to_datetime(values, utc=True, format="ISO8601")
     return stamps.dt.tz_localize(None).dt.normalize()

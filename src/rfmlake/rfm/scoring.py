@@ -113,7 +113,12 @@ class RfmScorer:
        distinct values remain for the bins left.
     3. Label the bins 1..n worst to best; if there are fewer than n bins (fewer distinct values
        than n), the worst is 1, the best n, and the bins between get the score whose quantile
-       holds their mid-percentile, kept strictly increasing.
+       holds their mid-percentile, kept strictly increasing. A single bin (every customer has the
+       same value, or there is one customer) gets the middle score n // 2 + 1.
+
+    Example, n=5, frequencies [1, 1, 1, 1, 2, 3, 4, 5, 6, 7]: targets 2, 5.5, 6.7, 8.5 customers
+    give the bins {1} {2} {3, 4} {5} {6, 7}; all four one-order customers score 1 (a rank-based
+    quantile cut would give two of them 1 and two 2).
 
     Fitted attributes (in original units, so they read plainly in the stored model):
       edges_[column]: the last value of each bin but the best, worst to best. For a higher-is-

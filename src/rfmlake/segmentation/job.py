@@ -1,0 +1,77 @@
+"""The segmentation stage, local runtime: gold.customer_rfm_features -> gold.customer_rfm and
+gold.segment_membership_history, with the model fitted once and reused (rfmlake.segmentation.model)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rfmlake.errors import PipelineError
+from rfmlake.lake import Lake
+from rfmlake.pipeline.context import RunContext
+from rfmlake.segmentation.model import ModelStore
+from rfmlake.segmentation.report import SegmentationReport
+from rfmlake.segmentation.segment import (
+    FEATURES_TABLE,
+    HISTORY_SCHEMA,
+    HISTORY_TABLE,
+    OUTPUT_TABLE,
+    customer_rfm_to_arrow,
+    history_rows,
+    segment_features,
+)
+
+REPORT_FILE = "segmentation_report.json"
+
+
+def model_store(lake: Lake) -> ModelStore:
+    return ModelStore(lake.models_dir / "segmentation")
+
+
+def read_features(lake: Lake) -> pd.DataFrame:
+    ref = lake.current("gold", FEATURES_TABLE)
+    if ref is None:
+        raise PipelineError(
+            f"gold.{FEATURES_TABLE} does not exist in the lake at {lake.root}; run the dbt stage first"
+        )
+    return pq.read_table(ref.path).to_pandas()
+
+
+def run_segmentation(ctx: RunContext) -> SegmentationReport:
+    """Score, segment and cluster every customer of gold.customer_rfm_features; write
+    gold.customer_rfm (replaced) and this as_of's rows of gold.segment_membership_history
+    (replaced for that as_of, kept for the others, so a re-run is idempotent). Stores the model if
+    it was (re)fitted and makes it current. Writes the report to the run folder and returns it."""
+    features = read_features(ctx.lake)
+    store = model_store(ctx.lake)
+    stored = None if ctx.settings.segmentation.refit else store.current()
+    rfm, model, report = segment_features(features, ctx.settings, stored)
+    if ctx.as_of is not None and report.as_of_date != ctx.as_of.isoformat():
+        raise PipelineError(
+            f"gold.{FEATURES_TABLE} is for as_of {report.as_of_date}, but this run is for "
+            f"{ctx.as_of.isoformat()}; rebuild the marts for this as_of first"
+        )
+    if report.refitted:
+        store.save(model)
+    ctx.lake.write_arrow("gold", OUTPUT_TABLE, customer_rfm_to_arrow(rfm))
+    ctx.lake.write_arrow("gold", HISTORY_TABLE, _merged_history(ctx.lake, history_rows(rfm)))
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def _merged_history(lake: Lake, new_rows: pa.Table) -> pa.Table:
+    """The current history without this run's as_of, plus this run's rows, sorted."""
+    ref = lake.current("gold", HISTORY_TABLE)
+    if ref is None:
+        merged = new_rows
+    else:
+        previous = pq.read_table(ref.path).select(HISTORY_SCHEMA.names).cast(HISTORY_SCHEMA)
+        as_of = new_rows.column("as_of_date")[0]
+        kept = previous.filter(pc.not_equal(previous.column("as_of_date"), as_of))
+        merged = pa.concat_tables([kept, new_rows])
+    return merged.sort_by([("as_of_date", "ascending"), ("customer_id", "ascending")])
