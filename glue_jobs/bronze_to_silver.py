@@ -1,0 +1,25 @@
+"""Glue 5.0 job (and local script): bronze tables -> silver tables, quarantine, reconciliation.
+Logic: rfmlake.ingest."""
+
+import json
+import sys
+
+from rfmlake.errors import RfmlakeError
+from rfmlake.ingest.jobs import build_context, parse_job_args
+from rfmlake.ingest.silver import conform_silver
+from rfmlake.ingest.spark import get_spark
+
+
+def main(argv: list[str]) -> int:
+    try:
+        ctx = build_context(parse_job_args(argv, require_landing=False))
+        report = conform_silver(get_spark("rfmlake-bronze-to-silver"), ctx)
+    except RfmlakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,73 @@
+"""Job runners behind the Glue entry scripts and the local pipeline: argument parsing (Glue's
+getResolvedOptions when awsglue is importable, argparse otherwise) and the ingest run."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rfmlake.contract.landing import scan_landing
+from rfmlake.ingest.bronze import BronzeResult, load_bronze
+from rfmlake.ingest.silver import SilverReport, conform_silver
+from rfmlake.lake import Lake
+from rfmlake.pipeline.context import RunContext, new_run_id
+from rfmlake.settings import load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    landing: str | None
+    lake: str
+    config: str | None
+    run_id: str | None
+
+
+def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
+    """`--landing`, `--lake`, `--config`, `--run-id` (Glue spells the last `--run_id`)."""
+    try:
+        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+    except ImportError:
+        getResolvedOptions = None  # noqa: N806 - the Glue function's own name
+
+    if getResolvedOptions is not None:
+        # getResolvedOptions rejects absent names, so ask only for the optional ones that were given.
+        wanted = ["lake"] + [n for n in ("landing", "config", "run_id") if f"--{n}" in argv]
+        if require_landing and "landing" not in wanted:
+            wanted.append("landing")
+        options = getResolvedOptions(argv, wanted)
+        return JobArgs(options.get("landing"), options["lake"], options.get("config"), options.get("run_id"))
+
+    parser = argparse.ArgumentParser(description="rfmlake ingestion job")
+    parser.add_argument("--landing", required=require_landing, help="landing folder (<landing>/<entity>/...)")
+    parser.add_argument("--lake", required=True, help="lake root folder")
+    parser.add_argument("--config", default=None, help="settings YAML (default: built-in defaults)")
+    parser.add_argument("--run-id", "--run_id", dest="run_id", default=None, help="run id for lineage")
+    args, _unknown = parser.parse_known_args(argv[1:])  # Glue adds its own --JOB_NAME etc.
+    return JobArgs(args.landing, args.lake, args.config, args.run_id)
+
+
+def build_context(args: JobArgs) -> RunContext:
+    settings = load_settings(args.config)
+    landing = Path(args.landing) if args.landing else Path(".")
+    ctx = RunContext(landing_dir=landing, lake=Lake(args.lake), settings=settings)
+    if args.run_id:
+        ctx.run_id = args.run_id
+    return ctx
+
+
+def run_landing_to_bronze(spark: SparkSession, ctx: RunContext) -> dict[str, BronzeResult]:
+    return load_bronze(spark, ctx, scan_landing(ctx.landing_dir))
+
+
+def run_ingest(spark: SparkSession, ctx: RunContext) -> SilverReport:
+    """scan landing -> bronze -> silver in one call."""
+    run_landing_to_bronze(spark, ctx)
+    return conform_silver(spark, ctx)
+
+
+__all__ = ["JobArgs", "build_context", "new_run_id", "parse_job_args", "run_ingest", "run_landing_to_bronze"]
