@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# A fixed test key so tokens are reproducible across tests and module-scoped fixtures; never a real secret.
+TEST_PII_KEY = "test-key-not-a-secret"
+os.environ["RFMLAKE_PII_KEY"] = TEST_PII_KEY
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +31,3 @@ def lake(tmp_path: Path):
 
     return Lake(tmp_path / "lake")
 
-
-@pytest.fixture(autouse=True)
-def _pii_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A fixed test key so tokens are reproducible in tests; never a real secret.
-    monkeypatch.setenv("RFMLAKE_PII_KEY", "test-key-not-a-secret")

@@ -33,7 +33,31 @@ _SPARK_TRIM = r"^[ \t\n\r\f\x0B]+|[ \t\n\r\f\x0B]+$"
 
 def resolve_pii_key(lake: Lake, settings: Settings) -> bytes:
     """The secret from the environment variable settings.pii_key_env, else the lake's local key file
-    (32 random bytes created once with mode 0600). The key is never logged or written elsewhere."""
+    (32 random bytes created once with mode 0600). The key is never logged or written elsewhere.
+
+    A lake remembers a fingerprint of the key it was built with: tokens made with another key would
+    silently stop joining (and erasure lookups would miss), so a different key is refused."""
+    key = _load_key(lake, settings)
+    _check_fingerprint(lake, key, settings)
+    return key
+
+
+def _check_fingerprint(lake: Lake, key: bytes, settings: Settings) -> None:
+    fingerprint = hmac.new(key, b"rfmlake pii key fingerprint v1", hashlib.sha256).hexdigest()[:16]
+    path = Path(lake.system_dir) / "pii_key.fingerprint"
+    if path.exists():
+        if path.read_text().strip() != fingerprint:
+            raise ConfigError(
+                f"the PII key differs from the one the lake at {lake.root} was built with, so new tokens "
+                f"would not match existing ones. Use the original key (environment variable "
+                f"{settings.pii_key_env}, or {Path(lake.system_dir) / _KEY_FILE}), or build a new lake."
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(fingerprint + "\n")
+
+
+def _load_key(lake: Lake, settings: Settings) -> bytes:
     from_env = pii_key(settings)
     if from_env is not None:
         return from_env

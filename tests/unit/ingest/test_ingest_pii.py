@@ -75,3 +75,16 @@ def test_broken_key_file_is_a_clear_error(lake: Lake, monkeypatch: pytest.Monkey
     (lake.system_dir / "pii.key").write_text("not hex")
     with pytest.raises(ConfigError, match="pii.key is unreadable or not hex"):
         resolve_pii_key(lake, Settings())
+
+
+def test_a_different_key_for_an_existing_lake_is_refused(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rfmlake.errors import ConfigError
+
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "first-key")
+    resolve_pii_key(lake, Settings())
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "second-key")
+    with pytest.raises(ConfigError, match="differs from the one the lake .* was built with"):
+        resolve_pii_key(lake, Settings())
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "first-key")
+    assert resolve_pii_key(lake, Settings()) == b"first-key"
+    assert "first-key" not in (lake.system_dir / "pii_key.fingerprint").read_text()
