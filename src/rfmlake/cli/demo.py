@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="demo folder (default ./demo)")
     parser.add_argument("--order-lines", type=int, default=20_000, metavar="N", help="order lines to generate")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--clean", action="store_true", help="generate no bad rows (default: inject some of every kind)")
+    parser.add_argument("--clean", action="store_true",
+                        help="generate no bad rows (default: inject some of every kind)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings YAML")
     parser.set_defaults(func=run)
 
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     console.print("[bold]Where everything is[/]")
     console.print(f"  landing files      {landing}")
     console.print(f"  lake (Parquet)     {lake}/{{bronze,silver,gold}}/<table>/")
-    console.print(f"  run report         {run_dir}/summary.json")
-    console.print(f"  quality reports    {run_dir}/quality_silver.txt, quality_gold.txt")
+    console.print(f"  run report         {run_dir}/summary.json", soft_wrap=True)
+    console.print(f"  quality reports    {run_dir}/quality_silver.txt", soft_wrap=True)
+    console.print(f"                     {run_dir}/quality_gold.txt", soft_wrap=True)
     console.print(f"  segmentation model {lake}/_system/models/segmentation/")
     console.print()
     cli = _cli_hint()

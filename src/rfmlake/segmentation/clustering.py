@@ -64,11 +64,13 @@ class RfmClusterer:
 
     Rows are sorted by customer_id before fitting, so the row order of the input never changes the
     result. Clusters are renumbered by value: cluster_id 0 has the highest mean monetary of its
-    members (then frequency, then the lower recency on ties). Each gets a readable label from its
-    centroid in original units compared to the overall medians: "Recent"/"Lapsed" (recency at or
-    below the median or above it), then "loyal high spenders" (frequency and monetary above the
-    medians), "high spenders", "one-time big spenders", "frequent low spenders", "low spenders" or
-    "one-timers" (centroid frequency below 1.5 orders). Labels shared by several clusters get
+    members (then frequency, then the lower recency on ties). Each gets a readable label from where
+    its centroid sits in the clustering space (standardized log features, so 0 is the average
+    customer on that axis): "Recent"/"Lapsed" (recency below or above average), then "loyal high
+    spenders" (frequency and monetary above average), "high spenders", "one-time big spenders",
+    "frequent low spenders", "low spenders" or "one-timers" (centroid frequency below 1.5 orders in
+    original units). Comparing in the clustering space, not against raw medians, keeps a label
+    consistent with why KMeans put those customers together. Labels shared by several clusters get
     " 1", " 2", ... in value order, so every label is unique.
 
     With too few customers or distinct points for the requested k, it fits the largest k the data
@@ -158,8 +160,7 @@ class RfmClusterer:
         self.scaler_scale_ = scale
         self.centroids_ = centroids
         self.centroids_original_ = centroids_original
-        medians = np.array([np.median(feature_values(ordered, c)) for c in CLUSTER_FEATURES])
-        self.labels_ = _cluster_labels(centroids_original, medians)
+        self.labels_ = _cluster_labels(centroids, centroids_original)
         self.k_ = k
         self.k_selection_ = selection
         self.selection_curve_ = curve
@@ -289,12 +290,13 @@ def _sorted_by_customer(features: pd.DataFrame) -> pd.DataFrame:
     return features.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
 
 
-def _cluster_labels(centroids_original: np.ndarray, medians: np.ndarray) -> list[str]:
+def _cluster_labels(centroids_scaled: np.ndarray, centroids_original: np.ndarray) -> list[str]:
     bases: list[str] = []
-    for recency, frequency, monetary in centroids_original:
-        when = "Recent" if recency <= medians[0] else "Lapsed"
-        frequent = frequency > medians[1]
-        big = monetary > medians[2]
+    for (recency_z, frequency_z, monetary_z), (_, frequency, _) in zip(centroids_scaled, centroids_original,
+                                                                      strict=True):
+        when = "Recent" if recency_z <= 0 else "Lapsed"
+        frequent = frequency_z > 0
+        big = monetary_z > 0
         one_timer = frequency < 1.5
         if big and frequent:
             what = "loyal high spenders"
