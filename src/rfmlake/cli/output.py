@@ -15,7 +15,8 @@ from rfmlake.pipeline.runner import RunSummary, StageCallback
 
 @contextmanager
 def stage_progress(console: Console) -> Iterator[StageCallback]:
-    """A line per pipeline stage: waiting, running (spinner + elapsed), done or failed with its time."""
+    """A line per pipeline stage as it starts: running (spinner + elapsed), then done or failed with its time."""
+    names = [stage.name for stage in PIPELINE]
     with Progress(
         SpinnerColumn(finished_text=" "),
         TextColumn("{task.description}"),
@@ -23,24 +24,17 @@ def stage_progress(console: Console) -> Iterator[StageCallback]:
         console=console,
         transient=False,
     ) as progress:
-        tasks: dict[str, TaskID] = {
-            stage.name: progress.add_task(f"[dim]{i}/{len(PIPELINE)} {stage.name}[/]", total=1, start=False)
-            for i, stage in enumerate(PIPELINE, start=1)
-        }
+        tasks: dict[str, TaskID] = {}
 
         def on_stage(stage: Stage, event: str, seconds: float | None) -> None:
-            task = tasks[stage.name]
-            index = [s.name for s in PIPELINE].index(stage.name) + 1
-            label = f"{index}/{len(PIPELINE)} {stage.name}"
+            label = f"{names.index(stage.name) + 1}/{len(names)} {stage.name}"
             if event == "started":
-                progress.start_task(task)
-                progress.update(task, description=f"[bold]{label}[/] {stage.description}")
+                tasks[stage.name] = progress.add_task(f"[bold]{label}[/] {stage.description}", total=1)
             elif event == "done":
-                progress.update(task, completed=1, description=f"[green]✓ {label}[/] ({seconds:.1f}s)")
-                progress.stop_task(task)
+                progress.update(tasks[stage.name], completed=1, description=f"[green]✓ {label}[/] ({seconds:.1f}s)")
             else:
-                progress.update(task, completed=1, description=f"[red]✗ {label} failed[/] ({seconds:.1f}s)")
-                progress.stop_task(task)
+                progress.update(tasks[stage.name], completed=1,
+                                description=f"[red]✗ {label} failed[/] ({seconds:.1f}s)")
 
         yield on_stage
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from rfmlake.cli.output import print_summary, stage_progress
+from rfmlake.contract.landing import scan_landing
 from rfmlake.errors import ConfigError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
@@ -48,6 +49,9 @@ def execute(landing: Path, lake_dir: Path, *, as_of: date | None, config: Path |
     settings = load_settings(config, overrides)
     if lake_dir.exists() and not lake_dir.is_dir():
         raise ConfigError(f"--lake {lake_dir} exists and is not a folder")
+    # Fail fast on a landing folder that cannot be ingested, before any stage (or JVM) starts;
+    # the ingest stage scans again, so a Glue run without this pre-flight is just as safe.
+    scan_landing(landing)
     ctx = RunContext(landing_dir=landing.resolve(), lake=Lake(lake_dir), settings=settings, as_of=as_of)
     console.print(f"[bold]rfmlake run[/] {ctx.run_id}: {ctx.landing_dir} -> {ctx.lake.root}")
     with stage_progress(console) as on_stage:
