@@ -31,17 +31,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     parser.add_argument("--max-rows", type=int, default=1000, metavar="N",
                         help="rows shown in table format (default 1000; csv/json print all)")
+    parser.add_argument("--as", dest="persona", metavar="PERSONA",
+                        help="see only what this persona may read (lakeformation/personas.yaml)")
     parser.set_defaults(func=run)
 
 
-def query_lake(lake: Lake, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query_lake(lake: Lake, query: str, persona: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     if not lake.root.is_dir():
         raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
-    con = connect(lake)
+    con = connect(lake, persona=persona)
     try:
         cursor = con.execute(query)
     except duckdb.Error as exc:
         known = ", ".join(ref.qualified_name for ref in lake.tables()) or "none"
+        if persona is not None:
+            rows = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+            known = ", ".join(r[0] for r in rows) or "none"
+            known += f" (as {persona})"
         raise RfmlakeError(f"query failed: {str(exc).splitlines()[0]}\n  tables in this lake: {known}") from None
     if cursor.description is None:
         return [], []
@@ -58,7 +64,7 @@ def _plain(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    columns, rows = query_lake(Lake(args.lake), args.query)
+    columns, rows = query_lake(Lake(args.lake), args.query, persona=args.persona)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)

@@ -29,8 +29,15 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: Lake, zones: tuple[str,
     return names
 
 
-def connect(lake: Lake, database: str | Path = ":memory:", zones: tuple[str, ...] = ZONES) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection over the lake's current table versions."""
+def connect(
+    lake: Lake, database: str | Path = ":memory:", zones: tuple[str, ...] = ZONES, persona: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection over the lake's current table versions. With a persona, only what that
+    persona may read (lakeformation/personas.yaml), with file access locked (rfmlake.governance.local)."""
+    if persona is not None:
+        from rfmlake.governance.local import connect_as
+
+        return connect_as(lake, persona, zones=zones)
     con = duckdb.connect(str(database))
     con.execute("SET TimeZone = 'UTC'")
     register_views(con, lake, zones)
