@@ -1,0 +1,90 @@
+"""Destination configuration: by name on the CLI, by environment in Lambda (the same variables work
+locally). Nothing is read at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rfmlake.activation.destinations.base import Destination
+from rfmlake.activation.errors import ActivationError
+
+if TYPE_CHECKING:
+    import boto3
+
+DESTINATION_KINDS: tuple[str, ...] = ("file", "eventbridge", "ses", "pinpoint", "customer_profiles")
+
+ENV_DESTINATIONS = "RFMLAKE_ACTIVATION_DESTINATIONS"   # comma list, default "file"
+ENV_ENDPOINT_URL = "RFMLAKE_AWS_ENDPOINT_URL"          # a test or LocalStack endpoint; unset on AWS
+ENV_SETTINGS: dict[str, tuple[str, str, bool]] = {
+    # variable -> (destination kind, constructor argument, required)
+    "RFMLAKE_FILE_CHANNEL": ("file", "channel", False),
+    "RFMLAKE_EVENTBRIDGE_BUS": ("eventbridge", "event_bus", False),
+    "RFMLAKE_EVENTBRIDGE_SOURCE": ("eventbridge", "source", False),
+    "RFMLAKE_SES_CONTACT_LIST": ("ses", "contact_list", False),
+    "RFMLAKE_PINPOINT_APPLICATION_ID": ("pinpoint", "application_id", True),
+    "RFMLAKE_PINPOINT_CHANNEL": ("pinpoint", "channel", False),
+    "RFMLAKE_PROFILES_DOMAIN": ("customer_profiles", "domain_name", True),
+}
+
+
+def build_destination(kind: str, *, options: Mapping[str, Any] | None = None,
+                      boto3_session: boto3.Session | None = None, endpoint_url: str | None = None) -> Destination:
+    options = dict(options or {})
+    if kind == "file":
+        from rfmlake.activation.destinations.file import FileDestination
+
+        return FileDestination(**options)
+    missing = [var for var, (k, arg, required) in ENV_SETTINGS.items() if k == kind and required and arg not in options]
+    if missing:
+        raise ActivationError(f"destination {kind!r} needs {', '.join(missing)} to be set")
+    aws: dict[str, Any] = {"boto3_session": boto3_session, "endpoint_url": endpoint_url, **options}
+    try:
+        if kind == "eventbridge":
+            from rfmlake.activation.destinations.eventbridge import EventBridgeDestination
+
+            return EventBridgeDestination(**aws)
+        if kind == "ses":
+            from rfmlake.activation.destinations.ses import SesContactListDestination
+
+            return SesContactListDestination(**aws)
+        if kind == "pinpoint":
+            from rfmlake.activation.destinations.pinpoint import PinpointDestination
+
+            return PinpointDestination(**aws)
+        if kind == "customer_profiles":
+            from rfmlake.activation.destinations.customer_profiles import CustomerProfilesDestination
+
+            return CustomerProfilesDestination(**aws)
+    except ValueError as exc:
+        raise ActivationError(f"destination {kind!r}: {exc}") from None
+    raise ActivationError(f"unknown destination {kind!r}; known: {', '.join(DESTINATION_KINDS)}")
+
+
+def destination_names_from_env(env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    names = [n.strip() for n in env.get(ENV_DESTINATIONS, "file").split(",") if n.strip()]
+    unknown = sorted(set(names) - set(DESTINATION_KINDS))
+    if unknown:
+        raise ActivationError(f"{ENV_DESTINATIONS}: unknown destination(s) {unknown}; known: {list(DESTINATION_KINDS)}")
+    if not names:
+        raise ActivationError(f"{ENV_DESTINATIONS} names no destination")
+    return names
+
+
+def destination_from_env(kind: str, env: Mapping[str, str] | None = None,
+                         boto3_session: boto3.Session | None = None) -> Destination:
+    env = os.environ if env is None else env
+    options = {arg: env[var] for var, (k, arg, _) in ENV_SETTINGS.items() if k == kind and env.get(var)}
+    return build_destination(kind, options=options, boto3_session=boto3_session,
+                             endpoint_url=env.get(ENV_ENDPOINT_URL) or None)
+
+
+def lake_from_env(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    value = env.get("RFMLAKE_LAKE")
+    if not value:
+        raise ActivationError("RFMLAKE_LAKE (the lake folder) is not set")
+    return Path(value)

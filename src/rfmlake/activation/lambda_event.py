@@ -1,0 +1,54 @@
+"""The Lambda's work, kept out of lambdas/ so it is tested like any package code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rfmlake.activation.config import lake_from_env
+from rfmlake.activation.errors import ActivationError
+from rfmlake.lake import Lake
+
+if TYPE_CHECKING:
+    import boto3
+
+GOLD_TABLE_MARKER = "/gold/customer_rfm/"
+
+
+def new_gold_version(event: Mapping[str, Any]) -> str | None:
+    """The gold.customer_rfm version named by an EventBridge 'Object Created' event, or None when the
+    object is not part of that table (other tables, the pointer's temp files)."""
+    if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+        raise ActivationError(f"not an S3 Object Created event: source={event.get('source')!r} "
+                              f"detail-type={event.get('detail-type')!r}")
+    key = str(event.get("detail", {}).get("object", {}).get("key", ""))
+    if not key:
+        raise ActivationError("S3 event without detail.object.key")
+    marker = key.find(GOLD_TABLE_MARKER)
+    if marker < 0:
+        return None
+    rest = key[marker + len(GOLD_TABLE_MARKER):]
+    if rest == "_current":
+        return "_current"
+    parts = rest.split("/")
+    return parts[1] if len(parts) >= 3 and parts[0] == "versions" else None
+
+
+def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                 boto3_session: boto3.Session | None = None) -> dict[str, Any]:
+    from rfmlake.activation.run import activate
+
+    env = os.environ if env is None else env
+    version = new_gold_version(event)
+    if version is None:
+        return {"status": "ignored", "reason": "object is not part of gold.customer_rfm"}
+    lake = Lake(lake_from_env(env))
+    ref = lake.current("gold", "customer_rfm")
+    if ref is None:
+        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake.root}")
+    if version != "_current" and version != ref.path.name:
+        # A version file landed but is not committed (yet): the commit's own event triggers the sync.
+        return {"status": "ignored", "reason": "version not committed", "gold_version": ref.path.name}
+    reports = activate(lake, env=env, boto3_session=boto3_session)
+    return {"status": "done", "gold_version": ref.path.name, "reports": [r.to_dict() for r in reports]}

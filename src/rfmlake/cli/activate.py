@@ -1,0 +1,42 @@
+"""`rfmlake activate`: push segment membership to marketing tools (incremental, idempotent, resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rfmlake.activation.config import DESTINATION_KINDS
+from rfmlake.errors import ConfigError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "activate",
+        help="push segments to marketing tools (file export, EventBridge, SES, Pinpoint, Customer Profiles)",
+        description="Sync gold.customer_rfm membership to destinations: only what changed since the last "
+                    "successful sync, only consenting customers with a usable address. Destination settings "
+                    "come from RFMLAKE_* environment variables (docs/activation.md).",
+    )
+    parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
+    parser.add_argument("--destination", action="append", choices=DESTINATION_KINDS, metavar="NAME",
+                        help=f"destination (repeatable; one of {', '.join(DESTINATION_KINDS)}; "
+                             "default: RFMLAKE_ACTIVATION_DESTINATIONS or file)")
+    parser.add_argument("--full", action="store_true", help="resend every member, not only the changes")
+    parser.add_argument("--json", action="store_true", help="print the sync reports as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rfmlake.activation.run import activate
+    from rfmlake.lake import Lake
+
+    if not args.lake.is_dir():
+        raise ConfigError(f"--lake {args.lake} is not a folder")
+    reports = activate(Lake(args.lake), args.destination, full=args.full)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        for report in reports:
+            print(report.render())
+    return 1 if any(r.failed for r in reports) else 0
