@@ -1,0 +1,95 @@
+"""The profile indexer and API on AWS: configuration from the environment, the indexer's event
+parsing, the API app behind API Gateway (IAM or a JWT authorizer; the app reads who called from
+the event). Nothing here creates a client at import time; every AWS call takes `boto3_session`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rfmlake.errors import ConfigError
+from rfmlake.profiles.indexer import IndexReport, index_parquet
+from rfmlake.profiles.opensearch import OpenSearchProfileStore, client_for
+
+if TYPE_CHECKING:
+    import boto3
+    from fastapi import FastAPI
+
+ENDPOINT_ENV = "RFMLAKE_OPENSEARCH_ENDPOINT"
+ALIAS_ENV = "RFMLAKE_PROFILES_ALIAS"
+_VERSION_KEY = re.compile(r"^(?P<table>.*/gold/customer_profile)/versions/(?P<version>[^/]+)/[^/]+\.parquet$")
+_POINTER_KEY = re.compile(r"^(?P<table>.*/gold/customer_profile)/_current$")
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set")
+    return value
+
+
+def store_from_env(env: Mapping[str, str] | None = None,
+                   boto3_session: boto3.Session | None = None) -> OpenSearchProfileStore:
+    env = os.environ if env is None else env
+    client = client_for(_require(env, ENDPOINT_ENV), _require(env, "AWS_REGION"), boto3_session)
+    return OpenSearchProfileStore(client, alias=env.get(ALIAS_ENV, "rfmlake-profiles"))
+
+
+def profile_version_from_event(event: dict[str, Any], boto3_session: boto3.Session | None = None) -> str:
+    """s3://bucket/<prefix>/gold/customer_profile/versions/<version> from an EventBridge S3
+    'Object Created' event for the table's `_current` pointer (read to find the version)."""
+    try:
+        bucket = event["detail"]["bucket"]["name"]
+        key = event["detail"]["object"]["key"]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            "the event is not an S3 'Object Created' event (detail.bucket.name, detail.object.key)"
+        ) from None
+    match = _VERSION_KEY.match(key)
+    if match:
+        return f"s3://{bucket}/{match['table']}/versions/{match['version']}"
+    match = _POINTER_KEY.match(key)
+    if not match:
+        raise ConfigError(f"s3://{bucket}/{key} is not a gold.customer_profile version or pointer")
+    import boto3 as _boto3
+
+    s3 = (boto3_session or _boto3.Session()).client("s3")
+    pointer = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return f"s3://{bucket}/{match['table']}/versions/{pointer['version']}"
+
+
+def generation_for(version: str) -> str:
+    """One generation per table version: a retried or duplicated event loads nothing twice."""
+    return "v" + re.sub(r"[^a-z0-9_.-]", "-", version.lower())[:70]
+
+
+def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | None = None,
+                       boto3_session: boto3.Session | None = None, filesystem: Any = None) -> dict[str, Any]:
+    location = profile_version_from_event(event, boto3_session)
+    store = store or store_from_env(boto3_session=boto3_session)
+    generation = generation_for(location.rsplit("/", 1)[1])
+    if generation in store.generations():
+        if store.active_generation() != generation:
+            store.activate(generation)
+        return {"generation": generation, "skipped": True}
+    path = location.removeprefix("s3://") if filesystem is not None else location
+    report: IndexReport = index_parquet(path, store, filesystem=filesystem, generation=generation)
+    return {**report.to_dict(), "skipped": False}
+
+
+def gateway_app(store: OpenSearchProfileStore | None = None, env: Mapping[str, str] | None = None,
+                boto3_session: boto3.Session | None = None) -> FastAPI:
+    """The profile API for API Gateway: callers were authenticated by IAM or a JWT authorizer."""
+    from rfmlake.ingest.pii import tokenize
+    from rfmlake.profiles.app import ApiConfig, create_app
+
+    env = os.environ if env is None else env
+    key_env = env.get("RFMLAKE_PII_KEY_ENV", "RFMLAKE_PII_KEY")
+    pii_key = _require(env, key_env).encode()
+    config = ApiConfig(auth="gateway", rate_per_second=float(env.get("RFMLAKE_API_RATE", "50")),
+                       burst=int(env.get("RFMLAKE_API_BURST", "100")))
+    return create_app(store or store_from_env(env, boto3_session), config,
+                      lambda email: tokenize(email, pii_key, "email"))

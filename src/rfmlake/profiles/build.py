@@ -1,0 +1,129 @@
+"""gold.customer_profile: one document per customer, built after segmentation (docs/adr/0003).
+
+One SQL query over the gold (and silver.events) tables, run by DuckDB over the lake's catalog. The
+optional inputs (gold.customer_value, silver.events) are joined only when the lake holds them, so
+the profile never waits for a feature another stage has not produced yet.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from rfmlake.errors import PipelineError
+from rfmlake.lake import Lake, TableRef
+from rfmlake.lake.catalog import connect
+
+PROFILE_TABLE = "customer_profile"
+REQUIRED = ("dim_customers", "customer_rfm")
+
+# Columns of gold.customer_profile; every one is documented in docs/profiles-api.md.
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "customer_id", "email_token", "is_guest", "country_code", "city", "postal_code", "created_at",
+    "marketing_opt_in", "has_email", "has_phone",
+    "first_order_date", "last_order_date", "lifetime_orders", "orders_placed",
+    "as_of_date", "recency_days", "frequency", "monetary", "avg_order_value",
+    "r_score", "f_score", "m_score", "rfm_cell", "rfm_segment", "cluster_id", "cluster_label", "model_version",
+    "value_json", "last_event_at", "last_event_type", "event_count",
+)
+
+
+def _value_select(lake: Lake) -> tuple[str, str]:
+    """(select expression, join) for gold.customer_value when present: its columns as one JSON object."""
+    ref = lake.current("gold", "customer_value")
+    if ref is None:
+        return "cast(null as varchar) as value_json", ""
+    import pyarrow.parquet as pq
+
+    names = [n for n in pq.read_schema(next(ref.path.glob("*.parquet"))).names if n != "customer_id"]
+    if not names:
+        return "cast(null as varchar) as value_json", ""
+    pack = ", ".join(f'"{n}" := v."{n}"' for n in names)
+    return (f"case when v.customer_id is not null then cast(to_json(struct_pack({pack})) as varchar) end as value_json",
+            "left join gold.customer_value as v on v.customer_id = c.customer_id")
+
+
+def _events_select(lake: Lake) -> tuple[str, str]:
+    if lake.current("silver", "events") is None:
+        return ("cast(null as timestamp) as last_event_at, cast(null as varchar) as last_event_type, "
+                "0 as event_count"), ""
+    join = """left join (
+        select customer_id,
+               max(event_ts) as last_event_at,
+               arg_max(event_type, event_ts) as last_event_type,
+               count(*) as event_count
+        from silver.events where customer_id is not null group by customer_id
+    ) as e on e.customer_id = c.customer_id"""
+    return ("e.last_event_at, e.last_event_type, cast(coalesce(e.event_count, 0) as integer) as event_count",
+            join)
+
+
+def profile_query(lake: Lake) -> str:
+    missing = [name for name in REQUIRED if lake.current("gold", name) is None]
+    if missing:
+        raise PipelineError(
+            f"the customer profile needs {', '.join('gold.' + n for n in missing)}, absent from the lake at "
+            f"{lake.root}; run the dbt and segmentation stages first"
+        )
+    value_sql, value_join = _value_select(lake)
+    events_sql, events_join = _events_select(lake)
+    return f"""
+    select
+        c.customer_id, c.email_token, c.is_guest, c.country_code, c.city, c.postal_code, c.created_at,
+        c.marketing_opt_in, c.has_email, c.has_phone,
+        c.first_order_date, c.last_order_date, c.lifetime_orders, c.orders_placed,
+        r.as_of_date, r.recency_days, r.frequency, r.monetary, r.avg_order_value,
+        r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.cluster_id, r.cluster_label,
+        r.model_version,
+        {value_sql},
+        {events_sql}
+    from gold.dim_customers as c
+    left join gold.customer_rfm as r on r.customer_id = c.customer_id
+    {value_join}
+    {events_join}
+    order by c.customer_id
+    """
+
+
+def build_profile_table(lake: Lake) -> pa.Table:
+    con = connect(lake, zones=("silver", "gold"))
+    try:
+        return con.execute(profile_query(lake)).fetch_arrow_table()
+    finally:
+        con.close()
+
+
+def write_profile_table(lake: Lake) -> TableRef:
+    """Build gold.customer_profile from the current gold tables and commit it as a new version."""
+    return lake.write_arrow("gold", PROFILE_TABLE, build_profile_table(lake))
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def to_document(row: dict[str, Any]) -> dict[str, Any]:
+    """A profile row as the JSON document the stores hold and the API returns."""
+    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name != "value_json"}
+    raw_value = row.get("value_json")
+    doc["value"] = json.loads(raw_value) if raw_value else None
+    return doc
+
+
+def iter_documents(table: pa.Table, batch_size: int = 10_000):
+    """Documents of a gold.customer_profile Arrow table, in order, a batch at a time."""
+    for batch in table.to_batches(max_chunksize=batch_size):
+        for row in batch.to_pylist():
+            yield to_document(row)

@@ -1,0 +1,221 @@
+"""The embedded profile store: one SQLite file (with an FTS5 index) per generation under
+<lake>/_system/profiles/, and a pointer file naming the active one, replaced by an atomic rename.
+
+Readers open the file the pointer names; a reader that opened an older generation keeps reading it
+until it notices the pointer changed (checked on every call, a stat), so no read ever sees a half
+loaded generation. Deleted files stay readable by connections still open on them (POSIX).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rfmlake.profiles.store import (
+    InvalidQueryError,
+    ProfilePage,
+    ProfileQuery,
+    ProfileStoreError,
+    SegmentCount,
+    page_from,
+    stale_generations,
+)
+
+_POINTER = "CURRENT"
+_GENERATION = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+_SCHEMA = """
+CREATE TABLE profiles (
+    customer_id TEXT PRIMARY KEY,
+    email_token TEXT,
+    rfm_segment TEXT,
+    cluster_label TEXT,
+    r_score INTEGER, f_score INTEGER, m_score INTEGER,
+    recency_days INTEGER, frequency INTEGER, monetary REAL,
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, country_code, rfm_segment, cluster_label);
+"""
+_INDEXES = """
+CREATE INDEX profiles_email ON profiles(email_token);
+CREATE INDEX profiles_segment ON profiles(rfm_segment, customer_id);
+"""
+
+
+def check_generation(generation: str) -> str:
+    if not _GENERATION.match(generation):
+        raise InvalidQueryError(f"generation {generation!r} must match {_GENERATION.pattern}")
+    return generation
+
+
+def _fts_query(text: str) -> str:
+    # Every word as a quoted prefix term, ANDed: user text can never inject FTS5 syntax.
+    words = re.findall(r"\w+", text.lower())
+    if not words:
+        raise InvalidQueryError("text must contain a letter or digit")
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+class EmbeddedProfileStore:
+    """ProfileStore on SQLite files; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._local = threading.local()
+
+    # -- generations ----------------------------------------------------------------------------
+    def _path(self, generation: str) -> Path:
+        return self.root / f"{check_generation(generation)}.sqlite"
+
+    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str) -> int:
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self._path(generation)
+        if final.exists():
+            raise ProfileStoreError(f"profile generation {generation} already exists in {self.root}")
+        tmp = self.root / f".{generation}.{uuid.uuid4().hex}.loading"
+        con = sqlite3.connect(tmp)
+        count = 0
+        try:
+            con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+            batch: list[dict[str, Any]] = []
+            for doc in documents:
+                batch.append(doc)
+                if len(batch) >= 5000:
+                    count += self._insert(con, batch)
+                    batch = []
+            count += self._insert(con, batch)
+            con.executescript(_INDEXES + "INSERT INTO profiles_text(profiles_text) VALUES ('optimize'); ANALYZE;")
+            con.commit()
+        except BaseException:
+            con.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        con.close()
+        os.replace(tmp, final)
+        return count
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, docs: list[dict[str, Any]]) -> int:
+        if not docs:
+            return 0
+        try:
+            con.executemany(
+                "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(d["customer_id"], d.get("email_token"), d.get("rfm_segment"), d.get("cluster_label"),
+                  d.get("r_score"), d.get("f_score"), d.get("m_score"), d.get("recency_days"),
+                  d.get("frequency"), d.get("monetary"), json.dumps(d, separators=(",", ":")))
+                 for d in docs],
+            )
+        except sqlite3.IntegrityError:
+            raise ProfileStoreError("two profile documents share a customer_id") from None
+        con.executemany(
+            "INSERT INTO profiles_text VALUES (?,?,?,?,?)",
+            [(d["customer_id"], d.get("city"), d.get("country_code"), d.get("rfm_segment"), d.get("cluster_label"))
+             for d in docs],
+        )
+        return len(docs)
+
+    def activate(self, generation: str) -> None:
+        if not self._path(generation).is_file():
+            raise ProfileStoreError(f"profile generation {generation} does not exist in {self.root}")
+        tmp = self.root / f".{_POINTER}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps({"generation": generation}))
+        os.replace(tmp, self.root / _POINTER)  # atomic: readers see the old or the new generation
+
+    def active_generation(self) -> str | None:
+        try:
+            return str(json.loads((self.root / _POINTER).read_text())["generation"])
+        except FileNotFoundError:
+            return None
+
+    def generations(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.sqlite"))
+
+    def cleanup(self, keep: int = 1) -> list[str]:
+        stale = stale_generations(self.generations(), self.active_generation(), keep)
+        for generation in stale:
+            self._path(generation).unlink(missing_ok=True)
+        return stale
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        pointer = self.root / _POINTER
+        try:
+            info = pointer.stat()
+        except FileNotFoundError:
+            raise ProfileStoreError(
+                f"no profile generation is active in {self.root}; run `rfmlake profiles index`"
+            ) from None
+        stamp = info.st_mtime_ns, info.st_ino
+        cached = getattr(self._local, "cached", None)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        generation = self.active_generation()
+        if generation is None:
+            raise ProfileStoreError(f"no profile generation is active in {self.root}")
+        con = sqlite3.connect(f"file:{self._path(generation)}?mode=ro", uri=True, check_same_thread=False)
+        if cached is not None:
+            cached[1].close()
+        self._local.cached = (stamp, con)
+        return con
+
+    def get(self, customer_id: str) -> dict[str, Any] | None:
+        row = self._con().execute("SELECT doc FROM profiles WHERE customer_id = ?", (customer_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
+        row = self._con().execute(
+            "SELECT doc FROM profiles WHERE email_token = ? ORDER BY customer_id LIMIT 1", (email_token,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def search(self, query: ProfileQuery) -> ProfilePage:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.segment is not None:
+            where.append("p.rfm_segment = ?")
+            params.append(query.segment)
+        if query.cluster_label is not None:
+            where.append("p.cluster_label = ?")
+            params.append(query.cluster_label)
+        for name, (low, high) in sorted(query.ranges.items()):
+            if low is not None:
+                where.append(f"p.{name} >= ?")
+                params.append(low)
+            if high is not None:
+                where.append(f"p.{name} <= ?")
+                params.append(high)
+        if query.text is not None:
+            where.append("p.customer_id IN (SELECT customer_id FROM profiles_text WHERE profiles_text MATCH ?)")
+            params.append(_fts_query(query.text))
+        if query.after is not None:
+            where.append("p.customer_id > ?")
+            params.append(query.after)
+        sql = "SELECT doc FROM profiles AS p"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY p.customer_id LIMIT ?"
+        params.append(query.limit + 1)
+        rows = [json.loads(r[0]) for r in self._con().execute(sql, params).fetchall()]
+        return page_from(rows, query.limit)
+
+    def segments(self) -> list[SegmentCount]:
+        rows = self._con().execute(
+            "SELECT rfm_segment, count(*) FROM profiles WHERE rfm_segment IS NOT NULL "
+            "GROUP BY rfm_segment ORDER BY rfm_segment"
+        ).fetchall()
+        return [SegmentCount(name, count) for name, count in rows]
+
+    def close(self) -> None:
+        cached = getattr(self._local, "cached", None)
+        if cached is not None:
+            cached[1].close()
+            self._local.cached = None

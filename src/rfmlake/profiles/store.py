@@ -1,0 +1,136 @@
+"""The profile store interface shared by the embedded (SQLite) and OpenSearch adapters.
+
+A store holds generations: `load_generation` fills a new one that readers cannot see yet,
+`activate` makes it the one every read uses (atomically: a pointer file rename, an alias swap),
+`cleanup` drops the others. Reads always go to the active generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from rfmlake.errors import RfmlakeError
+
+# Fields a query can bound with a [min, max] range.
+RANGE_FIELDS: tuple[str, ...] = ("r_score", "f_score", "m_score", "recency_days", "frequency", "monetary")
+# Fields a text query searches (names are tokenized: only what exists in clear is searchable).
+TEXT_FIELDS: tuple[str, ...] = ("city", "country_code", "rfm_segment", "cluster_label")
+MAX_PAGE_SIZE = 500
+
+
+class ProfileStoreError(RfmlakeError):
+    """The profile store is unusable (no active generation, backend failure)."""
+
+
+class InvalidQueryError(RfmlakeError):
+    """A query parameter is invalid (unknown range field, bad cursor, page size)."""
+
+
+@dataclass(frozen=True)
+class ProfileQuery:
+    segment: str | None = None
+    cluster_label: str | None = None
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    text: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.ranges) - set(RANGE_FIELDS))
+        if unknown:
+            raise InvalidQueryError(f"cannot filter on {unknown}; range fields are {list(RANGE_FIELDS)}")
+        for name, (low, high) in self.ranges.items():
+            if low is not None and high is not None and low > high:
+                raise InvalidQueryError(f"{name}: min {low} is greater than max {high}")
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {self.limit}")
+        if self.cursor is not None:
+            decode_cursor(self.cursor)
+        if self.text is not None and not self.text.strip():
+            raise InvalidQueryError("text must not be blank")
+
+    @property
+    def after(self) -> str | None:
+        return decode_cursor(self.cursor) if self.cursor else None
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    name: str
+    customers: int
+
+
+def encode_cursor(customer_id: str) -> str:
+    """An opaque keyset cursor: the last customer_id of a page (pages are ordered by customer_id)."""
+    raw = json.dumps({"after": customer_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        after = data["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
+        raise InvalidQueryError("cursor is not one this API returned") from None
+
+
+def page_from(rows: list[dict[str, Any]], limit: int) -> ProfilePage:
+    """Rows fetched with limit + 1: the extra row only tells that a next page exists."""
+    items = rows[:limit]
+    more = len(rows) > limit
+    return ProfilePage(items, encode_cursor(items[-1]["customer_id"]) if more and items else None)
+
+
+@runtime_checkable
+class ProfileStore(Protocol):
+    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str) -> int:
+        """Write every document into a new, not yet visible generation; returns the count."""
+        ...
+
+    def activate(self, generation: str) -> None:
+        """Make `generation` the one every read uses, atomically."""
+        ...
+
+    def active_generation(self) -> str | None: ...
+
+    def generations(self) -> list[str]: ...
+
+    def cleanup(self, keep: int = 1) -> list[str]:
+        """Delete generations other than the active one and the newest `keep - 1` others."""
+        ...
+
+    def get(self, customer_id: str) -> dict[str, Any] | None: ...
+
+    def find_by_email_token(self, email_token: str) -> dict[str, Any] | None: ...
+
+    def search(self, query: ProfileQuery) -> ProfilePage: ...
+
+    def segments(self) -> list[SegmentCount]: ...
+
+    def close(self) -> None: ...
+
+
+def stale_generations(all_generations: list[str], active: str | None, keep: int) -> list[str]:
+    """Generations to delete: never the active one; the newest `keep - 1` others survive.
+    Generations newer than the active one are left alone (a loader may be filling one)."""
+    if keep < 1:
+        raise InvalidQueryError(f"keep must be >= 1, got {keep}")
+    older = sorted(g for g in all_generations if active is None or g < active)
+    if active is None:
+        return []
+    return older[: max(0, len(older) - (keep - 1))]

@@ -1,0 +1,103 @@
+"""Fixtures: small gold tables -> gold.customer_profile -> the embedded store, served by uvicorn
+on a free localhost port in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+import uvicorn
+
+from rfmlake.ingest.pii import resolve_pii_key, tokenize
+from rfmlake.lake import Lake
+from rfmlake.profiles.auth import create_key
+from rfmlake.profiles.indexer import index_profiles
+from rfmlake.profiles.local import keys_file, local_app
+from rfmlake.settings import Settings
+
+EMAIL = "Alice.Martin@example.org"
+
+
+def _gold(lake: Lake, key: bytes, n: int = 40) -> None:
+    ids = [f"C{i:05d}" for i in range(n)]
+    lake.write_arrow("gold", "dim_customers", pa.table({
+        "customer_id": ids,
+        "email_token": [tokenize(EMAIL if i == 3 else f"user{i}@example.org", key, "email") for i in range(n)],
+        "phone_token": [None] * n, "first_name_token": [None] * n, "last_name_token": [None] * n,
+        "has_email": [True] * n, "has_phone": [False] * n,
+        "country_code": ["FR", "DE"] * (n // 2), "city": ["Lyon", "Berlin"] * (n // 2),
+        "postal_code": ["69001"] * n, "created_at": [datetime(2024, 1, 1)] * n,
+        "updated_at": [datetime(2024, 1, 1)] * n, "marketing_opt_in": [i % 2 == 0 for i in range(n)],
+        "first_order_date": [date(2024, 1, 5)] * n, "last_order_date": [date(2024, 3, 1)] * n,
+        "lifetime_orders": pa.array([2] * n, pa.int32()), "orders_placed": pa.array([3] * n, pa.int32()),
+        "is_guest": [False] * n,
+    }))
+    scored = ids[:-2]  # the last two customers have no counted order: no RFM row
+    lake.write_arrow("gold", "customer_rfm", pa.table({
+        "customer_id": scored, "as_of_date": [date(2024, 4, 1)] * len(scored),
+        "recency_days": pa.array([31] * len(scored), pa.int32()), "frequency": pa.array([2] * len(scored), pa.int32()),
+        "monetary": pa.array([Decimal("120.50")] * len(scored), pa.decimal128(18, 2)),
+        "avg_order_value": pa.array([Decimal("60.25")] * len(scored), pa.decimal128(18, 2)),
+        "r_score": pa.array([i % 5 + 1 for i in range(len(scored))], pa.int8()),
+        "f_score": pa.array([3] * len(scored), pa.int8()), "m_score": pa.array([4] * len(scored), pa.int8()),
+        "rfm_cell": ["534"] * len(scored),
+        "rfm_segment": ["Champions" if i % 3 == 0 else "At Risk" for i in range(len(scored))],
+        "cluster_id": pa.array([i % 2 for i in range(len(scored))], pa.int16()),
+        "cluster_label": ["high value" if i % 2 else "occasional" for i in range(len(scored))],
+        "model_version": ["m1"] * len(scored),
+    }))
+    lake.write_arrow("gold", "customer_value", pa.table({"customer_id": ids[:5], "predicted_clv": [100.0] * 5}))
+    lake.write_arrow("silver", "events", pa.table({
+        "event_id": ["e1", "e2", "e3"], "customer_id": ["C00003", "C00003", None],
+        "event_ts": [datetime(2024, 3, 2, 10), datetime(2024, 3, 3, 9), datetime(2024, 3, 3, 11)],
+        "event_type": ["page_view", "add_to_cart", "page_view"],
+    }))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    lake = Lake(tmp_path_factory.mktemp("profiles") / "lake")
+    settings = Settings()
+    key = resolve_pii_key(lake, settings)
+    _gold(lake, key)
+    report = index_profiles(lake)
+    keys = {"full": create_key(keys_file(lake), "full"),
+            "no_email": create_key(keys_file(lake), "no-email", ("profiles",))}
+    with serving(local_app(lake, settings, rate_per_second=1000, burst=1000)) as base:
+        yield {"lake": lake, "base": base, "keys": keys, "report": report, "settings": settings, "email": EMAIL}
+
+
+@contextmanager
+def serving(app):
+    """Serve an ASGI app on a free localhost port in a thread; yields the base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def serve_app():
+    return serving

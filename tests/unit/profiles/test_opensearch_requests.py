@@ -1,0 +1,87 @@
+"""The OpenSearch adapter's exact requests: template with explicit mappings, index per generation,
+bulk body, one atomic alias swap, cleanup deletes, query bodies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rfmlake.profiles.opensearch import PROFILE_MAPPINGS, OpenSearchProfileStore
+from rfmlake.profiles.store import ProfileQuery, ProfileStoreError, encode_cursor
+
+
+def test_load_and_swap_send_exact_requests(fake_opensearch, os_client_factory, documents):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p", shards=2, replicas=0)
+    store.load_generation(documents[:2], "g1")
+    store.activate("g1")
+    store.load_generation(documents[:1], "g2")
+    fake_opensearch.requests.clear()
+    store.activate("g2")
+    assert fake_opensearch.requests == [
+        ("GET", "/_alias/p", None),
+        ("POST", "/_aliases", {"actions": [{"remove": {"index": "p-g1", "alias": "p"}},
+                                           {"add": {"index": "p-g2", "alias": "p"}}]}),
+    ]
+    assert fake_opensearch.aliases["p"] == {"p-g2"}
+    fake_opensearch.requests.clear()
+    assert store.cleanup(keep=1) == ["g1"]
+    assert ("DELETE", "/p-g1", None) in fake_opensearch.requests
+
+
+def test_first_load_requests(fake_opensearch, os_client_factory, documents):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p", shards=2, replicas=0)
+    store.load_generation(documents[:2], "g1")
+    template, create, bulk, settings, refresh = fake_opensearch.requests
+    assert template == ("PUT", "/_index_template/p-template", {
+        "index_patterns": ["p-*"],
+        "template": {"settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "1s"},
+                     "mappings": PROFILE_MAPPINGS}})
+    assert PROFILE_MAPPINGS["dynamic"] == "strict"
+    assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0])
+    assert create == ("PUT", "/p-g1", {"settings": {"refresh_interval": "-1"}})
+    lines = bulk[2].strip("\n").split("\n")
+    assert [json.loads(line) for line in lines] == [
+        {"index": {"_index": "p-g1", "_id": "c0000"}}, documents[0],
+        {"index": {"_index": "p-g1", "_id": "c0001"}}, documents[1]]
+    assert settings == ("PUT", "/p-g1/_settings", {"index": {"refresh_interval": "1s"}})
+    assert refresh == ("POST", "/p-g1/_refresh", None)
+
+
+def test_search_body(fake_opensearch, os_client_factory):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    body = store.search_body(ProfileQuery(segment="Loyal", ranges={"m_score": (None, 3), "r_score": (2, 4)},
+                                          text="lyon", limit=10, cursor=encode_cursor("c0005")))
+    assert body == {
+        "size": 11,
+        "query": {"bool": {
+            "filter": [{"term": {"rfm_segment": "Loyal"}}, {"range": {"m_score": {"lte": 3}}},
+                       {"range": {"r_score": {"gte": 2, "lte": 4}}}],
+            "must": [{"multi_match": {"query": "lyon", "fields": ["city", "country_code", "rfm_segment.text",
+                                                                   "cluster_label.text"],
+                                      "type": "bool_prefix", "operator": "and"}}]}},
+        "sort": [{"customer_id": "asc"}], "track_total_hits": False, "search_after": ["c0005"]}
+
+
+def test_rejected_documents_fail_the_load(fake_opensearch, os_client_factory, documents):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    original = fake_opensearch._bulk
+
+    def reject_one(text):
+        result = original(text)
+        result["errors"] = True
+        result["items"][0] = {"index": {"_index": "p-g1", "_id": "c0000", "status": 400,
+                                        "error": {"type": "strict_dynamic_mapping_exception"}}}
+        return result
+
+    fake_opensearch._bulk = reject_one
+    with pytest.raises(ProfileStoreError, match="rejected 1 profile"):
+        store.load_generation(documents[:3], "g1")
+
+
+def test_missing_alias_is_a_store_error(fake_opensearch, os_client_factory):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    with pytest.raises(ProfileStoreError, match="no profile index"):
+        store.get("c1")
+    with pytest.raises(ProfileStoreError, match="no profile index"):
+        store.segments()

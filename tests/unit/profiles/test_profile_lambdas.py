@@ -1,0 +1,86 @@
+"""The AWS entry points: the API Lambda (Mangum, API Gateway HTTP API events, gateway auth) and the
+indexer's event handling, both over the in-memory OpenSearch fake."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyarrow import fs
+
+import rfmlake.profiles.aws as aws
+from rfmlake.errors import ConfigError
+from rfmlake.ingest.pii import tokenize
+from rfmlake.profiles.opensearch import OpenSearchProfileStore
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _load_handler(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_handler", ROOT / "lambdas" / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _event(path: str, query: str = "", claims: dict | None = None) -> dict:
+    context = {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
+                        "userAgent": "test"}, "requestId": "r1", "stage": "$default", "accountId": "1",
+               "apiId": "a", "domainName": "x", "domainPrefix": "x", "time": "", "timeEpoch": 0, "routeKey": "$default"}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+            "headers": {"host": "x"}, "requestContext": context, "isBase64Encoded": False}
+
+
+@pytest.fixture()
+def api_handler(monkeypatch, fake_opensearch, os_client_factory, documents):
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    docs = [dict(d, email_token=tokenize(f"user{i}@example.org", b"lambda-test-key", "email"))
+            for i, d in enumerate(documents)]
+    store.load_generation(docs, "g1")
+    store.activate("g1")
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "lambda-test-key")
+    monkeypatch.setattr(aws, "store_from_env", lambda env=None, boto3_session=None: store)
+    return _load_handler("profile_api").handler
+
+
+def test_api_lambda_serves_authorized_callers(api_handler):
+    response = api_handler(_event("/profiles/c0004", claims={"sub": "app-1"}), None)
+    assert response["statusCode"] == 200 and json.loads(response["body"])["customer_id"] == "c0004"
+    found = api_handler(_event("/profiles", "email=USER7%40example.org", claims={"sub": "app-1"}), None)
+    assert [p["customer_id"] for p in json.loads(found["body"])["items"]] == ["c0007"]
+
+
+def test_api_lambda_refuses_calls_without_authorizer_context(api_handler):
+    response = api_handler(_event("/profiles/c0004"), None)
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["error"]["code"] == "unauthorized"
+
+
+def test_indexer_loads_a_version_once(tmp_path, fake_opensearch, os_client_factory, documents):
+    version = tmp_path / "lake-bucket" / "rfmlake" / "gold" / "customer_profile" / "versions" / "20240401T000000Z-ab"
+    version.mkdir(parents=True)
+    rows = [{k: v for k, v in d.items() if k != "value"} | {"value_json": None} for d in documents]
+    pq.write_table(pa.Table.from_pylist(rows), version / "part-00000.parquet")
+    event = {"detail": {"bucket": {"name": "lake-bucket"},
+                        "object": {"key": "rfmlake/gold/customer_profile/versions/20240401T000000Z-ab/part-00000.parquet"}}}
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    local = fs.SubTreeFileSystem(str(tmp_path), fs.LocalFileSystem())
+    first = aws.handle_index_event(event, store, filesystem=local)
+    assert first["skipped"] is False and first["profiles"] == len(documents)
+    assert store.active_generation() == "v20240401t000000z-ab"
+    assert store.get("c0003")["city"] == documents[3]["city"]
+    assert aws.handle_index_event(event, store, filesystem=local) == {"generation": "v20240401t000000z-ab",
+                                                                      "skipped": True}
+
+
+def test_indexer_rejects_unrelated_events():
+    with pytest.raises(ConfigError, match="not an S3"):
+        aws.profile_version_from_event({"detail": {}})
+    with pytest.raises(ConfigError, match="not a gold.customer_profile"):
+        aws.profile_version_from_event({"detail": {"bucket": {"name": "b"}, "object": {"key": "x/gold/other/_current"}}})

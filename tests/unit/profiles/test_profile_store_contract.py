@@ -1,0 +1,98 @@
+"""One contract for every ProfileStore adapter (embedded SQLite; OpenSearch through the in-memory fake)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rfmlake.profiles.store import InvalidQueryError, ProfileQuery, ProfileStore, ProfileStoreError, SegmentCount
+
+
+def _loaded(store, documents, generation="g1"):
+    assert store.load_generation(documents, generation) == len(documents)
+    store.activate(generation)
+    return store
+
+
+def test_is_a_profile_store(store):
+    assert isinstance(store, ProfileStore)
+
+
+def test_reads_before_any_generation_is_active_fail_clearly(store, documents):
+    store.load_generation(documents, "g1")  # loaded but not active: invisible
+    assert store.active_generation() is None
+    with pytest.raises(ProfileStoreError):
+        store.get("c0001")
+
+
+def test_get_by_id_returns_the_whole_document(store, documents):
+    _loaded(store, documents)
+    assert store.get("c0007") == documents[7]
+    assert store.get("nobody") is None
+
+
+def test_lookup_by_email_token(store, documents):
+    _loaded(store, documents)
+    assert store.find_by_email_token("tok0012")["customer_id"] == "c0012"
+    assert store.find_by_email_token("unknown") is None
+
+
+def test_filter_by_segment_and_score_ranges(store, documents):
+    _loaded(store, documents)
+    page = store.search(ProfileQuery(segment="Loyal", ranges={"r_score": (2, 3)}, limit=100))
+    expected = [d["customer_id"] for d in documents if d["rfm_segment"] == "Loyal" and 2 <= d["r_score"] <= 3]
+    assert [d["customer_id"] for d in page.items] == expected and expected
+    assert page.next_cursor is None
+    money = store.search(ProfileQuery(ranges={"monetary": (100, None)}, limit=100))
+    assert [d["customer_id"] for d in money.items] == [d["customer_id"] for d in documents if d["monetary"] >= 100]
+
+
+def test_text_search_on_clear_attributes(store, documents):
+    _loaded(store, documents)
+    found = store.search(ProfileQuery(text="new yo", limit=100)).items
+    assert [d["customer_id"] for d in found] == [d["customer_id"] for d in documents if d["city"] == "New York"]
+    at_risk = store.search(ProfileQuery(text="risk", cluster_label="mid", limit=100)).items
+    assert {d["customer_id"] for d in at_risk} == {
+        d["customer_id"] for d in documents if d["rfm_segment"] == "At Risk" and d["cluster_label"] == "mid"}
+
+
+def test_cursor_pagination_walks_every_member_once(store, documents):
+    _loaded(store, documents)
+    seen, cursor = [], None
+    for _ in range(10):
+        page = store.search(ProfileQuery(segment="Champions", limit=3, cursor=cursor))
+        seen += [d["customer_id"] for d in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [d["customer_id"] for d in documents if d["rfm_segment"] == "Champions"]
+
+
+def test_segments_are_counted(store, documents):
+    _loaded(store, documents)
+    assert store.segments() == [SegmentCount("At Risk", 7), SegmentCount("Champions", 8),
+                                SegmentCount("Hibernating", 7), SegmentCount("Loyal", 8)]
+
+
+def test_switching_generations_is_atomic_and_old_ones_are_cleaned(store, documents):
+    _loaded(store, documents, "g1")
+    changed = [dict(d, rfm_segment="Champions") for d in documents[:5]]
+    store.load_generation(changed, "g2")
+    assert store.get("c0010") is not None  # g2 loaded, g1 still serving
+    store.activate("g2")
+    assert store.active_generation() == "g2"
+    assert store.get("c0010") is None and store.get("c0001")["rfm_segment"] == "Champions"
+    store.load_generation(documents, "g3")  # newer than the active one: a loader's, never removed
+    assert store.cleanup(keep=1) == ["g1"]
+    assert store.generations() == ["g2", "g3"]
+    assert store.get("c0001")["rfm_segment"] == "Champions"
+
+
+def test_bad_queries_are_rejected():
+    with pytest.raises(InvalidQueryError, match="cannot filter"):
+        ProfileQuery(ranges={"email_token": (1, 2)})
+    with pytest.raises(InvalidQueryError, match="greater"):
+        ProfileQuery(ranges={"r_score": (4, 2)})
+    with pytest.raises(InvalidQueryError, match="cursor"):
+        ProfileQuery(cursor="not-a-cursor!")
+    with pytest.raises(InvalidQueryError, match="limit"):
+        ProfileQuery(limit=0)
