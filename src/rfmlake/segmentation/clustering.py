@@ -8,6 +8,7 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
@@ -161,6 +162,7 @@ class RfmClusterer:
         self.centroids_ = centroids
         self.centroids_original_ = centroids_original
         self.labels_ = _cluster_labels(centroids, centroids_original)
+        self.cluster_ids_ = list(range(k))
         self.k_ = k
         self.k_selection_ = selection
         self.selection_curve_ = curve
@@ -174,8 +176,9 @@ class RfmClusterer:
         scaled = (log_features(features) - self.scaler_mean_) / self.scaler_scale_
         cluster = nearest_centroid(scaled, self.centroids_) if len(scaled) else np.array([], dtype=int)
         labels = np.asarray(self.labels_, dtype=object)
+        ids = np.asarray(self._ids(), dtype="int16")
         return pd.DataFrame(
-            {"cluster_id": cluster.astype("int16"), "cluster_label": labels[cluster]},
+            {"cluster_id": ids[cluster], "cluster_label": labels[cluster]},
             index=features.index,
         )
 
@@ -198,6 +201,8 @@ class RfmClusterer:
             "k_selection": self.k_selection_,
             "selection_curve": [c.to_dict() for c in self.selection_curve_],
             "notes": list(self.notes_),
+            # Only when aligned to a previous model, so models fitted before alignment keep their version.
+            **({} if self._ids() == list(range(self.k_)) else {"cluster_ids": self._ids()}),
         }
 
     @classmethod
@@ -217,11 +222,58 @@ class RfmClusterer:
                 for c in data["selection_curve"]
             ]
             clusterer.notes_ = [str(x) for x in data.get("notes", [])]
+            clusterer.cluster_ids_ = [int(x) for x in data.get("cluster_ids", range(clusterer.k_))]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"stored clusterer is malformed: {exc!r}") from None
-        if not (len(clusterer.centroids_) == len(clusterer.labels_) == clusterer.k_):
+        if len(set(clusterer.cluster_ids_)) != len(clusterer.cluster_ids_):
+            raise ValueError("stored clusterer is malformed: cluster_ids repeat")
+        if not (len(clusterer.centroids_) == len(clusterer.labels_) == len(clusterer.cluster_ids_) == clusterer.k_):
             raise ValueError("stored clusterer is malformed: centroids, labels and k disagree")
         return clusterer
+
+    # -- identity across refits -----------------------------------------------------------------
+    def align_to(self, previous: RfmClusterer, max_distance: float = 0.5) -> Self:
+        """Give clusters that barely moved since `previous` their old cluster_id and label.
+
+        Both models' centroids are compared in this model's clustering space (the previous
+        centroids in original units go through this model's log1p + scaling). A Hungarian
+        assignment (scipy linear_sum_assignment) on Euclidean centroid distance pairs new with
+        old clusters; a pair within `max_distance` (standard deviations) keeps the old id and
+        label. Other clusters take the free ids after the previous model's, in value order, and
+        their own labels (made unique against the inherited ones). Records matches in notes_."""
+        self._check_fitted()
+        previous._check_fitted()
+        old_log = np.log1p(np.clip(previous.centroids_original_, 0.0, None))
+        old_points = (old_log - self.scaler_mean_) / self.scaler_scale_
+        cost = np.sqrt(((self.centroids_[:, None, :] - old_points[None, :, :]) ** 2).sum(axis=2))
+        rows, cols = linear_sum_assignment(cost)
+        old_ids, old_labels = previous._ids(), list(previous.labels_)
+        ids: list[int | None] = [None] * self.k_
+        labels = list(self.labels_)
+        kept = 0
+        for new, old in zip(rows, cols, strict=True):
+            if cost[new, old] <= max_distance:
+                ids[new], labels[new] = old_ids[old], old_labels[old]
+                kept += 1
+        next_id = max(old_ids, default=-1) + 1
+        taken = {label for label, i in zip(labels, ids, strict=True) if i is not None}
+        for new in range(self.k_):
+            if ids[new] is None:
+                ids[new] = next_id
+                next_id += 1
+                base, suffix = labels[new], 2
+                while labels[new] in taken:
+                    labels[new] = f"{base} ({suffix})"
+                    suffix += 1
+                taken.add(labels[new])
+        self.cluster_ids_ = [int(i) for i in ids if i is not None]
+        self.labels_ = labels
+        self.notes_ = [*self.notes_, f"aligned to the previous model: {kept} of {self.k_} cluster(s) kept their "
+                                     f"id and label (centroid moved <= {max_distance} sd)"]
+        return self
+
+    def _ids(self) -> list[int]:
+        return list(getattr(self, "cluster_ids_", range(self.k_)))
 
     # -- helpers --------------------------------------------------------------------------------
     def _check_params(self) -> None:

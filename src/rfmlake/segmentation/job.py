@@ -1,5 +1,6 @@
-"""The segmentation stage, local runtime: gold.customer_rfm_features -> gold.customer_rfm and
-gold.segment_membership_history, with the model fitted once and reused (rfmlake.segmentation.model)."""
+"""The segmentation stage, local runtime: gold.customer_rfm_features -> gold.customer_rfm,
+gold.segment_membership_history and gold.segment_migration, with the model fitted once and reused
+(rfmlake.segmentation.model)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
+from rfmlake.segmentation.migration import MIGRATION_TABLE, consecutive_migrations
 from rfmlake.segmentation.model import ModelStore
 from rfmlake.segmentation.report import SegmentationReport
 from rfmlake.segmentation.segment import (
@@ -48,7 +50,13 @@ def run_segmentation(ctx: RunContext) -> SegmentationReport:
     it was (re)fitted and makes it current. Writes the report to the run folder and returns it."""
     features = read_features(ctx.lake)
     store = model_store(ctx.lake)
-    stored = None if ctx.settings.segmentation.refit else store.current()
+    try:
+        # Loaded even for a refit: the new clusters are aligned to it (stable ids and labels).
+        stored = store.current()
+    except PipelineError:
+        if not ctx.settings.segmentation.refit:
+            raise
+        stored = None
     rfm, model, report = segment_features(features, ctx.settings, stored)
     if ctx.as_of is not None and report.as_of_date != ctx.as_of.isoformat():
         raise PipelineError(
@@ -58,7 +66,9 @@ def run_segmentation(ctx: RunContext) -> SegmentationReport:
     if report.refitted:
         store.save(model)
     ctx.lake.write_arrow("gold", OUTPUT_TABLE, customer_rfm_to_arrow(rfm))
-    ctx.lake.write_arrow("gold", HISTORY_TABLE, _merged_history(ctx.lake, history_rows(rfm)))
+    history = _merged_history(ctx.lake, history_rows(rfm))
+    ctx.lake.write_arrow("gold", HISTORY_TABLE, history)
+    ctx.lake.write_arrow("gold", MIGRATION_TABLE, consecutive_migrations(history.to_pandas()))
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report

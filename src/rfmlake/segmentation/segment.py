@@ -64,13 +64,18 @@ def load_rules(settings: Settings) -> SegmentRules:
     return SegmentRules.load(settings.segmentation.rules_file, expected_n_bins=settings.rfm.score_bins)
 
 
-def fit_model(features: pd.DataFrame, settings: Settings, rules: SegmentRules) -> SegmentationModel:
+def fit_model(features: pd.DataFrame, settings: Settings, rules: SegmentRules,
+              previous: SegmentationModel | None = None) -> SegmentationModel:
+    """Fit scorer and clusterer; with a `previous` model, clusters that barely moved keep its ids
+    and labels (RfmClusterer.align_to), so segment migration between runs means something."""
     seg = settings.segmentation
     scorer = RfmScorer(n_bins=settings.rfm.score_bins).fit(features)
     clusterer = RfmClusterer(
         k=seg.k, k_min=seg.k_min, k_max=seg.k_max,
         random_state=seg.random_state, silhouette_sample_size=seg.silhouette_sample_size,
     ).fit(features)
+    if previous is not None:
+        clusterer.align_to(previous.clusterer)
     return SegmentationModel(
         scorer=scorer, rules=rules, clusterer=clusterer, settings=settings_used(settings),
         fitted_on={"as_of_date": _single_as_of(features).isoformat(), "customers": len(features)},
@@ -107,7 +112,7 @@ def segment_features(
             assert stored_model is not None
             model, refitted, why = stored_model, False, f"reused stored model {stored_model.model_version}"
         else:
-            model, refitted, why = fit_model(features, settings, rules), True, reason
+            model, refitted, why = fit_model(features, settings, rules, stored_model), True, reason
         scores = model.scorer.transform(features)
         clusters = model.clusterer.predict(features)
     except ValueError as exc:
