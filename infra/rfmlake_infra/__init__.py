@@ -1,0 +1,1 @@
+"""The rfmlake AWS CDK app: storage, catalog, governance, compute and orchestration stacks."""

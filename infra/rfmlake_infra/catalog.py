@@ -1,0 +1,59 @@
+"""Catalog: one Glue database per lake zone (`<prefix>_bronze`, `_silver`, `_gold`) and the Athena
+workgroup analysts and dbt use (results encrypted in the Athena results bucket, settings enforced)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from constructs import Construct
+
+from rfmlake.deploy import Environment
+from rfmlake_infra.storage import StorageStack
+
+ZONES: tuple[str, ...] = ("bronze", "silver", "gold")
+
+
+def database_name(environment: Environment, zone: str) -> str:
+    return f"{environment.prefix}_{zone}"
+
+
+class CatalogStack(cdk.Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, environment: Environment, storage: StorageStack, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.databases: dict[str, glue.CfnDatabase] = {}
+        for zone in ZONES:
+            self.databases[zone] = glue.CfnDatabase(
+                self,
+                f"{zone.title()}Database",
+                catalog_id=self.account,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=database_name(environment, zone),
+                    description=f"rfmlake {zone} zone",
+                    location_uri=f"s3://{storage.lake.bucket_name}/{zone}/",
+                ),
+            )
+        self.workgroup_name = f"{environment.resource_prefix}"
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=self.workgroup_name,
+            description="rfmlake queries (dbt on Athena, analysts)",
+            recursive_delete_option=environment.deploy.removal == "destroy",
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{storage.athena_results.bucket_name}/results/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS",
+                        kms_key=storage.key.key_arn,
+                    ),
+                ),
+            ),
+        )

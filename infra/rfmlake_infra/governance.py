@@ -1,0 +1,173 @@
+"""Governance: renders lakeformation/*.yaml (rfmlake.governance.load_governance) into Lake Formation:
+registered lake locations, LF-tags, the layer tag on each zone database, the persona roles and
+their LF-tag-policy grants, and the pipeline roles' own database/location grants.
+
+Table and column tag assignments (assignments.yaml `tables:`) are not here: those tables are
+created by the pipeline's first run, after the deploy; `rfmlake governance apply` assigns them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lakeformation as lf
+from constructs import Construct
+
+from rfmlake.deploy import Environment
+from rfmlake.governance.lakeformation import desired_grants
+from rfmlake.governance.model import GovernanceConfig
+from rfmlake_infra.catalog import ZONES, CatalogStack
+from rfmlake_infra.storage import StorageStack
+
+
+@dataclass(frozen=True)
+class PipelineAccess:
+    """What one pipeline role may do in the catalog: read some zones, write others."""
+
+    role: iam.IRole
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+def persona_role_name(config: GovernanceConfig, persona: str) -> str:
+    """The IAM role name lakeformation/account.yaml `role_arn` gives a persona (apply and infra agree)."""
+    return config.account.role_arn.split(":role/", 1)[1].format(persona=persona, account_id="")
+
+
+class GovernanceStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Environment,
+        config: GovernanceConfig,
+        storage: StorageStack,
+        catalog: CatalogStack,
+        pipeline: dict[str, PipelineAccess],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.locations: dict[str, lf.CfnResource] = {}
+        for zone in ZONES:
+            self.locations[zone] = lf.CfnResource(
+                self,
+                f"{zone.title()}Location",
+                resource_arn=f"{storage.lake.bucket_arn}/{zone}",
+                use_service_linked_role=True,
+            )
+        self.lf_tags: dict[str, lf.CfnTag] = {}
+        for key, values in sorted(config.tags.lf_tags.items()):
+            self.lf_tags[key] = lf.CfnTag(
+                self, f"Tag{key.title()}", catalog_id=self.account, tag_key=key, tag_values=list(values)
+            )
+        for zone in ZONES:
+            assignment = config.assignments.databases.get(zone)
+            if assignment is None or not assignment.tags:
+                continue
+            association = lf.CfnTagAssociation(
+                self,
+                f"{zone.title()}DatabaseTags",
+                lf_tags=[
+                    lf.CfnTagAssociation.LFTagPairProperty(catalog_id=self.account, tag_key=k, tag_values=[v])
+                    for k, v in sorted(assignment.tags.items())
+                ],
+                resource=lf.CfnTagAssociation.ResourceProperty(
+                    database=lf.CfnTagAssociation.DatabaseResourceProperty(
+                        catalog_id=self.account, name=catalog.databases[zone].ref
+                    )
+                ),
+            )
+            for key in assignment.tags:
+                association.node.add_dependency(self.lf_tags[key])
+
+        self.persona_roles: dict[str, iam.Role] = {}
+        for persona in sorted(config.personas.personas):
+            self.persona_roles[persona] = iam.Role(
+                self,
+                f"Persona{persona.title().replace('_', '')}",
+                role_name=persona_role_name(config, persona),
+                description=f"rfmlake persona {persona}: data access through Lake Formation grants only",
+                assumed_by=iam.AccountRootPrincipal(),  # who may assume it is decided by the account's IAM/SSO
+            )
+        self.grants: list[lf.CfnPrincipalPermissions] = []
+        template_account = config.account.account_id
+        for index, ((principal, _key), (resource, permissions)) in enumerate(
+            sorted(desired_grants(config).items(), key=lambda item: (item[0][0], str(item[0][1])))
+        ):
+            persona = next(
+                p for p in config.personas.personas if principal.endswith("/" + persona_role_name(config, p))
+            )
+            policy = resource["LFTagPolicy"]
+            assert policy["CatalogId"] == template_account
+            grant = lf.CfnPrincipalPermissions(
+                self,
+                f"Grant{index:02d}{persona.title().replace('_', '')}",
+                principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
+                    data_lake_principal_identifier=self.persona_roles[persona].role_arn
+                ),
+                resource=lf.CfnPrincipalPermissions.ResourceProperty(
+                    lf_tag_policy=lf.CfnPrincipalPermissions.LFTagPolicyResourceProperty(
+                        catalog_id=self.account,
+                        resource_type=policy["ResourceType"],
+                        expression=[
+                            lf.CfnPrincipalPermissions.LFTagProperty(tag_key=e["TagKey"], tag_values=e["TagValues"])
+                            for e in policy["Expression"]
+                        ],
+                    )
+                ),
+                permissions=sorted(permissions),
+                permissions_with_grant_option=[],
+            )
+            for expression in policy["Expression"]:
+                grant.node.add_dependency(self.lf_tags[expression["TagKey"]])
+            self.grants.append(grant)
+
+        for name, access in sorted(pipeline.items()):
+            self._pipeline_grants(name, access, catalog)
+
+    def _pipeline_grants(self, name: str, access: PipelineAccess, catalog: CatalogStack) -> None:
+        principal = lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
+            data_lake_principal_identifier=access.role.role_arn
+        )
+        label = name.title().replace("_", "")
+        for zone in sorted(set(access.reads) | set(access.writes)):
+            writes = zone in access.writes
+            database = catalog.databases[zone].ref
+            lf.CfnPrincipalPermissions(
+                self,
+                f"{label}{zone.title()}Database",
+                principal=principal,
+                resource=lf.CfnPrincipalPermissions.ResourceProperty(
+                    database=lf.CfnPrincipalPermissions.DatabaseResourceProperty(catalog_id=self.account, name=database)
+                ),
+                permissions=["CREATE_TABLE", "DESCRIBE"] if writes else ["DESCRIBE"],
+                permissions_with_grant_option=[],
+            )
+            lf.CfnPrincipalPermissions(
+                self,
+                f"{label}{zone.title()}Tables",
+                principal=principal,
+                resource=lf.CfnPrincipalPermissions.ResourceProperty(
+                    table=lf.CfnPrincipalPermissions.TableResourceProperty(
+                        catalog_id=self.account, database_name=database, table_wildcard={}
+                    )
+                ),  # every table of this zone: the job creates them at run time
+                permissions=(["ALTER", "DELETE", "DESCRIBE", "INSERT", "SELECT"] if writes else ["DESCRIBE", "SELECT"]),
+                permissions_with_grant_option=[],
+            )
+            if writes:
+                location = lf.CfnPrincipalPermissions(
+                    self,
+                    f"{label}{zone.title()}LocationAccess",
+                    principal=principal,
+                    resource=lf.CfnPrincipalPermissions.ResourceProperty(
+                        data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
+                            catalog_id=self.account, resource_arn=self.locations[zone].resource_arn
+                        )
+                    ),
+                    permissions=["DATA_LOCATION_ACCESS"],
+                    permissions_with_grant_option=[],
+                )
+                location.node.add_dependency(self.locations[zone])

@@ -1,0 +1,337 @@
+"""Orchestration and monitoring: the state machine rendered from PIPELINE
+(rfmlake.pipeline.stepfunctions), the failure topic, the debounced landing trigger
+(EventBridge -> SQS batching window -> start Lambda -> one execution), the schedule, and alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from rfmlake.deploy import Environment
+from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.stepfunctions import render_state_machine
+from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.storage import StorageStack
+
+
+class OrchestrationStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Environment,
+        storage: StorageStack,
+        compute: ComputeStack,
+        repo_root: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        deploy, prefix = environment.deploy, environment.resource_prefix
+        topic_key = kms.Key(
+            self,
+            "TopicKey",
+            enable_key_rotation=True,
+            description="rfmlake failure topic",
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            # Alarms and EventBridge publish to the encrypted topic (key policies require Resource "*").
+            topic_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].title()}Publish",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                )
+            )
+        self.topic = sns.Topic(
+            self, "FailureTopic", topic_name=f"{prefix}-failures", master_key=topic_key, enforce_ssl=True
+        )
+        if deploy.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(deploy.alarm_email))
+
+        self.definition = render_state_machine(
+            PIPELINE, resources={"failure_topic_arn": self.topic.topic_arn, "stages": compute.stage_resources}
+        )
+        self.role = iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="rfmlake pipeline state machine: starts its own jobs only",
+        )
+        for statement in self._state_machine_statements(compute, topic_key):
+            self.role.add_to_policy(statement)
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{prefix}-pipeline",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.CfnStateMachine(
+            self,
+            "Pipeline",
+            state_machine_name=f"{prefix}-pipeline",
+            state_machine_type="STANDARD",
+            role_arn=self.role.role_arn,
+            definition_string=cdk.Stack.of(self).to_json_string(self.definition),
+            logging_configuration=sfn.CfnStateMachine.LoggingConfigurationProperty(
+                level="ERROR",
+                include_execution_data=False,  # execution data may quote rows: keep it out of logs
+                destinations=[
+                    sfn.CfnStateMachine.LogDestinationProperty(
+                        cloud_watch_logs_log_group=sfn.CfnStateMachine.CloudWatchLogsLogGroupProperty(
+                            log_group_arn=log_group.log_group_arn
+                        )
+                    )
+                ],
+            ),
+            tracing_configuration=sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True),
+        )
+        self.state_machine.node.add_dependency(self.role)
+        machine = sfn.StateMachine.from_state_machine_arn(self, "PipelineRef", self.state_machine.attr_arn)
+
+        # Landing trigger, debounced: files arriving within debounce_seconds become one execution.
+        self.queue = sqs.Queue(
+            self,
+            "LandingEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.minutes(6),
+            retention_period=cdk.Duration.days(4),
+        )
+        events.Rule(
+            self,
+            "LandingObjectCreated",
+            description="landing file arrived -> debounce queue",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [storage.landing.bucket_name]}},
+            ),
+            targets=[targets.SqsQueue(self.queue)],
+        )
+        start_role = iam.Role(self, "StartFunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        start_logs = logs.LogGroup(
+            self,
+            "StartFunctionLogs",
+            log_group_name=f"/aws/lambda/{prefix}-start-pipeline",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        for statement in [
+            iam.PolicyStatement(
+                sid="StartPipeline", actions=["states:StartExecution"], resources=[self.state_machine.attr_arn]
+            ),
+            iam.PolicyStatement(
+                sid="ConsumeLandingEvents",
+                resources=[self.queue.queue_arn],
+                actions=[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="OwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[start_logs.log_group_arn],
+            ),
+        ]:
+            start_role.add_to_policy(statement)
+        self.start_function = lambda_.Function(
+            self,
+            "StartFunction",
+            function_name=f"{prefix}-start-pipeline",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(repo_root / "lambdas" / "start_pipeline")),
+            layers=[compute.layer],
+            role=start_role,
+            log_group=start_logs,
+            timeout=cdk.Duration.minutes(1),
+            environment={"RFMLAKE_STATE_MACHINE_ARN": self.state_machine.attr_arn},
+        )
+        self.start_function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=10_000,
+                max_batching_window=cdk.Duration.seconds(deploy.debounce_seconds),
+                report_batch_item_failures=False,
+            )
+        )
+        if deploy.schedule:
+            events.Rule(
+                self,
+                "Schedule",
+                description="scheduled pipeline run",
+                schedule=events.Schedule.expression(deploy.schedule),
+                targets=[
+                    targets.SfnStateMachine(machine, input=events.RuleTargetInput.from_object({"trigger": "schedule"}))
+                ],
+            )
+
+        # Monitoring: any failed job or run, and errors of the functions, reach the topic.
+        events.Rule(
+            self,
+            "GlueJobFailed",
+            description="a Glue job of this platform failed",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={
+                    "state": ["FAILED", "TIMEOUT", "ERROR"],
+                    "jobName": sorted(j.ref for j in compute.glue_jobs.values()),
+                },
+            ),
+            targets=[targets.SnsTopic(self.topic)],
+        )
+        action = cw_actions.SnsAction(self.topic)
+        self.alarms = {
+            "ExecutionsFailed": cloudwatch.Metric(
+                namespace="AWS/States",
+                metric_name="ExecutionsFailed",
+                dimensions_map={"StateMachineArn": self.state_machine.attr_arn},
+                statistic="Sum",
+                period=cdk.Duration.minutes(5),
+            ),
+            "ExecutionsTimedOut": cloudwatch.Metric(
+                namespace="AWS/States",
+                metric_name="ExecutionsTimedOut",
+                dimensions_map={"StateMachineArn": self.state_machine.attr_arn},
+                statistic="Sum",
+                period=cdk.Duration.minutes(5),
+            ),
+            "StageFunctionErrors": compute.stage_function.metric_errors(period=cdk.Duration.minutes(5)),
+            "StartFunctionErrors": self.start_function.metric_errors(period=cdk.Duration.minutes(5)),
+        }
+        for name, metric in self.alarms.items():
+            alarm = metric.create_alarm(
+                self,
+                f"Alarm{name}",
+                alarm_name=f"{prefix}-{name}",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+        cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.attr_arn)
+        cdk.CfnOutput(self, "FailureTopicArn", value=self.topic.topic_arn)
+
+    def _state_machine_statements(self, compute: ComputeStack, topic_key: kms.IKey) -> list[iam.PolicyStatement]:
+        region, account = self.region, self.account
+        statements = [
+            iam.PolicyStatement(sid="NotifyFailure", actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+            iam.PolicyStatement(
+                sid="NotifyFailureKey", actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[topic_key.key_arn]
+            ),
+            iam.PolicyStatement(
+                sid="VendedLogDeliveryAnyResource",
+                resources=["*"],
+                actions=[
+                    # AWS: CloudWatch Logs delivery for Step Functions requires Resource "*".
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                    "logs:DescribeLogGroups",
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="XRayAnyResource",
+                resources=["*"],
+                actions=[
+                    # AWS: X-Ray tracing APIs have no resource-level permissions.
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                ],
+            ),
+        ]
+        if compute.glue_jobs:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="RunGlueJobs",
+                    actions=["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
+                    resources=[f"arn:aws:glue:{region}:{account}:job/{j.ref}" for j in compute.glue_jobs.values()],
+                )
+            )
+        dbt = [r["project_name"] for r in compute.stage_resources.values() if "project_name" in r]
+        if dbt:
+            statements += [
+                iam.PolicyStatement(
+                    sid="RunDbtBuild",
+                    actions=["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"],
+                    resources=[f"arn:aws:codebuild:{region}:{account}:project/{p}" for p in dbt],
+                ),
+                iam.PolicyStatement(
+                    sid="SyncCodeBuildRule",
+                    actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                    resources=[
+                        f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"
+                    ],
+                ),
+            ]
+        prefixes = [r["job_prefix"] for r in compute.stage_resources.values() if "processing" in r]
+        if prefixes:
+            statements += [
+                iam.PolicyStatement(
+                    sid="RunProcessingJobs",
+                    actions=[
+                        "sagemaker:CreateProcessingJob",
+                        "sagemaker:DescribeProcessingJob",
+                        "sagemaker:StopProcessingJob",
+                        "sagemaker:AddTags",
+                    ],
+                    resources=[f"arn:aws:sagemaker:{region}:{account}:processing-job/{p.lower()}-*" for p in prefixes],
+                ),
+                iam.PolicyStatement(
+                    sid="SyncProcessingRule",
+                    actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                    resources=[
+                        f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule"
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="PassProcessingRole",
+                    actions=["iam:PassRole"],
+                    resources=[compute.sagemaker_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                ),
+            ]
+        statements.append(
+            iam.PolicyStatement(
+                sid="InvokeStageFunction",
+                actions=["lambda:InvokeFunction"],
+                resources=[compute.stage_function.function_arn],
+            )
+        )
+        return statements
+
+
+def definition_json(stack: OrchestrationStack) -> str:
+    return json.dumps(stack.definition, indent=2, default=str)

@@ -1,0 +1,99 @@
+"""Assemble the stacks of one environment (config/<env>.yaml) into a CDK app."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from rfmlake.deploy import Environment, load_environment
+from rfmlake.governance.model import load_governance
+from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
+from rfmlake_infra.catalog import CatalogStack
+from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.governance import GovernanceStack, PipelineAccess
+from rfmlake_infra.orchestration import OrchestrationStack
+from rfmlake_infra.storage import StorageStack
+
+FEATURE_FLAGS: dict[str, bool] = {
+    # Access logs are delivered under a bucket policy, not the legacy LogDelivery ACL.
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+}
+
+
+@dataclass
+class Platform:
+    environment: Environment
+    storage: StorageStack
+    catalog: CatalogStack
+    compute: ComputeStack
+    governance: GovernanceStack
+    orchestration: OrchestrationStack
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.storage, self.catalog, self.compute, self.governance, self.orchestration]
+
+
+def build_platform(
+    app: Construct,
+    *,
+    env_name: str = "dev",
+    repo_root: Path = REPO_ROOT,
+    artifacts: BuildArtifacts | None = None,
+    environment: Environment | None = None,
+) -> Platform:
+    environment = environment or load_environment(env_name, repo_root / "config")
+    if artifacts is None:
+        artifacts = build_artifacts(Path(tempfile.mkdtemp(prefix="rfmlake-build-")), repo_root)
+    deploy = environment.deploy
+    for flag, value in FEATURE_FLAGS.items():  # also in cdk.json; set here so tests and app.py agree
+        app.node.set_context(flag, value)
+    # account None: environment-agnostic templates (synth without credentials); `cdk deploy` fills them in.
+    env = cdk.Environment(account=deploy.account, region=deploy.region) if deploy.account else None
+    name = f"{environment.resource_prefix.title().replace('-', '')}"
+    common = {"env": env}
+    storage = StorageStack(app, f"{name}Storage", environment=environment, **common)
+    catalog = CatalogStack(app, f"{name}Catalog", environment=environment, storage=storage, **common)
+    compute = ComputeStack(
+        app,
+        f"{name}Compute",
+        environment=environment,
+        storage=storage,
+        catalog=catalog,
+        artifacts=artifacts,
+        repo_root=repo_root,
+        **common,
+    )
+    governance = GovernanceStack(
+        app,
+        f"{name}Governance",
+        environment=environment,
+        config=load_governance(repo_root / "lakeformation"),
+        storage=storage,
+        catalog=catalog,
+        pipeline={
+            "glue": PipelineAccess(compute.glue_role, reads=(), writes=("bronze", "silver")),
+            "dbt": PipelineAccess(compute.dbt_role, reads=("silver",), writes=("gold",)),
+            "sagemaker": PipelineAccess(compute.sagemaker_role, reads=(), writes=("gold",)),
+            "stage_function": PipelineAccess(compute.stage_function_role, reads=("silver", "gold"), writes=()),
+        },
+        **common,
+    )
+    orchestration = OrchestrationStack(
+        app,
+        f"{name}Orchestration",
+        environment=environment,
+        storage=storage,
+        compute=compute,
+        repo_root=repo_root,
+        **common,
+    )
+    for stack in (storage, catalog, compute, governance, orchestration):
+        for key, value in sorted({**deploy.tags, "rfmlake:environment": deploy.name}.items()):
+            cdk.Tags.of(stack).add(key, value)
+    return Platform(environment, storage, catalog, compute, governance, orchestration)

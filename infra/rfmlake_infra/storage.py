@@ -1,0 +1,119 @@
+"""Storage: one KMS key and the landing, lake, artifacts, Athena results and logs buckets. Every bucket
+is encrypted, TLS-only, blocks public access and is versioned (the logs bucket: SSE-S3, because S3
+server access logs cannot be delivered to a KMS-encrypted bucket)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from rfmlake.deploy import Environment
+
+BUCKETS: tuple[str, ...] = ("landing", "lake", "artifacts", "athena-results")
+
+
+class StorageStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, environment: Environment, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        deploy = environment.deploy
+        prefix = environment.resource_prefix
+        removal = cdk.RemovalPolicy.DESTROY if deploy.removal == "destroy" else cdk.RemovalPolicy.RETAIN
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            alias=f"alias/{prefix}-data",
+            description=f"rfmlake {deploy.name}: encrypts every data bucket",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.logs_bucket = s3.Bucket(
+            self,
+            "LogsBucket",
+            bucket_name=f"{prefix}-logs-{self.account}",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=cdk.Duration.days(deploy.lifecycle.logs_expire_days),
+                    noncurrent_version_expiration=cdk.Duration.days(deploy.lifecycle.noncurrent_version_days),
+                )
+            ],
+            removal_policy=removal,
+            auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
+        )
+        lifecycle = deploy.lifecycle
+        rules: dict[str, list[s3.LifecycleRule]] = {
+            "landing": [
+                s3.LifecycleRule(
+                    id="archive-landed-files",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=cdk.Duration.days(lifecycle.landing_archive_days),
+                        )
+                    ],
+                )
+            ],
+            "athena-results": [
+                s3.LifecycleRule(
+                    id="expire-query-results",
+                    expiration=cdk.Duration.days(lifecycle.athena_results_expire_days),
+                )
+            ],
+        }
+        self.buckets: dict[str, s3.Bucket] = {}
+        for name in BUCKETS:
+            self.buckets[name] = s3.Bucket(
+                self,
+                f"{name.title().replace('-', '')}Bucket",
+                bucket_name=f"{prefix}-{name}-{self.account}",
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=self.key,
+                bucket_key_enabled=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                versioned=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                server_access_logs_bucket=self.logs_bucket,
+                server_access_logs_prefix=f"s3/{name}/",
+                lifecycle_rules=[
+                    *rules.get(name, []),
+                    s3.LifecycleRule(
+                        id="expire-old-versions",
+                        noncurrent_version_expiration=cdk.Duration.days(lifecycle.noncurrent_version_days),
+                        abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+                    ),
+                ],
+                removal_policy=removal,
+                auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
+            )
+        cdk.CfnOutput(self, "LandingBucketName", value=self.buckets["landing"].bucket_name)
+        # Landing object-created events go to EventBridge (the orchestration stack's debounced trigger).
+        # Set on the L1 resource: no notification custom resource needed.
+        landing = self.buckets["landing"].node.default_child
+        assert isinstance(landing, s3.CfnBucket)
+        landing.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True),
+        )
+
+    @property
+    def landing(self) -> s3.Bucket:
+        return self.buckets["landing"]
+
+    @property
+    def lake(self) -> s3.Bucket:
+        return self.buckets["lake"]
+
+    @property
+    def artifacts(self) -> s3.Bucket:
+        return self.buckets["artifacts"]
+
+    @property
+    def athena_results(self) -> s3.Bucket:
+        return self.buckets["athena-results"]

@@ -1,0 +1,13 @@
+"""Lambda: a debounced batch of landing object-created events (SQS) -> one state machine execution.
+Thin: rfmlake.pipeline.trigger. Environment: RFMLAKE_STATE_MACHINE_ARN."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rfmlake.pipeline.trigger import start_from_landing
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return start_from_landing(event, os.environ["RFMLAKE_STATE_MACHINE_ARN"])

@@ -1,0 +1,126 @@
+"""Deployment environments: config/<env>.yaml = pipeline settings (the keys of config/local.yaml) plus a
+`deploy:` section (account, region, names, sizes) typed here. Read by `rfmlake deploy` and infra/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rfmlake.errors import ConfigError
+from rfmlake.settings import Settings, load_settings
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GlueSizing(_Strict):
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
+    number_of_workers: int = Field(2, ge=2, le=299)
+    timeout_minutes: int = Field(60, ge=1, le=2880)
+
+
+class DbtSizing(_Strict):
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_SMALL"
+    )
+    timeout_minutes: int = Field(60, ge=5, le=480)
+
+
+class SageMakerSizing(_Strict):
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(1, ge=1, le=10)
+    volume_size_gb: int = Field(30, ge=1, le=16384)
+    max_runtime_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    # The AWS-managed scikit-learn processing image (Python 3.11 in 1.4-2 and later); account differs by region.
+    image_uri: str = Field(
+        "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3",
+        description="processing image; {region} is filled in",
+    )
+
+
+class LambdaSizing(_Strict):
+    memory_mb: int = Field(1024, ge=128, le=10240)
+    timeout_seconds: int = Field(900, ge=1, le=900)
+
+
+class Lifecycle(_Strict):
+    noncurrent_version_days: int = Field(30, ge=1, description="delete old object versions after")
+    landing_archive_days: int = Field(30, ge=1, description="landing files move to Glacier IR after")
+    athena_results_expire_days: int = Field(7, ge=1)
+    logs_expire_days: int = Field(90, ge=1)
+
+
+class DeployEnvironment(_Strict):
+    name: str = Field(description="environment name: dev, prod, ...")
+    account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id; null = from credentials")
+    region: str = Field("eu-west-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    removal: Literal["destroy", "retain"] = Field(
+        "retain", description="what `cdk destroy` does to buckets and keys: destroy (dev) or retain (prod)"
+    )
+    alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    schedule: str | None = Field(
+        "cron(0 3 * * ? *)", description="EventBridge schedule expression for a daily run; null = landing events only"
+    )
+    debounce_seconds: int = Field(
+        300, ge=0, le=300, description="SQS batching window: files landing together = one run"
+    )
+    glue: GlueSizing = GlueSizing()
+    dbt: DbtSizing = DbtSizing()
+    sagemaker: SageMakerSizing = SageMakerSizing()
+    lambdas: LambdaSizing = LambdaSizing()
+    lifecycle: Lifecycle = Lifecycle()
+    tags: dict[str, str] = Field(default_factory=dict, description="tags on every resource")
+
+
+class Environment(_Strict):
+    """One deploy environment: where (deploy) and how the pipeline behaves there (settings)."""
+
+    deploy: DeployEnvironment
+    settings: Settings
+    source: str
+
+    @property
+    def prefix(self) -> str:
+        """Glue database prefix (`<prefix>_bronze`, ...), from the pipeline settings."""
+        return self.settings.prefix
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix for names that allow hyphens but not underscores (buckets, roles, functions)."""
+        return self.settings.prefix.replace("_", "-")
+
+    def pipeline_settings(self) -> dict[str, Any]:
+        """The settings the jobs run with on AWS: everything but the deploy section."""
+        return self.settings.model_dump(mode="json", exclude={"deploy"})
+
+
+def config_path(env: str, config_dir: str | Path = "config") -> Path:
+    if not ENV_NAME.match(env):
+        raise ConfigError(f"environment name {env!r}: lowercase letters, digits and hyphens, starting with a letter")
+    return Path(config_dir) / f"{env}.yaml"
+
+
+def load_environment(env: str, config_dir: str | Path = "config") -> Environment:
+    """Read config/<env>.yaml; raises ConfigError naming the bad key, or the missing `deploy:` section."""
+    path = config_path(env, config_dir)
+    settings = load_settings(path)
+    if settings.deploy is None:
+        raise ConfigError(f"{path} has no `deploy:` section (account, region, sizes); see config/dev.yaml")
+    try:
+        deploy = DeployEnvironment.model_validate(settings.deploy)
+    except ValidationError as exc:
+        lines = [f"invalid deploy settings in {path}:"]
+        for item in exc.errors():
+            key = ".".join(("deploy", *(str(p) for p in item["loc"])))
+            message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key}: {message}")
+        raise ConfigError("\n".join(lines)) from None
+    if deploy.name != env:
+        raise ConfigError(f"{path}: deploy.name is {deploy.name!r} but the file is for environment {env!r}")
+    return Environment(deploy=deploy, settings=settings, source=str(path))

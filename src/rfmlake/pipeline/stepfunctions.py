@@ -1,0 +1,245 @@
+"""Render the one pipeline definition (PIPELINE) as an AWS Step Functions state machine (ASL).
+
+The local runner and the state machine read the same tuple, so stage order, retries and error
+handling cannot drift apart. Each Stage becomes one Task state, in order:
+
+| runtime        | on AWS                                              | resource key in `resources` |
+| -------------- | --------------------------------------------------- | --------------------------- |
+| `spark`        | Glue StartJobRun `.sync` (the stage's glue_script)  | `job_name`, `arguments`     |
+| `dbt`          | CodeBuild StartBuild `.sync` (dbt build on Athena)  | `project_name`              |
+| `segmentation` | SageMaker CreateProcessingJob `.sync`               | `processing`, `job_prefix`  |
+| `python`       | Lambda Invoke                                       | `function_arn`              |
+
+dbt runs in CodeBuild (docs/adr/0007): it needs Python 3.11 for the rfmlake wheel (Glue Python shell
+stops at 3.9), it can outlive Lambda's 15 minutes, and it needs no container image to build.
+
+Every Task retries `max_attempts - 1` times with exponential backoff and catches every error into
+one failure path: a Pass state naming the failed stage -> an SNS publish -> a Fail state. A stage
+with `critical=False` records its error and the run goes on.
+
+`resources` is a plain dict (what infra/ fills in from the deployed constructs):
+
+    {"failure_topic_arn": "arn:aws:sns:...",
+     "stages": {"ingest_bronze": {"job_name": "...", "arguments": {"--lake": "s3://..."}},
+                "dbt_build": {"project_name": "..."},
+                "segmentation": {"job_prefix": "segmentation", "processing": {...CreateProcessingJob fields}},
+                "quality_silver": {"function_arn": "arn:aws:lambda:..."}}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rfmlake.errors import ConfigError
+from rfmlake.pipeline.definition import PIPELINE, Stage
+
+NOTIFY_STATE = "NotifyFailure"
+FAIL_STATE = "RunFailed"
+SUCCEED_STATE = "RunSucceeded"
+FAILED_PREFIX = "Failed: "
+RETRY_INTERVAL_SECONDS = 30
+RETRY_BACKOFF_RATE = 2.0
+# The run id every stage receives: the execution name (EventBridge and the schedule set a unique one).
+RUN_ID_PATH = "$$.Execution.Name"
+
+_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "spark": ("job_name",),
+    "dbt": ("project_name",),
+    "segmentation": ("processing",),
+    "python": ("function_arn",),
+}
+# CreateProcessingJob fields the renderer owns (name, per-run environment); the rest come from resources.
+_PROCESSING_REQUIRED = ("AppSpecification", "ProcessingResources", "RoleArn")
+_PROCESSING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,26}$")  # prefix + "-" + 36-char UUID <= 63
+
+
+def render_state_machine(
+    pipeline: tuple[Stage, ...] = PIPELINE,
+    *,
+    resources: Mapping[str, Any],
+    comment: str = "rfmlake pipeline (generated from rfmlake.pipeline.definition.PIPELINE)",
+) -> dict[str, Any]:
+    """The ASL definition of `pipeline` as a dict; raises ConfigError naming a stage whose resource is missing."""
+    if not pipeline:
+        raise ConfigError("the pipeline has no stages; nothing to render")
+    names = [stage.name for stage in pipeline]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"stage names must be unique; repeated: {duplicates}")
+    topic_arn = resources.get("failure_topic_arn")
+    if not isinstance(topic_arn, str) or not topic_arn:
+        raise ConfigError("resources.failure_topic_arn is required: failures notify through SNS")
+    stage_resources = resources.get("stages") or {}
+    if not isinstance(stage_resources, Mapping):
+        raise ConfigError("resources.stages must map stage names to their resources")
+    unknown = sorted(set(stage_resources) - set(names))
+    if unknown:
+        raise ConfigError(f"resources.stages names stages the pipeline does not have: {unknown}")
+
+    states: dict[str, Any] = {}
+    for index, stage in enumerate(pipeline):
+        following = pipeline[index + 1].name if index + 1 < len(pipeline) else SUCCEED_STATE
+        task = _task(stage, _stage_resources(stage, stage_resources))
+        task["Retry"] = [_retry(stage)]
+        if stage.critical:
+            task["Catch"] = [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED_PREFIX + stage.name}
+            ]
+            states[FAILED_PREFIX + stage.name] = {
+                "Type": "Pass",
+                "Result": stage.name,
+                "ResultPath": "$.failed_stage",
+                "Next": NOTIFY_STATE,
+            }
+        else:  # a non-critical stage's failure is recorded and the run goes on
+            task["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.errors.{stage.name}", "Next": following}]
+        task["ResultPath"] = None  # stages communicate through the lake, not the state payload
+        task["Next"] = following
+        states[stage.name] = task
+    states[SUCCEED_STATE] = {"Type": "Succeed"}
+    states[NOTIFY_STATE] = {
+        "Type": "Task",
+        "Comment": "tell the on-call topic which stage failed and why",
+        "Resource": "arn:aws:states:::sns:publish",
+        "Parameters": {
+            "TopicArn": topic_arn,
+            "Subject": "rfmlake pipeline run failed",
+            "Message": {
+                "stage.$": "$.failed_stage",
+                "error.$": "$.error",
+                "execution.$": "$$.Execution.Id",
+                "started_at.$": "$$.Execution.StartTime",
+            },
+        },
+        "Retry": [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "IntervalSeconds": 5,
+                "MaxAttempts": 3,
+                "BackoffRate": RETRY_BACKOFF_RATE,
+            }
+        ],
+        # The run fails either way: a notification that cannot be sent must not hide the failure.
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notify_error", "Next": FAIL_STATE}],
+        "ResultPath": None,
+        "Next": FAIL_STATE,
+    }
+    states[FAIL_STATE] = {
+        "Type": "Fail",
+        "Error": "RfmlakePipelineFailed",
+        "Cause": "a pipeline stage failed; see the SNS notification and the failed state's input",
+    }
+    return {"Comment": comment, "StartAt": pipeline[0].name, "States": states}
+
+
+def render_state_machine_json(pipeline: tuple[Stage, ...] = PIPELINE, *, resources: Mapping[str, Any]) -> str:
+    """The definition as the JSON string Step Functions takes (stable key order, so diffs are readable)."""
+    return json.dumps(render_state_machine(pipeline, resources=resources), indent=2, sort_keys=False)
+
+
+def task_state_names(definition: Mapping[str, Any]) -> list[str]:
+    """The stage Task states of a rendered definition, in execution order (following Next from StartAt)."""
+    states = definition["States"]
+    order: list[str] = []
+    name: str | None = definition["StartAt"]
+    seen: set[str] = set()
+    while name is not None and name not in seen:
+        seen.add(name)
+        state = states[name]
+        if state["Type"] == "Task" and name != NOTIFY_STATE:
+            order.append(name)
+        name = state.get("Next")
+    return order
+
+
+def _stage_resources(stage: Stage, stage_resources: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = stage_resources.get(stage.name)
+    required = _REQUIRED_KEYS[stage.runtime]
+    if not isinstance(found, Mapping):
+        raise ConfigError(
+            f"stage {stage.name} ({stage.runtime}) has no AWS resource; resources.stages.{stage.name} "
+            f"needs: {', '.join(required)}"
+        )
+    missing = [key for key in required if not found.get(key)]
+    if missing:
+        raise ConfigError(f"resources.stages.{stage.name} ({stage.runtime}) is missing: {', '.join(missing)}")
+    return found
+
+
+def _retry(stage: Stage) -> dict[str, Any]:
+    if stage.max_attempts < 1:
+        raise ConfigError(f"stage {stage.name}: max_attempts must be >= 1, got {stage.max_attempts}")
+    return {
+        "ErrorEquals": ["States.ALL"],
+        "IntervalSeconds": RETRY_INTERVAL_SECONDS,
+        "MaxAttempts": stage.max_attempts - 1,  # ASL counts retries after the first attempt
+        "BackoffRate": RETRY_BACKOFF_RATE,
+        "JitterStrategy": "FULL",
+    }
+
+
+def _task(stage: Stage, found: Mapping[str, Any]) -> dict[str, Any]:
+    comment = stage.description
+    if stage.runtime == "spark":
+        if not stage.glue_script:
+            raise ConfigError(f"stage {stage.name} runs on Spark but names no glue_script")
+        arguments = {str(k): str(v) for k, v in (found.get("arguments") or {}).items()}
+        arguments["--run_id.$"] = RUN_ID_PATH
+        return {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": "arn:aws:states:::glue:startJobRun.sync",
+            "Parameters": {"JobName": found["job_name"], "Arguments": arguments},
+        }
+    if stage.runtime == "dbt":
+        return {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": "arn:aws:states:::codebuild:startBuild.sync",
+            "Parameters": {
+                "ProjectName": found["project_name"],
+                "EnvironmentVariablesOverride": [
+                    {"Name": "RFMLAKE_RUN_ID", "Type": "PLAINTEXT", "Value.$": RUN_ID_PATH},
+                ],
+            },
+        }
+    if stage.runtime == "segmentation":
+        processing = dict(found["processing"])
+        missing = [key for key in _PROCESSING_REQUIRED if key not in processing]
+        if missing:
+            raise ConfigError(f"resources.stages.{stage.name}.processing is missing: {', '.join(missing)}")
+        prefix = str(found.get("job_prefix") or stage.name.replace("_", "-"))
+        if not _PROCESSING_JOB_NAME.match(prefix):
+            raise ConfigError(
+                f"resources.stages.{stage.name}.job_prefix {prefix!r}: letters, digits and single hyphens, "
+                "at most 27 characters (SageMaker job names are <= 63 with the run's UUID)"
+            )
+        environment = {str(k): str(v) for k, v in (processing.pop("Environment", None) or {}).items()}
+        environment["RFMLAKE_RUN_ID.$"] = RUN_ID_PATH
+        return {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+            "Parameters": {
+                "ProcessingJobName.$": f"States.Format('{prefix}-{{}}', States.UUID())",
+                **processing,
+                "Environment": environment,
+            },
+        }
+    if stage.runtime == "python":
+        return {
+            "Type": "Task",
+            "Comment": comment,
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {
+                "FunctionName": found["function_arn"],
+                "Payload": {"stage": stage.name, "run_id.$": RUN_ID_PATH, "input.$": "$"},
+            },
+        }
+    raise ConfigError(f"stage {stage.name}: no AWS rendering for runtime {stage.runtime!r}")
+
+
+__all__ = ["render_state_machine", "render_state_machine_json", "task_state_names"]

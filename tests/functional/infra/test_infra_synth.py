@@ -1,0 +1,179 @@
+"""Synthesize every stack offline and check what the platform promises: encrypted private buckets,
+Glue jobs on the real scripts and wheel, the state machine = the local pipeline, least privilege,
+Lake Formation grants = lakeformation/*.yaml, and cfn-lint clean templates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+from infra_synth import REPO, Synth, synthesize  # noqa: E402
+from rfmlake.pipeline.definition import PIPELINE, stage_names  # noqa: E402
+from rfmlake.pipeline.stepfunctions import task_state_names  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return synthesize()
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def all_resources(synth: Synth, kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for stack, template in synth.templates.items():
+        found.update({f"{stack}/{k}": v for k, v in resources(template, kind).items()})
+    return found
+
+
+def test_every_stack_synthesizes(synth: Synth) -> None:
+    assert {s.split("Dev", 1)[1] for s in synth.templates} == {
+        "Storage", "Catalog", "Compute", "Governance", "Orchestration"}
+
+
+def test_every_bucket_is_encrypted_private_versioned_and_tls_only(synth: Synth) -> None:
+    from aws_cdk.assertions import Match, Template
+
+    storage = Template.from_stack(synth.platform.storage)
+    buckets = all_resources(synth, "AWS::S3::Bucket")
+    assert len(buckets) == 5
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        assert algorithm == ("AES256" if "Logs" in name else "aws:kms"), name
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["LifecycleConfiguration"]["Rules"], name
+    policies = resources(synth.templates[synth.platform.storage.stack_name], "AWS::S3::BucketPolicy")
+    assert len(policies) == 5  # one TLS-only policy per bucket
+    storage.resource_count_is("AWS::S3::BucketPolicy", 5)
+    storage.all_resources_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    storage.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_glue_jobs_point_at_the_real_scripts_and_the_wheel(synth: Synth) -> None:
+    jobs = all_resources(synth, "AWS::Glue::Job")
+    spark = [s for s in PIPELINE if s.runtime == "spark"]
+    assert len(jobs) == len(spark)
+    by_name = {j["Properties"]["Name"]: j["Properties"] for j in jobs.values()}
+    for stage in spark:
+        props = by_name[f"rfmlake-dev-{stage.name.replace('_', '-')}"]
+        assert props["GlueVersion"] == "5.0"
+        script = json.dumps(props["Command"]["ScriptLocation"])
+        assert script.endswith(f'/glue/{Path(stage.glue_script).name}"]]}}'), script
+        assert (REPO / stage.glue_script).is_file()
+        wheel = json.dumps(props["DefaultArguments"]["--additional-python-modules"])
+        assert f"/wheels/{synth.wheel_name}" in wheel
+    # the uploaded glue/ folder is the repo's glue_jobs/ (the asset holds the real files)
+    compute = synth.templates[synth.platform.compute.stack_name]
+    assert resources(compute, "Custom::CDKBucketDeployment")
+
+
+def test_state_machine_has_every_stage_in_order_with_retries_and_a_failure_path(synth: Synth) -> None:
+    (machine,) = resources(synth.templates[synth.platform.orchestration.stack_name],
+                           "AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["DefinitionString"]  # rendered from the same definition object below
+    definition = synth.platform.orchestration.definition
+    assert task_state_names(definition) == stage_names()
+    states = definition["States"]
+    for stage in PIPELINE:
+        assert states[stage.name]["Retry"][0]["MaxAttempts"] == stage.max_attempts - 1
+        assert states[states[stage.name]["Catch"][0]["Next"]]["Next"] == "NotifyFailure"
+    assert states["NotifyFailure"]["Next"] == "RunFailed"
+    rendered = json.dumps(machine["Properties"]["DefinitionString"])
+    for stage in PIPELINE:
+        assert f'\\"{stage.name}\\"' in rendered
+
+
+def test_landing_trigger_is_debounced_and_scheduled(synth: Synth) -> None:
+    template = synth.templates[synth.platform.orchestration.stack_name]
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == synth.platform.environment.deploy.debounce_seconds
+    rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
+    assert any(r.get("ScheduleExpression") == "cron(0 3 * * ? *)" for r in rules)
+    assert any(r.get("EventPattern", {}).get("detail-type") == ["Object Created"] for r in rules)
+    assert len(resources(template, "AWS::CloudWatch::Alarm")) >= 3
+
+
+def _statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for stack, template in synth.templates.items():
+        for name, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::IAM::Policy":
+                docs = [resource["Properties"]["PolicyDocument"]]
+            elif resource["Type"] == "AWS::IAM::Role":
+                docs = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+            else:
+                continue
+            for doc in docs:
+                found += [(f"{stack}/{name}", s) for s in doc["Statement"]]
+    return found
+
+
+# CDK's own helper functions (asset upload, bucket auto-delete, log retention) use its fixed policies.
+CDK_INTERNAL = ("CustomCDKBucketDeployment", "CustomS3AutoDeleteObjects", "BucketNotificationsHandler")
+
+
+def test_iam_policies_have_no_unexplained_wildcards(synth: Synth) -> None:
+    from rfmlake_infra.policies import ANY_RESOURCE_SIDS
+
+    statements = _statements(synth)
+    assert len(statements) > 30
+    offenders = []
+    for where, statement in statements:
+        if any(part in where for part in CDK_INTERNAL):
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if any("*" in a for a in actions) and statement.get("Sid") not in ANY_RESOURCE_SIDS:
+            offenders.append((where, statement.get("Sid"), actions))
+        if "*" in resources_ and statement.get("Sid") not in ANY_RESOURCE_SIDS:
+            offenders.append((where, statement.get("Sid"), "Resource *"))
+    assert offenders == []
+
+
+def test_lake_formation_grants_match_the_yaml(synth: Synth) -> None:
+    from rfmlake.governance.lakeformation import desired_grants
+    from rfmlake.governance.model import load_governance
+
+    config = load_governance(REPO / "lakeformation")
+    template = synth.templates[synth.platform.governance.stack_name]
+    tags = {t["Properties"]["TagKey"]: t["Properties"]["TagValues"] for t in resources(template, "AWS::LakeFormation::Tag").values()}
+    assert tags == {k: list(v) for k, v in config.tags.lf_tags.items()}
+    roles = {k: v["Properties"]["RoleName"] for k, v in resources(template, "AWS::IAM::Role").items()}
+    rendered = set()
+    for grant in resources(template, "AWS::LakeFormation::PrincipalPermissions").values():
+        props = grant["Properties"]
+        policy = props["Resource"].get("LFTagPolicy")
+        if policy is None:
+            continue  # a pipeline role's own database/location grant
+        role = roles[props["Principal"]["DataLakePrincipalIdentifier"]["Fn::GetAtt"][0]]
+        expression = tuple(sorted((e["TagKey"], tuple(e["TagValues"])) for e in policy["Expression"]))
+        rendered.add((role, policy["ResourceType"], expression, tuple(props["Permissions"])))
+    expected = set()
+    for (principal, (resource_type, expression)), (_resource, permissions) in desired_grants(config).items():
+        expected.add((principal.rsplit("/", 1)[1], resource_type, expression, tuple(sorted(permissions))))
+    assert rendered == expected
+    associations = resources(template, "AWS::LakeFormation::TagAssociation")
+    assert len(associations) == 3  # the layer tag on each zone database
+
+
+def test_cfn_lint_passes(synth: Synth) -> None:
+    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+    assert len(templates) == 5
+    # W3005: CDK adds an explicit DependsOn next to a GetAtt on purpose (role before function).
+    done = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", *templates],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
