@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 ORDER_LINES ?= 20000
 BENCH_ORDER_LINES ?= 1000000
+BENCH_ACTIVATION_CUSTOMERS ?= 100000
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-functional bench bench-10m install prereqs lint clean
+.PHONY: help demo test test-unit test-functional bench bench-api bench-10m install prereqs lint clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,6 +42,12 @@ test-functional: install ## functional tests only (Spark, DuckDB, dbt)
 
 bench: install ## benchmark the pipeline on 1M order lines; results in bench/results/
 	$(BIN)/python bench/run_bench.py --order-lines $(BENCH_ORDER_LINES)
+	$(BIN)/python bench/bench_activation.py --customers $(BENCH_ACTIVATION_CUSTOMERS)
+	$(BIN)/python bench/bench_value.py --customers 1000000
+	$(MAKE) bench-api
+
+bench-api: install ## profile API: GET /profiles/{id} at 100k profiles over loopback (wrk if installed)
+	$(BIN)/python bench/bench_api.py --profiles 100000 --duration 15
 
 bench-10m: install ## the same benchmark on 10M order lines
 	$(BIN)/python bench/run_bench.py --order-lines 10000000

@@ -58,6 +58,16 @@ class SegmentationSettings(_Strict):
     refit: bool = Field(False, description="fit a new model even if one is stored")
 
 
+class ValueSettings(_Strict):
+    horizon_days: int = Field(
+        365, ge=1, le=3650, description="days ahead for expected_orders_<h>d and predicted_clv_<h>d"
+    )
+    holdout_days: int | None = Field(
+        None, ge=7, le=3650,
+        description="holdout period of the calibration check; null = min(horizon, a third of the history)",
+    )
+
+
 class Settings(_Strict):
     prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
     reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
@@ -66,6 +76,9 @@ class Settings(_Strict):
     pii_key_env: str = "RFMLAKE_PII_KEY"
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
+    value: ValueSettings = ValueSettings()
+    # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
+    deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 
     @field_validator("currency_rates")
     @classmethod

@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"                     {run_dir}/quality_gold.txt", soft_wrap=True)
     console.print(f"  segmentation model {lake}/_system/models/segmentation/")
     console.print()
+    from rfmlake.governance.report import print_persona_access
+
+    print_persona_access(console)
+    console.print()
     cli = _cli_hint()
     console.print("[bold]Try[/]")
     for query in (
@@ -69,4 +73,11 @@ def run(args: argparse.Namespace) -> int:
         "SELECT cluster_label, avg(recency_days), avg(frequency), avg(monetary) FROM gold.customer_rfm GROUP BY 1",
     ):
         console.print(f'  {cli} sql --lake {lake} "{query}"', soft_wrap=True)
+    from rfmlake.lake import Lake
+    from rfmlake.profiles.local import curl_hint
+
+    console.print()
+    console.print("[bold]Query a customer profile over HTTP[/]")
+    for line in curl_hint(Lake(lake), cli):
+        console.print(f"  {line}", soft_wrap=True, markup=False)
     return 0

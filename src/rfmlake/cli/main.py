@@ -11,7 +11,7 @@ import sys
 from rfmlake import __version__
 from rfmlake.errors import RfmlakeError
 
-COMMANDS = ("generate", "run", "demo", "sql")
+COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments", "deploy")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,10 +61,30 @@ PIPELINE: tuple[Stage, ...] = (
         max_attempts=2,
     ),
     Stage(
+        "customer_value",
+        "BG/NBD + Gamma-Gamma: p_alive, expected orders, predicted CLV -> gold.customer_value",
+        runtime="segmentation",
+        entry="rfmlake.pipeline.stages:customer_value",
+    ),
+    Stage(
         "quality_gold",
         "great-expectations suites on gold; a critical failure stops the run",
         runtime="python",
         entry="rfmlake.pipeline.stages:quality_gold",
+    ),
+    Stage(
+        "profiles",
+        "gold.customer_profile (after segmentation and gold quality) -> a new profile store generation, swapped in",
+        runtime="python",
+        entry="rfmlake.pipeline.stages:profiles",
+        max_attempts=2,
+    ),
+    Stage(
+        "activate",
+        "push segment changes to marketing tools (local default: file export in gold/_activation)",
+        runtime="python",  # on AWS: the activate_segments Lambda, triggered by the new gold version
+        entry="rfmlake.pipeline.stages:activate",
+        max_attempts=2,
     ),
 )
 

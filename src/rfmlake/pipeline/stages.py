@@ -99,3 +99,29 @@ def segmentation(ctx: RunContext, state: RunState) -> dict[str, Any]:
     report = run_segmentation(ctx)
     state.reports["segmentation"] = report
     return report.to_dict()
+
+
+def customer_value(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.value.job import run_customer_value
+
+    report = run_customer_value(ctx)
+    state.reports["customer_value"] = report
+    return {key: report[key] for key in ("model_version", "customers", "repeat_customers", "totals", "notes")}
+
+
+def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.profiles.indexer import index_profiles
+
+    report = index_profiles(ctx.lake)
+    state.reports["profiles"] = report
+    return report.to_dict()
+
+
+def activate(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.activation.run import activate as run_activation
+
+    # Destinations from RFMLAKE_ACTIVATION_DESTINATIONS; the local default is the file export.
+    reports = run_activation(ctx.lake)
+    state.reports["activate"] = reports
+    return {r.destination: {"status": r.status, "sent": r.sent, "failed": r.failed,
+                            "skipped": dict(sorted(r.skipped.items()))} for r in reports}
