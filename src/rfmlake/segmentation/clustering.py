@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import calinski_harabasz_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -31,9 +31,16 @@ class KCandidate:
     inertia: float
     silhouette: float | None  # None where undefined (k = 1)
     rows: int                 # customers the candidate was fitted on (the sample, or all)
+    # Calinski-Harabasz on the same sample; None where undefined, and on curves stored before it existed.
+    calinski_harabasz: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "inertia": self.inertia, "silhouette": self.silhouette, "rows": self.rows}
+        data: dict[str, Any] = {"k": self.k, "inertia": self.inertia, "silhouette": self.silhouette,
+                                "rows": self.rows}
+        # Left out when None, so a model stored before this score existed keeps its version hash.
+        if self.calinski_harabasz is not None:
+            data["calinski_harabasz"] = self.calinski_harabasz
+        return data
 
 
 def log_features(features: pd.DataFrame) -> np.ndarray:
@@ -80,7 +87,7 @@ class RfmClusterer:
     Fitted attributes: scaler_mean_, scaler_scale_, centroids_ (scaled space, in cluster_id order),
     centroids_original_ (recency_days, frequency, monetary), labels_ (by cluster_id), k_,
     k_selection_ ("fixed", "automatic (silhouette)" or "limited by data"), selection_curve_
-    (list of KCandidate), notes_.
+    (list of KCandidate: inertia, silhouette and Calinski-Harabasz per k, on the sample), notes_.
     """
 
     def __init__(
@@ -218,7 +225,8 @@ class RfmClusterer:
             clusterer.k_selection_ = str(data["k_selection"])
             clusterer.selection_curve_ = [
                 KCandidate(int(c["k"]), float(c["inertia"]),
-                           None if c["silhouette"] is None else float(c["silhouette"]), int(c["rows"]))
+                           None if c["silhouette"] is None else float(c["silhouette"]), int(c["rows"]),
+                           None if c.get("calinski_harabasz") is None else float(c["calinski_harabasz"]))
                 for c in data["selection_curve"]
             ]
             clusterer.notes_ = [str(x) for x in data.get("notes", [])]
@@ -301,13 +309,17 @@ class RfmClusterer:
 
     @staticmethod
     def _scored(points: np.ndarray, model: KMeans, labels: np.ndarray | None = None) -> KCandidate:
-        """A curve point: inertia of the fit and silhouette of `points` under `labels`."""
+        """A curve point: inertia of the fit, silhouette and Calinski-Harabasz of `points` under `labels`."""
         labels = model.labels_ if labels is None else labels
         silhouette: float | None = None
+        calinski: float | None = None
         if 2 <= len(np.unique(labels)) <= len(points) - 1:
             silhouette = float(silhouette_score(points, labels))
+            calinski = float(calinski_harabasz_score(points, labels))
+            if not np.isfinite(calinski):  # all points on their centroids: within-cluster dispersion 0
+                calinski = None
         return KCandidate(k=int(model.n_clusters), inertia=float(model.inertia_), silhouette=silhouette,
-                          rows=len(model.labels_))
+                          rows=len(model.labels_), calinski_harabasz=calinski)
 
     @staticmethod
     def _value_order(features: pd.DataFrame, assignment: np.ndarray, k: int) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -31,6 +32,11 @@ class SegmentationReport:
     segment_sizes: list[GroupSize]
     cluster_sizes: list[GroupSize]
     notes: list[str] = field(default_factory=list)
+    # Per cluster in cluster_id order: cluster_id, cluster_label, recency_days, frequency, monetary
+    # (the centroid in original units).
+    centroids: list[dict[str, Any]] = field(default_factory=list)
+    # "r_score"/"f_score"/"m_score" -> customers with score 1, 2, ..., n_bins.
+    score_distributions: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +55,23 @@ class SegmentationReport:
                              f"monetary share {share}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
+
+
+def centroid_rows(cluster_ids: list[int], labels: list[str], centroids_original: np.ndarray) -> list[dict[str, Any]]:
+    """Centroids in original units (recency_days, frequency, monetary), one dict per cluster."""
+    return [
+        {"cluster_id": int(cid), "cluster_label": label, "recency_days": round(float(r), 2),
+         "frequency": round(float(f), 3), "monetary": round(float(m), 2)}
+        for cid, label, (r, f, m) in zip(cluster_ids, labels, centroids_original, strict=True)
+    ]
+
+
+def score_counts(scores: pd.Series, n_bins: int) -> list[int]:
+    """Customers per score 1..n_bins (0 for a score nobody got)."""
+    values = scores.to_numpy(dtype="int64")
+    if len(values) and (values.min() < 1 or values.max() > n_bins):
+        raise ValueError(f"scores must be in 1..{n_bins}, got {int(values.min())}..{int(values.max())}")
+    return [int(c) for c in np.bincount(values, minlength=n_bins + 1)[1:]]
 
 
 def group_sizes(names: pd.Series, monetary: pd.Series, order: list[str]) -> list[GroupSize]:

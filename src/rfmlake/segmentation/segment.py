@@ -16,7 +16,7 @@ from rfmlake.rfm.rules import SegmentRules, rfm_cell
 from rfmlake.rfm.scoring import RfmScorer
 from rfmlake.segmentation.clustering import RfmClusterer
 from rfmlake.segmentation.model import SegmentationModel, settings_used
-from rfmlake.segmentation.report import SegmentationReport, group_sizes
+from rfmlake.segmentation.report import SegmentationReport, centroid_rows, group_sizes, score_counts
 from rfmlake.settings import Settings
 
 FEATURES_TABLE = "customer_rfm_features"
@@ -148,6 +148,9 @@ def segment_features(
         segment_sizes=group_sizes(out["rfm_segment"], monetary, list(model.rules.names)),
         cluster_sizes=group_sizes(out["cluster_label"], monetary, list(clusterer.labels_)),
         notes=notes,
+        centroids=centroid_rows(list(clusterer.cluster_ids_), list(clusterer.labels_), clusterer.centroids_original_),
+        score_distributions={column: score_counts(out[column], model.scorer.n_bins)
+                             for column in ("r_score", "f_score", "m_score")},
     )
     return out, model, report
 
