@@ -33,5 +33,7 @@ def run(args: argparse.Namespace) -> int:
                   f"from {len(report.rows_removed)} tables, {report.versions_purged} old versions purged")
     for table, rows in sorted(report.rows_removed.items()):
         console.print(f"  {table:<40} {rows:>8,}")
+    for target, rows in sorted(report.downstream_removed.items()):
+        console.print(f"  {target:<40} {rows:>8,}", soft_wrap=True)
     console.print(f"audit entry appended to {audit_path(lake)}", soft_wrap=True)
     return 0

@@ -28,6 +28,7 @@ class QuarantineReason(StrEnum):
     UNKNOWN_ORDER = "unknown_order"          # an order line whose order is not in orders
     UNPARSABLE_LINE = "unparsable_line"      # an access-log line that is not Combined Log Format
     MALFORMED_RECORD = "malformed_record"    # a CSV/JSON record that cannot be read as a row
+    ERASED_CUSTOMER = "erased_customer"      # the row belongs to an erased customer (suppression list)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@ still hold them, record an audit entry without PII, and add them to the suppress
 
 A row belongs to the customer when its customer id column equals the id, when it is a line of one
 of their orders, when a token column equals their email token, or when any text cell mentions the
-id as a JSON value or the email address (raw landed rows in bronze and bronze.quarantine).
+id as a JSON value or the email address (raw landed rows in bronze and bronze.quarantine), when a
+token of the id is stored (silver.access_logs.remote_user_token), or when an access-log line names
+the id as its authenticated user. Beyond the tables, the profile store and the activation outbox
+and sync state lose the customer too (rfmlake.governance.downstream).
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rfmlake.errors import RfmlakeError
+from rfmlake.governance.downstream import check_no_sync_in_flight, erase_from_activation, erase_from_profile_store
 from rfmlake.governance.tokens import customer_id_token, lake_key
 from rfmlake.ingest.pii import tokenize
 from rfmlake.lake.tables import Lake, TableRef
+from rfmlake.profiles.indexer import embedded_store
 
 CUSTOMER_ID_COLUMNS: tuple[str, ...] = ("customer_id", "customerid")
 ORDER_ID_COLUMN = "order_id"
 EMAIL_TOKEN_COLUMNS: tuple[str, ...] = ("email_token",)
+CUSTOMER_TOKEN_COLUMNS: tuple[str, ...] = ("remote_user_token",)  # tokens of the customer id (kind "user")
 
 
 def governance_dir(lake: Lake) -> Path:
@@ -49,6 +55,8 @@ class ErasureReport:
     erased_at: str
     actor: str
     rows_removed: dict[str, int] = field(default_factory=dict)  # zone.table -> rows
+    # profile store and activation files (paths relative to the lake) -> rows
+    downstream_removed: dict[str, int] = field(default_factory=dict)
     versions_purged: int = 0
 
     @property
@@ -87,8 +95,8 @@ def _text_mentions(column: pa.ChunkedArray, patterns: list[str]) -> pa.ChunkedAr
 
 
 def _rows_of_customer(table: pa.Table, customer_id: str, order_ids: set[str], email: str | None,
-                      email_token: str | None) -> pa.ChunkedArray | pa.Array:
-    mask = pa.array([False] * table.num_rows)
+                      email_token: str | None, id_token: str | None = None) -> pa.ChunkedArray | pa.Array:
+    mask = pa.array([False] * table.num_rows, type=pa.bool_())  # typed: an empty table has rows of no type
     names = {n.lower(): n for n in table.column_names}
     for name in CUSTOMER_ID_COLUMNS:
         if name in names:
@@ -96,13 +104,19 @@ def _rows_of_customer(table: pa.Table, customer_id: str, order_ids: set[str], em
     if ORDER_ID_COLUMN in names and order_ids:
         mask = pc.or_(mask, pc.fill_null(pc.is_in(table[names[ORDER_ID_COLUMN]].cast(pa.string()),
                                                   value_set=pa.array(sorted(order_ids))), False))
+    if id_token:
+        for name in CUSTOMER_TOKEN_COLUMNS:
+            if name in names:
+                mask = pc.or_(mask, pc.fill_null(pc.equal(table[names[name]], id_token), False))
     if email_token:
         for name in EMAIL_TOKEN_COLUMNS:
             if name in names:
                 mask = pc.or_(mask, pc.fill_null(pc.equal(table[names[name]], email_token), False))
     # Raw text (bronze rows as strings, quarantine raw/detail, corrupt records): a JSON value equal
     # to the id or one of their order ids, or the email address anywhere.
-    patterns = [rf'"(customer_?id)"\s*:\s*"{re.escape(customer_id)}"']
+    patterns = [rf'"(customer_?id)"\s*:\s*"{re.escape(customer_id)}"',
+                # an access-log line (Combined Log Format) of the customer as authenticated user
+                rf'(^|"line"\s*:\s*")\S+ \S+ {re.escape(customer_id)} \[']
     if order_ids:
         patterns.append(rf'"order_id"\s*:\s*"({"|".join(re.escape(o) for o in sorted(order_ids))})"')
     if email:
@@ -148,10 +162,11 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
     report = ErasureReport(customer_id_token=id_token, email_given=email is not None,
                            erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
                            actor=actor or getpass.getuser())
+    check_no_sync_in_flight(lake)  # before anything changes
     order_ids = _order_ids(lake, customer_id)
     for ref in lake.tables():
         table = _read(ref)
-        mask = _rows_of_customer(table, customer_id, order_ids, email, email_token)
+        mask = _rows_of_customer(table, customer_id, order_ids, email, email_token, id_token)
         removed = int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
         if removed == 0:
             continue
@@ -159,6 +174,11 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
         new_ref = lake.write_arrow(ref.zone, ref.name, kept)
         report.rows_removed[ref.qualified_name] = removed
         report.versions_purged += _purge_old_versions(lake, new_ref)
+
+    profiles = erase_from_profile_store(embedded_store(lake), customer_id, email_token)
+    if profiles:
+        report.downstream_removed["profile_store"] = profiles
+    report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
 
     suppression = _suppression(lake)
     if id_token not in suppression["customer_id_tokens"]:

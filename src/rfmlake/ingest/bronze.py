@@ -37,6 +37,7 @@ class BronzeResult:
     files: int
     rows: int
     rows_by_file: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0  # rows of erased customers left out (bronze.suppressed_rows)
 
 
 def contract_columns(entity_name: str) -> tuple[str, ...]:
@@ -192,12 +193,41 @@ def _write_empty(entity_name: str, version_dir: Path) -> None:
     pq.write_table(schema.empty_table(), version_dir / "part-00000.parquet", compression="zstd")
 
 
+def _write_suppressed(spark: SparkSession, frames: list[DataFrame], version_dir: Path) -> int:
+    """bronze.suppressed_rows: lineage of the rows of erased customers (no raw values); always
+    written, so a run without erasures replaces an older list."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rfmlake.ingest.suppression import SUPPRESSED_COLUMNS
+
+    if frames:
+        reduce(lambda a, b: a.unionByName(b), frames).coalesce(1).write.parquet(str(version_dir), compression="zstd")
+        return int(spark.read.parquet(str(version_dir)).count())
+    schema = pa.schema([pa.field(n, pa.timestamp("us", tz="UTC") if n == "_loaded_at" else pa.string())
+                        for n in SUPPRESSED_COLUMNS])
+    version_dir.mkdir(parents=True)
+    pq.write_table(schema.empty_table(), version_dir / "part-00000.parquet", compression="zstd")
+    return 0
+
+
 def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) -> dict[str, BronzeResult]:
     """Write one bronze table per contract entity (empty when nothing landed for it), then commit
-    them all, so a crash mid-stage leaves the previous bronze versions visible."""
+    them all, so a crash mid-stage leaves the previous bronze versions visible. Rows of customers on
+    the erasure suppression list are left out (rfmlake.ingest.suppression)."""
+    from rfmlake.ingest.pii import resolve_pii_key
+    from rfmlake.ingest.suppression import SUPPRESSED_TABLE, load_suppression, split_suppressed, suppressed_order_ids
+
     unknown = sorted({f.entity for f in files} - set(ENTITIES))
     if unknown:
         raise LandingError(f"unknown entities {unknown}; known: {sorted(ENTITIES)}")
+    suppression = load_suppression(ctx.lake)
+    key = None if suppression.empty else resolve_pii_key(ctx.lake, ctx.settings)
+    order_ids: list[str] = []
+    order_files = [f for f in files if f.entity == "orders"]
+    if key is not None and not all(f.is_empty for f in order_files):
+        order_ids = suppressed_order_ids(bronze_frame(spark, "orders", order_files, ctx.started_at), key, suppression)
+    erased_frames: list[DataFrame] = []
     written: dict[str, Path] = {}
     for entity_name in sorted(ENTITIES):
         entity_files = [f for f in files if f.entity == entity_name]
@@ -206,8 +236,17 @@ def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) 
             _write_empty(entity_name, version_dir)  # no Spark job for an entity with nothing landed
         else:
             df = bronze_frame(spark, entity_name, entity_files, ctx.started_at)
+            if key is not None:
+                df, erased = split_suppressed(entity_name, df, key, suppression, order_ids)
+                erased_frames.append(erased)
             df.write.parquet(str(version_dir), compression="zstd")
         written[entity_name] = version_dir
+    suppressed_dir = ctx.lake.new_version("bronze", SUPPRESSED_TABLE)
+    suppressed_total = _write_suppressed(spark, erased_frames, suppressed_dir)
+    suppressed_by_entity: dict[str, int] = {}
+    if suppressed_total:
+        suppressed_by_entity = {r["entity"]: int(r["count"]) for r in
+                                spark.read.parquet(str(suppressed_dir)).groupBy("entity").count().collect()}
 
     results: dict[str, BronzeResult] = {}
     for entity_name, version_dir in written.items():
@@ -226,9 +265,13 @@ def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) 
             files=len(entity_files),
             rows=sum(counts.values()),
             rows_by_file=dict(sorted(counts.items())),
+            suppressed=suppressed_by_entity.get(entity_name, 0),
         )
     for entity_name, version_dir in written.items():
         ctx.lake.commit("bronze", entity_name, version_dir)
         log.info("bronze.%s: %d rows from %d files", entity_name, results[entity_name].rows,
                  results[entity_name].files)
+    ctx.lake.commit("bronze", SUPPRESSED_TABLE, suppressed_dir)
+    if suppressed_total:
+        log.info("bronze: %d rows of erased customers left out (bronze.%s)", suppressed_total, SUPPRESSED_TABLE)
     return results

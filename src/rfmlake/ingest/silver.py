@@ -9,7 +9,7 @@ from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rfmlake.contract.entities import ENTITIES
+from rfmlake.contract.entities import ENTITIES, QuarantineReason
 from rfmlake.errors import PipelineError
 from rfmlake.ingest import access_logs, aws_guidance, conform
 from rfmlake.ingest.parsing import REASON
@@ -141,6 +141,45 @@ def _materialize(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
+def _suppressed_rows(spark: SparkSession, ctx: RunContext) -> DataFrame | None:
+    """bronze.suppressed_rows (rows of erased customers left out of bronze), None when empty."""
+    from rfmlake.ingest.suppression import SUPPRESSED_TABLE
+
+    ref = ctx.lake.current("bronze", SUPPRESSED_TABLE)
+    if ref is None or _parquet_rows(ref.path) == 0:
+        return None
+    return spark.read.parquet(str(ref.path))
+
+
+def _with_suppressed(bronze: dict[str, DataFrame], classified: dict[str, DataFrame],
+                     suppressed: DataFrame) -> tuple[dict[str, DataFrame], dict[str, DataFrame], DataFrame]:
+    """Rows of erased customers count as landed and as quarantined (reason erased_customer) in the
+    reconciliation; their quarantine rows keep lineage only, never raw values."""
+    from pyspark.sql import functions as F
+
+    reason = F.lit(QuarantineReason.ERASED_CUSTOMER.value)
+    rows_in = {
+        name: df.select("_source_file").unionByName(suppressed.where(F.col("entity") == name).select("_source_file"))
+        for name, df in bronze.items()
+    }
+    outcome = {
+        name: df.select("_source_file", REASON).unionByName(
+            suppressed.where(F.col("entity") == name).select("_source_file", reason.alias(REASON))
+        )
+        for name, df in classified.items()
+    }
+    quarantine = suppressed.select(
+        F.col("entity"),
+        F.col("_source_file").alias("source_file"),
+        reason.alias("reason"),
+        F.lit(None).cast("string").alias("detail"),
+        F.lit(None).cast("string").alias("raw"),
+        F.col("_row_hash"),
+        F.col("_loaded_at").cast("timestamp").alias("_loaded_at"),
+    )
+    return rows_in, outcome, quarantine
+
+
 def conform_silver(spark: SparkSession, ctx: RunContext) -> SilverReport:
     """Bronze -> silver for every entity. Writes silver.<table>, silver.ingest_reconciliation and
     bronze.quarantine (raw values are PII, so it stays in bronze), committed only after all are
@@ -196,7 +235,13 @@ def conform_silver(spark: SparkSession, ctx: RunContext) -> SilverReport:
         conform.quarantined(classified[name], name, conform.raw_columns(bronze[name])) for name in sorted(classified)
     ])
 
-    reconciliation = reconcile(bronze, classified)
+    suppressed = _suppressed_rows(spark, ctx)
+    if suppressed is None:
+        reconciliation = reconcile(bronze, classified)
+    else:
+        rows_in, outcome, erased_quarantine = _with_suppressed(bronze, classified, suppressed)
+        reconciliation = reconcile(rows_in, outcome)
+        quarantine = quarantine.unionByName(erased_quarantine)
     recon_df = spark.createDataFrame(
         [(r.entity, r.source_file, r.rows_in, r.rows_accepted, r.rows_quarantined) for r in reconciliation],
         "entity string, source_file string, rows_in bigint, rows_accepted bigint, rows_quarantined bigint",
