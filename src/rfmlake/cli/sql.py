@@ -26,7 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a SQL query over the lake (DuckDB; Athena table names)",
         description="Run a query over the lake's current tables: bronze.*, silver.*, gold.*.",
     )
-    parser.add_argument("query", help='e.g. "SELECT rfm_segment, count(*) FROM gold.customer_rfm GROUP BY 1"')
+    parser.add_argument("query", nargs="?",
+                        help='e.g. "SELECT rfm_segment, count(*) FROM gold.customer_rfm GROUP BY 1"')
+    parser.add_argument("--query", dest="saved_query", metavar="NAME",
+                        help="run a saved query instead (rfmlake.analytics; --list-queries names them)")
+    parser.add_argument("--list-queries", action="store_true", help="list the saved queries and exit")
     parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     parser.add_argument("--max-rows", type=int, default=1000, metavar="N",
@@ -63,8 +67,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _sql_to_run(args: argparse.Namespace, lake: Lake) -> str:
+    from rfmlake.analytics.saved_queries import get_query, missing_tables
+
+    if args.saved_query is None:
+        if not args.query:
+            raise RfmlakeError('give a query ("SELECT ...") or --query NAME (--list-queries names them)')
+        return str(args.query)
+    if args.query:
+        raise RfmlakeError("give a SQL query or --query NAME, not both")
+    saved = get_query(args.saved_query)
+    missing = missing_tables(lake, saved) if lake.root.is_dir() else []
+    if missing:
+        raise RfmlakeError(f"saved query {saved.name!r} reads {', '.join(missing)}, which the lake at "
+                           f"{lake.root} does not have (run the whole pipeline: `rfmlake run`)")
+    return saved.render("")
+
+
 def run(args: argparse.Namespace) -> int:
-    columns, rows = query_lake(Lake(args.lake), args.query, persona=args.persona)
+    if args.list_queries:
+        from rfmlake.analytics.saved_queries import saved_queries
+
+        for saved in saved_queries():
+            print(f"{saved.name}\n    {saved.title}: {saved.description}")
+        return 0
+    lake = Lake(args.lake)
+    columns, rows = query_lake(lake, _sql_to_run(args, lake), persona=args.persona)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)

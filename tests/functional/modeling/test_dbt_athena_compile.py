@@ -42,8 +42,10 @@ def test_athena_compiles_offline_with_prefixed_schemas(tmp_path: Path, monkeypat
     features = manifest["nodes"]["model.rfmlake.customer_rfm_features"]
     assert features["schema"] == "shop_gold"
     assert features["config"]["contract"]["enforced"] is True
-    sources = {s["name"]: s["schema"] for s in manifest["sources"].values()}
+    sources = {s["name"]: s["schema"] for s in manifest["sources"].values() if s["source_name"] == "silver"}
     assert set(sources.values()) == {"shop_silver"}
+    # the gold tables Python writes after dbt (documented as source `gold`) follow the same prefix
+    assert {s["schema"] for s in manifest["sources"].values() if s["source_name"] == "gold"} == {"shop_gold"}
     assert set(sources) == {"customers", "orders", "order_items", "products", "events", "currency_rates"}
     # dbt's target/ and logs/ went under tmp_path, not into the repository.
     assert _untracked(project_dir) == before

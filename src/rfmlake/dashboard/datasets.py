@@ -1,0 +1,85 @@
+"""The segment dashboard's datasets: one SQL query each, shared by the local HTML dashboard (run on
+the DuckDB catalog) and the QuickSight datasets (custom SQL on Athena), so both show the same numbers.
+
+Templates name zones as `${gold}` (see rfmlake.analytics.saved_queries) and the value column as
+`${clv_column}` (gold.customer_value names it after the horizon: predicted_clv_365d).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from rfmlake.analytics.saved_queries import get_query
+from rfmlake.lake.tables import ZONES
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    title: str
+    template: str
+    # (column, QuickSight input column type) in SELECT order
+    columns: tuple[tuple[str, str], ...]
+    tables: tuple[str, ...]
+    optional: bool = False  # the dashboard shows the rest when this dataset's tables are absent
+
+    def render(self, prefix: str = "", horizon_days: int = 365) -> str:
+        values = {zone: f"{prefix}{zone}" for zone in ZONES}
+        values["clv_column"] = f"predicted_clv_{horizon_days}d"
+        return string.Template(self.template).substitute(values)
+
+
+SEGMENT_SUMMARY = Dataset(
+    name="segment_summary",
+    title="RFM segments: customers and revenue",
+    template="""SELECT rfm_segment,
+       count(*) AS customers,
+       CAST(sum(monetary) AS decimal(18, 2)) AS revenue,
+       round(CAST(count(*) AS double) / sum(count(*)) OVER (), 4) AS customer_share,
+       round(CAST(sum(monetary) AS double) / nullif(CAST(sum(sum(monetary)) OVER () AS double), 0), 4) AS revenue_share
+FROM ${gold}.customer_rfm
+GROUP BY rfm_segment
+ORDER BY customers DESC, rfm_segment""",
+    columns=(("rfm_segment", "STRING"), ("customers", "INTEGER"), ("revenue", "DECIMAL"),
+             ("customer_share", "DECIMAL"), ("revenue_share", "DECIMAL")),
+    tables=("gold.customer_rfm",),
+)
+
+RFM_HEATMAP = Dataset(
+    name="rfm_heatmap",
+    title="Customers by recency score x frequency score",
+    template="""SELECT CAST(r_score AS integer) AS r_score, CAST(f_score AS integer) AS f_score, count(*) AS customers
+FROM ${gold}.customer_rfm
+GROUP BY r_score, f_score
+ORDER BY r_score DESC, f_score""",
+    columns=(("r_score", "INTEGER"), ("f_score", "INTEGER"), ("customers", "INTEGER")),
+    tables=("gold.customer_rfm",),
+)
+
+SEGMENT_MIGRATION = Dataset(
+    name="segment_migration",
+    title=get_query("segment_migration").title,
+    template=get_query("segment_migration").template,
+    columns=(("from_as_of_date", "DATETIME"), ("to_as_of_date", "DATETIME"), ("from_segment", "STRING"),
+             ("to_segment", "STRING"), ("customers", "INTEGER"), ("share_of_from", "DECIMAL")),
+    tables=get_query("segment_migration").tables,
+)
+
+CUSTOMER_VALUE = Dataset(
+    name="customer_value",
+    title="Predicted customer value",
+    template="""SELECT v.customer_id,
+       r.rfm_segment,
+       v.p_alive,
+       CAST(v.${clv_column} AS double) AS predicted_clv
+FROM ${gold}.customer_value AS v
+JOIN ${gold}.customer_rfm AS r ON r.customer_id = v.customer_id
+ORDER BY v.customer_id""",
+    columns=(("customer_id", "STRING"), ("rfm_segment", "STRING"), ("p_alive", "DECIMAL"),
+             ("predicted_clv", "DECIMAL")),
+    tables=("gold.customer_rfm", "gold.customer_value"),
+    optional=True,
+)
+
+DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, CUSTOMER_VALUE)

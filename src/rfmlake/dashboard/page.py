@@ -1,0 +1,211 @@
+"""The local segment dashboard: one static, self-contained HTML page (inline CSS and SVG, no script,
+no network) with the charts of the QuickSight dashboard, computed from the same datasets
+(rfmlake.dashboard.datasets) on the local catalog."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rfmlake.dashboard import charts
+from rfmlake.dashboard.datasets import CUSTOMER_VALUE, RFM_HEATMAP, SEGMENT_MIGRATION, SEGMENT_SUMMARY, Dataset
+from rfmlake.errors import RfmlakeError
+from rfmlake.lake import Lake
+from rfmlake.lake.catalog import connect
+
+NEW, GONE = "(new)", "(gone)"
+_CLV_COLUMN = re.compile(r"^predicted_clv_(\d+)d$")
+
+
+@dataclass
+class DashboardData:
+    as_of_date: str
+    model_version: str
+    summary: pd.DataFrame
+    heatmap: pd.DataFrame
+    migration: pd.DataFrame | None  # None: the lake has no gold.segment_migration
+    value: pd.DataFrame | None  # None: the lake has no gold.customer_value
+    horizon_days: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _present(lake: Lake, dataset: Dataset) -> bool:
+    tables = {ref.qualified_name for ref in lake.tables()}
+    return all(table in tables for table in dataset.tables)
+
+
+def load_dashboard_data(lake: Lake) -> DashboardData:
+    """Every dataset of the dashboard from the lake's current tables."""
+    if not lake.root.is_dir():
+        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+    if lake.current("gold", "customer_rfm") is None:
+        raise RfmlakeError(f"the lake at {lake.root} has no gold.customer_rfm yet: run the pipeline "
+                           "(`rfmlake run`) through the segmentation stage first")
+    con = connect(lake)
+    try:
+        head = con.execute("SELECT CAST(max(as_of_date) AS varchar), max(model_version), count(*) "
+                           "FROM gold.customer_rfm").fetchone()
+        if head is None or not head[2]:
+            raise RfmlakeError(f"gold.customer_rfm in {lake.root} is empty: no customer was scored")
+        summary = con.execute(SEGMENT_SUMMARY.render()).df()
+        heat = con.execute(RFM_HEATMAP.render()).df()
+        migration = con.execute(SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None
+        value = None
+        horizon = None
+        if _present(lake, CUSTOMER_VALUE):
+            names = [row[0] for row in con.execute("DESCRIBE gold.customer_value").fetchall()]
+            horizons = [int(m.group(1)) for m in map(_CLV_COLUMN.match, names) if m]
+            if len(horizons) != 1:
+                raise RfmlakeError("gold.customer_value should have exactly one predicted_clv_<N>d column, "
+                                   f"found columns {names}")
+            horizon = horizons[0]
+            value = con.execute(CUSTOMER_VALUE.render(horizon_days=horizon)).df()
+    finally:
+        con.close()
+    return DashboardData(as_of_date=str(head[0]), model_version=str(head[1]), summary=summary, heatmap=heat,
+                         migration=migration, value=value, horizon_days=horizon)
+
+
+def _heatmap_chart(heat: pd.DataFrame) -> str:
+    n = int(max(heat["r_score"].max(), heat["f_score"].max(), 1))
+    grid = {(int(r), int(f)): float(c) for r, f, c in heat[["r_score", "f_score", "customers"]].itertuples(index=False)}
+    rows = list(range(n, 0, -1))
+    cols = list(range(1, n + 1))
+    values = [[grid.get((r, f), 0.0) for f in cols] for r in rows]
+    return charts.heatmap("rfm_heatmap", RFM_HEATMAP.title, [f"R {r}" for r in rows], [f"F {f}" for f in cols],
+                          values, row_title="recency score", column_title="frequency score (customers per cell)",
+                          note="5 = most recent / most frequent. Empty cells have no customers.")
+
+
+def _migration_chart(migration: pd.DataFrame | None, order: list[str]) -> str:
+    title = "Migration between RFM segments"
+    if migration is None:
+        return charts.empty_chart("segment_migration", title, "the lake has no gold.segment_migration")
+    if migration.empty:
+        return charts.empty_chart("segment_migration", title,
+                                  "only one scoring date so far: run the pipeline again with a later --as-of "
+                                  "to see how customers move between segments")
+    seen_from = set(migration["from_segment"])
+    seen_to = set(migration["to_segment"])
+    rows = [s for s in order if s in seen_from] + sorted(seen_from - set(order) - {NEW}) + \
+        ([NEW] if NEW in seen_from else [])
+    cols = [s for s in order if s in seen_to] + sorted(seen_to - set(order) - {GONE}) + \
+        ([GONE] if GONE in seen_to else [])
+    counts = {(a, b): float(c) for a, b, c in migration[["from_segment", "to_segment", "customers"]]
+              .itertuples(index=False)}
+    values = [[counts.get((a, b), 0.0) for b in cols] for a in rows]
+    first = migration.iloc[0]
+    dates = f"{pd.Timestamp(first['from_as_of_date']).date()} to {pd.Timestamp(first['to_as_of_date']).date()}"
+    return charts.heatmap("segment_migration", f"{title}, {dates}", rows, cols, values,
+                          row_title="from", column_title="to (customers)", cell=60, slanted_columns=True, wide=True,
+                          note=f"{NEW}: not scored at the earlier date; {GONE}: not scored at the later one. "
+                               "The diagonal stayed put.")
+
+
+def value_charts(value: pd.DataFrame | None, horizon: int | None,
+                  colors: dict[str, str] | None = None) -> list[str]:
+    title = "Predicted customer value"
+    if value is None:
+        return [charts.empty_chart("value_distribution", title,
+                                   "the lake has no gold.customer_value (the customer value stage did not run)")]
+    clv = value["predicted_clv"].astype("float64").to_numpy()
+    if clv.size == 0:
+        return [charts.empty_chart("value_distribution", title, "gold.customer_value is empty")]
+    top = float(np.quantile(clv, 0.99)) if clv.size > 20 else float(clv.max())
+    step = charts.nice_step(top, 20)
+    bins = max(1, math.ceil(top / step))
+    top = bins * step
+    edges = np.arange(bins + 1) * step
+    counts = np.histogram(np.clip(clv, 0.0, top), bins=edges)[0]
+    above = int((clv > top).sum())
+    note = f"predicted value over the next {horizon} days (reporting currency), per customer"
+    if above:
+        note += f"; the last bar also holds the {above} customers above {charts.format_number(top)}"
+    colors = colors or {}
+    by_segment = (value.assign(predicted_clv=value["predicted_clv"].astype("float64"))
+                  .groupby("rfm_segment")["predicted_clv"].mean().sort_values(ascending=False))
+    return [
+        charts.histogram("value_distribution", f"{title}: distribution ({horizon} days)",
+                         [float(e) for e in edges], [int(c) for c in counts],
+                         x_title="predicted value per customer", note=note),
+        charts.hbar_chart("value_by_segment", "Average predicted value per RFM segment",
+                          [(str(k), float(v)) for k, v in by_segment.items()], colors=colors),
+    ]
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1240px;color:#1a1a1a;
+background:#fafafa;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} .sub{color:#555;margin:0 0 20px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:20px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 16px;min-width:150px}
+.card b{display:block;font-size:20px} .card span{color:#555;font-size:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(580px,1fr));gap:16px}
+figure.chart.wide{grid-column:1/-1}
+figure.chart{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:12px;overflow-x:auto}
+figcaption{font-weight:600;margin-bottom:8px} .note{color:#555;font-size:12px;margin:6px 0 0}
+.empty{color:#8a5a00;background:#fff8e6;padding:12px;border-radius:4px}
+footer{color:#777;font-size:12px;margin-top:24px}
+"""
+
+
+def _card(label: str, value: str) -> str:
+    return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
+
+
+def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segments") -> str:
+    """The page as one HTML string (deterministic for the same data)."""
+    summary = data.summary
+    order = [str(s) for s in summary["rfm_segment"]]
+    colors = {segment: charts.PALETTE[i % len(charts.PALETTE)] for i, segment in enumerate(order)}
+    customers = int(summary["customers"].sum())
+    revenue = float(summary["revenue"].astype("float64").sum())
+    by_share = summary.sort_values(["revenue_share", "rfm_segment"], ascending=[False, True])
+    parts: list[Any] = [
+        charts.hbar_chart("segment_sizes", "Customers per RFM segment",
+                          [(str(s), float(c)) for s, c in
+                           summary[["rfm_segment", "customers"]].itertuples(index=False)],
+                          colors=colors),
+        charts.hbar_chart("revenue_share", "Share of revenue per RFM segment",
+                          [(str(s), float(v or 0.0)) for s, v in
+                           by_share[["rfm_segment", "revenue_share"]].itertuples(index=False)],
+                          fmt=charts.format_percent, note="revenue = monetary of gold.customer_rfm", colors=colors),
+        _heatmap_chart(data.heatmap),
+        _migration_chart(data.migration, order),
+        *value_charts(data.value, data.horizon_days, colors),
+    ]
+    cards = "".join([
+        _card("customers scored", f"{customers:,}"),
+        _card("revenue (reporting currency)", charts.format_number(revenue)),
+        _card("RFM segments", str(len(order))),
+        _card("as-of date", data.as_of_date),
+        _card("model version", data.model_version),
+    ])
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p class=\"sub\">gold.customer_rfm as of {escape(data.as_of_date)}; the same "
+        "charts as the QuickSight segment dashboard (docs/analysts.md).</p>"
+        f"<div class=\"cards\">{cards}</div><div class=\"grid\">{''.join(parts)}</div>"
+        "<footer>Generated by <code>rfmlake dashboard</code> from the lake's current tables. "
+        "Static page: no scripts, no network.</footer></body></html>\n"
+    )
+
+
+def write_dashboard(lake: Lake, out: Path | None = None) -> Path:
+    """Write the dashboard for the lake; default <lake>/_system/dashboard/index.html. Returns the path."""
+    target = Path(out) if out is not None else lake.system_dir / "dashboard" / "index.html"
+    html = render_dashboard(load_dashboard_data(lake))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(target)
+    return target
