@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rfmlake.generate import GenerationError, generate_landing
 
 
 def _end_date(text: str) -> date:
@@ -54,6 +53,8 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
                 tasks[entity] = bars.add_task(entity, total=total)
             bars.update(tasks[entity], completed=done, total=total)
 
+        from rfmlake.generate import generate_landing  # numpy/pandas: loaded when generating, not for --help
+
         summary = generate_landing(
             args.out,
             order_lines=args.order_lines,
@@ -78,4 +79,4 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     return 0
 
 
-__all__ = ["GenerationError", "add_parser", "run"]
+__all__ = ["add_parser", "run"]

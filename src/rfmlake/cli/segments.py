@@ -6,12 +6,13 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
-from rfmlake.segmentation.migration import DIMENSIONS, migration_between, render_matrix
-from rfmlake.segmentation.segment import HISTORY_TABLE
+# The CLI parses arguments before anything heavy is needed; the segmentation package pulls in
+# scikit-learn, so it is imported by the command that uses it, not when `rfmlake --help` runs.
+DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label")  # = rfmlake.segmentation.migration.DIMENSIONS
+HISTORY_TABLE = "segment_membership_history"
 
 
 def _date(value: str) -> date:
@@ -38,6 +39,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_diff(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
+    import pyarrow.parquet as pq
+
+    from rfmlake.segmentation.migration import migration_between, render_matrix
+
     ref = lake.current("gold", HISTORY_TABLE)
     if ref is None:
         raise RfmlakeError(f"no gold.{HISTORY_TABLE} in the lake at {lake.root} (run `rfmlake run` first)")

@@ -108,3 +108,11 @@ def test_a_new_cluster_gets_a_fresh_id_and_a_unique_label() -> None:
     assert len(set(second.cluster_ids_)) == 3 and max(second.cluster_ids_) <= 3
     assert len(set(second.labels_)) == 3
     assert any("aligned to the previous model" in note for note in second.notes_)
+
+
+def test_cli_dimensions_match_the_package() -> None:
+    # The CLI keeps its own copy so `rfmlake --help` does not import scikit-learn.
+    from rfmlake.cli import segments
+    from rfmlake.segmentation import migration
+
+    assert segments.DIMENSIONS == migration.DIMENSIONS
