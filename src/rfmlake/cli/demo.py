@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         "SELECT cluster_label, avg(recency_days), avg(frequency), avg(monetary) FROM gold.customer_rfm GROUP BY 1",
     ):
         console.print(f'  {cli} sql --lake {lake} "{query}"', soft_wrap=True)
+    for command, what in (("dashboard --lake {lake} --open", "the segment dashboard (one HTML page)"),
+                          ("report --lake {lake}", "segmentation quality report of this run")):
+        console.print(f"  {cli} {command.format(lake=lake):<40} # {what}", soft_wrap=True)
     from rfmlake.lake import Lake
     from rfmlake.profiles.local import curl_hint
 
