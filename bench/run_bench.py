@@ -8,6 +8,7 @@ memory, rows/s). Timing belongs here, never in tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -54,10 +55,8 @@ class PeakMemory:
     def _rss(self) -> int:
         total = 0
         for proc in [self._process, *self._process.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.Error):  # a child that exited between listing and reading
                 total += proc.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def _loop(self) -> None:

@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
-
 def _end_date(text: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -6,9 +6,9 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
+
 # The CLI parses arguments before anything heavy is needed; the segmentation package pulls in
 # scikit-learn, so it is imported by the command that uses it, not when `rfmlake --help` runs.
 DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label")  # = rfmlake.segmentation.migration.DIMENSIONS
