@@ -11,11 +11,13 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment, load_environment
 from rfmlake.governance.model import load_governance
+from rfmlake_infra.analytics import AnalyticsStack
 from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
 from rfmlake_infra.catalog import CatalogStack
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.governance import GovernanceStack, PipelineAccess
 from rfmlake_infra.orchestration import OrchestrationStack
+from rfmlake_infra.serving import ServingStack
 from rfmlake_infra.storage import StorageStack
 
 FEATURE_FLAGS: dict[str, bool] = {
@@ -33,10 +35,14 @@ class Platform:
     compute: ComputeStack
     governance: GovernanceStack
     orchestration: OrchestrationStack
+    analytics: AnalyticsStack
+    serving: ServingStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.storage, self.catalog, self.compute, self.governance, self.orchestration]
+        return [
+            self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving
+        ]
 
 
 def build_platform(
@@ -93,7 +99,22 @@ def build_platform(
         repo_root=repo_root,
         **common,
     )
-    for stack in (storage, catalog, compute, governance, orchestration):
+    analytics = AnalyticsStack(
+        app, f"{name}Analytics", environment=environment, work_group=catalog.workgroup_name, **common
+    )
+    analytics.node.add_dependency(catalog)  # the named queries live in the catalog's workgroup
+    serving = ServingStack(
+        app,
+        f"{name}Serving",
+        environment=environment,
+        storage=storage,
+        compute=compute,
+        alarm_topic=orchestration.topic,
+        repo_root=repo_root,
+        **common,
+    )
+    platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving)
+    for stack in platform.stacks:
         for key, value in sorted({**deploy.tags, "rfmlake:environment": deploy.name}.items()):
             cdk.Tags.of(stack).add(key, value)
-    return Platform(environment, storage, catalog, compute, governance, orchestration)
+    return platform

@@ -15,6 +15,10 @@ ANY_RESOURCE_SIDS: dict[str, str] = {
     "EcrAuthTokenAnyResource": "ecr:GetAuthorizationToken has no resource-level permissions",
     "VendedLogDeliveryAnyResource": "Step Functions log delivery (logs:*LogDelivery) requires Resource *",
     "XRayAnyResource": "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions",
+    "VpcNetworkInterfacesAnyResource": (
+        "Lambda in a VPC: ec2:DescribeNetworkInterfaces has no resource-level permissions, and Lambda checks "
+        "Create/DeleteNetworkInterface against Resource * when the function is created"
+    ),
 }
 
 

@@ -94,13 +94,15 @@ class StorageStack(cdk.Stack):
                 auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
             )
         cdk.CfnOutput(self, "LandingBucketName", value=self.buckets["landing"].bucket_name)
-        # Landing object-created events go to EventBridge (the orchestration stack's debounced trigger).
+        # Object-created events go to EventBridge: landing -> the orchestration stack's debounced trigger,
+        # lake -> the serving stack's profile indexer (gold.customer_profile commits).
         # Set on the L1 resource: no notification custom resource needed.
-        landing = self.buckets["landing"].node.default_child
-        assert isinstance(landing, s3.CfnBucket)
-        landing.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
-            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True),
-        )
+        for name in ("landing", "lake"):
+            bucket = self.buckets[name].node.default_child
+            assert isinstance(bucket, s3.CfnBucket)
+            bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True),
+            )
 
     @property
     def landing(self) -> s3.Bucket:

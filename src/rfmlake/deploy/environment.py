@@ -7,12 +7,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rfmlake.errors import ConfigError
 from rfmlake.settings import Settings, load_settings
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_QUICKSIGHT_PRINCIPAL = re.compile(
+    r"^arn:aws:quicksight:(\{region\}|[a-z0-9-]+):(\{account\}|\d{12}):(user|group)/[\w.@+=-]+/[\w.@+=-]+$"
+)
 
 
 class _Strict(BaseModel):
@@ -56,6 +59,56 @@ class Lifecycle(_Strict):
     logs_expire_days: int = Field(90, ge=1)
 
 
+class QuickSightDeploy(_Strict):
+    """QuickSight as code (rfmlake.dashboard.quicksight) in the analytics stack; absent = named queries only."""
+
+    principals: tuple[str, ...] = Field(
+        min_length=1,
+        description="QuickSight user/group ARNs who may open the dashboard; {account} and {region} are filled in",
+    )
+    import_mode: Literal["DIRECT_QUERY", "SPICE"] = "DIRECT_QUERY"
+    horizon_days: int = Field(365, ge=1, description="gold.customer_value's predicted_clv_<N>d horizon")
+
+    @field_validator("principals")
+    @classmethod
+    def _quicksight_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not _QUICKSIGHT_PRINCIPAL.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not a QuickSight user or group ARN "
+                    "(arn:aws:quicksight:<region>:<account>:group/<namespace>/<name>)"
+                )
+        return value
+
+
+class OpenSearchSizing(_Strict):
+    engine_version: str = Field("OpenSearch_2.19", pattern=r"^OpenSearch_\d+\.\d+$")
+    # t2/t3.small cannot encrypt at rest; the smallest sizes that can are t3.medium.search and up.
+    instance_type: str = Field("t3.medium.search", pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")
+    instance_count: int = Field(2, ge=2, le=80, multiple_of=2, description="data nodes, spread over two AZs")
+    volume_size_gb: int = Field(10, ge=10, le=16384)
+
+
+class ProfileApiSettings(_Strict):
+    """The HTTP API's `$default` stage (Mangum maps paths without a stage prefix)."""
+
+    rate_limit: float = Field(50, gt=0, le=10000, description="stage throttling: steady requests per second")
+    burst_limit: int = Field(100, ge=1, le=5000, description="stage throttling: burst")
+
+
+class ServingSettings(_Strict):
+    """The profile store (OpenSearch in a VPC) and the profile API (HTTP API + Lambda)."""
+
+    opensearch: OpenSearchSizing = OpenSearchSizing()
+    api: ProfileApiSettings = ProfileApiSettings()
+    profiles_alias: str = Field("rfmlake-profiles", pattern=r"^[a-z][a-z0-9_-]{0,60}$")
+    pii_key_secret: str = Field(
+        "rfmlake/pii-key",
+        pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$",
+        description="Secrets Manager secret (name) holding the PII key the pipeline tokenized emails with",
+    )
+
+
 class DeployEnvironment(_Strict):
     name: str = Field(description="environment name: dev, prod, ...")
     account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id; null = from credentials")
@@ -76,6 +129,10 @@ class DeployEnvironment(_Strict):
     lambdas: LambdaSizing = LambdaSizing()
     lifecycle: Lifecycle = Lifecycle()
     tags: dict[str, str] = Field(default_factory=dict, description="tags on every resource")
+    quicksight: QuickSightDeploy | None = Field(
+        None, description="null = the analytics stack deploys the named queries only"
+    )
+    serving: ServingSettings = ServingSettings()
 
 
 class Environment(_Strict):

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 ENDPOINT_ENV = "RFMLAKE_OPENSEARCH_ENDPOINT"
 ALIAS_ENV = "RFMLAKE_PROFILES_ALIAS"
-_VERSION_KEY = re.compile(r"^(?P<table>.*/gold/customer_profile)/versions/(?P<version>[^/]+)/[^/]+\.parquet$")
-_POINTER_KEY = re.compile(r"^(?P<table>.*/gold/customer_profile)/_current$")
+# The lake may sit at the bucket's root (infra: gold/customer_profile/...) or under a prefix.
+_VERSION_KEY = re.compile(r"^(?P<table>(?:.*/)?gold/customer_profile)/versions/(?P<version>[^/]+)/[^/]+\.parquet$")
+_POINTER_KEY = re.compile(r"^(?P<table>(?:.*/)?gold/customer_profile)/_current$")
 
 
 def _require(env: Mapping[str, str], name: str) -> str:

@@ -37,7 +37,7 @@ def all_resources(synth: Synth, kind: str) -> dict[str, dict[str, Any]]:
 
 def test_every_stack_synthesizes(synth: Synth) -> None:
     assert {s.split("Dev", 1)[1] for s in synth.templates} == {
-        "Storage", "Catalog", "Compute", "Governance", "Orchestration"}
+        "Storage", "Catalog", "Compute", "Governance", "Orchestration", "Analytics", "Serving"}
 
 
 def test_every_bucket_is_encrypted_private_versioned_and_tls_only(synth: Synth) -> None:
@@ -172,7 +172,7 @@ def test_lake_formation_grants_match_the_yaml(synth: Synth) -> None:
 
 def test_cfn_lint_passes(synth: Synth) -> None:
     templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
-    assert len(templates) == 5
+    assert len(templates) == 7
     # W3005: CDK adds an explicit DependsOn next to a GetAtt on purpose (role before function).
     done = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", *templates],
                           capture_output=True, text=True, check=False)
