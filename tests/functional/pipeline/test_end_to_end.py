@@ -62,7 +62,8 @@ def test_every_zone_is_populated(demo) -> None:
                   "bronze.access_logs", "bronze.aws_rfm_guidance", "bronze.quarantine",
                   "silver.customers", "silver.orders", "silver.order_items", "silver.products", "silver.events",
                   "silver.access_logs", "silver.currency_rates", "silver.ingest_reconciliation",
-                  "gold.customer_rfm_features", "gold.customer_rfm", "gold.segment_membership_history"]:
+                  "gold.customer_rfm_features", "gold.customer_rfm", "gold.segment_membership_history",
+                  "gold.customer_value", "gold.customer_profile", "gold.fct_orders", "gold.dim_customers"]:
         assert summary.tables.get(table, 0) > 0, table
 
 
