@@ -10,7 +10,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -28,6 +27,7 @@ from rfmlake.deploy import Environment
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.stepfunctions import render_state_machine
 from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.storage import StorageStack
 
 
@@ -205,8 +205,7 @@ class OrchestrationStack(cdk.Stack):
             ),
             targets=[targets.SnsTopic(self.topic)],
         )
-        action = cw_actions.SnsAction(self.topic)
-        self.alarms = {
+        metrics: dict[str, cloudwatch.IMetric] = {
             "ExecutionsFailed": cloudwatch.Metric(
                 namespace="AWS/States",
                 metric_name="ExecutionsFailed",
@@ -224,17 +223,7 @@ class OrchestrationStack(cdk.Stack):
             "StageFunctionErrors": compute.stage_function.metric_errors(period=cdk.Duration.minutes(5)),
             "StartFunctionErrors": self.start_function.metric_errors(period=cdk.Duration.minutes(5)),
         }
-        for name, metric in self.alarms.items():
-            alarm = metric.create_alarm(
-                self,
-                f"Alarm{name}",
-                alarm_name=f"{prefix}-{name}",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(action)
+        self.alarms = alarm_on_any(self, prefix, metrics, self.topic)
         cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.attr_arn)
         cdk.CfnOutput(self, "FailureTopicArn", value=self.topic.topic_arn)
 

@@ -26,7 +26,6 @@ from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -40,6 +39,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment
 from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read
 from rfmlake_infra.storage import StorageStack
 
@@ -290,9 +290,7 @@ class ServingStack(cdk.Stack):
         )
 
         # -- alarms -----------------------------------------------------------------------------------
-        action = cw_actions.SnsAction(alarm_topic)
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
-        metrics = {
+        metrics: dict[str, cloudwatch.IMetric] = {
             "ProfileApi5xx": cloudwatch.Metric(
                 namespace="AWS/ApiGateway",
                 metric_name="5xx",
@@ -305,18 +303,7 @@ class ServingStack(cdk.Stack):
                 period=cdk.Duration.minutes(5)
             ),
         }
-        for name, metric in metrics.items():
-            alarm = metric.create_alarm(
-                self,
-                f"Alarm{name}",
-                alarm_name=f"{prefix}-{name}",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(action)
-            self.alarms[name] = alarm
+        self.alarms = alarm_on_any(self, prefix, metrics, alarm_topic)
         cdk.CfnOutput(self, "ProfileApiUrl", value=self.api.api_endpoint)
         cdk.CfnOutput(self, "ProfileApiInvokePolicyArn", value=self.invoke_policy.managed_policy_arn)
         cdk.CfnOutput(self, "OpenSearchEndpoint", value=endpoint)
