@@ -17,13 +17,12 @@ operation is an upsert or carries a deterministic id).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from rfmlake.activation.errors import ActivationError, PermanentError, Retryable
 from rfmlake.activation.model import Change, RecordFailure, SyncReport
 from rfmlake.activation.retry import RetryPolicy
 from rfmlake.lake import Lake
+from rfmlake.lake.locks import exclusive_lock
 
 SKIP_NO_LONGER_ELIGIBLE = "no_longer_eligible"
 _KIND_ORDER = {"exited": 0, "entered": 1, "changed": 2}
@@ -72,18 +72,9 @@ def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _exclusive(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ActivationError(f"a sync of destination {directory.name!r} is already running") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _exclusive(directory: Path) -> contextlib.AbstractContextManager[None]:
+    return exclusive_lock(directory / ".lock",
+                          ActivationError(f"a sync of destination {directory.name!r} is already running"))
 
 
 class _Store:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import json
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from rfmlake.errors import PipelineError, RfmlakeError
 from rfmlake.lake import Lake
+from rfmlake.lake.locks import exclusive_lock
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage
 from rfmlake.pipeline.stages import RunState
@@ -58,19 +58,10 @@ def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-@contextmanager
-def _lake_lock(lake: Lake) -> Iterator[None]:
+def _lake_lock(lake: Lake) -> AbstractContextManager[None]:
     """One run per lake at a time; a second run fails fast instead of interleaving commits."""
-    lake.system_dir.mkdir(parents=True, exist_ok=True)
-    with open(lake.system_dir / "run.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PipelineError(f"another rfmlake run is using the lake at {lake.root}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(lake.system_dir / "run.lock",
+                          PipelineError(f"another rfmlake run is using the lake at {lake.root}"))
 
 
 def run_pipeline(

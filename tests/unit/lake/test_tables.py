@@ -58,3 +58,14 @@ def test_vacuum_spares_a_young_uncommitted_version(lake: Lake) -> None:
     live.mkdir(parents=True)  # a writer that is still running
     lake.vacuum()
     assert live.exists()
+
+
+def test_exclusive_lock_refuses_a_second_holder(tmp_path) -> None:
+    from rfmlake.lake.locks import exclusive_lock
+
+    path = tmp_path / "x.lock"
+    with exclusive_lock(path, RuntimeError("busy")):
+        with pytest.raises(RuntimeError, match="busy"), exclusive_lock(path, RuntimeError("busy")):
+            pass
+    with exclusive_lock(path, RuntimeError("busy")):  # released after the block
+        pass
