@@ -40,7 +40,7 @@ test-unit: install ## unit tests only (no Spark, no dbt)
 test-functional: install ## functional tests only (Spark, DuckDB, dbt)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests/functional
 
-bench: install ## benchmark the pipeline on 1M order lines; results in bench/results/
+bench: install ## benchmark pipeline (1M lines), value models, activation, profile API; results in bench/results/
 	$(BIN)/python bench/run_bench.py --order-lines $(BENCH_ORDER_LINES)
 	$(BIN)/python bench/bench_activation.py --customers $(BENCH_ACTIVATION_CUSTOMERS)
 	$(BIN)/python bench/bench_value.py --customers 1000000
