@@ -3,11 +3,10 @@ the stored value model, the report with its calibration rows, and a clear error 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -17,42 +16,12 @@ from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
 from rfmlake.settings import load_settings
 from rfmlake.value.job import run_customer_value
-from rfmlake.value.simulate import simulate_bgnbd_orders
-
-AS_OF = date(2024, 6, 1)
+from value_lakes import AS_OF, write_simulated_gold
 
 
 def write_gold(lake: Lake, n: int = 1500, seed: int = 2) -> None:
-    rng = np.random.default_rng(seed)
-    first = rng.integers(1, 700, n)  # days before as_of
-    orders = simulate_bgnbd_orders(n, 0.9, 30.0, 1.5, 4.0, first.astype(float) - 1e-9, seed=seed, p=5.0, q=4.0, v=20.0)
-    orders["date"] = [AS_OF - timedelta(days=int(f)) + timedelta(days=int(d))
-                      for f, d in zip(first[orders["customer_id"]], orders["day"], strict=True)]
-    orders["amount"] = orders["amount"].round(2)
-    orders.loc[orders.index[:5], "amount"] = 0.0  # zero-value orders
-    ids = [f"C{c:05d}" for c in orders["customer_id"]]
-    lake.write_arrow("gold", "fct_orders", pa.table({
-        "order_id": [f"O{i:07d}" for i in range(len(orders))],
-        "customer_id": ids,
-        "ordered_at": pa.array([datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d in orders["date"]],
-                               pa.timestamp("us", tz="UTC")),
-        "order_date": pa.array(list(orders["date"]), pa.date32()),
-        "status": ["completed"] * len(orders),
-        "amount_reporting": pa.array([Decimal(f"{a:.2f}") for a in orders["amount"]], pa.decimal128(18, 2)),
-        "is_rfm_counted": [True] * len(orders),
-    }))
-    orders["cid"] = ids
-    per = orders.groupby("cid").agg(first=("date", "min"), last=("date", "max"), frequency=("day", "size"),
-                                    monetary=("amount", "sum"))
-    lake.write_arrow("gold", "customer_rfm_features", pa.table({
-        "customer_id": list(per.index),
-        "as_of_date": pa.array([AS_OF] * len(per), pa.date32()),
-        "first_order_date": pa.array(list(per["first"]), pa.date32()),
-        "last_order_date": pa.array(list(per["last"]), pa.date32()),
-        "recency_days": pa.array([(AS_OF - d).days for d in per["last"]], pa.int32()),
-        "frequency": pa.array(per["frequency"].to_numpy(), pa.int32()),
-        "monetary": pa.array([Decimal(f"{m:.2f}") for m in per["monetary"]], pa.decimal128(18, 2)),
-    }))
+    write_simulated_gold(lake, n=n, seed=seed, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
+                         max_first_days=700, zero_value_orders=5)
 
 
 def context(lake: Lake, tmp_path: Path, **overrides: object) -> RunContext:
