@@ -31,3 +31,20 @@ def lake(tmp_path: Path):
 
     return Lake(tmp_path / "lake")
 
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint_url():
+    """One moto server (S3, Glue, ...) per test process; tests reset it through `aws` below."""
+    from aws_lake import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture()
+def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint_url: str):
+    """boto3/pyarrow/DuckDB pointed at a freshly reset moto server; yields a boto3 Session."""
+    from aws_lake import aws_env
+
+    return aws_env(monkeypatch, moto_endpoint_url)

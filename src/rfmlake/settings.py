@@ -74,6 +74,9 @@ class Settings(_Strict):
     default_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     currency_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CURRENCY_RATES))
     pii_key_env: str = "RFMLAKE_PII_KEY"
+    lake_catalog: Literal["auto", "files", "glue"] = Field(
+        "auto", description="where table pointers live: `_current` files, or Glue table locations "
+        "(databases <prefix>_<zone>); auto = glue for an s3:// lake, files for a local one")
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     value: ValueSettings = ValueSettings()

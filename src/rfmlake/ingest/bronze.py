@@ -10,7 +10,6 @@ import csv
 import logging
 from dataclasses import dataclass, field
 from functools import reduce
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfmlake.contract.entities import ENTITIES
@@ -20,6 +19,7 @@ from rfmlake.errors import LandingError
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from rfmlake.lake import Lake
     from rfmlake.pipeline.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -179,25 +179,22 @@ def bronze_frame(spark: SparkSession, entity_name: str, files: list[LandingFile]
     )
 
 
-def _write_empty(entity_name: str, version_dir: Path) -> None:
+def _write_empty(lake: Lake, entity_name: str, version_dir: str) -> None:
     """The bronze table of an entity without rows, in the schema Spark would write."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     names = [*contract_columns(entity_name), CORRUPT_COLUMN, "_source_file"]
     schema = pa.schema(
         [pa.field(n, pa.string()) for n in names]
         + [pa.field("_loaded_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.string())]
     )
-    version_dir.mkdir(parents=True)
-    pq.write_table(schema.empty_table(), version_dir / "part-00000.parquet", compression="zstd")
+    lake.write_version(version_dir, schema.empty_table())
 
 
-def _write_suppressed(spark: SparkSession, frames: list[DataFrame], version_dir: Path) -> int:
+def _write_suppressed(spark: SparkSession, lake: Lake, frames: list[DataFrame], version_dir: str) -> int:
     """bronze.suppressed_rows: lineage of the rows of erased customers (no raw values); always
     written, so a run without erasures replaces an older list."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from rfmlake.ingest.suppression import SUPPRESSED_COLUMNS
 
@@ -206,8 +203,7 @@ def _write_suppressed(spark: SparkSession, frames: list[DataFrame], version_dir:
         return int(spark.read.parquet(str(version_dir)).count())
     schema = pa.schema([pa.field(n, pa.timestamp("us", tz="UTC") if n == "_loaded_at" else pa.string())
                         for n in SUPPRESSED_COLUMNS])
-    version_dir.mkdir(parents=True)
-    pq.write_table(schema.empty_table(), version_dir / "part-00000.parquet", compression="zstd")
+    lake.write_version(version_dir, schema.empty_table())
     return 0
 
 
@@ -228,12 +224,12 @@ def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) 
     if key is not None and not all(f.is_empty for f in order_files):
         order_ids = suppressed_order_ids(bronze_frame(spark, "orders", order_files, ctx.started_at), key, suppression)
     erased_frames: list[DataFrame] = []
-    written: dict[str, Path] = {}
+    written: dict[str, str] = {}
     for entity_name in sorted(ENTITIES):
         entity_files = [f for f in files if f.entity == entity_name]
         version_dir = ctx.lake.new_version("bronze", entity_name)
         if all(f.is_empty for f in entity_files):
-            _write_empty(entity_name, version_dir)  # no Spark job for an entity with nothing landed
+            _write_empty(ctx.lake, entity_name, version_dir)  # no Spark job for an entity with nothing landed
         else:
             df = bronze_frame(spark, entity_name, entity_files, ctx.started_at)
             if key is not None:
@@ -242,7 +238,7 @@ def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) 
             df.write.parquet(str(version_dir), compression="zstd")
         written[entity_name] = version_dir
     suppressed_dir = ctx.lake.new_version("bronze", SUPPRESSED_TABLE)
-    suppressed_total = _write_suppressed(spark, erased_frames, suppressed_dir)
+    suppressed_total = _write_suppressed(spark, ctx.lake, erased_frames, suppressed_dir)
     suppressed_by_entity: dict[str, int] = {}
     if suppressed_total:
         suppressed_by_entity = {r["entity"]: int(r["count"]) for r in

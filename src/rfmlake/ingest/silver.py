@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import reduce
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.contract.entities import ENTITIES, QuarantineReason
@@ -73,9 +72,9 @@ def _read_bronze(spark: SparkSession, ctx: RunContext) -> dict[str, DataFrame]:
         ref = ctx.lake.current("bronze", name)
         if ref is None:
             raise PipelineError(
-                f"bronze.{name} does not exist in the lake at {ctx.lake.root}; run the ingest_bronze stage first"
+                f"bronze.{name} does not exist in the lake at {ctx.lake.location}; run the ingest_bronze stage first"
             )
-        frames[name] = spark.read.parquet(str(ref.path))
+        frames[name] = spark.read.parquet(ref.uri)
     return frames
 
 
@@ -130,13 +129,6 @@ def _union(a: DataFrame, b: DataFrame) -> DataFrame:
     return a.unionByName(b)
 
 
-def _parquet_rows(version_dir: Path) -> int:
-    """Row count from the Parquet footers: exact, and no Spark job."""
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in sorted(version_dir.glob("*.parquet")))
-
-
 def _materialize(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
@@ -146,9 +138,9 @@ def _suppressed_rows(spark: SparkSession, ctx: RunContext) -> DataFrame | None:
     from rfmlake.ingest.suppression import SUPPRESSED_TABLE
 
     ref = ctx.lake.current("bronze", SUPPRESSED_TABLE)
-    if ref is None or _parquet_rows(ref.path) == 0:
+    if ref is None or ctx.lake.count_rows(ref) == 0:
         return None
-    return spark.read.parquet(str(ref.path))
+    return spark.read.parquet(ref.uri)
 
 
 def _with_suppressed(bronze: dict[str, DataFrame], classified: dict[str, DataFrame],
@@ -252,7 +244,7 @@ def conform_silver(spark: SparkSession, ctx: RunContext) -> SilverReport:
         ("silver", RECONCILIATION_TABLE, recon_df.coalesce(1)),
         ("bronze", QUARANTINE_TABLE, quarantine),
     ]
-    written: list[tuple[str, str, Path]] = []
+    written: list[tuple[str, str, str]] = []
     for zone, name, df in outputs:
         version_dir = ctx.lake.new_version(zone, name)
         df.write.parquet(str(version_dir), compression="zstd")
@@ -261,7 +253,7 @@ def conform_silver(spark: SparkSession, ctx: RunContext) -> SilverReport:
     report = SilverReport(reconciliation=reconciliation)
     for zone, name, version_dir in written:
         if zone == "silver" and name in SILVER_OUTPUTS:
-            report.table_rows[name] = _parquet_rows(version_dir)
+            report.table_rows[name] = ctx.lake.count_rows(version_dir)
         if zone == "bronze":
             for row in spark.read.parquet(str(version_dir)).groupBy("entity", "reason").count().collect():
                 report.quarantine_counts[(row["entity"], row["reason"])] = int(row["count"])

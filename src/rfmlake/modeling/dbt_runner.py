@@ -185,7 +185,7 @@ def _export_gold(
             ).fetchall()
         }
         for name in sorted(set(built) & gold_tables):
-            version_dir = lake.new_version("gold", name)
+            version_dir = Path(lake.new_version("gold", name))  # dbt-duckdb builds locally
             version_dir.mkdir(parents=True)
             target = str(version_dir / "part-00000.parquet").replace("'", "''")
             # ORDER BY ALL: the same build writes byte-for-byte the same rows in the same order.

@@ -1,5 +1,6 @@
 import os
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,7 +19,7 @@ def test_write_commit_and_read_back(lake: Lake) -> None:
 def test_uncommitted_version_is_invisible(lake: Lake) -> None:
     lake.write_arrow("gold", "t", pa.table({"x": [1]}))
     # a writer that crashed after writing files but before commit
-    orphan = lake.new_version("gold", "t")
+    orphan = Path(lake.new_version("gold", "t"))
     orphan.mkdir(parents=True)
     import pyarrow.parquet as pq
 
@@ -27,7 +28,7 @@ def test_uncommitted_version_is_invisible(lake: Lake) -> None:
 
 
 def test_commit_refuses_an_empty_version(lake: Lake) -> None:
-    version = lake.new_version("silver", "x")
+    version = Path(lake.new_version("silver", "x"))
     version.mkdir(parents=True)
     with pytest.raises(ValueError, match="holds no Parquet files"):
         lake.commit("silver", "x", version)
@@ -41,20 +42,20 @@ def test_unknown_zone_is_rejected(lake: Lake) -> None:
 
 def test_vacuum_keeps_current_and_previous_and_removes_old_orphans(lake: Lake) -> None:
     refs = [lake.write_arrow("silver", "t", pa.table({"x": [i]})) for i in range(4)]
-    orphan = lake.new_version("silver", "t")
+    orphan = Path(lake.new_version("silver", "t"))
     orphan.mkdir(parents=True)
     old = time.time() - 7200
     os.utime(orphan, (old, old))
     removed = lake.vacuum(keep=2)
     remaining = sorted(p.name for p in (lake.table_dir("silver", "t") / "versions").iterdir())
     assert remaining == [refs[2].path.name, refs[3].path.name]
-    assert orphan in removed
+    assert str(orphan) in removed
     assert lake.current("silver", "t") == refs[3]
 
 
 def test_vacuum_spares_a_young_uncommitted_version(lake: Lake) -> None:
     lake.write_arrow("silver", "t", pa.table({"x": [1]}))
-    live = lake.new_version("silver", "t")
+    live = Path(lake.new_version("silver", "t"))
     live.mkdir(parents=True)  # a writer that is still running
     lake.vacuum()
     assert live.exists()

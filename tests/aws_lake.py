@@ -1,0 +1,53 @@
+"""A moto server on localhost serving S3 and Glue, and an S3 lake on it: what the AWS runtime's
+lake looks like, for tests of the S3 backend (rfmlake.lake.storage, rfmlake.lake.glue)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import boto3
+import pytest
+
+REGION = "eu-west-1"
+PREFIX = "rfmtest"  # settings prefix: Glue databases rfmtest_bronze/_silver/_gold
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> boto3.Session:
+    """Point boto3, pyarrow and DuckDB at the moto server for one test; returns a session."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+    return boto3.Session(region_name=REGION)
+
+
+def new_bucket(session: boto3.Session, *, glue_prefix: str | None = PREFIX) -> str:
+    """A fresh bucket (and the Glue databases the catalog stack would create); returns its name."""
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    session.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if glue_prefix:
+        glue = session.client("glue")
+        for zone in ("bronze", "silver", "gold"):
+            glue.create_database(DatabaseInput={"Name": f"{glue_prefix}_{zone}"})
+    return name
