@@ -63,7 +63,7 @@ def _sql_connect(lake: Lake):  # noqa: ANN202 - duckdb connection
 def _glob(lake: Lake, zone: str, name: str) -> str:
     ref = lake.current(zone, name)
     if ref is None:
-        raise ActivationError(f"activation needs {zone}.{name}, which does not exist in the lake at {lake.root}; "
+        raise ActivationError(f"activation needs {zone}.{name}, which does not exist in the lake at {lake}; "
                               "run the pipeline first (rfmlake run)")
     return ref.glob.replace("'", "''")
 
@@ -83,7 +83,7 @@ def load_audience(lake: Lake, channel: Channel) -> Audience:
     """Every customer of the current gold.customer_rfm version, eligible for `channel` or skipped with a reason."""
     gold_ref = lake.current("gold", "customer_rfm")
     if gold_ref is None:
-        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake.root}; run the pipeline first")
+        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}; run the pipeline first")
     con = _sql_connect(lake)
     attrs = ", ".join(f"g.{c}" for c in MEMBER_ATTRIBUTES if c != "rfm_segment")
     # Addresses are selected only where consent is true: the others never leave bronze.

@@ -206,7 +206,7 @@ def sync(lake: Lake, destination: Destination, *, full: bool = False, policy: Re
     policy = policy or RetryPolicy()
     gold_ref = lake.current("gold", "customer_rfm")
     if gold_ref is None:
-        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake.root}; run the pipeline first")
+        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}; run the pipeline first")
     version = gold_ref.path.name
     store = _Store(state_dir(lake, destination.name))
     with _exclusive(store.root):

@@ -46,7 +46,7 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
     lake = Lake(lake_from_env(env))
     ref = lake.current("gold", "customer_rfm")
     if ref is None:
-        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake.root}")
+        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}")
     if version != "_current" and version != ref.path.name:
         # A version file landed but is not committed (yet): the commit's own event triggers the sync.
         return {"status": "ignored", "reason": "version not committed", "gold_version": ref.path.name}

@@ -25,7 +25,7 @@ def generate_docs(lake: Lake, settings: Settings | None = None) -> Path:
     index.html, static_index.html (one self-contained file), manifest.json and catalog.json."""
     settings = settings or Settings()
     if not lake.root.is_dir():
-        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+        raise RfmlakeError(f"no lake at {lake} (run `rfmlake run` or `rfmlake demo` first)")
     work = dbt_dir(lake)
     database = duckdb_path(lake)
     profiles_dir = work / "profiles"

@@ -98,11 +98,11 @@ def run_saved_query(lake: Lake, name: str, con: duckdb.DuckDBPyConnection | None
     reported by name (with the stage that writes it left to the message reader), not as a SQL error."""
     query = get_query(name)
     if not lake.root.is_dir():
-        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+        raise RfmlakeError(f"no lake at {lake} (run `rfmlake run` or `rfmlake demo` first)")
     missing = missing_tables(lake, query)
     if missing:
         raise RfmlakeError(
-            f"saved query {name!r} reads {', '.join(missing)}, which the lake at {lake.root} does not have "
+            f"saved query {name!r} reads {', '.join(missing)}, which the lake at {lake} does not have "
             "(run the whole pipeline: `rfmlake run`)"
         )
     own = con is None

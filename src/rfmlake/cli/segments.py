@@ -45,7 +45,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
     ref = lake.current("gold", HISTORY_TABLE)
     if ref is None:
-        raise RfmlakeError(f"no gold.{HISTORY_TABLE} in the lake at {lake.root} (run `rfmlake run` first)")
+        raise RfmlakeError(f"no gold.{HISTORY_TABLE} in the lake at {lake} (run `rfmlake run` first)")
     history = pq.read_table(ref.path).to_pandas()
     counts = migration_between(history, args.from_date, args.to_date, args.by)
     moved = int(counts.loc[counts["from_segment"] != counts["to_segment"], "customers"].sum())

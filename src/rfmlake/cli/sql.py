@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def query_lake(lake: Lake, query: str, persona: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     if not lake.root.is_dir():
-        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+        raise RfmlakeError(f"no lake at {lake} (run `rfmlake run` or `rfmlake demo` first)")
     con = connect(lake, persona=persona)
     try:
         cursor = con.execute(query)

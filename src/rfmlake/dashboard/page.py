@@ -44,16 +44,16 @@ def _present(lake: Lake, dataset: Dataset) -> bool:
 def load_dashboard_data(lake: Lake) -> DashboardData:
     """Every dataset of the dashboard from the lake's current tables."""
     if not lake.root.is_dir():
-        raise RfmlakeError(f"no lake at {lake.root} (run `rfmlake run` or `rfmlake demo` first)")
+        raise RfmlakeError(f"no lake at {lake} (run `rfmlake run` or `rfmlake demo` first)")
     if lake.current("gold", "customer_rfm") is None:
-        raise RfmlakeError(f"the lake at {lake.root} has no gold.customer_rfm yet: run the pipeline "
+        raise RfmlakeError(f"the lake at {lake} has no gold.customer_rfm yet: run the pipeline "
                            "(`rfmlake run`) through the segmentation stage first")
     con = connect(lake)
     try:
         head = con.execute("SELECT CAST(max(as_of_date) AS varchar), max(model_version), count(*) "
                            "FROM gold.customer_rfm").fetchone()
         if head is None or not head[2]:
-            raise RfmlakeError(f"gold.customer_rfm in {lake.root} is empty: no customer was scored")
+            raise RfmlakeError(f"gold.customer_rfm in {lake} is empty: no customer was scored")
         summary = con.execute(SEGMENT_SUMMARY.render()).df()
         heat = con.execute(RFM_HEATMAP.render()).df()
         migration = con.execute(SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None

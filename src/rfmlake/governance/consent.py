@@ -20,7 +20,7 @@ def consented_customers(lake: Lake) -> set[str]:
 
     ref = lake.current(*CONSENT_TABLE)
     if ref is None:
-        raise RfmlakeError(f"gold.dim_customers does not exist in the lake at {lake.root}; run the pipeline first")
+        raise RfmlakeError(f"gold.dim_customers does not exist in the lake at {lake}; run the pipeline first")
     con = duckdb.connect(":memory:")
     glob = ref.glob.replace("'", "''")
     rows = con.execute(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfmlake.contract.landing import scan_landing
 from rfmlake.ingest.bronze import BronzeResult, load_bronze
 from rfmlake.ingest.silver import SilverReport, conform_silver
-from rfmlake.lake import Lake
+from rfmlake.lake import open_lake
 from rfmlake.pipeline.context import RunContext, new_run_id
 from rfmlake.settings import load_settings
 
@@ -43,8 +42,9 @@ def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
         return JobArgs(options.get("landing"), options["lake"], options.get("config"), options.get("run_id"))
 
     parser = argparse.ArgumentParser(description="rfmlake ingestion job")
-    parser.add_argument("--landing", required=require_landing, help="landing folder (<landing>/<entity>/...)")
-    parser.add_argument("--lake", required=True, help="lake root folder")
+    parser.add_argument("--landing", required=require_landing,
+                        help="landing folder or s3://bucket/prefix (<landing>/<entity>/...)")
+    parser.add_argument("--lake", required=True, help="lake root folder or s3://bucket/prefix")
     parser.add_argument("--config", default=None, help="settings YAML (default: built-in defaults)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", default=None, help="run id for lineage")
     args, _unknown = parser.parse_known_args(argv[1:])  # Glue adds its own --JOB_NAME etc.
@@ -53,8 +53,9 @@ def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
 
 def build_context(args: JobArgs) -> RunContext:
     settings = load_settings(args.config)
-    landing = Path(args.landing) if args.landing else Path(".")
-    ctx = RunContext(landing_dir=landing, lake=Lake(args.lake), settings=settings)
+    # Kept as given: a local folder or s3://bucket/prefix (Path would fold "s3://" into "s3:/").
+    landing = args.landing or "."
+    ctx = RunContext(landing_dir=landing, lake=open_lake(args.lake, settings), settings=settings)
     if args.run_id:
         ctx.run_id = args.run_id
     return ctx

@@ -141,6 +141,15 @@ class Storage:
             found.append(self._location(info.path))
         return sorted(found)
 
+    def walk(self, location: str) -> list[str]:
+        """Every file under a folder, recursively, hidden ones included (lake-internal state)."""
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self._path(location), allow_not_found=True,
+                                                            recursive=True))
+        except OSError as exc:
+            raise StorageError(f"cannot list {location}: {exc}") from None
+        return sorted(self._location(i.path) for i in infos if i.type == pafs.FileType.File)
+
     def mtime(self, location: str) -> float | None:
         info = self._info(location)
         return info.mtime.timestamp() if info.mtime is not None else None

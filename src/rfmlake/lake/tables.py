@@ -80,13 +80,17 @@ class Lake:
     when asked. With `catalog`, table pointers are Glue table locations instead of `_current` files."""
 
     def __init__(self, root: str | Path, *, catalog: GlueCatalog | None = None,
-                 boto3_session: boto3.Session | None = None) -> None:
+                 boto3_session: boto3.Session | None = None, label: str | None = None) -> None:
         self.location = Storage.normalize(root)
         self.storage = Storage.for_location(self.location, boto3_session)
         self.catalog = catalog
+        self.label = label or self.location  # how messages name it (a workspace names its S3 lake)
 
     def __repr__(self) -> str:
         return f"Lake({self.location!r})"
+
+    def __str__(self) -> str:
+        return self.label
 
     @property
     def is_local(self) -> bool:
@@ -149,14 +153,15 @@ class Lake:
             raise ValueError(f"refusing to commit {zone}.{name}: {version_uri} holds no Parquet files")
         ref = TableRef(zone, name, version_uri)
         if self.catalog is not None:
+            # What Athena and every reader of this lake see: one UpdateTable call.
             with self.storage.open_input(data_files[0]) as handle:
                 schema = pq.read_schema(handle)
             self.catalog.set_location(zone, name, version_uri, schema, ref.version)
-        else:
-            pointer = {"version": ref.version, "committed_at": time.time()}
-            # atomic: readers see the old or the new version, never half
-            self.storage.write_bytes(Storage.join(self.table_uri(zone, name), _POINTER),
-                                     json.dumps(pointer).encode())
+        # The pointer object: the commit itself without a catalog; with one, written after the Glue
+        # swap so its Object Created event (which starts the indexer and activation Lambdas) comes
+        # once the new version is visible. Atomic either way: one file rename or one PUT.
+        pointer = {"version": ref.version, "committed_at": time.time()}
+        self.storage.write_bytes(Storage.join(self.table_uri(zone, name), _POINTER), json.dumps(pointer).encode())
         return ref
 
     def current(self, zone: str, name: str) -> TableRef | None:
@@ -173,7 +178,7 @@ class Lake:
     def require(self, zone: str, name: str) -> TableRef:
         ref = self.current(zone, name)
         if ref is None:
-            raise FileNotFoundError(f"table {zone}.{name} does not exist in the lake at {self.location}")
+            raise FileNotFoundError(f"table {zone}.{name} does not exist in the lake at {self}")
         return ref
 
     def tables(self, zone: str | None = None) -> list[TableRef]:

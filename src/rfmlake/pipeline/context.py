@@ -17,12 +17,13 @@ def new_run_id() -> str:
 
 @dataclass
 class RunContext:
-    landing_dir: Path
+    landing_dir: str | Path  # a local folder or an s3://bucket/prefix
     lake: Lake
     settings: Settings
     as_of: date | None = None  # None: the day after the latest order in the data (resolved by dbt)
     run_id: str = field(default_factory=new_run_id)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    workspace_of: str | None = None  # the lake on S3 when `lake` is a local workspace copy of it
 
     @property
     def run_dir(self) -> Path:

@@ -21,6 +21,10 @@ class Stage:
     glue_script: str | None = None   # the Glue entry script in glue_jobs/ for spark stages
     max_attempts: int = 1            # retries on AWS; locally a failed stage stops the run
     critical: bool = True            # a failure stops the run
+    # One-process stages on a lake on S3 run in a local workspace (rfmlake.lake.workspace): the
+    # tables they read ("zone.table" patterns) and the `_system/` state folders they keep.
+    reads: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
 
 
 PIPELINE: tuple[Stage, ...] = (
@@ -45,6 +49,7 @@ PIPELINE: tuple[Stage, ...] = (
         "great-expectations suites on silver; a critical failure stops the run",
         runtime="python",
         entry="rfmlake.pipeline.stages:quality_silver",
+        reads=("bronze.quarantine", "silver.*"),
     ),
     Stage(
         "dbt_build",
@@ -59,18 +64,23 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:segmentation",
         max_attempts=2,
+        reads=("gold.*",),
+        state=("models/segmentation",),
     ),
     Stage(
         "customer_value",
         "BG/NBD + Gamma-Gamma: p_alive, expected orders, predicted CLV -> gold.customer_value",
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:customer_value",
+        reads=("gold.*",),
+        state=("models/segmentation", "models/value"),  # the value model records the segmentation one
     ),
     Stage(
         "quality_gold",
         "great-expectations suites on gold; a critical failure stops the run",
         runtime="python",
         entry="rfmlake.pipeline.stages:quality_gold",
+        reads=("gold.*",),
     ),
     Stage(
         "profiles",
@@ -78,6 +88,7 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="python",
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
+        reads=("silver.events", "gold.*"),
     ),
     Stage(
         "activate",
@@ -85,6 +96,8 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="python",  # on AWS: the activate_segments Lambda, triggered by the new gold version
         entry="rfmlake.pipeline.stages:activate",
         max_attempts=2,
+        reads=("bronze.customers", "silver.customers", "gold.*"),
+        state=("activation",),
     ),
 )
 

@@ -9,13 +9,17 @@ Where the lake lives comes from the environment: RFMLAKE_LAKE, RFMLAKE_LANDING, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import ConfigError, RfmlakeError
 from rfmlake.pipeline.definition import PIPELINE, Stage
+
+if TYPE_CHECKING:
+    from rfmlake.pipeline.context import RunContext
 
 
 def find_stage(name: object, pipeline: tuple[Stage, ...] = PIPELINE) -> Stage:
@@ -29,14 +33,26 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
               run_id: str | None = None) -> dict[str, Any]:
     """Run stage `name` against the lake; returns its summary. Raises RfmlakeError on bad input."""
     from rfmlake.ingest.jobs import JobArgs, build_context
-    from rfmlake.pipeline.runner import _jsonable, _resolve
-    from rfmlake.pipeline.stages import RunState
+    from rfmlake.lake.workspace import workspace
 
     stage = find_stage(name)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
+    if ctx.lake.is_local or stage.runtime == "spark":  # Spark reads and writes s3:// itself (Glue)
+        return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx)}
+    # One-process stages work on a local copy of what they read; it is published when they succeed.
+    with workspace(ctx.lake, reads=stage.reads, state=(*stage.state, f"runs/{ctx.run_id}")) as (local, sync):
+        summary = _run(stage, dataclasses.replace(ctx, lake=local, workspace_of=ctx.lake.location))
+    return {"stage": stage.name, "run_id": ctx.run_id, "summary": summary,
+            "lake": {"pulled": sync.pulled, "committed": sync.pushed, "state_files_written": sync.state_files_up}}
+
+
+def _run(stage: Stage, ctx: RunContext) -> Any:
+    from rfmlake.pipeline.runner import _jsonable, _resolve
+    from rfmlake.pipeline.stages import RunState
+
     state = RunState()
     try:
-        return {"stage": stage.name, "run_id": ctx.run_id, "summary": _jsonable(_resolve(stage.entry)(ctx, state))}
+        return _jsonable(_resolve(stage.entry)(ctx, state))
     finally:
         state.close()
 

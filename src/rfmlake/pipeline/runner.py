@@ -61,7 +61,7 @@ def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
 def _lake_lock(lake: Lake) -> AbstractContextManager[None]:
     """One run per lake at a time; a second run fails fast instead of interleaving commits."""
     return exclusive_lock(lake.system_dir / "run.lock",
-                          PipelineError(f"another rfmlake run is using the lake at {lake.root}"))
+                          PipelineError(f"another rfmlake run is using the lake at {lake}"))
 
 
 def run_pipeline(

@@ -112,6 +112,14 @@ def customer_value(ctx: RunContext, state: RunState) -> dict[str, Any]:
 def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.profiles.indexer import index_profiles
 
+    if ctx.workspace_of is not None:
+        # On AWS the commit of gold.customer_profile starts the profile_indexer Lambda, which loads
+        # it into OpenSearch; an embedded store in a throwaway workspace would serve nobody.
+        from rfmlake.profiles.build import write_profile_table
+
+        ref = write_profile_table(ctx.lake)
+        return {"profiles": ctx.lake.count_rows(ref), "source_version": ref.version,
+                "indexed_by": "profile_indexer (on the commit of gold.customer_profile)"}
     report = index_profiles(ctx.lake)
     state.reports["profiles"] = report
     return report.to_dict()

@@ -38,7 +38,7 @@ def read_features(lake: Lake) -> pd.DataFrame:
     ref = lake.current("gold", FEATURES_TABLE)
     if ref is None:
         raise PipelineError(
-            f"gold.{FEATURES_TABLE} does not exist in the lake at {lake.root}; run the dbt stage first"
+            f"gold.{FEATURES_TABLE} does not exist in the lake at {lake}; run the dbt stage first"
         )
     return pq.read_table(ref.path).to_pandas()
 

@@ -55,7 +55,7 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     lake = ctx.lake
     ref = lake.current("gold", FEATURES_TABLE)
     if ref is None:
-        raise PipelineError(f"gold.{FEATURES_TABLE} does not exist in the lake at {lake.root}; run dbt_build first")
+        raise PipelineError(f"gold.{FEATURES_TABLE} does not exist in the lake at {lake}; run dbt_build first")
     features = pq.read_table(ref.path).to_pandas()
     if features.empty:
         raise PipelineError(f"gold.{FEATURES_TABLE} is empty: no customer to value")

@@ -29,6 +29,9 @@ def test_s3_lake_uses_glue_locations_as_pointers(s3_lake: Lake, aws) -> None:
     assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == [
         ("order_id", "string"), ("amount", "double")]
     assert table["Parameters"]["rfmlake_version"] == ref.version
+    bucket, key = ref.uri.removeprefix("s3://").split("/", 1)
+    pointer = aws.client("s3").get_object(Bucket=bucket, Key=key.split("/versions/")[0] + "/_current")["Body"].read()
+    assert ref.version.encode() in pointer  # its Object Created event starts the downstream Lambdas
     assert s3_lake.current("silver", "orders") == ref
     assert s3_lake.read_arrow(ref).column("order_id").to_pylist() == ["a", "b"]
     assert s3_lake.count_rows(ref) == 2

@@ -11,6 +11,7 @@ import pytest
 
 from rfmlake.cli.main import main
 from rfmlake.contract import QuarantineReason
+from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
@@ -155,3 +156,60 @@ def test_sql_command_formats(demo, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sql", "SELECT * FROM gold.nope", "--lake", str(lake.root)]) == 1
     err = capsys.readouterr().err
     assert "query failed" in err and "gold.customer_rfm" in err
+
+
+# The tables the Python stages build; everything else is what Glue and dbt-athena leave on S3.
+PYTHON_BUILT = {"gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
+                "gold.customer_value", "gold.customer_profile"}
+ONE_PROCESS_STAGES = ["quality_silver", "segmentation", "customer_value", "quality_gold", "profiles", "activate"]
+
+
+def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: Path) -> None:
+    """What the stage Lambda and the SageMaker job do on AWS: the same stage functions against a
+    lake on S3 (moto server, Glue catalog), giving the same gold tables as the local run."""
+    from aws_lake import PREFIX, new_bucket
+
+    from rfmlake.lake import open_lake
+    from rfmlake.lake.workspace import copy_tables
+    from rfmlake.pipeline.remote import run_stage
+
+    _, lake, _, _ = demo
+    config = tmp_path / "aws.yaml"
+    config.write_text(f"prefix: {PREFIX}\n")
+    remote_uri = f"s3://{new_bucket(aws)}/lake"
+    remote = open_lake(remote_uri, load_settings(config), boto3_session=aws)
+    upstream = [r.qualified_name for r in lake.tables() if r.qualified_name not in PYTHON_BUILT]
+    copy_tables(lake, remote, upstream)  # the lake as Glue and dbt-athena leave it
+    for relative in ("pii_key.fingerprint",):
+        remote.write_system((lake.system_dir / relative).read_bytes(), relative)
+
+    results = {name: run_stage(name, lake=remote_uri, config=str(config), run_id="aws-run") for name in ONE_PROCESS_STAGES}
+
+    assert set(results["segmentation"]["lake"]["committed"]) == {
+        "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
+    assert set(results["customer_value"]["lake"]["committed"]) == {"gold.customer_value"}
+    assert set(results["profiles"]["lake"]["committed"]) == {"gold.customer_profile"}
+    assert results["quality_silver"]["lake"]["committed"] == {}
+    # Same scores, segments, clusters and model version as the local run; the same value and profiles.
+    for table, key in [("gold.customer_rfm", "customer_id"), ("gold.customer_value", "customer_id"),
+                       ("gold.customer_profile", "customer_id")]:
+        zone, name = table.split(".")
+        ours = remote.read_arrow(remote.require(zone, name)).sort_by(key)
+        theirs = lake.read_arrow(lake.require(zone, name)).sort_by(key)
+        assert ours.num_rows == theirs.num_rows > 0, table
+        assert ours.select(theirs.column_names).equals(theirs), table
+    # Committed for Athena: the Glue location is the new version; state went back to S3.
+    glue = aws.client("glue").get_table(DatabaseName=f"{PREFIX}_gold", Name="customer_rfm")["Table"]
+    assert glue["StorageDescriptor"]["Location"].rstrip("/") == remote.require("gold", "customer_rfm").uri
+    state = [uri.split("/_system/")[1] for uri in remote.storage.walk(remote.system_uri())]
+    assert any(s.startswith("models/segmentation/") for s in state)
+    assert any(s.startswith("models/value/") for s in state)
+    assert any(s.startswith("activation/") for s in state)
+    assert "runs/aws-run/quality_gold.json" in state
+    # A stage whose input is missing fails with the reason and publishes nothing.
+    bare_config = tmp_path / "bare.yaml"
+    bare_config.write_text("prefix: rfmbare\n")
+    bare = f"s3://{new_bucket(aws, glue_prefix='rfmbare')}/lake"
+    with pytest.raises(PipelineError, match="gold.customer_rfm_features does not exist"):
+        run_stage("segmentation", lake=bare, config=str(bare_config))
+    assert open_lake(bare, load_settings(bare_config), boto3_session=aws).tables() == []

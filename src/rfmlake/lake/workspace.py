@@ -1,0 +1,139 @@
+"""A local working copy of a lake on S3, for the stages that run in one process (quality checks,
+segmentation, customer value, profiles, activation) on Lambda or in a SageMaker processing job.
+
+The stage code is the same code `rfmlake run` executes: it reads and writes a local lake. Around
+it, `workspace` pulls the committed versions of the tables the stage reads, and the lake-internal
+state it keeps (model store, activation journal, run reports), into a temporary folder; when the
+stage succeeds it uploads every new version under the same version id and commits each one on S3
+(Glue location, then pointer), and mirrors the state folders back. A stage that fails publishes
+nothing, so the lake on S3 never shows a half-done stage. SageMaker's own ProcessingInput/Output
+copies work the same way; doing it here keeps one mechanism for Lambda and SageMaker.
+
+Spark stages do not use this: on Glue they read and write s3:// directly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rfmlake.lake.storage import Storage
+from rfmlake.lake.tables import ZONES, Lake, TableRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    pulled: dict[str, str] = field(default_factory=dict)     # qualified table -> version
+    pushed: dict[str, str] = field(default_factory=dict)     # qualified table -> new version
+    state_files_up: int = 0
+    state_files_removed: int = 0
+    bytes_down: int = 0
+
+
+def _wanted(qualified: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(qualified, p) for p in patterns)
+
+
+def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
+    """Copy a committed version's data files into the same version id under `target`; returns the
+    target version folder. Files keep their names when they end in .parquet (so Spark's part names
+    survive a round trip); extension-less files (dbt-athena, Athena CTAS) get part names."""
+    version_dir = Storage.join(target.table_uri(ref.zone, ref.name), "versions", ref.version)
+    target.storage.make_dir(version_dir)
+    for i, uri in enumerate(source.files(ref)):
+        name = uri.rsplit("/", 1)[1]
+        if not name.endswith(".parquet"):
+            name = f"part-{i:05d}.parquet"
+        source.storage.copy_file(uri, Storage.join(version_dir, name), target.storage)
+    return version_dir
+
+
+def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
+                skip: dict[str, str] | None = None) -> dict[str, str]:
+    """Copy the current version of every table matching `patterns` ("gold.*", "bronze.customers")
+    from `source` to `target` and commit it there. All versions are copied before any is committed,
+    so a failure part-way leaves `target` as it was. Tables whose current version equals `skip`'s
+    are left alone. Returns qualified name -> version committed."""
+    skip = skip or {}
+    copied: list[tuple[TableRef, str]] = []
+    for zone in ZONES:
+        for ref in source.tables(zone):
+            if _wanted(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
+                copied.append((ref, _copy_version(source, ref, target)))
+    for ref, version_dir in copied:
+        target.commit(ref.zone, ref.name, version_dir)
+    return {ref.qualified_name: ref.version for ref, _ in copied}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pull_state(remote: Lake, local: Lake, parts: Sequence[str]) -> dict[str, str]:
+    """Download `_system/<part>/...` for each part; returns relative path -> digest."""
+    pulled: dict[str, str] = {}
+    base = remote.system_uri()
+    for part in parts:
+        for uri in remote.storage.walk(remote.system_uri(part)):
+            relative = uri[len(base) + 1:]
+            data = remote.storage.read_bytes(uri) or b""
+            target = local.system_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            pulled[relative] = _digest(data)
+    return pulled
+
+
+def _push_state(local: Lake, remote: Lake, parts: Sequence[str], pulled: dict[str, str], report: SyncReport) -> None:
+    """Upload new and changed state files; delete on S3 what the stage deleted locally."""
+    present: set[str] = set()
+    for part in parts:
+        folder = local.system_dir / part
+        files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        for path in sorted(files):
+            if path.name.endswith(".lock"):
+                continue  # process-local locks mean nothing elsewhere
+            relative = path.relative_to(local.system_dir).as_posix()
+            present.add(relative)
+            data = path.read_bytes()
+            if pulled.get(relative) != _digest(data):
+                remote.write_system(data, relative)
+                report.state_files_up += 1
+    for relative in sorted(set(pulled) - present):
+        remote.storage.delete_file(remote.system_uri(relative))
+        report.state_files_removed += 1
+
+
+@contextmanager
+def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (),
+              scratch: str | Path | None = None) -> Iterator[tuple[Lake, SyncReport]]:
+    """Yield a local lake holding the tables matching `reads` and the `_system/<state>` folders of
+    `lake`; publish what the block committed and changed when it exits without an error. A local
+    `lake` is yielded as it is."""
+    report = SyncReport()
+    if lake.is_local:
+        yield lake, report
+        return
+    folder = Path(tempfile.mkdtemp(prefix="rfmlake-workspace-", dir=scratch))
+    try:
+        local = Lake(folder / "lake", label=lake.label)
+        report.pulled = copy_tables(lake, local, reads)
+        pulled_state = _pull_state(lake, local, state)
+        report.bytes_down = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        log.info("workspace: pulled %d tables and %d state files (%d bytes) from %s",
+                 len(report.pulled), len(pulled_state), report.bytes_down, lake.location)
+        yield local, report
+        report.pushed = copy_tables(local, lake, ("*",), skip=report.pulled)
+        _push_state(local, lake, state, pulled_state, report)
+        log.info("workspace: committed %s on %s", ", ".join(sorted(report.pushed)) or "no tables", lake.location)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
