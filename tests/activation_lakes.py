@@ -55,7 +55,7 @@ def write_rfm(lake: Lake, segments: dict[str, str], *, as_of: date = date(2026, 
         "cluster_label": ["high value"] * len(ids),
         "model_version": ["m1"] * len(ids),
     })
-    return lake.write_arrow("gold", "customer_rfm", table).path.name
+    return lake.write_arrow("gold", "customer_rfm", table).version
 
 
 def round_robin(n: int, offset: int = 0) -> dict[str, str]:

@@ -118,21 +118,33 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _read_config(path: str | Path) -> str:
+    """A local file, or an s3:// object (what the deployed Lambdas are given: RFMLAKE_CONFIG)."""
+    if str(path).startswith("s3://"):
+        from rfmlake.lake.storage import Storage
+
+        data = Storage.for_location(str(path)).read_bytes(str(path))
+        if data is None:
+            raise ConfigError(f"config file not found: {path}")
+        return data.decode()
+    if not Path(path).is_file():
+        raise ConfigError(f"config file not found: {path}")
+    return Path(path).read_text()
+
+
 def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read settings from a YAML file (or defaults), apply overrides, validate with precise messages."""
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
-        path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+        text = _read_config(path)
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config file {source} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of settings")
+            raise ConfigError(f"config file {source} must hold a mapping of settings")
         data = loaded
     for key, value in (overrides or {}).items():
         target = data

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.activation.destinations.base import Destination
@@ -82,9 +81,10 @@ def destination_from_env(kind: str, env: Mapping[str, str] | None = None,
                              endpoint_url=env.get(ENV_ENDPOINT_URL) or None)
 
 
-def lake_from_env(env: Mapping[str, str] | None = None) -> Path:
+def lake_from_env(env: Mapping[str, str] | None = None) -> str:
+    """RFMLAKE_LAKE: a lake folder or s3://bucket/prefix, kept as given."""
     env = os.environ if env is None else env
     value = env.get("RFMLAKE_LAKE")
     if not value:
-        raise ActivationError("RFMLAKE_LAKE (the lake folder) is not set")
-    return Path(value)
+        raise ActivationError("RFMLAKE_LAKE (the lake folder or s3:// location) is not set")
+    return value

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from rfmlake.activation.config import lake_from_env
 from rfmlake.activation.errors import ActivationError
-from rfmlake.lake import Lake
+from rfmlake.lake import open_lake
+from rfmlake.lake.workspace import workspace
+from rfmlake.pipeline.remote import find_stage
+from rfmlake.settings import load_settings
 
 if TYPE_CHECKING:
     import boto3
@@ -43,12 +46,15 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
     version = new_gold_version(event)
     if version is None:
         return {"status": "ignored", "reason": "object is not part of gold.customer_rfm"}
-    lake = Lake(lake_from_env(env))
+    lake = open_lake(lake_from_env(env), load_settings(env.get("RFMLAKE_CONFIG")), boto3_session=boto3_session)
     ref = lake.current("gold", "customer_rfm")
     if ref is None:
         raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}")
-    if version != "_current" and version != ref.path.name:
+    if version != "_current" and version != ref.version:
         # A version file landed but is not committed (yet): the commit's own event triggers the sync.
-        return {"status": "ignored", "reason": "version not committed", "gold_version": ref.path.name}
-    reports = activate(lake, env=env, boto3_session=boto3_session)
-    return {"status": "done", "gold_version": ref.path.name, "reports": [r.to_dict() for r in reports]}
+        return {"status": "ignored", "reason": "version not committed", "gold_version": ref.version}
+    # On S3: the activate stage's tables and journal in a local workspace, the journal published after.
+    stage = find_stage("activate")
+    with workspace(lake, reads=stage.reads, state=stage.state) as (local, _sync):
+        reports = activate(local, env=env, boto3_session=boto3_session)
+    return {"status": "done", "gold_version": ref.version, "reports": [r.to_dict() for r in reports]}
