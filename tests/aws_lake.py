@@ -8,6 +8,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
 import pytest
@@ -51,3 +52,14 @@ def new_bucket(session: boto3.Session, *, glue_prefix: str | None = PREFIX) -> s
         for zone in ("bronze", "silver", "gold"):
             glue.create_database(DatabaseInput={"Name": f"{glue_prefix}_{zone}"})
     return name
+
+
+def upload_folder(session: boto3.Session, folder: Path, location: str) -> str:
+    """Put every file under a local folder below an s3://bucket/prefix, as `aws s3 sync` does (no
+    folder marker objects); returns the location."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    client = session.client("s3")
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = "/".join(part for part in (prefix.strip("/"), path.relative_to(folder).as_posix()) if part)
+        client.upload_file(str(path), bucket, key)
+    return location

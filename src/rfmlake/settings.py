@@ -74,6 +74,9 @@ class Settings(_Strict):
     default_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     currency_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CURRENCY_RATES))
     pii_key_env: str = "RFMLAKE_PII_KEY"
+    pii_key_secret: str | None = Field(
+        None, description="Secrets Manager secret (name or ARN) with the PII key, read when the "
+        "environment variable pii_key_env is unset (the AWS runtime; config/<env>.yaml sets it from deploy)")
     lake_catalog: Literal["auto", "files", "glue"] = Field(
         "auto", description="where table pointers live: `_current` files, or Glue table locations "
         "(databases <prefix>_<zone>); auto = glue for an s3:// lake, files for a local one")
@@ -158,7 +161,36 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
         raise ConfigError(_format_validation_error(exc, source)) from None
 
 
+_SECRETS: dict[str, bytes] = {}  # per process: a Glue job or a warm Lambda asks once
+
+
 def pii_key(settings: Settings) -> bytes | None:
-    """The keyed-hash secret for PII tokens, from the environment. None means: use the lake's local key."""
+    """The keyed-hash secret for PII tokens: the environment variable settings.pii_key_env, else the
+    Secrets Manager secret settings.pii_key_secret (the AWS runtime). None means: use the lake's
+    local key."""
     value = os.environ.get(settings.pii_key_env)
-    return value.encode() if value else None
+    if value:
+        return value.encode()
+    if settings.pii_key_secret is None:
+        return None
+    if settings.pii_key_secret not in _SECRETS:
+        _SECRETS[settings.pii_key_secret] = _read_secret(settings.pii_key_secret)
+    return _SECRETS[settings.pii_key_secret]
+
+
+def _read_secret(secret_id: str) -> bytes:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = boto3.Session().client("secretsmanager").get_secret_value(SecretId=secret_id)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise ConfigError(f"pii_key_secret: cannot read Secrets Manager secret {secret_id!r}: "
+                          f"{error.get('Code', '')}: {error.get('Message', '')}") from None
+    except BotoCoreError as exc:
+        raise ConfigError(f"pii_key_secret: cannot read Secrets Manager secret {secret_id!r}: {exc}") from None
+    value = response.get("SecretString") or ""
+    if not value.strip():
+        raise ConfigError(f"pii_key_secret: Secrets Manager secret {secret_id!r} holds no string value")
+    return value.strip().encode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
@@ -16,7 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "table versions that still hold them, append an audit entry (tokens only) and add them to the "
         "suppression list.",
     )
-    parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
+    # str, not Path: an s3:// location must reach Lake intact to be refused with a clear message
+    parser.add_argument("--lake", required=True, metavar="DIR", help="lake folder")
     parser.add_argument("--customer-id", required=True, metavar="ID")
     parser.add_argument("--email", metavar="ADDRESS", help="the customer's email, to find raw rows without the id")
     parser.set_defaults(func=run)

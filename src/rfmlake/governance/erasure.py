@@ -27,6 +27,7 @@ from rfmlake.errors import RfmlakeError
 from rfmlake.governance.downstream import check_no_sync_in_flight, erase_from_activation, erase_from_profile_store
 from rfmlake.governance.tokens import customer_id_token, lake_key
 from rfmlake.ingest.pii import tokenize
+from rfmlake.ingest.suppression import SUPPRESSION_LIST, read_suppression_list
 from rfmlake.lake.tables import Lake, TableRef
 from rfmlake.profiles.indexer import embedded_store
 
@@ -41,7 +42,7 @@ def governance_dir(lake: Lake) -> Path:
 
 
 def suppression_path(lake: Lake) -> Path:
-    return governance_dir(lake) / "suppression.json"
+    return lake.system_dir.joinpath(*SUPPRESSION_LIST)
 
 
 def audit_path(lake: Lake) -> Path:
@@ -65,14 +66,7 @@ class ErasureReport:
 
 
 def _suppression(lake: Lake) -> dict[str, list[str]]:
-    path = suppression_path(lake)
-    if not path.exists():
-        return {"customer_id_tokens": [], "email_tokens": []}
-    try:
-        data = json.loads(path.read_text())
-        return {"customer_id_tokens": list(data["customer_id_tokens"]), "email_tokens": list(data["email_tokens"])}
-    except (ValueError, KeyError, TypeError):
-        raise RfmlakeError(f"suppression list {path} is corrupt; restore it from backup") from None
+    return read_suppression_list(lake)
 
 
 def suppressed_customer_tokens(lake: Lake) -> set[str]:
@@ -154,8 +148,13 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
     customer_id = customer_id.strip()
     if not customer_id:
         raise RfmlakeError("--customer-id is empty")
+    if not lake.is_local:
+        raise RfmlakeError(
+            f"rfmlake erase works on a local lake; the lake at {lake.location} is on S3. Erasing there "
+            "(rewriting every table version, the profile store and the suppression list) is not supported yet."
+        )
     if not lake.root.is_dir():
-        raise RfmlakeError(f"no lake at {lake.root}")
+        raise RfmlakeError(f"no lake at {lake}")
     key = lake_key(lake)
     id_token = customer_id_token(customer_id, key)
     email_token = tokenize(email, key, "email") if email else None

@@ -7,6 +7,7 @@ truth, so a re-run rebuilds the same bronze instead of appending duplicates.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from functools import reduce
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from rfmlake.contract.entities import ENTITIES
 from rfmlake.contract.landing import LandingFile
 from rfmlake.errors import LandingError
+from rfmlake.lake.storage import Storage
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -28,6 +30,7 @@ CORRUPT_COLUMN = "_corrupt_record"
 LOG_LINE_COLUMN = "line"  # the one raw column of access_logs
 BRONZE_LINEAGE: tuple[str, ...] = ("_source_file", "_loaded_at", "_row_hash")
 _HASH_SEPARATOR = "\x1f"  # ASCII unit separator: does not occur in real field values
+_HEADER_READ_SIZE = 64 * 1024  # one read covers any real header (one ranged GET on S3)
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,19 @@ def contract_columns(entity_name: str) -> tuple[str, ...]:
     return tuple(c.lower() for c in ENTITIES[entity_name].column_names)
 
 
-def _csv_header(landing_file: LandingFile) -> list[str]:
+def _csv_header(landing_file: LandingFile, storage: Storage | None = None) -> list[str]:
+    """The header row, read through storage (a local file or an S3 object: a ranged read of its
+    first bytes, not the whole object)."""
+    storage = storage or Storage.for_location(landing_file.uri)
     try:
-        with landing_file.path.open(newline="", encoding="utf-8-sig") as handle:
+        with storage.open_input(landing_file.uri) as raw, io.TextIOWrapper(
+            io.BufferedReader(raw, buffer_size=_HEADER_READ_SIZE), encoding="utf-8-sig", newline=""
+        ) as handle:
             header = next(csv.reader(handle), [])
     except UnicodeDecodeError:
         raise LandingError(f"landing file {landing_file.relative_path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise LandingError(f"landing file {landing_file.relative_path} cannot be read: {exc}") from None
     return [name.strip() or f"_c{i}" for i, name in enumerate(header)]
 
 
@@ -83,12 +93,12 @@ def _as_string(df: DataFrame) -> DataFrame:
     return df.select(*columns)
 
 
-def _read_file(spark: SparkSession, landing_file: LandingFile) -> DataFrame:
+def _read_file(spark: SparkSession, landing_file: LandingFile, storage: Storage | None = None) -> DataFrame:
     from pyspark.sql import types as T
 
-    path = str(landing_file.path)
+    path = landing_file.uri  # a local path, or s3:// (read natively by Glue's Spark)
     if landing_file.format == "csv":
-        names = _lower_unique(_csv_header(landing_file), f"landing file {landing_file.relative_path}")
+        names = _lower_unique(_csv_header(landing_file, storage), f"landing file {landing_file.relative_path}")
         schema = T.StructType([T.StructField(n, T.StringType()) for n in [*names, CORRUPT_COLUMN]])
         # The schema comes from this file's own header, so Spark's positional schema is right.
         return spark.read.csv(
@@ -110,7 +120,7 @@ def _read_json(spark: SparkSession, files: list[LandingFile]) -> DataFrame | Non
     from pyspark.sql import functions as F
 
     frames = [
-        spark.read.text(str(f.path)).withColumn("_source_file", F.lit(f.relative_path))
+        spark.read.text(f.uri).withColumn("_source_file", F.lit(f.relative_path))
         for f in files
         if f.format == "json" and not f.is_empty
     ]
@@ -151,6 +161,7 @@ def bronze_frame(spark: SparkSession, entity_name: str, files: list[LandingFile]
     from pyspark.sql import types as T
 
     raw_columns = contract_columns(entity_name)
+    storage = Storage.for_location(files[0].uri) if files else None  # one landing, one filesystem
     frames: list[DataFrame] = []
     json_frame = _read_json(spark, files)
     if json_frame is not None:
@@ -161,7 +172,7 @@ def bronze_frame(spark: SparkSession, entity_name: str, files: list[LandingFile]
             continue
         if landing_file.format == "json":
             continue
-        df = _as_string(_read_file(spark, landing_file))
+        df = _as_string(_read_file(spark, landing_file, storage))
         df = df.toDF(*[c.lower() for c in df.columns])
         frames.append(df.withColumn("_source_file", F.lit(landing_file.relative_path)))
     if frames:

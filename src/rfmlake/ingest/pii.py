@@ -12,7 +12,6 @@ import hmac
 import os
 import re
 import secrets
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfmlake.errors import ConfigError
@@ -25,43 +24,60 @@ if TYPE_CHECKING:
 
 KINDS: tuple[str, ...] = ("email", "phone", "name", "ip", "user")
 _BLOCK_SIZE = 64  # SHA-256 block size in bytes (RFC 2104)
-_KEY_FILE = "pii.key"
+_KEY_FILE = "pii.key"  # local lakes only
+_FINGERPRINT_FILE = "pii_key.fingerprint"
 # One explicit whitespace set for Python and Spark: str.strip() and Spark's trim() disagree otherwise.
 _WHITESPACE = " \t\n\r\f\v"
 _SPARK_TRIM = r"^[ \t\n\r\f\x0B]+|[ \t\n\r\f\x0B]+$"
 
 
 def resolve_pii_key(lake: Lake, settings: Settings) -> bytes:
-    """The secret from the environment variable settings.pii_key_env, else the lake's local key file
-    (32 random bytes created once with mode 0600). The key is never logged or written elsewhere.
+    """The secret from the environment variable settings.pii_key_env, else, for a local lake, the
+    lake's key file (32 random bytes created once with mode 0600). A lake on S3 never gets a
+    generated key: the key comes from the environment (on AWS, from Secrets Manager). The key is
+    never logged or written elsewhere.
 
-    A lake remembers a fingerprint of the key it was built with: tokens made with another key would
-    silently stop joining (and erasure lookups would miss), so a different key is refused."""
+    A lake remembers a fingerprint of the key it was built with (`_system/pii_key.fingerprint`, on
+    either backend): tokens made with another key would silently stop joining (and erasure lookups
+    would miss), so a different key is refused."""
     key = _load_key(lake, settings)
     _check_fingerprint(lake, key, settings)
     return key
 
 
+def _key_source(lake: Lake, settings: Settings) -> str:
+    if lake.is_local:
+        return f"environment variable {settings.pii_key_env}, or {lake.system_dir / _KEY_FILE}"
+    return f"environment variable {settings.pii_key_env}"
+
+
 def _check_fingerprint(lake: Lake, key: bytes, settings: Settings) -> None:
     fingerprint = hmac.new(key, b"rfmlake pii key fingerprint v1", hashlib.sha256).hexdigest()[:16]
-    path = Path(lake.system_dir) / "pii_key.fingerprint"
-    if path.exists():
-        if path.read_text().strip() != fingerprint:
+    stored = lake.read_system(_FINGERPRINT_FILE)
+    if stored is not None:
+        if stored.decode("utf-8", errors="replace").strip() != fingerprint:
             raise ConfigError(
-                f"the PII key differs from the one the lake at {lake.root} was built with, so new tokens "
-                f"would not match existing ones. Use the original key (environment variable "
-                f"{settings.pii_key_env}, or {Path(lake.system_dir) / _KEY_FILE}), or build a new lake."
+                f"the PII key differs from the one the lake at {lake.location} was built with, so new tokens "
+                f"would not match existing ones. Use the original key ({_key_source(lake, settings)}), "
+                "or build a new lake."
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(fingerprint + "\n")
+    lake.write_system((fingerprint + "\n").encode(), _FINGERPRINT_FILE)
 
 
 def _load_key(lake: Lake, settings: Settings) -> bytes:
     from_env = pii_key(settings)
     if from_env is not None:
         return from_env
-    path = Path(lake.system_dir) / _KEY_FILE
+    if not lake.is_local:
+        # A key generated here would live beside the data it protects, and each run on a fresh
+        # worker would make another one.
+        raise ConfigError(
+            f"no PII key for the lake at {lake.location}: set environment variable {settings.pii_key_env} "
+            "to the key, or setting pii_key_secret to the Secrets Manager secret holding it (what the "
+            "deployed jobs use); a key file is only generated for a local lake"
+        )
+    path = lake.system_dir / _KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

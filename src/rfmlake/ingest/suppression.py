@@ -1,9 +1,9 @@
 """The erasure suppression list at ingestion: rows of erased customers never reach bronze again.
 
 Bronze is rebuilt from landing on every run, so without this hook a re-run would bring an erased
-customer back. The list (<lake>/_system/governance/suppression.json, written by `rfmlake erase`)
-holds HMAC tokens only: customer ids (kind "user") and emails (kind "email"). A landed row is
-suppressed when
+customer back. The list (<lake>/_system/governance/suppression.json, written by `rfmlake erase` on a
+local lake, read here from a local or an S3 lake) holds HMAC tokens only: customer ids (kind "user")
+and emails (kind "email"). A landed row is suppressed when
 
 - customers: its customer_id token or its email token is listed;
 - orders, events: its customer_id token is listed;
@@ -22,9 +22,11 @@ literal sets (Spark's InSet, a hash lookup per row), broadcast to every task by 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rfmlake.errors import RfmlakeError
 from rfmlake.ingest.access_logs import COMBINED_LOG_FORMAT
 from rfmlake.ingest.pii import token_column
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from rfmlake.lake import Lake
 
+SUPPRESSION_LIST: tuple[str, ...] = ("governance", "suppression.json")  # under the lake's _system/
 SUPPRESSED_TABLE = "suppressed_rows"
 SUPPRESSED_COLUMNS: tuple[str, ...] = ("entity", "_source_file", "_row_hash", "_loaded_at")
 CORRUPT_COLUMN = "_corrupt_record"
@@ -50,11 +53,25 @@ class Suppression:
         return not self.customer_id_tokens and not self.email_tokens
 
 
+def read_suppression_list(lake: Lake) -> dict[str, list[str]]:
+    """The stored list as {"customer_id_tokens": [...], "email_tokens": [...]}, read through the
+    lake's storage, so a Glue job reads it from a lake on S3 as a local run reads it from a folder."""
+    data = lake.read_system(*SUPPRESSION_LIST)
+    if data is None:
+        return {"customer_id_tokens": [], "email_tokens": []}
+    try:
+        parsed = json.loads(data)
+        return {"customer_id_tokens": list(parsed["customer_id_tokens"]), "email_tokens": list(parsed["email_tokens"])}
+    except (ValueError, KeyError, TypeError):
+        raise RfmlakeError(
+            f"suppression list {lake.system_uri(*SUPPRESSION_LIST)} is corrupt; restore it from backup"
+        ) from None
+
+
 def load_suppression(lake: Lake) -> Suppression:
     """The lake's suppression list (empty when nobody was erased)."""
-    from rfmlake.governance.erasure import suppressed_customer_tokens, suppressed_email_tokens
-
-    return Suppression(frozenset(suppressed_customer_tokens(lake)), frozenset(suppressed_email_tokens(lake)))
+    stored = read_suppression_list(lake)
+    return Suppression(frozenset(stored["customer_id_tokens"]), frozenset(stored["email_tokens"]))
 
 
 def _listed(column: Column, key: bytes, kind: str, tokens: frozenset[str]) -> Column:

@@ -29,6 +29,8 @@ from rfmlake.lake.tables import ZONES, Lake, TableRef
 
 log = logging.getLogger(__name__)
 
+PII_FINGERPRINT = "pii_key.fingerprint"  # rfmlake.ingest.pii keeps it under _system/
+
 
 @dataclass
 class SyncReport:
@@ -83,7 +85,9 @@ def _pull_state(remote: Lake, local: Lake, parts: Sequence[str]) -> dict[str, st
     pulled: dict[str, str] = {}
     base = remote.system_uri()
     for part in parts:
-        for uri in remote.storage.walk(remote.system_uri(part)):
+        location = remote.system_uri(part)
+        uris = [location] if remote.storage.is_file(location) else remote.storage.walk(location)
+        for uri in uris:
             relative = uri[len(base) + 1:]
             data = remote.storage.read_bytes(uri) or b""
             target = local.system_dir / relative
@@ -98,7 +102,7 @@ def _push_state(local: Lake, remote: Lake, parts: Sequence[str], pulled: dict[st
     present: set[str] = set()
     for part in parts:
         folder = local.system_dir / part
-        files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else [folder] * folder.is_file()
         for path in sorted(files):
             if path.name.endswith(".lock"):
                 continue  # process-local locks mean nothing elsewhere
@@ -127,6 +131,8 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (),
     try:
         local = Lake(folder / "lake", label=lake.label)
         report.pulled = copy_tables(lake, local, reads)
+        # The PII key fingerprint always comes along: a stage that tokenizes checks its key against it.
+        state = (*state, PII_FINGERPRINT)
         pulled_state = _pull_state(lake, local, state)
         report.bytes_down = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         log.info("workspace: pulled %d tables and %d state files (%d bytes) from %s",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from aws_lake import PREFIX, new_bucket
 
+from aws_lake import PREFIX, new_bucket
 from rfmlake.lake import Lake, open_lake
 from rfmlake.lake.glue import CatalogError
 from rfmlake.lake.storage import StorageError

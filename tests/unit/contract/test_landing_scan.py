@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 
 from rfmlake.contract.landing import scan_landing
 from rfmlake.errors import LandingError
+from rfmlake.lake.storage import Storage
 
 
 def _file(path: Path, data: bytes = b"a,b\n1,2\n") -> Path:
@@ -91,15 +93,42 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
         path.chmod(0o644)
 
 
+class _DenyingFileSystem:
+    """The local filesystem, except that opening one file is refused (as for a user without rights)."""
+
+    def __init__(self, denied: Path) -> None:
+        self._fs = pafs.LocalFileSystem()
+        self._denied = str(denied.resolve())
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fs, name)
+
+    def open_input_file(self, path: str) -> object:
+        if path == self._denied:
+            raise PermissionError(13, "Permission denied")
+        return self._fs.open_input_file(path)
+
+
 def test_unreadable_file_is_reported_even_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _file(tmp_path / "orders" / "o.csv")
-    real_open = Path.open
-
-    def deny(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self == path.resolve() or self == path:
-            raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(Storage, "for_location", classmethod(lambda cls, *a, **k: cls(_DenyingFileSystem(path), False)))
     with pytest.raises(LandingError, match=r"orders/o.csv is not readable \(permission denied\)"):
         scan_landing(tmp_path)
+
+
+def test_file_location_and_local_path(tmp_path: Path) -> None:
+    path = _file(tmp_path / "orders" / "o.csv")
+    (landed,) = scan_landing(tmp_path)
+    assert landed.uri == str(path.resolve()) and landed.path == path.resolve()
+
+
+def test_short_parquet_is_not_parquet(tmp_path: Path) -> None:
+    _file(tmp_path / "orders" / "o.parquet", b"PA")
+    with pytest.raises(LandingError, match=r"orders/o.parquet is not a Parquet file"):
+        scan_landing(tmp_path)
+
+
+def test_a_file_is_not_a_landing_folder(tmp_path: Path) -> None:
+    path = _file(tmp_path / "orders.csv")
+    with pytest.raises(LandingError, match=r"landing folder .*orders.csv is not a folder"):
+        scan_landing(path)

@@ -28,3 +28,10 @@ def test_build_context(tmp_path: Path) -> None:
     assert ctx.run_id == "run-7"
     assert ctx.lake.root == (tmp_path / "lake").resolve()
     assert ctx.settings.default_currency == "EUR"
+
+
+def test_build_context_keeps_s3_locations_intact() -> None:
+    ctx = build_context(JobArgs("s3://landing-bucket/in/", "s3://lake-bucket/lake", None, None))
+    assert ctx.landing_dir == "s3://landing-bucket/in/"  # as Glue passes it; Path would make it s3:/...
+    assert ctx.lake.location == "s3://lake-bucket/lake" and not ctx.lake.is_local
+    assert ctx.lake.catalog is not None  # pointers are Glue table locations on AWS
