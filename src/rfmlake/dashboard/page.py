@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rfmlake.dashboard import charts
+from rfmlake import charts
 from rfmlake.dashboard.datasets import CUSTOMER_VALUE, RFM_HEATMAP, SEGMENT_MIGRATION, SEGMENT_SUMMARY, Dataset
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
@@ -135,8 +135,8 @@ def value_charts(value: pd.DataFrame | None, horizon: int | None,
         charts.histogram("value_distribution", f"{title}: distribution ({horizon} days)",
                          [float(e) for e in edges], [int(c) for c in counts],
                          x_title="predicted value per customer", note=note),
-        charts.hbar_chart("value_by_segment", "Average predicted value per RFM segment",
-                          [(str(k), float(v)) for k, v in by_segment.items()], colors=colors),
+        charts.labelled_hbar_chart("value_by_segment", "Average predicted value per RFM segment",
+                                    [(str(k), float(v)) for k, v in by_segment.items()], colors=colors),
     ]
 
 
@@ -164,19 +164,20 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
     """The page as one HTML string (deterministic for the same data)."""
     summary = data.summary
     order = [str(s) for s in summary["rfm_segment"]]
-    colors = {segment: charts.PALETTE[i % len(charts.PALETTE)] for i, segment in enumerate(order)}
+    colors = charts.category_colors(order)
     customers = int(summary["customers"].sum())
     revenue = float(summary["revenue"].astype("float64").sum())
     by_share = summary.sort_values(["revenue_share", "rfm_segment"], ascending=[False, True])
     parts: list[Any] = [
-        charts.hbar_chart("segment_sizes", "Customers per RFM segment",
-                          [(str(s), float(c)) for s, c in
-                           summary[["rfm_segment", "customers"]].itertuples(index=False)],
-                          colors=colors),
-        charts.hbar_chart("revenue_share", "Share of revenue per RFM segment",
-                          [(str(s), float(v or 0.0)) for s, v in
-                           by_share[["rfm_segment", "revenue_share"]].itertuples(index=False)],
-                          fmt=charts.format_percent, note="revenue = monetary of gold.customer_rfm", colors=colors),
+        charts.labelled_hbar_chart("segment_sizes", "Customers per RFM segment",
+                                    [(str(s), float(c)) for s, c in
+                                     summary[["rfm_segment", "customers"]].itertuples(index=False)],
+                                    colors=colors),
+        charts.labelled_hbar_chart("revenue_share", "Share of revenue per RFM segment",
+                                    [(str(s), float(v or 0.0)) for s, v in
+                                     by_share[["rfm_segment", "revenue_share"]].itertuples(index=False)],
+                                    fmt=charts.format_percent, note="revenue = monetary of gold.customer_rfm",
+                                    colors=colors),
         _heatmap_chart(data.heatmap),
         _migration_chart(data.migration, order),
         *value_charts(data.value, data.horizon_days, colors),

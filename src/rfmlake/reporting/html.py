@@ -1,5 +1,5 @@
 """The segmentation quality report as one self-contained HTML page: inline CSS and inline SVG
-charts (rfmlake.reporting.svg), no script, nothing fetched. Rendered from the quality JSON
+charts (rfmlake.charts), no script, nothing fetched. Rendered from the quality JSON
 document (rfmlake.reporting.quality), every string escaped."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from rfmlake import __version__
-from rfmlake.reporting.svg import Frame, Series, bar_chart, hbar_chart, line_chart
+from rfmlake.charts import Frame, Series, bar_chart, hbar_chart, line_chart
 
 SMALL = Frame(width=340, height=260, left=62, right=14, top=36, bottom=50)
 
@@ -94,7 +94,8 @@ def _k_section(seg: dict[str, Any]) -> str:
             include_zero=(key == "inertia"), frame=SMALL,
             description=f"{name} of each candidate k (on the seeded sample, or all customers when fewer); "
                         f"chosen k={chosen} is marked.",
-        ).replace('<svg ', f'<svg data-chart="k-{key.replace("_", "-")}" ', 1))
+            name=f"k-{key.replace('_', '-')}",
+        ))
     chosen_index = ks.index(chosen) if chosen in ks else None
     table = _table(
         ["k", "inertia", "silhouette", "Calinski-Harabasz", "customers in sample"],
@@ -116,8 +117,8 @@ def _sizes_chart(sizes: list[dict[str, Any]], title: str, chart_id: str) -> str:
          Series("share of revenue", [s.get("monetary_share") for s in sizes])],
         title=title, x_label="share of all customers / of total monetary", percent=True, width=760,
         label_width=max(120, min(300, 7 * max((len(n) for n in names), default=10) + 16)),
-        description="Per group: share of customers and share of monetary (revenue) in the run.",
-    ).replace('<svg ', f'<svg data-chart="{chart_id}" ', 1)
+        description="Per group: share of customers and share of monetary (revenue) in the run.", name=chart_id,
+    )
 
 
 def _sizes_table(sizes: list[dict[str, Any]], first: str) -> str:
@@ -163,7 +164,8 @@ def _scores_section(seg: dict[str, Any]) -> str:
         title="R, F and M score distributions", x_label="score (higher is better)", y_label="customers",
         description="Customers per score value for recency, frequency and monetary. Ties share a score, "
                     "so bins are as balanced as ties allow.",
-    ).replace('<svg ', '<svg data-chart="scores" ', 1)
+        name="scores",
+    )
     table = _table(["score", *[names[c] for c in columns]],
                    ([_e(label), *[_num(scores[c][i]) if i < len(scores[c]) else "" for c in columns]]
                     for i, label in enumerate(labels)))
@@ -203,7 +205,8 @@ def _value_section(value: dict[str, Any] | None) -> str:
         parts.append(bar_chart(
             labels, [Series("customers", counts)], title="p_alive distribution", x_label="probability alive",
             y_label="customers", description="Customers per p_alive band (BG/NBD probability still active).",
-        ).replace('<svg ', '<svg data-chart="p-alive" ', 1))
+            name="p-alive",
+        ))
     parts.append("</div></div>")
     calibration = value.get("calibration")
     parts.append("<h3>Calibration: predicted vs actual orders in a holdout period</h3>")
@@ -222,7 +225,8 @@ def _value_section(value: dict[str, Any] | None) -> str:
             y_label="mean orders in the holdout", include_zero=True,
             description="Mean predicted and actual holdout orders per calibration-frequency bucket; close "
                         "lines mean a well calibrated model.",
-        ).replace('<svg ', '<svg data-chart="calibration" ', 1))
+            name="calibration",
+        ))
         parts.append(_table(["repeat orders", "customers", "predicted mean", "actual mean"],
                             ([_e(b["bucket"]), _num(b.get("customers")), _num(b.get("predicted_mean"), 3),
                               _num(b.get("actual_mean"), 3)] for b in buckets)))

@@ -1,13 +1,29 @@
-"""The inline SVG charts: one mark per data point, placed inside the plot area at the right
-coordinates, axes and accessible names, escaping, and empty or missing data."""
+"""The inline SVG charts of the dashboard and the report (rfmlake.charts): number formats and
+ticks; one mark per data point, placed inside the plot area at the right coordinates, axes and
+accessible names, escaping, and empty or missing data."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from rfmlake.reporting.svg import Frame, Series, bar_chart, hbar_chart, line_chart, nice_ticks
+from rfmlake.charts import (
+    Frame,
+    Series,
+    bar_chart,
+    category_colors,
+    format_number,
+    format_percent,
+    hbar_chart,
+    heatmap,
+    histogram,
+    labelled_hbar_chart,
+    line_chart,
+    nice_step,
+    nice_ticks,
+)
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -20,6 +36,37 @@ def marks(root: ET.Element, tag: str) -> list[ET.Element]:
     return [e for e in root.iter(f"{NS}{tag}") if "mark" in e.get("class", "").split()]
 
 
+# -- numbers ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "fixed", "significant"), [
+    (12_345_678.0, "12.35M", "12.3M"), (-1_234_567.0, "-1.23M", "-1.23M"), (123_456.0, "123.5k", "123k"),
+    (12_345.0, "12.3k", "12.3k"), (1234.4, "1,234", "1,234"), (7.0, "7", "7"), (0.4213, "0.42", "0.421"),
+])
+def test_format_number_fixed_decimals_or_significant_digits(value: float, fixed: str, significant: str) -> None:
+    assert format_number(value) == fixed
+    assert format_number(value, significant=3) == significant
+
+
+@pytest.mark.parametrize(("value", "long", "short"), [(0.4567, "45.7%", "46%"), (0.046, "4.6%", "4.6%"),
+                                                      (0.0, "0.0%", "0%"), (-0.25, "-25.0%", "-25%")])
+def test_format_percent(value: float, long: str, short: str) -> None:
+    assert format_percent(value) == long
+    assert format_percent(value, short=True) == short
+
+
+@pytest.mark.parametrize(("span", "bins", "step"), [(283.0, 20, 20.0), (100.0, 20, 5.0), (0.9, 20, 0.05), (0, 5, 1.0)])
+def test_nice_step(span: float, bins: int, step: float) -> None:
+    assert nice_step(span, bins) == pytest.approx(step)
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 0.43), (-0.12, 0.51), (1234, 98765), (5, 5), (0, 1), (367.8, 436.3)])
+def test_nice_ticks_cover_the_range_with_even_steps(low: float, high: float) -> None:
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high
+    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1 and 2 <= len(ticks) <= 12
+
+
+# -- plot charts (report) --------------------------------------------------------------------------
 def test_line_chart_has_one_circle_per_point_placed_by_value() -> None:
     frame = Frame()
     values = [884.6, 661.0, 507.4, 406.0, 354.0]
@@ -143,14 +190,62 @@ def test_every_string_is_escaped() -> None:
     assert evil in [t.text for t in root.iter(f"{NS}text")]
 
 
+def test_name_becomes_the_data_chart_attribute() -> None:
+    args = (["a"], [Series("s", [1.0])])
+    assert parse(bar_chart(*args, title="t", x_label="x", y_label="y", name="scores")).get("data-chart") == "scores"
+    assert parse(line_chart(*args, title="t", x_label="x", y_label="y")).get("data-chart") is None
+    empty = hbar_chart(["a"], [Series("s", [None])], title="t", x_label="x", name="sizes")
+    assert parse(empty).get("data-chart") == "sizes"
+
+
 def test_series_length_must_match_categories() -> None:
     with pytest.raises(ValueError, match="series 's' has 1 value"):
         line_chart(["a", "b"], [Series("s", [1.0])], title="t", x_label="x", y_label="y")
 
 
-@pytest.mark.parametrize(("low", "high"), [(0, 0.43), (-0.12, 0.51), (1234, 98765), (5, 5), (0, 1), (367.8, 436.3)])
-def test_nice_ticks_cover_the_range_with_even_steps(low: float, high: float) -> None:
-    ticks = nice_ticks(low, high)
-    assert ticks[0] <= low and ticks[-1] >= high
-    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
-    assert len(steps) == 1 and 2 <= len(ticks) <= 12
+# -- figure charts (dashboard) --------------------------------------------------------------------
+def test_labelled_hbar_marks_and_escaping() -> None:
+    svg = labelled_hbar_chart("x", "T <1>", [("a&b", 3.0), ("c", 0.0)])
+    assert svg.count('class="mark"') == 2
+    assert "a&amp;b" in svg and "T &lt;1&gt;" in svg
+
+
+def test_labelled_hbar_rejects_negative_and_nan() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        labelled_hbar_chart("x", "t", [("a", -1.0)])
+    with pytest.raises(ValueError, match="finite"):
+        labelled_hbar_chart("x", "t", [("a", float("nan"))])
+
+
+def test_empty_inputs_say_so() -> None:
+    assert 'class="empty"' in labelled_hbar_chart("x", "t", [])
+    assert 'class="empty"' in histogram("x", "t", [0, 1], [0], x_title="v")
+    assert 'class="empty"' in heatmap("x", "t", [], [], [], row_title="r", column_title="c")
+
+
+def test_heatmap_zero_cells_are_not_marks_and_shape_is_checked() -> None:
+    svg = heatmap("h", "t", ["r1", "r2"], ["c1", "c2"], [[1, 0], [0, 4]], row_title="r", column_title="c")
+    assert re.findall(r'data-value="([^"]+)"', svg) == ["1", "4"]
+    with pytest.raises(ValueError, match="2 rows of 2"):
+        heatmap("h", "t", ["r1", "r2"], ["c1", "c2"], [[1, 0]], row_title="r", column_title="c")
+
+
+
+def test_histogram_needs_matching_edges() -> None:
+    with pytest.raises(ValueError, match="edges"):
+        histogram("x", "t", [0, 1], [1, 2], x_title="v")
+
+
+def test_heatmap_is_deterministic() -> None:
+    args = ("h", "t", ["a"], ["b"], [[2.0]])
+    assert heatmap(*args, row_title="r", column_title="c") == heatmap(*args, row_title="r", column_title="c")
+
+
+def test_category_colors_keep_a_category_colour_across_charts() -> None:
+    names = [f"segment {i}" for i in range(13)]
+    colors = category_colors(names)
+    assert len(set(colors.values())) == 12 and colors["segment 12"] == colors["segment 0"]  # the palette wraps
+    svg = labelled_hbar_chart("x", "t", [("segment 3", 1.0), ("segment 1", 2.0), ("other", 3.0)], colors=colors)
+    fills = dict(re.findall(r'<rect class="mark" data-label="([^"]+)"[^>]* fill="([^"]+)"', svg))
+    assert fills["segment 3"] == colors["segment 3"] and fills["segment 1"] == colors["segment 1"]
+    assert fills["other"] == colors["segment 0"]  # not in the map: the first colour
