@@ -1,23 +1,23 @@
-"""Glue 5.0 job (and local script): bronze tables -> silver tables, quarantine, reconciliation.
-Logic: rfmlake.ingest."""
+"""Glue 5.0 job (and local script): bronze tables -> silver tables, quarantine, reconciliation, and
+the run's quarantine metrics (`--metrics cloudwatch` on AWS). Logic: rfmlake.ingest."""
 
 import json
 import sys
 
 from rfmlake.errors import RfmlakeError
-from rfmlake.ingest.jobs import build_context, parse_job_args
-from rfmlake.ingest.silver import conform_silver
+from rfmlake.ingest.jobs import build_context, parse_job_args, run_bronze_to_silver
 from rfmlake.ingest.spark import get_spark
 
 
 def main(argv: list[str]) -> int:
     try:
-        ctx = build_context(parse_job_args(argv, require_landing=False))
-        report = conform_silver(get_spark("rfmlake-bronze-to-silver"), ctx)
+        args = parse_job_args(argv, require_landing=False)
+        ctx = build_context(args)
+        report, metrics = run_bronze_to_silver(get_spark("rfmlake-bronze-to-silver"), ctx, metrics=args.metrics)
     except RfmlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    print(json.dumps({**report.to_dict(), "metrics": metrics}, indent=2, sort_keys=True))
     return 0
 
 

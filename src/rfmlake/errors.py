@@ -19,3 +19,7 @@ class QualityError(RfmlakeError):
 
 class PipelineError(RfmlakeError):
     """A pipeline stage failed."""
+
+
+class MetricsError(RfmlakeError):
+    """Run metrics cannot be published (unknown publisher, rejected or unreachable metrics service)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rfmlake.contract.landing import scan_landing
 from rfmlake.ingest.bronze import BronzeResult, load_bronze
 from rfmlake.ingest.silver import SilverReport, conform_silver
 from rfmlake.lake import open_lake
+from rfmlake.monitoring import metrics_publisher, publish_quarantine_metrics
 from rfmlake.pipeline.context import RunContext, new_run_id
 from rfmlake.settings import load_settings
 
@@ -24,10 +25,11 @@ class JobArgs:
     lake: str
     config: str | None
     run_id: str | None
+    metrics: str | None = None  # the metrics publisher (rfmlake.monitoring); None = RFMLAKE_METRICS
 
 
 def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
-    """`--landing`, `--lake`, `--config`, `--run-id` (Glue spells the last `--run_id`)."""
+    """`--landing`, `--lake`, `--config`, `--run-id` (Glue spells it `--run_id`), `--metrics`."""
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     except ImportError:
@@ -35,11 +37,12 @@ def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
 
     if getResolvedOptions is not None:
         # getResolvedOptions rejects absent names, so ask only for the optional ones that were given.
-        wanted = ["lake"] + [n for n in ("landing", "config", "run_id") if f"--{n}" in argv]
+        wanted = ["lake"] + [n for n in ("landing", "config", "run_id", "metrics") if f"--{n}" in argv]
         if require_landing and "landing" not in wanted:
             wanted.append("landing")
         options = getResolvedOptions(argv, wanted)
-        return JobArgs(options.get("landing"), options["lake"], options.get("config"), options.get("run_id"))
+        return JobArgs(options.get("landing"), options["lake"], options.get("config"), options.get("run_id"),
+                       options.get("metrics"))
 
     parser = argparse.ArgumentParser(description="rfmlake ingestion job")
     parser.add_argument("--landing", required=require_landing,
@@ -47,8 +50,10 @@ def parse_job_args(argv: list[str], require_landing: bool = True) -> JobArgs:
     parser.add_argument("--lake", required=True, help="lake root folder or s3://bucket/prefix")
     parser.add_argument("--config", default=None, help="settings YAML (default: built-in defaults)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", default=None, help="run id for lineage")
+    parser.add_argument("--metrics", default=None,
+                        help="metrics publisher: local or cloudwatch (default: $RFMLAKE_METRICS, else local)")
     args, _unknown = parser.parse_known_args(argv[1:])  # Glue adds its own --JOB_NAME etc.
-    return JobArgs(args.landing, args.lake, args.config, args.run_id)
+    return JobArgs(args.landing, args.lake, args.config, args.run_id, args.metrics)
 
 
 def build_context(args: JobArgs) -> RunContext:
@@ -65,10 +70,20 @@ def run_landing_to_bronze(spark: SparkSession, ctx: RunContext) -> dict[str, Bro
     return load_bronze(spark, ctx, scan_landing(ctx.landing_dir))
 
 
+def run_bronze_to_silver(spark: SparkSession, ctx: RunContext, *,
+                         metrics: str | None = None) -> tuple[SilverReport, dict[str, Any]]:
+    """conform_silver, then its quarantine metrics to the configured publisher (the pipeline stage and
+    the Glue job both run this). Returns the report and the metrics as recorded in the run report."""
+    publisher = metrics_publisher(metrics)  # an unknown publisher fails before any work
+    report = conform_silver(spark, ctx)
+    return report, publish_quarantine_metrics(report, environment=ctx.settings.prefix, publisher=publisher)
+
+
 def run_ingest(spark: SparkSession, ctx: RunContext) -> SilverReport:
     """scan landing -> bronze -> silver in one call."""
     run_landing_to_bronze(spark, ctx)
     return conform_silver(spark, ctx)
 
 
-__all__ = ["JobArgs", "build_context", "new_run_id", "parse_job_args", "run_ingest", "run_landing_to_bronze"]
+__all__ = ["JobArgs", "build_context", "new_run_id", "parse_job_args", "run_bronze_to_silver", "run_ingest",
+           "run_landing_to_bronze"]

@@ -53,11 +53,12 @@ def ingest_bronze(ctx: RunContext, state: RunState) -> dict[str, Any]:
 
 
 def conform_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
-    from rfmlake.ingest.silver import conform_silver as run
+    from rfmlake.ingest.jobs import run_bronze_to_silver
 
-    report = run(state.spark, ctx)
+    # Quarantine metrics go to the publisher RFMLAKE_METRICS names (default: only this run report).
+    report, metrics = run_bronze_to_silver(state.spark, ctx)
     state.reports["conform_silver"] = report
-    return report.to_dict()
+    return {**report.to_dict(), "metrics": metrics}
 
 
 def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:

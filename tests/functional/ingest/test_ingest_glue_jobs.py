@@ -42,6 +42,11 @@ def test_landing_to_bronze_then_bronze_to_silver(tmp_path: Path) -> None:
     summary = json.loads(silver.stdout)
     assert summary["tables"]["orders"] == 1 and summary["tables"]["order_items"] == 1
     assert summary["quarantine"] == {"orders/duplicate": 1}
+    metrics = summary["metrics"]  # no --metrics, no RFMLAKE_METRICS: recorded here only
+    assert metrics["published_to"] == "local" and "publish_error" not in metrics
+    assert metrics["entities"]["orders"] == {"rows_in": 2, "rows_quarantined": 1, "rows_erased": 0,
+                                             "quarantine_rate_percent": 50.0}
+    assert metrics["rows_in"] == 3 and metrics["quarantine_rate_percent"] == round(100 / 3, 4)
     lake = Lake(lake_dir)
     assert lake.current("silver", "order_items") is not None and lake.current("bronze", "quarantine") is not None
 

@@ -92,6 +92,18 @@ def test_reconciliation_holds_for_every_file(demo) -> None:
     assert files == manifest["files"]  # every landed file, with exactly the rows the generator wrote
 
 
+def test_run_report_records_the_quarantine_metrics(demo) -> None:
+    _, lake, summary, manifest = demo
+    report = json.loads((lake.runs_dir / summary.run_id / "summary.json").read_text())
+    (stage,) = [s for s in report["stages"] if s["name"] == "conform_silver"]
+    metrics = stage["summary"]["metrics"]
+    assert metrics["published_to"] == "local"  # no RFMLAKE_METRICS: the run report is the only record
+    assert metrics["rows_in"] == sum(manifest["files"].values())
+    for entity, reasons in summary.quarantine.items():
+        assert metrics["entities"][entity]["rows_quarantined"] == sum(reasons.values()), entity
+    assert metrics["quarantine_rate_percent"] == round(100 * metrics["rows_quarantined"] / metrics["rows_in"], 4)
+
+
 def test_gold_customer_rfm_contract(demo) -> None:
     _, lake, _, _ = demo
     con = connect(lake)
@@ -168,7 +180,6 @@ def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: P
     """What the stage Lambda and the SageMaker job do on AWS: the same stage functions against a
     lake on S3 (moto server, Glue catalog), giving the same gold tables as the local run."""
     from aws_lake import PREFIX, new_bucket
-
     from rfmlake.lake import open_lake
     from rfmlake.lake.workspace import copy_tables
     from rfmlake.pipeline.remote import run_stage
