@@ -19,6 +19,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.pipeline.definition import PIPELINE, Stage
 from rfmlake_infra.build import BuildArtifacts
 from rfmlake_infra.catalog import CatalogStack, database_name
@@ -146,6 +147,12 @@ class ComputeStack(cdk.Stack):
                 resources=["*"],  # AWS: PutMetricData has no resource-level permissions
                 conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
             ),
+            iam.PolicyStatement(
+                sid="PipelineMetricsAnyResource",  # the quarantine metrics of bronze_to_silver (--metrics)
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # AWS: PutMetricData has no resource-level permissions
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            ),
             lake_formation_data_access(),
         ]:
             role.add_to_policy(statement)
@@ -181,6 +188,7 @@ class ComputeStack(cdk.Stack):
                     "--TempDir": f"s3://{storage.artifacts.bucket_name}/glue-temp/",
                     "--enable-metrics": "true",
                     "--enable-continuous-cloudwatch-log": "true",
+                    "--metrics": "cloudwatch",  # run metrics (rfmlake.monitoring) -> namespace rfmlake
                     **arguments,
                 },
             )

@@ -1,4 +1,5 @@
-"""One way to turn metrics into alarms: any datapoint >= 1 in five minutes notifies the topic."""
+"""Metrics into alarms on the failure topic: any datapoint >= 1 (errors, failed runs), or a datapoint
+above a configured threshold (the quarantine rate)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,20 @@ def alarm_on_any(scope: Construct, prefix: str, metrics: dict[str, cloudwatch.IM
         alarm.add_alarm_action(action)
         alarms[name] = alarm
     return alarms
+
+
+def alarm_above(scope: Construct, name: str, alarm_name: str, metric: cloudwatch.IMetric, threshold: float,
+                topic: sns.ITopic, description: str) -> cloudwatch.Alarm:
+    """A datapoint above `threshold` in one period notifies the topic; no data (no run) is not a breach."""
+    alarm = metric.create_alarm(
+        scope,
+        f"Alarm{name}",
+        alarm_name=alarm_name,
+        alarm_description=description,
+        threshold=threshold,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(topic))
+    return alarm

@@ -24,10 +24,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
+from rfmlake.monitoring import QUARANTINE_RATE
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.stepfunctions import render_state_machine
 from rfmlake_infra.compute import ComputeStack
-from rfmlake_infra.monitoring import alarm_on_any
+from rfmlake_infra.monitoring import alarm_above, alarm_on_any
 from rfmlake_infra.storage import StorageStack
 
 
@@ -224,6 +226,24 @@ class OrchestrationStack(cdk.Stack):
             "StartFunctionErrors": self.start_function.metric_errors(period=cdk.Duration.minutes(5)),
         }
         self.alarms = alarm_on_any(self, prefix, metrics, self.topic)
+        # Published by the bronze_to_silver Glue job (rfmlake.monitoring, `--metrics cloudwatch`), once a run.
+        threshold = deploy.alarms.quarantine_rate_percent
+        self.alarms["QuarantineRate"] = alarm_above(
+            self,
+            "QuarantineRate",
+            f"{prefix}-QuarantineRate",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=QUARANTINE_RATE,
+                dimensions_map={"Environment": environment.prefix},
+                statistic="Maximum",
+                period=cdk.Duration.minutes(5),
+            ),
+            threshold,
+            self.topic,
+            f"a bronze -> silver run quarantined more than {threshold:g} % of its rows "
+            "(see bronze.quarantine and the run's metrics per entity)",
+        )
         cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.attr_arn)
         cdk.CfnOutput(self, "FailureTopicArn", value=self.topic.topic_arn)
 

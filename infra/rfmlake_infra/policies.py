@@ -11,6 +11,9 @@ from aws_cdk import aws_s3 as s3
 ANY_RESOURCE_SIDS: dict[str, str] = {
     "LakeFormationDataAccess": "lakeformation:GetDataAccess has no resource-level permissions",
     "GlueMetricsAnyResource": "cloudwatch:PutMetricData has no resource-level permissions (namespace-conditioned)",
+    "PipelineMetricsAnyResource": (
+        "cloudwatch:PutMetricData has no resource-level permissions (namespace-conditioned: rfmlake run metrics)"
+    ),
     "SageMakerMetricsAnyResource": "cloudwatch:PutMetricData has no resource-level permissions (namespace-conditioned)",
     "EcrAuthTokenAnyResource": "ecr:GetAuthorizationToken has no resource-level permissions",
     "VendedLogDeliveryAnyResource": "Step Functions log delivery (logs:*LogDelivery) requires Resource *",

@@ -109,6 +109,15 @@ class ServingSettings(_Strict):
     )
 
 
+class AlarmSettings(_Strict):
+    """Thresholds of the alarms that notify the failure topic (besides failed jobs and runs)."""
+
+    quarantine_rate_percent: float = Field(
+        5.0, gt=0, le=100,
+        description="alarm when a bronze -> silver run quarantines more than this percent of its rows",
+    )
+
+
 class DeployEnvironment(_Strict):
     name: str = Field(description="environment name: dev, prod, ...")
     account: str | None = Field(None, pattern=r"^\d{12}$", description="AWS account id; null = from credentials")
@@ -133,6 +142,7 @@ class DeployEnvironment(_Strict):
         None, description="null = the analytics stack deploys the named queries only"
     )
     serving: ServingSettings = ServingSettings()
+    alarms: AlarmSettings = AlarmSettings()
 
 
 class Environment(_Strict):
