@@ -38,6 +38,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.aws_rules import OPENSEARCH_AVAILABILITY_ZONES, OPENSEARCH_VOLUME_TYPE
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read
@@ -83,7 +84,7 @@ class ServingStack(cdk.Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=2,
+            max_azs=OPENSEARCH_AVAILABILITY_ZONES,  # one subnet per zone the domain spreads over
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="serving", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
@@ -116,10 +117,14 @@ class ServingStack(cdk.Stack):
                 instance_type=serving.opensearch.instance_type,
                 instance_count=serving.opensearch.instance_count,
                 zone_awareness_enabled=True,
-                zone_awareness_config=opensearch.CfnDomain.ZoneAwarenessConfigProperty(availability_zone_count=2),
+                zone_awareness_config=opensearch.CfnDomain.ZoneAwarenessConfigProperty(
+                    availability_zone_count=OPENSEARCH_AVAILABILITY_ZONES
+                ),
             ),
             ebs_options=opensearch.CfnDomain.EBSOptionsProperty(
-                ebs_enabled=True, volume_type="gp3", volume_size=serving.opensearch.volume_size_gb
+                ebs_enabled=True,
+                volume_type=OPENSEARCH_VOLUME_TYPE,
+                volume_size=serving.opensearch.volume_size_gb,
             ),
             vpc_options=opensearch.CfnDomain.VPCOptionsProperty(
                 subnet_ids=subnets.subnet_ids, security_group_ids=[domain_sg.security_group_id]

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from rfmlake.deploy import aws_rules
 from rfmlake.errors import ConfigError
 from rfmlake.settings import Settings, load_settings
 
@@ -22,21 +23,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Instance and worker types are checked against botocore's service models and the rules in
+# rfmlake.deploy.aws_rules (each cites its source) when a config is validated, never at import.
+
+
 class GlueSizing(_Strict):
-    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
+    worker_type: str = Field("G.1X", description="Glue WorkerType for the Spark ETL jobs (G.* or R.*)")
     number_of_workers: int = Field(2, ge=2, le=299)
     timeout_minutes: int = Field(60, ge=1, le=2880)
 
+    @field_validator("worker_type")
+    @classmethod
+    def _glue_worker_type(cls, value: str) -> str:
+        return aws_rules.check_glue_worker_type(value)
+
 
 class DbtSizing(_Strict):
-    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
-        "BUILD_GENERAL1_SMALL"
-    )
+    compute_type: str = Field("BUILD_GENERAL1_SMALL", description="CodeBuild ComputeType of the dbt build")
     timeout_minutes: int = Field(60, ge=5, le=480)
+
+    @field_validator("compute_type")
+    @classmethod
+    def _codebuild_compute_type(cls, value: str) -> str:
+        return aws_rules.check_codebuild_compute_type(value)
 
 
 class SageMakerSizing(_Strict):
-    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_type: str = Field("ml.m5.large", description="SageMaker ProcessingInstanceType")
     instance_count: int = Field(1, ge=1, le=10)
     volume_size_gb: int = Field(30, ge=1, le=16384)
     max_runtime_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
@@ -45,6 +58,11 @@ class SageMakerSizing(_Strict):
         "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3",
         description="processing image; {region} is filled in",
     )
+
+    @field_validator("instance_type")
+    @classmethod
+    def _processing_instance_type(cls, value: str) -> str:
+        return aws_rules.check_sagemaker_processing_instance_type(value)
 
 
 class LambdaSizing(_Strict):
@@ -82,11 +100,35 @@ class QuickSightDeploy(_Strict):
 
 
 class OpenSearchSizing(_Strict):
-    engine_version: str = Field("OpenSearch_2.19", pattern=r"^OpenSearch_\d+\.\d+$")
-    # t2/t3.small cannot encrypt at rest; the smallest sizes that can are t3.medium.search and up.
-    instance_type: str = Field("t3.medium.search", pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")
-    instance_count: int = Field(2, ge=2, le=80, multiple_of=2, description="data nodes, spread over two AZs")
-    volume_size_gb: int = Field(10, ge=10, le=16384)
+    """The profile store's data nodes. The serving stack always turns on encryption at rest, node-to-node
+    encryption, VPC access, gp3 EBS volumes and 2-AZ zone awareness, without dedicated masters: the checks
+    (rfmlake.deploy.aws_rules) hold the sizes to what AWS accepts with exactly those."""
+
+    engine_version: str = Field("OpenSearch_2.19", description="OpenSearch_<major>.<minor>")
+    instance_type: str = Field("t3.medium.search", description="data node OpenSearchPartitionInstanceType")
+    instance_count: int = Field(2, description="data nodes, spread evenly over two Availability Zones")
+    volume_size_gb: int = Field(10, description="gp3 EBS volume per data node, GiB (limits depend on the type)")
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        return aws_rules.check_opensearch_engine_version(value)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        return aws_rules.check_opensearch_instance_type(value)
+
+    @field_validator("instance_count")
+    @classmethod
+    def _instance_count(cls, value: int) -> int:
+        return aws_rules.check_opensearch_data_nodes(value)
+
+    @field_validator("volume_size_gb")
+    @classmethod
+    def _volume_size(cls, value: int, info: ValidationInfo) -> int:
+        # instance_type is validated first (field order); absent here when it was itself invalid.
+        return aws_rules.check_opensearch_volume_gib(value, info.data.get("instance_type"))
 
 
 class ProfileApiSettings(_Strict):
