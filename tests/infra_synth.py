@@ -36,3 +36,8 @@ def synthesize() -> Synth:
     assembly = app.synth()
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
     return Synth(platform, templates, work / "cdk.out", artifacts.wheel.name)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """The resources of one CloudFormation type in a template, by logical id."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}

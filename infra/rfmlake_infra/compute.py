@@ -1,7 +1,7 @@
 """Compute: the Glue 5.0 Spark jobs (glue_jobs/*.py + the rfmlake wheel), the dbt-on-Athena CodeBuild
 project, the SageMaker processing role and job configs (models/segmentation/), and the stage Lambda
-(lambdas/pipeline_stage, the package as a layer). Each has its own role, limited to its own
-buckets, prefixes, databases and APIs."""
+(lambdas/pipeline_stage, in the Lambda image of rfmlake_infra.functions). Each has its own role,
+limited to its own buckets, prefixes, databases and APIs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.pipeline.definition import PIPELINE, Stage
 from rfmlake_infra.build import BuildArtifacts
 from rfmlake_infra.catalog import CatalogStack, database_name
+from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read, s3_write
 from rfmlake_infra.storage import StorageStack
 
@@ -64,7 +65,7 @@ class ComputeStack(cdk.Stack):
         self.glue_role = self._glue(environment, catalog)
         self.dbt_role = self._dbt(environment, catalog)
         self.sagemaker_role = self._sagemaker(environment)
-        self.stage_function_role = self._stage_lambda(environment, artifacts)
+        self.stage_function_role = self._stage_lambda(environment)
 
     # -- artifacts -------------------------------------------------------------------------------
     def _upload(self, artifacts: BuildArtifacts, environment: Environment) -> None:
@@ -391,7 +392,7 @@ class ComputeStack(cdk.Stack):
         return role
 
     # -- the stage Lambda (python stages) -----------------------------------------------------------
-    def _stage_lambda(self, env: Environment, artifacts: BuildArtifacts) -> iam.Role:
+    def _stage_lambda(self, env: Environment) -> iam.Role:
         storage = self.storage
         role = iam.Role(
             self,
@@ -420,21 +421,12 @@ class ComputeStack(cdk.Stack):
             lake_formation_data_access(),
         ]:
             role.add_to_policy(statement)
-        self.layer = lambda_.LayerVersion(
-            self,
-            "PackageLayer",
-            code=lambda_.Code.from_asset(str(artifacts.layer_dir)),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            description=f"rfmlake package ({self.wheel_name}) without its dependencies",
-        )
-        self.stage_function = lambda_.Function(
+        self.stage_function = lambda_.DockerImageFunction(
             self,
             "StageFunction",
             function_name=f"{env.resource_prefix}-pipeline-stage",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(self.repo_root / "lambdas" / "pipeline_stage")),
-            layers=[self.layer],
+            code=function_code(self.repo_root, "pipeline_stage"),
+            architecture=ARCHITECTURE,
             role=role,
             log_group=log_group,
             memory_size=env.deploy.lambdas.memory_mb,

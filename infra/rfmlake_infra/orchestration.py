@@ -29,6 +29,7 @@ from rfmlake.monitoring import QUARANTINE_RATE
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.stepfunctions import render_state_machine
 from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_above, alarm_on_any
 from rfmlake_infra.storage import StorageStack
 
@@ -160,16 +161,15 @@ class OrchestrationStack(cdk.Stack):
             ),
         ]:
             start_role.add_to_policy(statement)
-        self.start_function = lambda_.Function(
+        self.start_function = lambda_.DockerImageFunction(
             self,
             "StartFunction",
             function_name=f"{prefix}-start-pipeline",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(repo_root / "lambdas" / "start_pipeline")),
-            layers=[compute.layer],
+            code=function_code(repo_root, "start_pipeline"),
+            architecture=ARCHITECTURE,
             role=start_role,
             log_group=start_logs,
+            memory_size=256,  # boto3 and one StartExecution call
             timeout=cdk.Duration.minutes(1),
             environment={"RFMLAKE_STATE_MACHINE_ARN": self.state_machine.attr_arn},
         )

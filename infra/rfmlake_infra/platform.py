@@ -108,7 +108,6 @@ def build_platform(
         f"{name}Serving",
         environment=environment,
         storage=storage,
-        compute=compute,
         alarm_topic=orchestration.topic,
         repo_root=repo_root,
         **common,

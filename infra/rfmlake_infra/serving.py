@@ -39,7 +39,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment
 from rfmlake.deploy.aws_rules import OPENSEARCH_AVAILABILITY_ZONES, OPENSEARCH_VOLUME_TYPE
-from rfmlake_infra.compute import ComputeStack
+from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read
 from rfmlake_infra.storage import StorageStack
@@ -73,7 +73,6 @@ class ServingStack(cdk.Stack):
         *,
         environment: Environment,
         storage: StorageStack,
-        compute: ComputeStack,
         alarm_topic: sns.ITopic,
         repo_root: Path,
         **kwargs: Any,
@@ -171,14 +170,12 @@ class ServingStack(cdk.Stack):
             *self._function_basics(indexer_logs),
         ]:
             self.indexer_role.add_to_policy(statement)
-        self.indexer = lambda_.Function(
+        self.indexer = lambda_.DockerImageFunction(
             self,
             "ProfileIndexer",
             function_name=f"{prefix}-profile-indexer",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(repo_root / "lambdas" / "profile_indexer"), exclude=["__pycache__"]),
-            layers=[compute.layer],
+            code=function_code(repo_root, "profile_indexer"),
+            architecture=ARCHITECTURE,
             role=self.indexer_role.without_policy_updates(),
             log_group=indexer_logs,
             memory_size=deploy.lambdas.memory_mb,
@@ -223,14 +220,12 @@ class ServingStack(cdk.Stack):
             *self._function_basics(api_logs),
         ]:
             self.api_role.add_to_policy(statement)
-        self.api_function = lambda_.Function(
+        self.api_function = lambda_.DockerImageFunction(
             self,
             "ProfileApiFunction",
             function_name=f"{prefix}-profile-api",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(repo_root / "lambdas" / "profile_api"), exclude=["__pycache__"]),
-            layers=[compute.layer],
+            code=function_code(repo_root, "profile_api"),
+            architecture=ARCHITECTURE,
             role=self.api_role.without_policy_updates(),
             log_group=api_logs,
             memory_size=1024,

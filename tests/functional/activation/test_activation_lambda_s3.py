@@ -7,7 +7,6 @@ import json
 
 from activation_lakes import round_robin, write_customers, write_rfm
 from aws_lake import PREFIX, new_bucket
-
 from rfmlake.activation.lambda_event import handle_event
 from rfmlake.lake import open_lake
 from rfmlake.settings import Settings

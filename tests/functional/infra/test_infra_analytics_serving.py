@@ -11,18 +11,9 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra_synth import Synth, synthesize  # noqa: E402
+from infra_synth import Synth, resources  # noqa: E402
 from rfmlake.analytics import named_query_params, query_names  # noqa: E402
 from rfmlake.dashboard.datasets import DATASETS  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def synth() -> Synth:
-    return synthesize()
-
-
-def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
 def analytics(synth: Synth) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def test_every_saved_query_is_a_named_query_in_the_catalogs_workgroup(synth: Syn
     workgroup = synth.platform.catalog.workgroup_name
     deployed = {
         q["Properties"]["Name"]: q["Properties"]
-        for q in of_type(analytics(synth), "AWS::Athena::NamedQuery").values()
+        for q in resources(analytics(synth), "AWS::Athena::NamedQuery").values()
     }
     expected = {p["Name"]: p for p in named_query_params("rfmlake_dev", workgroup)}
     assert len(expected) == len(query_names()) == len(deployed)
@@ -54,10 +45,10 @@ def test_every_saved_query_is_a_named_query_in_the_catalogs_workgroup(synth: Syn
 def test_quicksight_datasets_carry_the_dashboard_sql_and_feed_the_analysis_and_dashboard(synth: Synth) -> None:
     template = analytics(synth)
     horizon = synth.platform.environment.deploy.quicksight.horizon_days
-    (source_id, source), = of_type(template, "AWS::QuickSight::DataSource").items()
+    (source_id, source), = resources(template, "AWS::QuickSight::DataSource").items()
     assert source["Properties"]["Type"] == "ATHENA"
     assert source["Properties"]["DataSourceParameters"] == {"AthenaParameters": {"WorkGroup": "rfmlake-dev"}}
-    data_sets = of_type(template, "AWS::QuickSight::DataSet")
+    data_sets = resources(template, "AWS::QuickSight::DataSet")
     sql = {}
     for logical_id, data_set in data_sets.items():
         (table,) = data_set["Properties"]["PhysicalTableMap"].values()
@@ -68,7 +59,7 @@ def test_quicksight_datasets_carry_the_dashboard_sql_and_feed_the_analysis_and_d
     assert sql == {d.name: d.render("rfmlake_dev_", horizon) for d in DATASETS}
     assert all("rfmlake_dev_gold." in text for text in sql.values())
     for kind in ("AWS::QuickSight::Analysis", "AWS::QuickSight::Dashboard"):
-        (resource,) = of_type(template, kind).values()
+        (resource,) = resources(template, kind).values()
         assert sorted(resource["DependsOn"]) == sorted(data_sets)
         declarations = resource["Properties"]["Definition"]["DataSetIdentifierDeclarations"]
         assert {d["Identifier"] for d in declarations} == {d.name for d in DATASETS}
@@ -100,7 +91,7 @@ def test_without_a_quicksight_section_only_named_queries_are_deployed_and_the_st
 def test_opensearch_is_encrypted_https_only_in_the_vpc_and_admits_only_the_two_roles(synth: Synth) -> None:
     stack = synth.platform.serving
     template = serving(synth)
-    (domain,) = of_type(template, "AWS::OpenSearchService::Domain").values()
+    (domain,) = resources(template, "AWS::OpenSearchService::Domain").values()
     props = domain["Properties"]
     assert props["NodeToNodeEncryptionOptions"] == {"Enabled": True}
     assert props["EncryptionAtRestOptions"] == {"Enabled": True}
@@ -108,10 +99,10 @@ def test_opensearch_is_encrypted_https_only_in_the_vpc_and_admits_only_the_two_r
     assert props["DomainEndpointOptions"]["TLSSecurityPolicy"].startswith("Policy-Min-TLS-1-2")
     subnets = props["VPCOptions"]["SubnetIds"]
     assert len(subnets) == 2 and props["ClusterConfig"]["ZoneAwarenessEnabled"] is True
-    isolated = {k for k, v in of_type(template, "AWS::EC2::Subnet").items()
+    isolated = {k for k, v in resources(template, "AWS::EC2::Subnet").items()
                 if v["Properties"]["MapPublicIpOnLaunch"] is False}
     assert {s["Ref"] for s in subnets} == isolated
-    assert not of_type(template, "AWS::EC2::InternetGateway") and not of_type(template, "AWS::EC2::NatGateway")
+    assert not resources(template, "AWS::EC2::InternetGateway") and not resources(template, "AWS::EC2::NatGateway")
     statements = {s["Sid"]: s for s in props["AccessPolicies"]["Statement"]}
     assert set(statements) == {"IndexerReadWrite", "ApiRead"}
     indexer, api = ref_of(stack, stack.indexer_role), ref_of(stack, stack.api_role)
@@ -127,7 +118,7 @@ def test_the_indexer_runs_when_a_profile_version_is_committed(synth: Synth) -> N
     from rfmlake.profiles import aws
 
     stack, template = synth.platform.serving, serving(synth)
-    (rule,) = of_type(template, "AWS::Events::Rule").values()
+    (rule,) = resources(template, "AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"]["key"] == [PROFILE_POINTER_KEY]
@@ -137,9 +128,9 @@ def test_the_indexer_runs_when_a_profile_version_is_committed(synth: Synth) -> N
     assert target["DeadLetterConfig"] and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert aws._POINTER_KEY.match(PROFILE_POINTER_KEY)  # the handler accepts the key the rule sends
     storage = synth.templates[synth.platform.storage.stack_name]
-    lake = next(v for k, v in of_type(storage, "AWS::S3::Bucket").items() if k.startswith("LakeBucket"))
+    lake = next(v for k, v in resources(storage, "AWS::S3::Bucket").items() if k.startswith("LakeBucket"))
     assert lake["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
-    functions = {v["Properties"]["FunctionName"]: v["Properties"] for v in of_type(template, "AWS::Lambda::Function").values()}
+    functions = {v["Properties"]["FunctionName"]: v["Properties"] for v in resources(template, "AWS::Lambda::Function").values()}
     indexer = functions["rfmlake-dev-profile-indexer"]
     assert indexer["VpcConfig"]["SubnetIds"] and indexer["Environment"]["Variables"]["RFMLAKE_OPENSEARCH_ENDPOINT"]
 
@@ -149,21 +140,21 @@ def test_the_api_requires_iam_auth_is_throttled_logged_and_alarmed(synth: Synth)
 
     template = serving(synth)
     deploy = synth.platform.environment.deploy
-    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in of_type(template, "AWS::ApiGatewayV2::Route").values()}
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
     assert set(routes) == {f"GET {path}" for path in ROUTES}
     assert all(r["AuthorizationType"] == "AWS_IAM" for r in routes.values())
-    (stage,) = of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = resources(template, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["DefaultRouteSettings"]
     assert settings["ThrottlingRateLimit"] == deploy.serving.api.rate_limit
     assert settings["ThrottlingBurstLimit"] == deploy.serving.api.burst_limit
     log_format = stage["Properties"]["AccessLogSettings"]["Format"]
     assert "$context.routeKey" in log_format and "querystring" not in log_format.lower()
     assert "$context.path" not in log_format  # a path can carry a customer id; the route template cannot
-    alarms = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
     (five_xx,) = [a for a in alarms if a["MetricName"] == "5xx"]
     assert five_xx["Namespace"] == "AWS/ApiGateway" and five_xx["AlarmActions"]
     assert {d["Name"] for d in five_xx["Dimensions"]} == {"ApiId", "Stage"}
-    functions = {v["Properties"]["FunctionName"]: v["Properties"] for v in of_type(template, "AWS::Lambda::Function").values()}
+    functions = {v["Properties"]["FunctionName"]: v["Properties"] for v in resources(template, "AWS::Lambda::Function").values()}
     secret = functions["rfmlake-dev-profile-api"]["Environment"]["Variables"]["RFMLAKE_PII_KEY"]
     assert secret.startswith("{{resolve:secretsmanager:rfmlake/dev/pii-key")  # resolved at deploy, never inlined
 
@@ -171,15 +162,15 @@ def test_the_api_requires_iam_auth_is_throttled_logged_and_alarmed(synth: Synth)
 def test_serving_roles_are_scoped(synth: Synth) -> None:
     stack, template = synth.platform.serving, serving(synth)
     policies = {p["Properties"]["Roles"][0]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
-                for p in of_type(template, "AWS::IAM::Policy").values()}
+                for p in resources(template, "AWS::IAM::Policy").values()}
     indexer = {s["Sid"]: s for s in policies[ref_of(stack, stack.indexer_role)]}
     api = {s["Sid"]: s for s in policies[ref_of(stack, stack.api_role)]}
     assert set(api) == {"OpenSearchRead", "OwnLogs", "VpcNetworkInterfacesAnyResource"}
     assert "ProfileTableReadObjects" in indexer and "OpenSearchReadWrite" in indexer
     assert json.dumps(indexer["ProfileTableReadObjects"]["Resource"]).count("/gold/customer_profile/*") == 1
-    for role in of_type(template, "AWS::IAM::Role").values():
+    for role in resources(template, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]  # no AWS-managed policy with Resource "*"
-    (invoke,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
+    (invoke,) = resources(template, "AWS::IAM::ManagedPolicy").values()
     (statement,) = invoke["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "execute-api:Invoke"
     assert all("/$default/GET/" in json.dumps(r) for r in statement["Resource"])

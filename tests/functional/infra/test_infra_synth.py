@@ -1,6 +1,7 @@
 """Synthesize every stack offline and check what the platform promises: encrypted private buckets,
 Glue jobs on the real scripts and wheel, the state machine = the local pipeline, least privilege,
-Lake Formation grants = lakeformation/*.yaml, and cfn-lint clean templates."""
+Lake Formation grants = lakeformation/*.yaml, every Lambda a handler of the one image asset, and
+cfn-lint clean templates. (Synth records the image asset; only `cdk deploy` needs Docker.)"""
 
 from __future__ import annotations
 
@@ -14,18 +15,9 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
-from infra_synth import REPO, Synth, synthesize  # noqa: E402
+from infra_synth import REPO, Synth, resources  # noqa: E402
 from rfmlake.pipeline.definition import PIPELINE, stage_names  # noqa: E402
 from rfmlake.pipeline.stepfunctions import task_state_names  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def synth() -> Synth:
-    return synthesize()
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
 def all_resources(synth: Synth, kind: str) -> dict[str, dict[str, Any]]:
@@ -168,6 +160,50 @@ def test_lake_formation_grants_match_the_yaml(synth: Synth) -> None:
     assert rendered == expected
     associations = resources(template, "AWS::LakeFormation::TagAssociation")
     assert len(associations) == 3  # the layer tag on each zone database
+
+
+def test_every_function_runs_a_handler_of_the_one_lambda_image(synth: Synth) -> None:
+    import ast
+
+    from rfmlake_infra.functions import DOCKERFILE
+
+    ours = {k: v["Properties"] for k, v in all_resources(synth, "AWS::Lambda::Function").items()
+            if not any(part in k for part in CDK_INTERNAL)}
+    assert {p["FunctionName"] for p in ours.values()} == {
+        "rfmlake-dev-pipeline-stage", "rfmlake-dev-start-pipeline", "rfmlake-dev-profile-indexer",
+        "rfmlake-dev-profile-api"}
+    images = set()
+    for where, props in ours.items():
+        assert props["PackageType"] == "Image", where
+        assert not {"Runtime", "Handler", "Layers"} & set(props), where
+        assert props["Architectures"] == ["x86_64"], where
+        assert props["MemorySize"] and props["Timeout"] and props["Role"], where
+        (cmd,) = props["ImageConfig"]["Command"]
+        module, function = cmd.rsplit(".", 1)
+        name, leaf = module.split(".")
+        handler = REPO / "lambdas" / name / f"{leaf}.py"
+        assert handler.is_file(), f"{where}: CMD {cmd} names no file in lambdas/"
+        defined = {n.name for n in ast.parse(handler.read_text()).body if isinstance(n, ast.FunctionDef)}
+        assert function in defined, f"{where}: lambdas/{name}/{leaf}.py defines no {function}()"
+        images.add(json.dumps(props["Code"]["ImageUri"]))
+    assert len(images) == 1, images  # one image asset (one hash) for every function
+    # no zip package layer left (the Upload*AwsCliLayer layers belong to CDK's BucketDeployment)
+    assert [k for k in all_resources(synth, "AWS::Lambda::LayerVersion") if "AwsCliLayer" not in k] == []
+    # the cloud assembly: one image asset, built from the repository root with lambdas/Dockerfile for
+    # x86_64; its staged build context holds the package and the handlers, and nothing of .venv or data
+    sources = {}
+    for manifest in synth.outdir.glob("*.assets.json"):
+        for asset_hash, asset in json.loads(manifest.read_text()).get("dockerImages", {}).items():
+            sources[asset_hash] = asset["source"]
+    (asset_hash, source), = sources.items()
+    assert asset_hash in images.pop()
+    assert source["dockerFile"] == DOCKERFILE and source["platform"] == "linux/amd64"
+    context = synth.outdir / source["directory"]
+    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "src", "lambdas", ".dockerignore"}
+    assert (context / DOCKERFILE).is_file() and (context / "src" / "rfmlake" / "__init__.py").is_file()
+    assert {p.parent.name for p in (context / "lambdas").glob("*/handler.py")} == {
+        p.parent.name for p in (REPO / "lambdas").glob("*/handler.py")}
+    assert not list(context.rglob("__pycache__"))
 
 
 def test_cfn_lint_passes(synth: Synth) -> None:

@@ -65,7 +65,7 @@ def test_exclusive_lock_refuses_a_second_holder(tmp_path) -> None:
     from rfmlake.lake.locks import exclusive_lock
 
     path = tmp_path / "x.lock"
-    with exclusive_lock(path, RuntimeError("busy")):
+    with exclusive_lock(path, RuntimeError("busy")):  # noqa: SIM117 - the outer holder must be visible
         with pytest.raises(RuntimeError, match="busy"), exclusive_lock(path, RuntimeError("busy")):
             pass
     with exclusive_lock(path, RuntimeError("busy")):  # released after the block
