@@ -24,7 +24,7 @@ from rfmlake.pipeline.definition import PIPELINE, Stage
 from rfmlake_infra.build import BuildArtifacts
 from rfmlake_infra.catalog import CatalogStack, database_name
 from rfmlake_infra.functions import ARCHITECTURE, function_code
-from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read, s3_write
+from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read, s3_write, secret_read
 from rfmlake_infra.storage import StorageStack
 
 SETTINGS_KEY = "config/settings.yaml"
@@ -154,6 +154,8 @@ class ComputeStack(cdk.Stack):
                 resources=["*"],  # AWS: PutMetricData has no resource-level permissions
                 conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             ),
+            # the PII key the jobs tokenize with (settings pii_key_secret, from deploy.serving)
+            secret_read(self, "PiiKeySecretRead", env.deploy.serving.pii_key_secret),
             lake_formation_data_access(),
         ]:
             role.add_to_policy(statement)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -73,3 +74,12 @@ def lake_formation_data_access() -> iam.PolicyStatement:
     return iam.PolicyStatement(
         sid="LakeFormationDataAccess", actions=["lakeformation:GetDataAccess"], resources=["*"]
     )  # AWS: no resource-level permissions
+
+
+def secret_read(scope: cdk.Stack, sid: str, secret_name: str) -> iam.PolicyStatement:
+    """GetSecretValue on one Secrets Manager secret, by name: its ARN ends in '-' and six random
+    characters that are unknown until it is created, hence the `-??????` (AWS's documented pattern).
+    A secret under the default aws/secretsmanager key needs no KMS grant; a customer-managed key
+    needs kms:Decrypt for the same role (docs/deployment.md)."""
+    arn = f"arn:{scope.partition}:secretsmanager:{scope.region}:{scope.account}:secret:{secret_name}-??????"
+    return iam.PolicyStatement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[arn])

@@ -41,7 +41,7 @@ from rfmlake.deploy import Environment
 from rfmlake.deploy.aws_rules import OPENSEARCH_AVAILABILITY_ZONES, OPENSEARCH_VOLUME_TYPE
 from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_on_any
-from rfmlake_infra.policies import kms_use, s3_read
+from rfmlake_infra.policies import kms_use, s3_read, secret_read
 from rfmlake_infra.storage import StorageStack
 
 # The $default stage serves paths without a stage prefix, which is what the app (through Mangum) routes.
@@ -217,6 +217,7 @@ class ServingStack(cdk.Stack):
         api_logs = self._log_group("ApiFunctionLogs", f"/aws/lambda/{prefix}-profile-api")
         for statement in [
             iam.PolicyStatement(sid="OpenSearchRead", actions=list(OPENSEARCH_READ), resources=[f"{domain_arn}/*"]),
+            secret_read(self, "PiiKeySecretRead", serving.pii_key_secret),  # email lookups are tokenized
             *self._function_basics(api_logs),
         ]:
             self.api_role.add_to_policy(statement)
@@ -235,8 +236,9 @@ class ServingStack(cdk.Stack):
             security_groups=[functions_sg],
             environment={
                 **function_env,
-                # Resolved by CloudFormation at deploy time from Secrets Manager (never in the template).
-                "RFMLAKE_PII_KEY": cdk.SecretValue.secrets_manager(serving.pii_key_secret).unsafe_unwrap(),
+                # Read at cold start (rfmlake.profiles.aws.pii_key_from_env): the key itself is in neither
+                # the template nor the function's configuration.
+                "RFMLAKE_PII_KEY_SECRET": serving.pii_key_secret,
                 "RFMLAKE_API_RATE": str(serving.api.rate_limit),
                 "RFMLAKE_API_BURST": str(serving.api.burst_limit),
             },

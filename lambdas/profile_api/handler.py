@@ -2,7 +2,8 @@
 Thin: the app is rfmlake.profiles.app, built on the first invocation (no client at import time)
 and reused while the execution environment lives.
 
-Environment: RFMLAKE_OPENSEARCH_ENDPOINT, AWS_REGION, RFMLAKE_PII_KEY (from Secrets Manager),
+Environment: RFMLAKE_OPENSEARCH_ENDPOINT, AWS_REGION, RFMLAKE_PII_KEY_SECRET (the Secrets Manager secret
+holding the PII key, read at cold start; or RFMLAKE_PII_KEY, the key itself),
 optional RFMLAKE_PROFILES_ALIAS, RFMLAKE_API_RATE, RFMLAKE_API_BURST.
 """
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rfmlake.errors import ConfigError
+
+if TYPE_CHECKING:
+    import boto3
 
 DEFAULT_CURRENCY_RATES: dict[str, float] = {
     # Units of the reporting currency (EUR) per one unit of the currency. Replace in config.
@@ -164,7 +167,7 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
 _SECRETS: dict[str, bytes] = {}  # per process: a Glue job or a warm Lambda asks once
 
 
-def pii_key(settings: Settings) -> bytes | None:
+def pii_key(settings: Settings, *, boto3_session: boto3.Session | None = None) -> bytes | None:
     """The keyed-hash secret for PII tokens: the environment variable settings.pii_key_env, else the
     Secrets Manager secret settings.pii_key_secret (the AWS runtime). None means: use the lake's
     local key."""
@@ -173,17 +176,23 @@ def pii_key(settings: Settings) -> bytes | None:
         return value.encode()
     if settings.pii_key_secret is None:
         return None
-    if settings.pii_key_secret not in _SECRETS:
-        _SECRETS[settings.pii_key_secret] = _read_secret(settings.pii_key_secret)
-    return _SECRETS[settings.pii_key_secret]
+    return read_pii_key_secret(settings.pii_key_secret, boto3_session=boto3_session)
 
 
-def _read_secret(secret_id: str) -> bytes:
+def read_pii_key_secret(secret_id: str, *, boto3_session: boto3.Session | None = None) -> bytes:
+    """The PII key held by a Secrets Manager secret (name or ARN), read once per process: a Glue job
+    or a warm Lambda asks once, and the key never passes through a template or an environment."""
+    if secret_id not in _SECRETS:
+        _SECRETS[secret_id] = _read_secret(secret_id, boto3_session)
+    return _SECRETS[secret_id]
+
+
+def _read_secret(secret_id: str, boto3_session: boto3.Session | None = None) -> bytes:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        response = boto3.Session().client("secretsmanager").get_secret_value(SecretId=secret_id)
+        response = (boto3_session or boto3.Session()).client("secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise ConfigError(f"pii_key_secret: cannot read Secrets Manager secret {secret_id!r}: "

@@ -206,7 +206,10 @@ class Environment(_Strict):
 
     def pipeline_settings(self) -> dict[str, Any]:
         """The settings the jobs run with on AWS: everything but the deploy section."""
-        return self.settings.model_dump(mode="json", exclude={"deploy"})
+        settings = self.settings.model_dump(mode="json", exclude={"deploy"})
+        # The jobs read the PII key from the same secret the profile API uses (never from the template).
+        settings["pii_key_secret"] = settings.get("pii_key_secret") or self.deploy.serving.pii_key_secret
+        return settings
 
 
 def config_path(env: str, config_dir: str | Path = "config") -> Path:

@@ -81,6 +81,22 @@ def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | No
     return {**report.to_dict(), "skipped": False}
 
 
+def pii_key_from_env(env: Mapping[str, str], boto3_session: boto3.Session | None = None) -> bytes:
+    """The PII key the API tokenizes email lookups with: RFMLAKE_PII_KEY (or the variable that
+    RFMLAKE_PII_KEY_ENV names), else the Secrets Manager secret RFMLAKE_PII_KEY_SECRET, read once per
+    execution environment (the deployed function: the key stays out of its configuration)."""
+    from rfmlake.settings import read_pii_key_secret
+
+    key_env = env.get("RFMLAKE_PII_KEY_ENV", "RFMLAKE_PII_KEY")
+    if env.get(key_env):
+        return env[key_env].encode()
+    secret = env.get("RFMLAKE_PII_KEY_SECRET")
+    if secret:
+        return read_pii_key_secret(secret, boto3_session=boto3_session)
+    raise ConfigError(f"no PII key: set environment variable RFMLAKE_PII_KEY_SECRET to the Secrets Manager "
+                      f"secret holding it (or {key_env} to the key itself)")
+
+
 def gateway_app(store: OpenSearchProfileStore | None = None, env: Mapping[str, str] | None = None,
                 boto3_session: boto3.Session | None = None) -> FastAPI:
     """The profile API for API Gateway: callers were authenticated by IAM or a JWT authorizer."""
@@ -88,8 +104,7 @@ def gateway_app(store: OpenSearchProfileStore | None = None, env: Mapping[str, s
     from rfmlake.profiles.app import ApiConfig, create_app
 
     env = os.environ if env is None else env
-    key_env = env.get("RFMLAKE_PII_KEY_ENV", "RFMLAKE_PII_KEY")
-    pii_key = _require(env, key_env).encode()
+    pii_key = pii_key_from_env(env, boto3_session)
     config = ApiConfig(auth="gateway", rate_per_second=float(env.get("RFMLAKE_API_RATE", "50")),
                        burst=int(env.get("RFMLAKE_API_BURST", "100")))
     return create_app(store or store_from_env(env, boto3_session), config,

@@ -155,8 +155,10 @@ def test_the_api_requires_iam_auth_is_throttled_logged_and_alarmed(synth: Synth)
     assert five_xx["Namespace"] == "AWS/ApiGateway" and five_xx["AlarmActions"]
     assert {d["Name"] for d in five_xx["Dimensions"]} == {"ApiId", "Stage"}
     functions = {v["Properties"]["FunctionName"]: v["Properties"] for v in resources(template, "AWS::Lambda::Function").values()}
-    secret = functions["rfmlake-dev-profile-api"]["Environment"]["Variables"]["RFMLAKE_PII_KEY"]
-    assert secret.startswith("{{resolve:secretsmanager:rfmlake/dev/pii-key")  # resolved at deploy, never inlined
+    variables = functions["rfmlake-dev-profile-api"]["Environment"]["Variables"]
+    # the API reads the key at cold start: neither the template nor the function configuration holds it
+    assert variables["RFMLAKE_PII_KEY_SECRET"] == deploy.serving.pii_key_secret
+    assert "RFMLAKE_PII_KEY" not in variables and "resolve:secretsmanager" not in json.dumps(synth.templates)
 
 
 def test_serving_roles_are_scoped(synth: Synth) -> None:
@@ -165,7 +167,10 @@ def test_serving_roles_are_scoped(synth: Synth) -> None:
                 for p in resources(template, "AWS::IAM::Policy").values()}
     indexer = {s["Sid"]: s for s in policies[ref_of(stack, stack.indexer_role)]}
     api = {s["Sid"]: s for s in policies[ref_of(stack, stack.api_role)]}
-    assert set(api) == {"OpenSearchRead", "OwnLogs", "VpcNetworkInterfacesAnyResource"}
+    assert set(api) == {"OpenSearchRead", "PiiKeySecretRead", "OwnLogs", "VpcNetworkInterfacesAnyResource"}
+    assert api["PiiKeySecretRead"]["Action"] == "secretsmanager:GetSecretValue"
+    assert json.dumps(api["PiiKeySecretRead"]["Resource"]).endswith(':secret:rfmlake/dev/pii-key-??????"]]}')
+    assert "PiiKeySecretRead" not in indexer  # the indexer loads tokens, it never makes one
     assert "ProfileTableReadObjects" in indexer and "OpenSearchReadWrite" in indexer
     assert json.dumps(indexer["ProfileTableReadObjects"]["Resource"]).count("/gold/customer_profile/*") == 1
     for role in resources(template, "AWS::IAM::Role").values():

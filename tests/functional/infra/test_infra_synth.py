@@ -73,6 +73,21 @@ def test_glue_jobs_point_at_the_real_scripts_and_the_wheel(synth: Synth) -> None
     assert resources(compute, "Custom::CDKBucketDeployment")
 
 
+def test_only_the_roles_that_tokenize_may_read_the_pii_key_secret(synth: Synth) -> None:
+    secret = synth.platform.environment.deploy.serving.pii_key_secret
+    readers = set()
+    for stack, template in synth.templates.items():
+        for policy in resources(template, "AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "secretsmanager:GetSecretValue" in json.dumps(statement["Action"]):
+                    assert statement["Sid"] == "PiiKeySecretRead"
+                    assert json.dumps(statement["Resource"]).endswith(f':secret:{secret}-??????"]]}}')
+                    readers |= {(stack, role["Ref"]) for role in policy["Properties"]["Roles"]}
+    compute, serving = synth.platform.compute, synth.platform.serving
+    assert readers == {(compute.stack_name, compute.get_logical_id(compute.glue_role.node.default_child)),
+                       (serving.stack_name, serving.get_logical_id(serving.api_role.node.default_child))}
+
+
 def test_state_machine_has_every_stage_in_order_with_retries_and_a_failure_path(synth: Synth) -> None:
     (machine,) = resources(synth.templates[synth.platform.orchestration.stack_name],
                            "AWS::StepFunctions::StateMachine").values()

@@ -23,6 +23,21 @@ def test_shipped_environments_load(env: str) -> None:
     load_settings(REPO / "config" / f"{env}.yaml")  # the pipeline can run with the same file
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_deployed_jobs_read_the_pii_key_from_the_apis_secret(env: str) -> None:
+    """The jobs tokenize with the key the profile API looks emails up with: one secret for both."""
+    environment = load_environment(env, REPO / "config")
+    settings = environment.pipeline_settings()
+    assert settings["pii_key_secret"] == environment.deploy.serving.pii_key_secret == f"rfmlake/{env}/pii-key"
+    assert load_settings_from(settings).pii_key_secret == f"rfmlake/{env}/pii-key"
+
+
+def load_settings_from(document: dict) -> object:
+    from rfmlake.settings import Settings
+
+    return Settings.model_validate(document)
+
+
 def test_local_settings_are_untouched() -> None:
     assert load_settings(REPO / "config" / "local.yaml").deploy is None
 

@@ -84,3 +84,65 @@ def test_indexer_rejects_unrelated_events():
         aws.profile_version_from_event({"detail": {}})
     with pytest.raises(ConfigError, match="not a gold.customer_profile"):
         aws.profile_version_from_event({"detail": {"bucket": {"name": "b"}, "object": {"key": "x/gold/other/_current"}}})
+
+
+SECRET = "rfmlake/dev/pii-key"
+SECRET_ARN = f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{SECRET}-AbCdEf"
+
+
+class _StubbedSession:
+    """A boto3 session whose Secrets Manager client is stubbed against botocore's service model."""
+
+    def __init__(self) -> None:
+        import boto3
+        from botocore.stub import Stubber
+
+        self.secrets = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y",
+                                     region_name="eu-west-1").client("secretsmanager")
+        self.stub = Stubber(self.secrets)
+
+    def client(self, service: str):
+        assert service == "secretsmanager"
+        return self.secrets
+
+
+@pytest.fixture()
+def no_cached_secrets(monkeypatch):
+    import rfmlake.settings
+
+    monkeypatch.setattr(rfmlake.settings, "_SECRETS", {})
+    monkeypatch.delenv("RFMLAKE_PII_KEY", raising=False)
+
+
+def test_api_reads_the_pii_key_from_its_secret_once_per_environment(no_cached_secrets, fake_opensearch,
+                                                                    os_client_factory, documents):
+    from mangum import Mangum
+
+    session = _StubbedSession()
+    session.stub.add_response("get_secret_value", {"ARN": SECRET_ARN, "Name": SECRET, "SecretString": "sm-key\n"},
+                              {"SecretId": SECRET})
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    store.load_generation([dict(d, email_token=tokenize(f"user{i}@example.org", b"sm-key", "email"))
+                           for i, d in enumerate(documents)], "g1")
+    store.activate("g1")
+    env = {"RFMLAKE_PII_KEY_SECRET": SECRET}
+    with session.stub:
+        handler = Mangum(aws.gateway_app(store, env, session), lifespan="off")
+        found = handler(_event("/profiles", "email=user7%40example.org", claims={"sub": "app-1"}), None)
+        # a second app in the same environment does not ask again (the stub holds one response)
+        assert aws.pii_key_from_env(env, session) == b"sm-key"
+    session.stub.assert_no_pending_responses()
+    assert [p["customer_id"] for p in json.loads(found["body"])["items"]] == ["c0007"]
+
+
+def test_api_without_a_key_or_a_readable_secret_says_which(no_cached_secrets):
+    with pytest.raises(ConfigError, match="set environment variable RFMLAKE_PII_KEY_SECRET"):
+        aws.pii_key_from_env({})
+    session = _StubbedSession()
+    session.stub.add_client_error("get_secret_value", "AccessDeniedException", "not allowed",
+                                  expected_params={"SecretId": SECRET})
+    with session.stub, pytest.raises(ConfigError, match=f"cannot read Secrets Manager secret '{SECRET}': "
+                                                         "AccessDeniedException"):
+        aws.pii_key_from_env({"RFMLAKE_PII_KEY_SECRET": SECRET}, session)
+    # an explicit key wins, as locally
+    assert aws.pii_key_from_env({"RFMLAKE_PII_KEY": "k", "RFMLAKE_PII_KEY_SECRET": SECRET}) == b"k"
