@@ -20,7 +20,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
-from rfmlake.pipeline.definition import PIPELINE, Stage
+from rfmlake.pipeline.definition import PIPELINE, Runtime, Stage, zone_access
 from rfmlake_infra.build import BuildArtifacts
 from rfmlake_infra.catalog import CatalogStack, database_name
 from rfmlake_infra.functions import ARCHITECTURE, function_code
@@ -66,6 +66,11 @@ class ComputeStack(cdk.Stack):
         self.dbt_role = self._dbt(environment, catalog)
         self.sagemaker_role = self._sagemaker(environment)
         self.stage_function_role = self._stage_lambda(environment)
+        # The role each runtime's stages run as (the governance stack grants them their zones).
+        self.runtime_roles: dict[Runtime, iam.Role] = {
+            "spark": self.glue_role, "dbt": self.dbt_role, "segmentation": self.sagemaker_role,
+            "python": self.stage_function_role,
+        }
 
     # -- artifacts -------------------------------------------------------------------------------
     def _upload(self, artifacts: BuildArtifacts, environment: Environment) -> None:
@@ -121,6 +126,22 @@ class ComputeStack(cdk.Stack):
             ]
         return iam.PolicyStatement(sid=sid, actions=actions, resources=resources)
 
+    def _lake_access(self, runtime: Runtime, *, also_writes: tuple[str, ...] = ("_system/",)) -> list[iam.PolicyStatement]:
+        """S3 and Glue catalog access to the zones the runtime's stages declare they read and write
+        (rfmlake.pipeline.definition.zone_access); the governance stack grants the same zones in Lake
+        Formation. `also_writes`: lake prefixes outside the zones (the `_system/` state)."""
+        lake = self.storage.lake
+        reads, writes = zone_access(runtime)
+        statements: list[iam.PolicyStatement] = []
+        if reads:
+            statements += s3_read("LakeRead", lake, *(f"{zone}/" for zone in reads))
+            statements.append(self._catalog_statement("CatalogRead", reads, write=False))
+        if writes or also_writes:
+            statements += s3_write("LakeWrite", lake, *(f"{zone}/" for zone in writes), *also_writes)
+        if writes:
+            statements.append(self._catalog_statement("CatalogWrite", writes, write=True))
+        return statements
+
     # -- Glue --------------------------------------------------------------------------------------
     def _glue(self, env: Environment, catalog: CatalogStack) -> iam.Role:
         storage = self.storage
@@ -134,9 +155,8 @@ class ComputeStack(cdk.Stack):
             *s3_read("ArtifactsRead", storage.artifacts, "glue/", "wheels/", "config/"),
             *s3_write("GlueTempWrite", storage.artifacts, "glue-temp/"),
             *s3_read("LandingRead", storage.landing, ""),
-            *s3_write("LakeWrite", storage.lake, "bronze/", "silver/", "_system/"),
+            *self._lake_access("spark"),
             kms_use(storage.key),
-            self._catalog_statement("CatalogBronzeSilver", ("bronze", "silver"), write=True),
             iam.PolicyStatement(
                 sid="GlueLogs",
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
@@ -211,12 +231,9 @@ class ComputeStack(cdk.Stack):
         workgroup_arn = f"arn:aws:athena:{self.region}:{self.account}:workgroup/{catalog.workgroup_name}"
         for statement in [
             *s3_read("ArtifactsRead", storage.artifacts, "dbt/", "wheels/", "config/"),
-            *s3_read("SilverRead", storage.lake, "silver/"),
-            *s3_write("GoldWrite", storage.lake, "gold/", "dbt/"),
+            *self._lake_access("dbt", also_writes=("dbt/",)),  # dbt/: where dbt-athena puts its tables' data
             *s3_write("AthenaResultsWrite", storage.athena_results, "results/"),
             kms_use(storage.key),
-            self._catalog_statement("CatalogSilverRead", ("silver",), write=False),
-            self._catalog_statement("CatalogGoldWrite", ("gold",), write=True),
             iam.PolicyStatement(
                 sid="AthenaQueries",
                 resources=[workgroup_arn],
@@ -299,7 +316,7 @@ class ComputeStack(cdk.Stack):
         repository = rest.split("/", 1)[1].split(":")[0]
         for statement in [
             *s3_read("ArtifactsRead", storage.artifacts, "models/", "wheels/", "config/"),
-            *s3_write("GoldWrite", storage.lake, "gold/", "_system/"),
+            *self._lake_access("segmentation"),
             kms_use(storage.key),
             iam.PolicyStatement(
                 sid="ProcessingLogs",
@@ -411,10 +428,8 @@ class ComputeStack(cdk.Stack):
         )
         for statement in [
             *s3_read("ArtifactsRead", storage.artifacts, "config/"),
-            *s3_read("SilverRead", storage.lake, "silver/"),
-            *s3_write("GoldWrite", storage.lake, "gold/", "_system/"),
+            *self._lake_access("python"),
             kms_use(storage.key),
-            self._catalog_statement("CatalogRead", ("silver", "gold"), write=False),
             iam.PolicyStatement(
                 sid="OwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],

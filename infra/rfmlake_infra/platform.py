@@ -11,6 +11,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment, load_environment
 from rfmlake.governance.model import load_governance
+from rfmlake.pipeline.definition import zone_access
 from rfmlake_infra.analytics import AnalyticsStack
 from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
 from rfmlake_infra.catalog import CatalogStack
@@ -82,11 +83,9 @@ def build_platform(
         config=load_governance(repo_root / "lakeformation"),
         storage=storage,
         catalog=catalog,
+        # Each runtime's role gets the zones its stages declare (the same as its IAM policy in compute).
         pipeline={
-            "glue": PipelineAccess(compute.glue_role, reads=(), writes=("bronze", "silver")),
-            "dbt": PipelineAccess(compute.dbt_role, reads=("silver",), writes=("gold",)),
-            "sagemaker": PipelineAccess(compute.sagemaker_role, reads=(), writes=("gold",)),
-            "stage_function": PipelineAccess(compute.stage_function_role, reads=("silver", "gold"), writes=()),
+            runtime: PipelineAccess(role, *zone_access(runtime)) for runtime, role in compute.runtime_roles.items()
         },
         **common,
     )

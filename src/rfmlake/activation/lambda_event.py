@@ -53,8 +53,10 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
     if version != "_current" and version != ref.version:
         # A version file landed but is not committed (yet): the commit's own event triggers the sync.
         return {"status": "ignored", "reason": "version not committed", "gold_version": ref.version}
-    # On S3: the activate stage's tables and journal in a local workspace, the journal published after.
+    # On S3: the activate stage's tables and journal in a local workspace; the journal and the file
+    # exports are published after.
     stage = find_stage("activate")
-    with workspace(lake, reads=stage.reads, state=stage.state) as (local, _sync):
+    with workspace(lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
+                   state=stage.state) as (local, _sync):
         reports = activate(local, env=env, boto3_session=boto3_session)
     return {"status": "done", "gold_version": ref.version, "reports": [r.to_dict() for r in reports]}

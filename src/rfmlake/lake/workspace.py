@@ -24,10 +24,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rfmlake.errors import PipelineError
 from rfmlake.lake.storage import Storage
 from rfmlake.lake.tables import ZONES, Lake, TableRef
 
 log = logging.getLogger(__name__)
+
+
+class WorkspaceError(PipelineError):
+    """A stage in a workspace did what its declaration does not allow; nothing was published."""
 
 PII_FINGERPRINT = "pii_key.fingerprint"  # rfmlake.ingest.pii keeps it under _system/
 
@@ -38,6 +43,7 @@ class SyncReport:
     pushed: dict[str, str] = field(default_factory=dict)     # qualified table -> new version
     state_files_up: int = 0
     state_files_removed: int = 0
+    export_files_up: int = 0
     bytes_down: int = 0
 
 
@@ -117,12 +123,23 @@ def _push_state(local: Lake, remote: Lake, parts: Sequence[str], pulled: dict[st
         report.state_files_removed += 1
 
 
+def _push_exports(local: Lake, remote: Lake, folders: Sequence[str], report: SyncReport) -> None:
+    """Upload the plain files the stage wrote under each lake-relative folder (its exports)."""
+    for folder in folders:
+        base = local.root / folder
+        for path in sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []:
+            relative = path.relative_to(local.root).as_posix()
+            remote.storage.write_bytes(Storage.join(remote.location, relative), path.read_bytes())
+            report.export_files_up += 1
+
+
 @contextmanager
-def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (),
-              scratch: str | Path | None = None) -> Iterator[tuple[Lake, SyncReport]]:
+def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), writes: Sequence[str] = ("*",),
+              exports: Sequence[str] = (), scratch: str | Path | None = None) -> Iterator[tuple[Lake, SyncReport]]:
     """Yield a local lake holding the tables matching `reads` and the `_system/<state>` folders of
-    `lake`; publish what the block committed and changed when it exits without an error. A local
-    `lake` is yielded as it is."""
+    `lake`; when the block exits without an error, publish the tables it committed (which must match
+    `writes`, else nothing is published), the state it changed and the files under `exports`. A
+    local `lake` is yielded as it is."""
     report = SyncReport()
     if lake.is_local:
         yield lake, report
@@ -138,7 +155,14 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (),
         log.info("workspace: pulled %d tables and %d state files (%d bytes) from %s",
                  len(report.pulled), len(pulled_state), report.bytes_down, lake.location)
         yield local, report
+        committed = {ref.qualified_name for ref in local.tables()
+                     if report.pulled.get(ref.qualified_name) != ref.version}
+        undeclared = sorted(name for name in committed if not _wanted(name, writes))
+        if undeclared:
+            raise WorkspaceError(f"the stage committed {', '.join(undeclared)}, outside what it may write "
+                                 f"({', '.join(writes) or 'nothing'}); nothing was published to {lake.location}")
         report.pushed = copy_tables(local, lake, ("*",), skip=report.pulled)
+        _push_exports(local, lake, exports, report)
         _push_state(local, lake, state, pulled_state, report)
         log.info("workspace: committed %s on %s", ", ".join(sorted(report.pushed)) or "no tables", lake.location)
     finally:

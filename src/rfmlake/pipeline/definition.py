@@ -6,6 +6,7 @@ for AWS is generated from the same tuple, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,10 +22,16 @@ class Stage:
     glue_script: str | None = None   # the Glue entry script in glue_jobs/ for spark stages
     max_attempts: int = 1            # retries on AWS; locally a failed stage stops the run
     critical: bool = True            # a failure stops the run
-    # One-process stages on a lake on S3 run in a local workspace (rfmlake.lake.workspace): the
-    # tables they read ("zone.table" patterns) and the `_system/` state folders they keep.
+    # What a stage touches in the lake, as "zone.table" patterns. One-process stages on a lake on S3
+    # run in a local workspace (rfmlake.lake.workspace) holding the tables they read and the
+    # `_system/` state folders they keep. The tables a stage commits must match `writes`: the runner
+    # and the workspace refuse any other, and infra/ grants each AWS role exactly the zones its
+    # stages read and write (rfmlake.pipeline.definition.zone_access), so the two cannot drift.
     reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
     state: tuple[str, ...] = ()
+    # Lake folders of plain files (not tables) the stage writes, published from a workspace.
+    exports: tuple[str, ...] = ()
 
 
 PIPELINE: tuple[Stage, ...] = (
@@ -35,6 +42,7 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:ingest_bronze",
         glue_script="glue_jobs/landing_to_bronze.py",
         max_attempts=2,
+        writes=("bronze.*",),
     ),
     Stage(
         "conform_silver",
@@ -43,6 +51,8 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:conform_silver",
         glue_script="glue_jobs/bronze_to_silver.py",
         max_attempts=2,
+        reads=("bronze.*",),
+        writes=("silver.*", "bronze.quarantine"),  # quarantined rows keep raw values, so they stay in bronze
     ),
     Stage(
         "quality_silver",
@@ -57,6 +67,8 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="dbt",
         entry="rfmlake.pipeline.stages:dbt_build",
         max_attempts=2,
+        reads=("silver.*",),
+        writes=("gold.*",),  # the dbt marts (dbt/models/marts)
     ),
     Stage(
         "segmentation",
@@ -65,6 +77,7 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:segmentation",
         max_attempts=2,
         reads=("gold.*",),
+        writes=("gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"),
         state=("models/segmentation",),
     ),
     Stage(
@@ -73,6 +86,7 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:customer_value",
         reads=("gold.*",),
+        writes=("gold.customer_value",),
         state=("models/segmentation", "models/value"),  # the value model records the segmentation one
     ),
     Stage(
@@ -89,18 +103,38 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
         reads=("silver.events", "gold.*"),
+        writes=("gold.customer_profile",),
     ),
     Stage(
         "activate",
         "push segment changes to marketing tools (local default: file export in gold/_activation)",
-        runtime="python",  # on AWS: the activate_segments Lambda, triggered by the new gold version
+        runtime="python",
         entry="rfmlake.pipeline.stages:activate",
         max_attempts=2,
         reads=("bronze.customers", "silver.customers", "gold.*"),
         state=("activation",),
+        exports=("gold/_activation",),  # the file destination's exports (rfmlake.activation.destinations.file)
     ),
 )
 
 
 def stage_names() -> list[str]:
     return [stage.name for stage in PIPELINE]
+
+
+def _zones(patterns: tuple[str, ...]) -> set[str]:
+    return {pattern.split(".", 1)[0] for pattern in patterns}
+
+
+def zone_access(runtime: Runtime, pipeline: tuple[Stage, ...] = PIPELINE) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(zones read, zones written) by the stages of one runtime, from their declarations: what the
+    AWS role of that runtime needs in S3, the Glue catalog and Lake Formation (infra/)."""
+    stages = [stage for stage in pipeline if stage.runtime == runtime]
+    writes = set().union(*(_zones(s.writes) for s in stages))
+    reads = set().union(*(_zones(s.reads) for s in stages)) - writes
+    return tuple(sorted(reads)), tuple(sorted(writes))
+
+
+def undeclared_writes(stage: Stage, committed: set[str] | list[str]) -> list[str]:
+    """The tables among `committed` ("zone.table") that the stage's `writes` does not declare."""
+    return sorted(name for name in committed if not any(fnmatch.fnmatchcase(name, p) for p in stage.writes))

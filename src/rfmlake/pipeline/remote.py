@@ -40,10 +40,12 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
     if ctx.lake.is_local or stage.runtime == "spark":  # Spark reads and writes s3:// itself (Glue)
         return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx)}
     # One-process stages work on a local copy of what they read; it is published when they succeed.
-    with workspace(ctx.lake, reads=stage.reads, state=(*stage.state, f"runs/{ctx.run_id}")) as (local, sync):
+    with workspace(ctx.lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
+                   state=(*stage.state, f"runs/{ctx.run_id}")) as (local, sync):
         summary = _run(stage, dataclasses.replace(ctx, lake=local, workspace_of=ctx.lake.location))
     return {"stage": stage.name, "run_id": ctx.run_id, "summary": summary,
-            "lake": {"pulled": sync.pulled, "committed": sync.pushed, "state_files_written": sync.state_files_up}}
+            "lake": {"pulled": sync.pulled, "committed": sync.pushed, "state_files_written": sync.state_files_up,
+                     "export_files_written": sync.export_files_up}}
 
 
 def _run(stage: Stage, ctx: RunContext) -> Any:

@@ -17,7 +17,7 @@ from rfmlake.errors import PipelineError, RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
 from rfmlake.pipeline.context import RunContext
-from rfmlake.pipeline.definition import PIPELINE, Stage
+from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
 from rfmlake.pipeline.stages import RunState
 
 StageCallback = Callable[[Stage, str, float | None], None]  # (stage, "started"|"done"|"failed", seconds)
@@ -82,8 +82,10 @@ def run_pipeline(
                 if on_stage:
                     on_stage(stage, "started", None)
                 t0 = time.perf_counter()
+                before = _versions(ctx.lake)
                 try:
                     summary = _resolve(stage.entry)(ctx, state)
+                    _check_writes(stage, before, _versions(ctx.lake))
                 except RfmlakeError as exc:
                     seconds = time.perf_counter() - t0
                     runs.append(StageRun(stage.name, "failed", seconds, error=str(exc)))
@@ -113,6 +115,23 @@ def run_pipeline(
     summary = summarize_lake(ctx, runs, time.perf_counter() - started)
     _write_report(ctx, runs, summary)
     return summary
+
+
+def _versions(lake: Lake) -> dict[str, str]:
+    return {ref.qualified_name: ref.version for ref in lake.tables()}
+
+
+def _check_writes(stage: Stage, before: dict[str, str], after: dict[str, str]) -> None:
+    """A stage may commit only the tables its definition declares: on AWS its role can write nothing
+    else, so an undeclared table would work here and fail there (rfmlake.pipeline.definition)."""
+    committed = {name for name, version in after.items() if before.get(name) != version}
+    undeclared = undeclared_writes(stage, committed)
+    if undeclared:
+        raise PipelineError(
+            f"committed {', '.join(undeclared)}, which the stage's `writes` in rfmlake.pipeline.definition "
+            f"does not declare ({', '.join(stage.writes) or 'nothing'}); declare it, or the deployed stage's "
+            "role may not write it"
+        )
 
 
 def _jsonable(value: Any) -> Any:

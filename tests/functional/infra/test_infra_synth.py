@@ -228,3 +228,40 @@ def test_cfn_lint_passes(synth: Synth) -> None:
     done = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", *templates],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_each_role_reaches_exactly_the_zones_its_stages_declare(synth: Synth) -> None:
+    """IAM (S3 prefixes, Glue databases) and Lake Formation grants of every runtime's role follow the
+    reads/writes of its stages in rfmlake.pipeline.definition: a stage that works locally has what it
+    needs on AWS, and no role reaches a zone its stages do not touch."""
+    from rfmlake.pipeline.definition import zone_access
+
+    compute = synth.platform.compute
+    template = synth.templates[compute.stack_name]
+    prefix = synth.platform.environment.prefix
+    zones = ("bronze", "silver", "gold")
+    grants = [g["Properties"] for g in resources(synth.templates[synth.platform.governance.stack_name],
+                                                "AWS::LakeFormation::PrincipalPermissions").values()
+              if "LFTagPolicy" not in g["Properties"]["Resource"]]
+    read_tables, write_tables = ["DESCRIBE", "SELECT"], ["ALTER", "DELETE", "DESCRIBE", "INSERT", "SELECT"]
+    for runtime, role in compute.runtime_roles.items():
+        reads, writes = zone_access(runtime)
+        role_id = compute.get_logical_id(role.node.default_child)
+        (policy,) = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::IAM::Policy").values()
+                     if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+        by_sid = {s["Sid"]: json.dumps(s["Resource"]) for s in policy if "Sid" in s}  # CodeBuild adds its own
+
+        def zones_in(sid: str, pattern: str, by_sid: dict[str, str] = by_sid) -> set[str]:
+            return {z for z in zones if pattern.format(zone=z) in by_sid.get(sid, "")}
+
+        assert zones_in("LakeReadObjects", "/{zone}/*") == set(reads), runtime
+        assert zones_in("LakeWriteObjects", "/{zone}/*") == set(writes), runtime
+        assert zones_in("CatalogRead", f":database/{prefix}_{{zone}}") == set(reads), runtime
+        assert zones_in("CatalogWrite", f":database/{prefix}_{{zone}}") == set(writes), runtime
+        tables: dict[str, list[str]] = {}
+        for grant in grants:
+            table = grant["Resource"].get("Table")
+            if table and role_id in json.dumps(grant["Principal"]):
+                (zone,) = [z for z in zones if f"{z.title()}Database" in json.dumps(table["DatabaseName"])]
+                tables[zone] = sorted(grant["Permissions"])
+        assert tables == {**{z: read_tables for z in reads}, **{z: write_tables for z in writes}}, runtime

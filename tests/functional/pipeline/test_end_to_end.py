@@ -216,6 +216,11 @@ def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: P
     assert any(s.startswith("models/segmentation/") for s in state)
     assert any(s.startswith("models/value/") for s in state)
     assert any(s.startswith("activation/") for s in state)
+    # the file destination's exports reach the lake on S3 too (not only the journal that records them)
+    assert results["activate"]["lake"]["export_files_written"] > 0
+    exports = remote.storage.walk(f"{remote.location}/gold/_activation")
+    assert len(exports) == results["activate"]["lake"]["export_files_written"]
+    assert any(uri.endswith("_manifest.json") for uri in exports)
     assert "runs/aws-run/quality_gold.json" in state
     # A stage whose input is missing fails with the reason and publishes nothing.
     bare_config = tmp_path / "bare.yaml"

@@ -1,0 +1,63 @@
+"""What each stage declares it reads and writes: the runner holds every stage to its `writes`, and
+the AWS roles get exactly the zones their stages declare (zone_access, used by infra/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from rfmlake.errors import PipelineError
+from rfmlake.lake import Lake
+from rfmlake.lake.tables import ZONES
+from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes, zone_access
+from rfmlake.pipeline.runner import run_pipeline
+from rfmlake.settings import Settings
+
+
+def commit_gold_a(ctx: RunContext, state: object) -> dict:
+    ctx.lake.write_arrow("gold", "a", pa.table({"x": [1]}))
+    return {}
+
+
+def commit_gold_a_and_b(ctx: RunContext, state: object) -> dict:
+    commit_gold_a(ctx, state)
+    ctx.lake.write_arrow("gold", "b", pa.table({"x": [2]}))
+    return {}
+
+
+def stage(entry: str, writes: tuple[str, ...]) -> Stage:
+    return Stage("writer", "test", runtime="python", entry=f"{__name__}:{entry}", writes=writes)
+
+
+def context(tmp_path: Path) -> RunContext:
+    return RunContext(landing_dir=tmp_path / "landing", lake=Lake(tmp_path / "lake"), settings=Settings())
+
+
+def test_a_stage_may_commit_what_it_declares(tmp_path: Path) -> None:
+    summary = run_pipeline(context(tmp_path), stages=(stage("commit_gold_a", ("gold.a",)),))
+    assert [s.status for s in summary.stages] == ["succeeded"]
+
+
+def test_a_stage_that_commits_an_undeclared_table_fails_the_run(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"stage writer failed:\ncommitted gold.b, which the stage's `writes` "
+                                            r".* does not declare \(gold.a\)"):
+        run_pipeline(context(tmp_path), stages=(stage("commit_gold_a_and_b", ("gold.a",)),))
+    assert undeclared_writes(stage("x", ("gold.*",)), ["gold.b", "silver.b"]) == ["silver.b"]
+
+
+def test_every_declaration_names_a_zone() -> None:
+    for s in PIPELINE:
+        for pattern in (*s.reads, *s.writes):
+            assert pattern.split(".", 1)[0] in ZONES and "." in pattern, (s.name, pattern)
+
+
+def test_each_runtime_gets_the_zones_its_stages_declare() -> None:
+    # the deployed roles (infra/rfmlake_infra/compute.py, governance grants) follow these
+    assert zone_access("spark") == ((), ("bronze", "silver"))
+    assert zone_access("dbt") == (("silver",), ("gold",))
+    assert zone_access("segmentation") == ((), ("gold",))
+    # the quality check reads the quarantine, activation the customers' addresses in bronze
+    assert zone_access("python") == (("bronze", "silver"), ("gold",))
