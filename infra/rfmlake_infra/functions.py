@@ -1,7 +1,11 @@
-"""The code of every Lambda: ONE container image (lambdas/Dockerfile, built from the repository root)
-holding the rfmlake package with the extras the handlers import and each lambdas/<name>/handler.py.
-The functions differ only in the image CMD (`<name>.handler.handler`), so they share one image asset
+"""The code of every Lambda and of the SageMaker processing jobs: ONE container image
+(lambdas/Dockerfile, built from the repository root) holding the rfmlake package with the extras the
+handlers import and each lambdas/<name>/handler.py. The functions differ only in the image CMD
+(`<name>.handler.handler`), the processing jobs set their own entrypoint; all share one image asset
 (the same hash in every stack): `cdk synth` records it, `cdk deploy` builds and pushes it once.
+
+The managed SageMaker scikit-learn images cannot serve: their Python (3.10 in 1.4-2, 3.12 in
+1.4-2-py312) is not the 3.11 the package and every other runtime use.
 
 Container images rather than zip + layers: the handlers' dependencies (pyarrow, duckdb, pandas, numpy,
 scikit-learn, great-expectations, dbt, fastapi, opensearch-py, boto3, ...) exceed the 250 MB unzipped
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
 DOCKERFILE = "lambdas/Dockerfile"  # relative to the build context, the repository root (see .dockerignore)
 # Explicit on both sides: the image is built for the architecture the functions run on, also on arm64 hosts.
@@ -23,6 +28,12 @@ PLATFORM = ecr_assets.Platform.LINUX_AMD64
 def handler_cmd(name: str) -> str:
     """The image CMD selecting lambdas/<name>/handler.py's `handler` (lambdas/ is the task root)."""
     return f"{name}.handler.handler"
+
+
+def image_asset(scope: Construct, construct_id: str, repo_root: Path) -> ecr_assets.DockerImageAsset:
+    """The same image as an asset of `scope`'s stack, with its repository (for the processing jobs)."""
+    return ecr_assets.DockerImageAsset(scope, construct_id, directory=str(repo_root), file=DOCKERFILE,
+                                       platform=PLATFORM)
 
 
 def function_code(repo_root: Path, name: str) -> lambda_.DockerImageCode:

@@ -53,11 +53,7 @@ class SageMakerSizing(_Strict):
     instance_count: int = Field(1, ge=1, le=10)
     volume_size_gb: int = Field(30, ge=1, le=16384)
     max_runtime_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
-    # The AWS-managed scikit-learn processing image (Python 3.11 in 1.4-2 and later); account differs by region.
-    image_uri: str = Field(
-        "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3",
-        description="processing image; {region} is filled in",
-    )
+    # The jobs run the rfmlake image (lambdas/Dockerfile, infra/rfmlake_infra/functions.py), not a managed one.
 
     @field_validator("instance_type")
     @classmethod

@@ -1,0 +1,95 @@
+"""The SageMaker processing jobs of the synthesized app, run here as the state machine starts them:
+each Task's ContainerEntrypoint, Environment and ProcessingInputs, with the container's
+/opt/ml/processing mapped to a folder holding the inputs the job would get (models/segmentation/ and
+the settings.yaml the compute stack uploads), `python3` = this venv (what the image installs), the
+run id the state machine passes, and the lake bucket = a moto server bucket with the Glue databases
+of the catalog stack. Proves the deployed command runs the stage and commits its tables on S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra_synth import REPO, Synth
+from rfmlake.lake import open_lake
+from rfmlake.settings import load_settings
+from value_lakes import write_simulated_gold
+
+PROCESSING = "/opt/ml/processing"
+STATE_MACHINE_RUN_ID = "landing-2026-12-01-abc123"
+
+
+def stage_input(synth: Synth, processing: dict[str, Any], work: Path) -> None:
+    """Put each ProcessingInput where the job would find it (they all come from the artifacts bucket)."""
+    compute = synth.platform.compute
+    artifacts = f"s3://{compute.storage.artifacts.bucket_name}/"
+    sources = {"models/segmentation/": REPO / "models" / "segmentation"}
+    for item in processing["ProcessingInputs"]:
+        uri, local = item["S3Input"]["S3Uri"], item["S3Input"]["LocalPath"]
+        assert uri.startswith(artifacts), uri  # no lake data comes in as an input: the stage reads the lake
+        target = work / local.removeprefix(PROCESSING + "/")
+        key = uri.removeprefix(artifacts)
+        if key == "config/":
+            target.mkdir(parents=True)
+            (target / "settings.yaml").write_text(compute.settings_text)
+        else:
+            shutil.copytree(sources[key], target, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.CompletedProcess[str]:
+    compute = synth.platform.compute
+    processing = compute.stage_resources[stage]["processing"]
+    task = synth.platform.orchestration.definition["States"][stage]
+    assert task["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    assert task["Parameters"]["AppSpecification"] == processing["AppSpecification"]
+    stage_input(synth, processing, work)
+    environment = dict(task["Parameters"]["Environment"])
+    assert environment.pop("RFMLAKE_RUN_ID.$") == "$$.Execution.Name"
+
+    def local(value: str) -> str:
+        return value.replace(compute.lake_uri, lake_uri + "/").replace(PROCESSING, str(work))
+
+    command = [local(part) for part in processing["AppSpecification"]["ContainerEntrypoint"]]
+    assert command[0] == "python3"
+    env = {**{k: local(v) for k, v in environment.items()}, "RFMLAKE_RUN_ID": STATE_MACHINE_RUN_ID}
+    return subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env}, cwd=work)
+
+
+@pytest.mark.slow
+def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aws, tmp_path: Path) -> None:
+    environment = synth.platform.environment
+    bucket = f"lake-{tmp_path.name[-8:].lower().replace('_', '-')}"
+    aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for zone in ("bronze", "silver", "gold"):  # what the catalog stack creates
+        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
+    lake_uri = f"s3://{bucket}"
+    settings = load_settings(overrides={"prefix": environment.prefix})
+    lake = open_lake(lake_uri, settings, boto3_session=aws)
+    write_simulated_gold(lake, n=600, seed=2, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
+                         max_first_days=700)  # the dbt marts the jobs read
+
+    segmentation = run_job(synth, "segmentation", tmp_path / "segmentation", lake_uri)
+    assert segmentation.returncode == 0, segmentation.stderr[-3000:]
+    assert set(json.loads(segmentation.stdout)["committed"]) == {
+        "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
+    value = run_job(synth, "customer_value", tmp_path / "customer_value", lake_uri)
+    assert value.returncode == 0, value.stderr[-3000:]
+
+    rfm = lake.read_arrow(lake.require("gold", "customer_rfm"))
+    assert rfm.num_rows == lake.count_rows(lake.require("gold", "customer_rfm_features")) > 0
+    assert lake.count_rows(lake.require("gold", "customer_value")) == rfm.num_rows
+    glue = aws.client("glue").get_table(DatabaseName=f"{environment.prefix}_gold", Name="customer_value")["Table"]
+    assert glue["StorageDescriptor"]["Location"].rstrip("/") == lake.require("gold", "customer_value").uri
+    state = [uri.split("/_system/")[1] for uri in lake.storage.walk(lake.system_uri())]
+    assert any(s.startswith("models/segmentation/") for s in state) and any(s.startswith("models/value/") for s in state)
+    # the run id the state machine passed names the run's reports
+    assert any(s.startswith(f"runs/{STATE_MACHINE_RUN_ID}/") for s in state)
+    assert not list((tmp_path / "segmentation").glob("rfmlake-workspace-*"))  # scratch cleaned up
