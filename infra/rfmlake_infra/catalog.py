@@ -1,4 +1,5 @@
-"""Catalog: one Glue database per lake zone (`<prefix>_bronze`, `_silver`, `_gold`) and the Athena
+"""Catalog: one Glue database per lake zone (`<prefix>_bronze`, `_silver`, `_gold`), one per dbt layer
+that is not a zone (`_staging`, `_intermediate`), and the Athena
 workgroup analysts and dbt use (results encrypted in the Athena results bucket, settings enforced)."""
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ def database_name(environment: Environment, zone: str) -> str:
 
 class CatalogStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, environment: Environment, storage: StorageStack, **kwargs: object
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Environment,
+        storage: StorageStack,
+        dbt_layers: tuple[str, ...] = (),
+        **kwargs: object,
     ) -> None:
+        """`dbt_layers`: the schemas the dbt project builds (rfmlake.modeling.project.dbt_schemas); those
+        that are not lake zones (staging, intermediate: views only) get a database of their own."""
         super().__init__(scope, construct_id, **kwargs)
         self.databases: dict[str, glue.CfnDatabase] = {}
         for zone in ZONES:
@@ -33,6 +43,17 @@ class CatalogStack(cdk.Stack):
                     name=database_name(environment, zone),
                     description=f"rfmlake {zone} zone",
                     location_uri=f"s3://{storage.lake.bucket_name}/{zone}/",
+                ),
+            )
+        self.dbt_layers = tuple(layer for layer in dbt_layers if layer not in ZONES)
+        for layer in self.dbt_layers:
+            self.databases[layer] = glue.CfnDatabase(
+                self,
+                f"{layer.title()}Database",
+                catalog_id=self.account,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=database_name(environment, layer),
+                    description=f"rfmlake dbt {layer} models (views over silver; dbt-athena builds them)",
                 ),
             )
         self.workgroup_name = f"{environment.resource_prefix}"

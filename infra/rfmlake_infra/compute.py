@@ -28,6 +28,7 @@ from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read,
 from rfmlake_infra.storage import StorageStack
 
 SETTINGS_KEY = "config/settings.yaml"
+DBT_DATA_DIR = "gold/_dbt/"  # inside the gold zone: the same S3 access and Lake Formation location
 PROCESSING = "/opt/ml/processing"  # the job's ML storage volume (inputs, and scratch via TMPDIR)
 DBT_ATHENA_PIN = "dbt-athena-community==1.11.1"
 SEGMENTATION_SCRIPTS: dict[str, str] = {"segmentation": "models/segmentation/processing.py"}
@@ -234,7 +235,8 @@ class ComputeStack(cdk.Stack):
         workgroup_arn = f"arn:aws:athena:{self.region}:{self.account}:workgroup/{catalog.workgroup_name}"
         for statement in [
             *s3_read("ArtifactsRead", storage.artifacts, "dbt/", "wheels/", "config/"),
-            *self._lake_access("dbt", also_writes=("dbt/",)),  # dbt/: where dbt-athena puts its tables' data
+            *self._lake_access("dbt"),  # dbt-athena's tables keep their data under gold/_dbt/ (DBT_DATA_DIR)
+            self._catalog_statement("CatalogDbtLayersWrite", catalog.dbt_layers, write=True),
             *s3_write("AthenaResultsWrite", storage.athena_results, "results/"),
             kms_use(storage.key),
             iam.PolicyStatement(
@@ -269,10 +271,10 @@ class ComputeStack(cdk.Stack):
                     k: codebuild.BuildEnvironmentVariable(value=v)
                     for k, v in {
                         "DO_NOT_TRACK": "1",
-                        "RFMLAKE_PREFIX": env.prefix,
                         "RFMLAKE_ARTIFACTS": f"s3://{storage.artifacts.bucket_name}",
                         "RFMLAKE_ATHENA_S3_STAGING_DIR": f"s3://{storage.athena_results.bucket_name}/results/",
-                        "RFMLAKE_ATHENA_S3_DATA_DIR": f"s3://{storage.lake.bucket_name}/dbt/",
+                        "RFMLAKE_ATHENA_S3_DATA_DIR": f"s3://{storage.lake.bucket_name}/{DBT_DATA_DIR}",
+                        "RFMLAKE_LAKE": self.lake_uri,
                         "RFMLAKE_ATHENA_WORK_GROUP": catalog.workgroup_name,
                         "RFMLAKE_ATHENA_SCHEMA": database_name(env, "gold"),
                         "RFMLAKE_DBT_PROJECT_DIR": "dbt",
@@ -291,11 +293,12 @@ class ComputeStack(cdk.Stack):
                                 ],
                             },
                             "build": {
+                                # The pipeline's dbt_build stage, as `rfmlake run` runs it: the vars
+                                # (schema prefix, as_of, RFM settings) come from the settings, the
+                                # run report goes to the lake (rfmlake.pipeline.remote).
                                 "commands": [
-                                    'python -c "from pathlib import Path; from rfmlake.modeling.project import '
-                                    "write_profiles; write_profiles(Path('profiles'), Path('unused.duckdb'), "
-                                    "'$RFMLAKE_PREFIX')\"",
-                                    "dbt build --project-dir dbt --profiles-dir profiles --target athena",
+                                    "aws s3 cp --quiet $RFMLAKE_ARTIFACTS/config/settings.yaml settings.yaml",
+                                    "python -m rfmlake.pipeline.remote --stage dbt_build --config settings.yaml",
                                 ]
                             },
                         },

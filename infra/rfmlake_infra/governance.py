@@ -157,7 +157,7 @@ class GovernanceStack(cdk.Stack):
                 permissions=(["ALTER", "DELETE", "DESCRIBE", "INSERT", "SELECT"] if writes else ["DESCRIBE", "SELECT"]),
                 permissions_with_grant_option=[],
             )
-            if writes:
+            if writes and zone in self.locations:  # dbt's view-only layers have no data location
                 location = lf.CfnPrincipalPermissions(
                     self,
                     f"{label}{zone.title()}LocationAccess",

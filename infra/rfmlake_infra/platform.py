@@ -11,6 +11,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment, load_environment
 from rfmlake.governance.model import load_governance
+from rfmlake.modeling.project import dbt_schemas
 from rfmlake.pipeline.definition import zone_access
 from rfmlake_infra.analytics import AnalyticsStack
 from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
@@ -65,7 +66,10 @@ def build_platform(
     name = f"{environment.resource_prefix.title().replace('-', '')}"
     common = {"env": env}
     storage = StorageStack(app, f"{name}Storage", environment=environment, **common)
-    catalog = CatalogStack(app, f"{name}Catalog", environment=environment, storage=storage, **common)
+    catalog = CatalogStack(
+        app, f"{name}Catalog", environment=environment, storage=storage,
+        dbt_layers=dbt_schemas(repo_root / "dbt"), **common,
+    )
     compute = ComputeStack(
         app,
         f"{name}Compute",
@@ -85,7 +89,8 @@ def build_platform(
         catalog=catalog,
         # Each runtime's role gets the zones its stages declare (the same as its IAM policy in compute).
         pipeline={
-            runtime: PipelineAccess(role, *zone_access(runtime)) for runtime, role in compute.runtime_roles.items()
+            **{runtime: PipelineAccess(role, *zone_access(runtime)) for runtime, role in compute.runtime_roles.items()},
+            "dbt_layers": PipelineAccess(compute.dbt_role, reads=(), writes=catalog.dbt_layers),  # dbt's own views
         },
         **common,
     )

@@ -51,6 +51,16 @@ def find_project_dir() -> Path:
     )
 
 
+def dbt_schemas(project_dir: Path | None = None) -> tuple[str, ...]:
+    """The layers the project builds into (`+schema` of each model folder in dbt_project.yml, e.g.
+    staging, intermediate, gold): on Athena each is a Glue database `<prefix>_<layer>`, which the
+    catalog stack creates and the dbt role may write."""
+    document = yaml.safe_load(((project_dir or find_project_dir()) / "dbt_project.yml").read_text())
+    folders = (document.get("models") or {}).get(document["name"]) or {}
+    return tuple(sorted({str(config["+schema"]) for config in folders.values()
+                         if isinstance(config, dict) and config.get("+schema")}))
+
+
 def schema_prefix(target: str, prefix: str) -> str:
     """Locally the layers are plain `silver`, `gold`...; on Athena each is a Glue database
     `<prefix>_<layer>` (DESIGN.md section 4)."""

@@ -40,7 +40,9 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
     if ctx.lake.is_local or stage.runtime == "spark":  # Spark reads and writes s3:// itself (Glue)
         return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx)}
     # One-process stages work on a local copy of what they read; it is published when they succeed.
-    with workspace(ctx.lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
+    # dbt on Athena reads silver and builds gold in Athena itself: its workspace holds only its reports.
+    reads = () if stage.runtime == "dbt" else stage.reads
+    with workspace(ctx.lake, reads=reads, writes=stage.writes, exports=stage.exports,
                    state=(*stage.state, f"runs/{ctx.run_id}")) as (local, sync):
         summary = _run(stage, dataclasses.replace(ctx, lake=local, workspace_of=ctx.lake.location))
     return {"stage": stage.name, "run_id": ctx.run_id, "summary": summary,

@@ -89,7 +89,9 @@ def quality_gold(ctx: RunContext, state: RunState) -> dict[str, Any]:
 def dbt_build(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.modeling.dbt_runner import run_dbt
 
-    result = run_dbt(ctx, "build")
+    # A lake on S3 (this process holds only a workspace of it) is built by dbt-athena in Athena,
+    # into the Glue databases <prefix>_<layer>; a local lake by dbt-duckdb, exported into the lake.
+    result = run_dbt(ctx, "build", target="local" if ctx.workspace_of is None else "athena")
     state.reports["dbt_build"] = result
     return result.to_dict()
 

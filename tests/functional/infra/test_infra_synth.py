@@ -258,10 +258,39 @@ def test_each_role_reaches_exactly_the_zones_its_stages_declare(synth: Synth) ->
         assert zones_in("LakeWriteObjects", "/{zone}/*") == set(writes), runtime
         assert zones_in("CatalogRead", f":database/{prefix}_{{zone}}") == set(reads), runtime
         assert zones_in("CatalogWrite", f":database/{prefix}_{{zone}}") == set(writes), runtime
+        layers = synth.platform.catalog.dbt_layers if runtime == "dbt" else ()  # dbt's views: staging, ...
         tables: dict[str, list[str]] = {}
         for grant in grants:
             table = grant["Resource"].get("Table")
             if table and role_id in json.dumps(grant["Principal"]):
-                (zone,) = [z for z in zones if f"{z.title()}Database" in json.dumps(table["DatabaseName"])]
+                (zone,) = [z for z in (*zones, *layers) if f"{z.title()}Database" in json.dumps(table["DatabaseName"])]
                 tables[zone] = sorted(grant["Permissions"])
-        assert tables == {**{z: read_tables for z in reads}, **{z: write_tables for z in writes}}, runtime
+        assert tables == {**{z: read_tables for z in reads}, **{z: write_tables for z in (*writes, *layers)}}, runtime
+
+
+def test_dbt_runs_the_pipeline_stage_into_databases_the_catalog_creates(synth: Synth) -> None:
+    """CodeBuild runs the dbt_build stage through rfmlake (vars from the deployed settings), and every
+    layer the dbt project builds into is a Glue database of the catalog stack the dbt role may write."""
+    from rfmlake.modeling.project import dbt_schemas
+
+    prefix = synth.platform.environment.prefix
+    catalog = resources(synth.templates[synth.platform.catalog.stack_name], "AWS::Glue::Database")
+    names = {d["Properties"]["DatabaseInput"]["Name"] for d in catalog.values()}
+    layers = dbt_schemas(REPO / "dbt")
+    assert {"staging", "intermediate", "gold"} <= set(layers)
+    assert names == {f"{prefix}_{layer}" for layer in {"bronze", "silver", *layers}}
+    compute = synth.platform.compute
+    (project,) = resources(synth.templates[compute.stack_name], "AWS::CodeBuild::Project").values()
+    spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"][-1] == (
+        "python -m rfmlake.pipeline.remote --stage dbt_build --config settings.yaml")
+    env = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
+    assert {"RFMLAKE_LAKE", "RFMLAKE_ATHENA_WORK_GROUP", "RFMLAKE_ATHENA_S3_STAGING_DIR"} <= set(env)
+    assert json.dumps(env["RFMLAKE_ATHENA_S3_DATA_DIR"]).endswith('/gold/_dbt/"]]}')  # inside the gold zone
+    role_id = compute.get_logical_id(compute.dbt_role.node.default_child)
+    (policy,) = [p["Properties"]["PolicyDocument"]["Statement"]
+                 for p in resources(synth.templates[compute.stack_name], "AWS::IAM::Policy").values()
+                 if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+    (layer_write,) = [st for st in policy if st.get("Sid") == "CatalogDbtLayersWrite"]
+    for layer in ("staging", "intermediate"):
+        assert f":database/{prefix}_{layer}" in json.dumps(layer_write["Resource"])
