@@ -18,6 +18,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from rfmlake.activation.config import destination_env, destination_iam
 from rfmlake.deploy import Environment
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.pipeline.definition import PIPELINE, Runtime, Stage, zone_access
@@ -392,6 +393,17 @@ class ComputeStack(cdk.Stack):
             }
         return role
 
+    def _activation_access(self, env: Environment) -> list[iam.PolicyStatement]:
+        """The API calls of each activation destination listed in deploy.activation, on its resources only."""
+        statements = []
+        for kind, options in env.deploy.activation.selected().items():
+            actions, resources = destination_iam(kind, options, partition=self.partition, region=self.region,
+                                                 account=self.account)
+            if actions:
+                sid = "Activation" + kind.title().replace("_", "")
+                statements.append(iam.PolicyStatement(sid=sid, actions=list(actions), resources=resources))
+        return statements
+
     # -- the stage Lambda (python stages) -----------------------------------------------------------
     def _stage_lambda(self, env: Environment) -> iam.Role:
         storage = self.storage
@@ -411,6 +423,7 @@ class ComputeStack(cdk.Stack):
         for statement in [
             *s3_read("ArtifactsRead", storage.artifacts, "config/"),
             *self._lake_access("python"),
+            *self._activation_access(env),
             kms_use(storage.key),
             iam.PolicyStatement(
                 sid="OwnLogs",
@@ -420,6 +433,13 @@ class ComputeStack(cdk.Stack):
             lake_formation_data_access(),
         ]:
             role.add_to_policy(statement)
+        self.stage_function_env = {
+            "RFMLAKE_LAKE": self.lake_uri,
+            "RFMLAKE_LANDING": self.landing_uri,
+            "RFMLAKE_CONFIG": self.settings_uri,  # the deployed settings (prefix, RFM, value, ...)
+            # where the activate stage sends segment changes (deploy.activation)
+            **destination_env(env.deploy.activation.selected()),
+        }
         self.stage_function = lambda_.DockerImageFunction(
             self,
             "StageFunction",
@@ -430,7 +450,7 @@ class ComputeStack(cdk.Stack):
             log_group=log_group,
             memory_size=env.deploy.lambdas.memory_mb,
             timeout=cdk.Duration.seconds(env.deploy.lambdas.timeout_seconds),
-            environment={"RFMLAKE_LAKE": self.lake_uri, "RFMLAKE_LANDING": self.landing_uri},
+            environment=self.stage_function_env,
         )
         for stage in PIPELINE:
             if stage.runtime == "python":

@@ -81,6 +81,76 @@ def destination_from_env(kind: str, env: Mapping[str, str] | None = None,
                              endpoint_url=env.get(ENV_ENDPOINT_URL) or None)
 
 
+def destination_options(kind: str) -> dict[str, bool]:
+    """The options destination `kind` takes from the environment: constructor argument -> required."""
+    if kind not in DESTINATION_KINDS:
+        raise ActivationError(f"unknown destination {kind!r}; known: {', '.join(DESTINATION_KINDS)}")
+    return {arg: required for _var, (k, arg, required) in ENV_SETTINGS.items() if k == kind}
+
+
+def check_destination(kind: str, options: Mapping[str, str]) -> Destination:
+    """Build destination `kind` from `options` (as destination_from_env would) without calling AWS:
+    names the unknown or missing option, and the destination's own checks judge the values."""
+    allowed = destination_options(kind)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ActivationError(f"destination {kind!r} has no option {', '.join(map(repr, unknown))}; "
+                              f"options: {', '.join(allowed) or 'none'}")
+    missing = [arg for arg, required in allowed.items() if required and not options.get(arg)]
+    if missing:
+        raise ActivationError(f"destination {kind!r} needs {', '.join(missing)}")
+    return build_destination(kind, options=options)
+
+
+def destination_env(destinations: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The environment variables from which destination_names_from_env and destination_from_env build
+    these destinations ({kind: options}): what a deployment sets on the function that activates."""
+    env = {ENV_DESTINATIONS: ",".join(destinations)}
+    for kind, options in destinations.items():
+        check_destination(kind, options)
+        for var, (k, arg, _required) in ENV_SETTINGS.items():
+            if k == kind and options.get(arg):
+                env[var] = str(options[arg])
+    return env
+
+
+# What each destination's API calls need in IAM (infra/ grants them to the role that activates):
+# actions, and resource ARNs filled with partition, region, account and the destination's settings.
+# tests/unit/activation checks the actions against every client call in the destination's module.
+DESTINATION_IAM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "file": ((), ()),  # writes into the lake: the activating stage's own access to gold/
+    "eventbridge": (("events:PutEvents",), ("arn:{partition}:events:{region}:{account}:event-bus/{event_bus}",)),
+    "ses": (
+        ("ses:GetContactList", "ses:CreateContactList", "ses:UpdateContactList", "ses:CreateContact",
+         "ses:UpdateContact"),
+        ("arn:{partition}:ses:{region}:{account}:contact-list/{contact_list}",),
+    ),
+    "pinpoint": (
+        ("mobiletargeting:GetSegments", "mobiletargeting:CreateSegment", "mobiletargeting:UpdateSegment",
+         "mobiletargeting:UpdateEndpointsBatch"),
+        ("arn:{partition}:mobiletargeting:{region}:{account}:apps/{application_id}",
+         "arn:{partition}:mobiletargeting:{region}:{account}:apps/{application_id}/*"),
+    ),
+    "customer_profiles": (
+        ("profile:PutProfileObjectType", "profile:BatchPutProfileObject"),
+        ("arn:{partition}:profile:{region}:{account}:domains/{domain_name}",
+         "arn:{partition}:profile:{region}:{account}:domains/{domain_name}/*"),
+    ),
+}
+
+
+def destination_iam(kind: str, options: Mapping[str, str], *, partition: str, region: str,
+                    account: str) -> tuple[tuple[str, ...], list[str]]:
+    """(IAM actions, resource ARNs) destination `kind` with `options` needs; the settings a destination
+    defaults (the event bus, the contact list) are read from the built destination itself."""
+    destination = check_destination(kind, options)
+    actions, templates = DESTINATION_IAM[kind]
+    values = {arg: getattr(destination, arg) for arg in destination_options(kind) if hasattr(destination, arg)}
+    if kind == "eventbridge" and str(values["event_bus"]).startswith("arn:"):
+        return actions, [str(values["event_bus"])]  # a bus named by its ARN (e.g. in another account)
+    return actions, [t.format(partition=partition, region=region, account=account, **values) for t in templates]
+
+
 def lake_from_env(env: Mapping[str, str] | None = None) -> str:
     """RFMLAKE_LAKE: a lake folder or s3://bucket/prefix, kept as given."""
     env = os.environ if env is None else env

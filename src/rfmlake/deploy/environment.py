@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from rfmlake.activation.config import check_destination
 from rfmlake.deploy import aws_rules
 from rfmlake.errors import ConfigError
 from rfmlake.settings import Settings, load_settings
@@ -147,6 +148,42 @@ class ServingSettings(_Strict):
     )
 
 
+class ActivationDeploy(_Strict):
+    """Where the pipeline's `activate` stage (the stage Lambda) pushes segment changes on AWS. Each
+    destination takes the options its RFMLAKE_* variables set (docs/activation.md); the stage
+    Lambda's role gets exactly the API calls and resources of the destinations listed."""
+
+    destinations: tuple[str, ...] = Field(
+        ("file",), min_length=1,
+        description="file (exports in the lake), eventbridge, ses, pinpoint, customer_profiles",
+    )
+    file: dict[str, str] | None = None
+    eventbridge: dict[str, str] | None = Field(None, description="event_bus (name or ARN), source")
+    ses: dict[str, str] | None = Field(None, description="contact_list")
+    pinpoint: dict[str, str] | None = Field(None, description="application_id (required), channel")
+    customer_profiles: dict[str, str] | None = Field(None, description="domain_name (required)")
+
+    @model_validator(mode="after")
+    def _destinations_are_complete(self) -> ActivationDeploy:
+        from rfmlake.activation.errors import ActivationError
+
+        if len(set(self.destinations)) != len(self.destinations):
+            raise ValueError(f"destinations lists one twice: {list(self.destinations)}")
+        for kind in self.destinations:
+            try:
+                check_destination(kind, self.options(kind))
+            except ActivationError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    def options(self, kind: str) -> dict[str, str]:
+        return dict(getattr(self, kind, None) or {})
+
+    def selected(self) -> dict[str, dict[str, str]]:
+        """{destination: options} for the listed destinations, in order."""
+        return {kind: self.options(kind) for kind in self.destinations}
+
+
 class AlarmSettings(_Strict):
     """Thresholds of the alarms that notify the failure topic (besides failed jobs and runs)."""
 
@@ -181,6 +218,7 @@ class DeployEnvironment(_Strict):
     )
     serving: ServingSettings = ServingSettings()
     alarms: AlarmSettings = AlarmSettings()
+    activation: ActivationDeploy = ActivationDeploy()
 
 
 class Environment(_Strict):
