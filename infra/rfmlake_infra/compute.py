@@ -449,6 +449,8 @@ class ComputeStack(cdk.Stack):
             role=role,
             log_group=log_group,
             memory_size=env.deploy.lambdas.memory_mb,
+            # the workspace copy of what a stage reads (quality_silver: all of silver) lives in /tmp
+            ephemeral_storage_size=cdk.Size.mebibytes(env.deploy.lambdas.ephemeral_storage_mb),
             timeout=cdk.Duration.seconds(env.deploy.lambdas.timeout_seconds),
             environment=self.stage_function_env,
         )

@@ -65,6 +65,10 @@ class SageMakerSizing(_Strict):
 class LambdaSizing(_Strict):
     memory_mb: int = Field(1024, ge=128, le=10240)
     timeout_seconds: int = Field(900, ge=1, le=900)
+    ephemeral_storage_mb: int = Field(
+        10240, ge=512, le=10240,
+        description="the stage function's /tmp, which holds the workspace copy of the tables a stage reads",
+    )
 
 
 class Lifecycle(_Strict):

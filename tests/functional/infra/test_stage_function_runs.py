@@ -68,6 +68,11 @@ def test_the_deployed_stage_function_activates_to_the_configured_destinations(
     assert any(uri.endswith("_manifest.json") for uri in exports)
     state = [uri.split("/_system/")[1] for uri in lake.storage.walk(lake.system_uri())]
     assert any(s.startswith("activation/") for s in state)
+    # /tmp holds the workspace: as large as configured (deploy.lambdas.ephemeral_storage_mb)
+    (function,) = [r["Properties"] for r in synth.templates[compute.stack_name]["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("FunctionName") ==
+                   f"{environment.resource_prefix}-pipeline-stage"]
+    assert function["EphemeralStorage"] == {"Size": environment.deploy.lambdas.ephemeral_storage_mb} == {"Size": 10240}
     # its role may call exactly what those destinations need
     role_id = compute.get_logical_id(compute.stage_function_role.node.default_child)
     template = synth.templates[compute.stack_name]
