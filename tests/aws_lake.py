@@ -3,6 +3,7 @@ lake looks like, for tests of the S3 backend (rfmlake.lake.storage, rfmlake.lake
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.request
 import uuid
@@ -63,3 +64,17 @@ def upload_folder(session: boto3.Session, folder: Path, location: str) -> str:
         key = "/".join(part for part in (prefix.strip("/"), path.relative_to(folder).as_posix()) if part)
         client.upload_file(str(path), bucket, key)
     return location
+
+
+def activation_events_queue(session: boto3.Session, *, bus: str = "default", endpoint_url: str | None = None) -> str:
+    """An SQS queue that an EventBridge rule on `bus` fills with the events activation sends (source
+    rfmlake.activation), so a test can read back what was delivered; returns the queue URL."""
+    events = session.client("events", endpoint_url=endpoint_url)
+    sqs = session.client("sqs", endpoint_url=endpoint_url)
+    if bus != "default":
+        events.create_event_bus(Name=bus)
+    queue_url = sqs.create_queue(QueueName=f"q-{bus}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"r-{bus}", EventBusName=bus, EventPattern=json.dumps({"source": ["rfmlake.activation"]}))
+    events.put_targets(Rule=f"r-{bus}", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return queue_url

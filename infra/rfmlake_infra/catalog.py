@@ -34,26 +34,18 @@ class CatalogStack(cdk.Stack):
         that are not lake zones (staging, intermediate: views only) get a database of their own."""
         super().__init__(scope, construct_id, **kwargs)
         self.databases: dict[str, glue.CfnDatabase] = {}
-        for zone in ZONES:
-            self.databases[zone] = glue.CfnDatabase(
-                self,
-                f"{zone.title()}Database",
-                catalog_id=self.account,
-                database_input=glue.CfnDatabase.DatabaseInputProperty(
-                    name=database_name(environment, zone),
-                    description=f"rfmlake {zone} zone",
-                    location_uri=f"s3://{storage.lake.bucket_name}/{zone}/",
-                ),
-            )
         self.dbt_layers = tuple(layer for layer in dbt_layers if layer not in ZONES)
-        for layer in self.dbt_layers:
-            self.databases[layer] = glue.CfnDatabase(
+        # (name, description, location): the zones hold the lake's data; dbt's layers only views
+        databases = [(zone, f"rfmlake {zone} zone", f"s3://{storage.lake.bucket_name}/{zone}/") for zone in ZONES]
+        databases += [(layer, f"rfmlake dbt {layer} models (views over silver; dbt-athena builds them)", None)
+                      for layer in self.dbt_layers]
+        for name, description, location in databases:
+            self.databases[name] = glue.CfnDatabase(
                 self,
-                f"{layer.title()}Database",
+                f"{name.title()}Database",
                 catalog_id=self.account,
                 database_input=glue.CfnDatabase.DatabaseInputProperty(
-                    name=database_name(environment, layer),
-                    description=f"rfmlake dbt {layer} models (views over silver; dbt-athena builds them)",
+                    name=database_name(environment, name), description=description, location_uri=location
                 ),
             )
         self.workgroup_name = f"{environment.resource_prefix}"

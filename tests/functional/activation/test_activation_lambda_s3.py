@@ -3,10 +3,8 @@ commit event syncs once, and the journal it keeps on S3 makes a duplicate event 
 
 from __future__ import annotations
 
-import json
-
 from activation_lakes import round_robin, write_customers, write_rfm
-from aws_lake import PREFIX, new_bucket
+from aws_lake import PREFIX, activation_events_queue, new_bucket
 from rfmlake.activation.lambda_event import handle_event
 from rfmlake.lake import open_lake
 from rfmlake.settings import Settings
@@ -25,11 +23,7 @@ def test_commit_event_syncs_once_with_the_journal_kept_on_s3(aws) -> None:
     lake = open_lake(lake_uri, Settings(prefix=PREFIX), boto3_session=aws)
     write_customers(lake, 6, no_consent={0})
     write_rfm(lake, round_robin(6))
-    sqs, events = aws.client("sqs"), aws.client("events")
-    queue = sqs.create_queue(QueueName="activation")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["rfmlake.activation"]}))
-    events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+    sqs, queue = aws.client("sqs"), activation_events_queue(aws)
     env = {"RFMLAKE_LAKE": lake_uri, "RFMLAKE_CONFIG": f"s3://{bucket}/config/settings.yaml",
            "RFMLAKE_ACTIVATION_DESTINATIONS": "eventbridge"}
 

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
+from aws_lake import activation_events_queue
 from rfmlake.activation import RetryPolicy, sync
 from rfmlake.activation.destinations.eventbridge import EventBridgeDestination
 from rfmlake.activation.destinations.ses import SesContactListDestination
@@ -38,15 +39,7 @@ def session(moto_url):
 
 
 def _queue_for_rule(session, url: str, bus: str) -> str:
-    events = session.client("events", endpoint_url=url)
-    sqs = session.client("sqs", endpoint_url=url)
-    if bus != "default":
-        events.create_event_bus(Name=bus)
-    queue_url = sqs.create_queue(QueueName=f"q-{bus}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=f"r-{bus}", EventBusName=bus, EventPattern=json.dumps({"source": ["rfmlake.activation"]}))
-    events.put_targets(Rule=f"r-{bus}", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    return queue_url
+    return activation_events_queue(session, bus=bus, endpoint_url=url)
 
 
 def _drain(session, url: str, queue_url: str) -> list[dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
+from aws_lake import activation_events_queue
 from infra_synth import REPO, Synth
 from rfmlake.lake import open_lake
 from rfmlake.settings import load_settings
@@ -37,11 +38,7 @@ def test_the_deployed_stage_function_activates_to_the_configured_destinations(
                      boto3_session=aws)
     write_customers(lake, 6, no_consent={0})
     write_rfm(lake, round_robin(6))
-    sqs, events = aws.client("sqs"), aws.client("events")
-    queue = sqs.create_queue(QueueName="segment-changes")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="to-queue", EventPattern=json.dumps({"source": ["rfmlake.activation"]}))
-    events.put_targets(Rule="to-queue", Targets=[{"Id": "q", "Arn": queue_arn}])
+    sqs, queue = aws.client("sqs"), activation_events_queue(aws)  # what reaches the default bus
 
     buckets = {compute.storage.lake.bucket_name: lake_bucket, compute.storage.artifacts.bucket_name: artifacts,
                compute.storage.landing.bucket_name: "dev-landing"}
