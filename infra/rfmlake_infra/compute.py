@@ -1,7 +1,8 @@
-"""Compute: the Glue 5.0 Spark jobs (glue_jobs/*.py + the rfmlake wheel), the dbt-on-Athena CodeBuild
-project, the SageMaker processing role and job configs (models/segmentation/), and the stage Lambda
-(lambdas/pipeline_stage, in the Lambda image of rfmlake_infra.functions). Each has its own role,
-limited to its own buckets, prefixes, databases and APIs."""
+"""Compute: the Glue 5.0 Spark jobs (glue_jobs/*.py + the rfmlake wheel), the CodeBuild project that
+runs the dbt_build stage on Athena, the SageMaker processing jobs (models/segmentation/ and the generic
+stage runner, on the image of rfmlake_infra.functions), and the stage Lambda (lambdas/pipeline_stage,
+same image). Each runs as its own role, reaching the zones its stages declare (zone_access) and only
+its own buckets, prefixes and APIs."""
 
 from __future__ import annotations
 

@@ -30,11 +30,11 @@ from rfmlake.lake.tables import ZONES, Lake, TableRef
 
 log = logging.getLogger(__name__)
 
+PII_FINGERPRINT = "pii_key.fingerprint"  # rfmlake.ingest.pii keeps it under _system/
+
 
 class WorkspaceError(PipelineError):
     """A stage in a workspace did what its declaration does not allow; nothing was published."""
-
-PII_FINGERPRINT = "pii_key.fingerprint"  # rfmlake.ingest.pii keeps it under _system/
 
 
 @dataclass
@@ -47,7 +47,8 @@ class SyncReport:
     bytes_down: int = 0
 
 
-def _wanted(qualified: str, patterns: Sequence[str]) -> bool:
+def table_matches(qualified: str, patterns: Sequence[str]) -> bool:
+    """Whether "zone.table" matches one of the patterns ("gold.*", "bronze.customers")."""
     return any(fnmatch.fnmatchcase(qualified, p) for p in patterns)
 
 
@@ -75,7 +76,7 @@ def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
     copied: list[tuple[TableRef, str]] = []
     for zone in ZONES:
         for ref in source.tables(zone):
-            if _wanted(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
+            if table_matches(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
                 copied.append((ref, _copy_version(source, ref, target)))
     for ref, version_dir in copied:
         target.commit(ref.zone, ref.name, version_dir)
@@ -157,7 +158,7 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
         yield local, report
         committed = {ref.qualified_name for ref in local.tables()
                      if report.pulled.get(ref.qualified_name) != ref.version}
-        undeclared = sorted(name for name in committed if not _wanted(name, writes))
+        undeclared = sorted(name for name in committed if not table_matches(name, writes))
         if undeclared:
             raise WorkspaceError(f"the stage committed {', '.join(undeclared)}, outside what it may write "
                                  f"({', '.join(writes) or 'nothing'}); nothing was published to {lake.location}")

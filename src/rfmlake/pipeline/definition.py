@@ -6,7 +6,6 @@ for AWS is generated from the same tuple, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
@@ -137,4 +136,6 @@ def zone_access(runtime: Runtime, pipeline: tuple[Stage, ...] = PIPELINE) -> tup
 
 def undeclared_writes(stage: Stage, committed: set[str] | list[str]) -> list[str]:
     """The tables among `committed` ("zone.table") that the stage's `writes` does not declare."""
-    return sorted(name for name in committed if not any(fnmatch.fnmatchcase(name, p) for p in stage.writes))
+    from rfmlake.lake.workspace import table_matches
+
+    return sorted(name for name in committed if not table_matches(name, stage.writes))
