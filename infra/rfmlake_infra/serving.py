@@ -107,6 +107,26 @@ class ServingStack(cdk.Stack):
         self.api_role = self._function_role("ApiRole", "rfmlake profile API: reads OpenSearch")
         self.domain_name = f"{prefix}-profiles"[:28]
         domain_arn = f"arn:aws:es:{self.region}:{self.account}:domain/{self.domain_name}"
+        # The domain's error logs (ES_APPLICATION_LOGS) in CloudWatch: the service writes them under a
+        # resource policy that names this log group only and this account's domain.
+        self.domain_logs = self._log_group("ProfileStoreLogs", f"/aws/vendedlogs/opensearch/{self.domain_name}")
+        domain_logs_policy = logs.CfnResourcePolicy(
+            self,
+            "ProfileStoreLogsPolicy",
+            policy_name=f"{prefix}-opensearch-logs",
+            policy_document=cdk.Stack.of(self).to_json_string({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "OpenSearchApplicationLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "es.amazonaws.com"},
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{self.domain_logs.log_group_arn}",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": self.account},
+                                  "ArnLike": {"aws:SourceArn": domain_arn}},
+                }],
+            }),
+        )
         self.domain = opensearch.CfnDomain(
             self,
             "ProfileStore",
@@ -130,6 +150,11 @@ class ServingStack(cdk.Stack):
             ),
             node_to_node_encryption_options=opensearch.CfnDomain.NodeToNodeEncryptionOptionsProperty(enabled=True),
             encryption_at_rest_options=opensearch.CfnDomain.EncryptionAtRestOptionsProperty(enabled=True),
+            log_publishing_options={
+                "ES_APPLICATION_LOGS": opensearch.CfnDomain.LogPublishingOptionProperty(
+                    cloud_watch_logs_log_group_arn=self.domain_logs.log_group_arn, enabled=True
+                )
+            },
             domain_endpoint_options=opensearch.CfnDomain.DomainEndpointOptionsProperty(
                 enforce_https=True, tls_security_policy="Policy-Min-TLS-1-2-PFS-2023-10"
             ),
@@ -153,6 +178,7 @@ class ServingStack(cdk.Stack):
                 ],
             },
         )
+        self.domain.add_resource_dependency(domain_logs_policy)  # the service checks the policy when the domain is created
         self.domain.apply_removal_policy(
             cdk.RemovalPolicy.DESTROY if deploy.removal == "destroy" else cdk.RemovalPolicy.RETAIN
         )

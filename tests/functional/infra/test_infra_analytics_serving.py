@@ -112,6 +112,28 @@ def test_opensearch_is_encrypted_https_only_in_the_vpc_and_admits_only_the_two_r
     assert all(json.dumps(s["Resource"]).endswith(':domain/rfmlake-dev-profiles/*"]]}') for s in statements.values())
 
 
+def test_opensearch_error_logs_reach_cloudwatch_under_a_policy_for_that_group_only(synth: Synth) -> None:
+    stack = synth.platform.serving
+    template = serving(synth)
+    (domain,) = resources(template, "AWS::OpenSearchService::Domain").values()
+    group = ref_of(stack, stack.domain_logs)
+    assert domain["Properties"]["LogPublishingOptions"] == {
+        "ES_APPLICATION_LOGS": {"CloudWatchLogsLogGroupArn": {"Fn::GetAtt": [group, "Arn"]}, "Enabled": True}}
+    assert template["Resources"][group]["Properties"]["LogGroupName"] == "/aws/vendedlogs/opensearch/rfmlake-dev-profiles"
+    (policy_id, policy), = resources(template, "AWS::Logs::ResourcePolicy").items()
+    assert policy_id in domain["DependsOn"]  # in place before the service checks it
+    # the document is one string joined around the log group's ARN and the account: fill those in
+    parts = policy["Properties"]["PolicyDocument"]["Fn::Join"][1]
+    filled = "".join(p if isinstance(p, str) else
+                     "arn:aws:logs:eu-west-1:123456789012:log-group:G" if p == {"Fn::GetAtt": [group, "Arn"]} else
+                     {"AWS::AccountId": "123456789012", "AWS::Region": "eu-west-1"}[p["Ref"]] for p in parts)
+    (statement,) = json.loads(filled)["Statement"]
+    assert statement["Principal"] == {"Service": "es.amazonaws.com"}
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:G"  # that group only
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":123456789012:domain/rfmlake-dev-profiles")
+
+
 def test_the_indexer_runs_when_a_profile_version_is_committed(synth: Synth) -> None:
     from rfmlake_infra.serving import PROFILE_POINTER_KEY
 
