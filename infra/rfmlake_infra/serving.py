@@ -178,7 +178,8 @@ class ServingStack(cdk.Stack):
                 ],
             },
         )
-        self.domain.add_resource_dependency(domain_logs_policy)  # the service checks the policy when the domain is created
+        # the service checks the log group policy when it creates the domain
+        self.domain.add_resource_dependency(domain_logs_policy)
         self.domain.apply_removal_policy(
             cdk.RemovalPolicy.DESTROY if deploy.removal == "destroy" else cdk.RemovalPolicy.RETAIN
         )
