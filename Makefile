@@ -53,7 +53,7 @@ bench-10m: install ## the same benchmark on 10M order lines
 	$(BIN)/python bench/run_bench.py --order-lines 10000000
 
 lint: install ## ruff
-	$(BIN)/ruff check src tests glue_jobs models lambdas bench
+	$(BIN)/ruff check src tests glue_jobs models lambdas bench infra
 
 clean: ## remove the demo output and caches (keeps .venv)
 	rm -rf $(DEMO_DIR) .pytest_cache bench/work
