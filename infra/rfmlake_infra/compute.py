@@ -354,11 +354,13 @@ class ComputeStack(cdk.Stack):
             # stage Lambda does): it reads the features and the stored model from the lake and commits
             # its gold tables, so no ProcessingInput/Output of lake data. The run id comes from the
             # state machine (RFMLAKE_RUN_ID); scratch goes to the job's ML storage volume.
+            # Explicit arguments also replace the image's CMD (a Lambda handler name), whatever the runtime
+            # does with CMD when the entrypoint is overridden.
             lake_args = ["--lake", self.lake_uri, "--config", f"{PROCESSING}/config/settings.yaml"]
             if script:
-                entrypoint = ["python3", f"{PROCESSING}/code/{Path(script).name}", *lake_args]
+                arguments = [f"{PROCESSING}/code/{Path(script).name}", *lake_args]
             else:  # stages without their own entry script run through the generic stage runner
-                entrypoint = ["python3", "-m", "rfmlake.pipeline.remote", "--stage", stage.name, *lake_args]
+                arguments = ["-m", "rfmlake.pipeline.remote", "--stage", stage.name, *lake_args]
 
             def s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
                 return {
@@ -375,7 +377,11 @@ class ComputeStack(cdk.Stack):
             self.stage_resources[stage.name] = {
                 "job_prefix": f"{env.resource_prefix}-{stage.name.replace('_', '-')}"[:27].rstrip("-"),
                 "processing": {
-                    "AppSpecification": {"ImageUri": image.image_uri, "ContainerEntrypoint": entrypoint},
+                    "AppSpecification": {
+                        "ImageUri": image.image_uri,
+                        "ContainerEntrypoint": ["python3"],
+                        "ContainerArguments": arguments,
+                    },
                     "ProcessingResources": {
                         "ClusterConfig": {
                             "InstanceCount": sizing.instance_count,

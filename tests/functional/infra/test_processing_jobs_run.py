@@ -1,5 +1,5 @@
 """The SageMaker processing jobs of the synthesized app, run here as the state machine starts them:
-each Task's ContainerEntrypoint, Environment and ProcessingInputs, with the container's
+each Task's ContainerEntrypoint and ContainerArguments, Environment and ProcessingInputs, with the container's
 /opt/ml/processing mapped to a folder holding the inputs the job would get (models/segmentation/ and
 the settings.yaml the compute stack uploads), `python3` = this venv (what the image installs), the
 run id the state machine passes, and the lake bucket = a moto server bucket with the Glue databases
@@ -56,8 +56,9 @@ def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.C
     def local(value: str) -> str:
         return value.replace(compute.lake_uri, lake_uri + "/").replace(PROCESSING, str(work))
 
-    command = [local(part) for part in processing["AppSpecification"]["ContainerEntrypoint"]]
-    assert command[0] == "python3"
+    app = processing["AppSpecification"]
+    command = [local(part) for part in (*app["ContainerEntrypoint"], *app["ContainerArguments"])]
+    assert command[0] == "python3"  # the image's Python, with the package installed
     env = {**{k: local(v) for k, v in environment.items()}, "RFMLAKE_RUN_ID": STATE_MACHINE_RUN_ID}
     return subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=600,
                           env={**os.environ, **env}, cwd=work)
