@@ -94,8 +94,22 @@ class ServingStack(cdk.Stack):
         functions_sg = ec2.SecurityGroup(
             self, "FunctionsSecurityGroup", vpc=self.vpc, description="profile Lambdas", allow_all_outbound=False
         )
-        # HTTPS only: OpenSearch in the VPC and S3 through the gateway endpoint (isolated subnets: no other route).
-        functions_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to OpenSearch and S3")
+        # HTTPS only: OpenSearch in the VPC, S3 through the gateway endpoint and Secrets Manager through its
+        # interface endpoint (isolated subnets: no other route).
+        functions_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to OpenSearch, S3, Secrets Manager")
+        endpoint_sg = ec2.SecurityGroup(
+            self, "EndpointSecurityGroup", vpc=self.vpc, description="interface endpoints", allow_all_outbound=False
+        )
+        endpoint_sg.add_ingress_rule(functions_sg, ec2.Port.tcp(443), "HTTPS from the profile Lambdas")
+        # The API reads the PII key at cold start (rfmlake.profiles.aws.pii_key_from_env).
+        self.secrets_endpoint = self.vpc.add_interface_endpoint(
+            "SecretsManagerEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[endpoint_sg],
+            private_dns_enabled=True,
+            open=False,
+        )
         domain_sg = ec2.SecurityGroup(
             self, "DomainSecurityGroup", vpc=self.vpc, description="profile store", allow_all_outbound=False
         )

@@ -112,6 +112,21 @@ def test_opensearch_is_encrypted_https_only_in_the_vpc_and_admits_only_the_two_r
     assert all(json.dumps(s["Resource"]).endswith(':domain/rfmlake-dev-profiles/*"]]}') for s in statements.values())
 
 
+def test_the_api_in_its_isolated_subnets_can_reach_secrets_manager(synth: Synth) -> None:
+    """The API reads the PII key at cold start; without a NAT its only route is an interface endpoint."""
+    stack, template = synth.platform.serving, serving(synth)
+    (endpoint,) = [e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()
+                   if e["Properties"].get("VpcEndpointType") == "Interface"]
+    assert "secretsmanager" in json.dumps(endpoint["ServiceName"]) and endpoint["PrivateDnsEnabled"] is True
+    isolated = {k for k, v in resources(template, "AWS::EC2::Subnet").items() if v["Properties"]["MapPublicIpOnLaunch"] is False}
+    assert {s["Ref"] for s in endpoint["SubnetIds"]} == isolated
+    (group,) = endpoint["SecurityGroupIds"]
+    rules = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+             if r["Properties"]["GroupId"] == group]
+    functions = ref_of(stack, stack.api_function.connections.security_groups[0])
+    assert [(r["FromPort"], r["SourceSecurityGroupId"]) for r in rules] == [(443, {"Fn::GetAtt": [functions, "GroupId"]})]
+
+
 def test_opensearch_error_logs_reach_cloudwatch_under_a_policy_for_that_group_only(synth: Synth) -> None:
     stack = synth.platform.serving
     template = serving(synth)
