@@ -4,6 +4,7 @@ nothing here is read at import time."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -164,27 +165,22 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
         raise ConfigError(_format_validation_error(exc, source)) from None
 
 
-_SECRETS: dict[str, bytes] = {}  # per process: a Glue job or a warm Lambda asks once
+_SECRETS: dict[str, bytes] = {}  # secret id -> key, per process
 
 
-def pii_key(settings: Settings, *, boto3_session: boto3.Session | None = None) -> bytes | None:
-    """The keyed-hash secret for PII tokens: the environment variable settings.pii_key_env, else the
-    Secrets Manager secret settings.pii_key_secret (the AWS runtime). None means: use the lake's
-    local key."""
-    value = os.environ.get(settings.pii_key_env)
+def pii_key(settings: Settings, *, env: Mapping[str, str] | None = None,
+            boto3_session: boto3.Session | None = None) -> bytes | None:
+    """The keyed-hash secret for PII tokens: the environment variable settings.pii_key_env (in `env`,
+    default os.environ), else the Secrets Manager secret settings.pii_key_secret (the AWS runtime),
+    read once per process. None means: use the lake's local key."""
+    value = (os.environ if env is None else env).get(settings.pii_key_env)
     if value:
         return value.encode()
     if settings.pii_key_secret is None:
         return None
-    return read_pii_key_secret(settings.pii_key_secret, boto3_session=boto3_session)
-
-
-def read_pii_key_secret(secret_id: str, *, boto3_session: boto3.Session | None = None) -> bytes:
-    """The PII key held by a Secrets Manager secret (name or ARN), read once per process: a Glue job
-    or a warm Lambda asks once, and the key never passes through a template or an environment."""
-    if secret_id not in _SECRETS:
-        _SECRETS[secret_id] = _read_secret(secret_id, boto3_session)
-    return _SECRETS[secret_id]
+    if settings.pii_key_secret not in _SECRETS:  # a Glue job or a warm Lambda asks once
+        _SECRETS[settings.pii_key_secret] = _read_secret(settings.pii_key_secret, boto3_session)
+    return _SECRETS[settings.pii_key_secret]
 
 
 def _read_secret(secret_id: str, boto3_session: boto3.Session | None = None) -> bytes:

@@ -85,14 +85,13 @@ def pii_key_from_env(env: Mapping[str, str], boto3_session: boto3.Session | None
     """The PII key the API tokenizes email lookups with: RFMLAKE_PII_KEY (or the variable that
     RFMLAKE_PII_KEY_ENV names), else the Secrets Manager secret RFMLAKE_PII_KEY_SECRET, read once per
     execution environment (the deployed function: the key stays out of its configuration)."""
-    from rfmlake.settings import read_pii_key_secret
+    from rfmlake.settings import Settings, pii_key
 
     key_env = env.get("RFMLAKE_PII_KEY_ENV", "RFMLAKE_PII_KEY")
-    if env.get(key_env):
-        return env[key_env].encode()
-    secret = env.get("RFMLAKE_PII_KEY_SECRET")
-    if secret:
-        return read_pii_key_secret(secret, boto3_session=boto3_session)
+    settings = Settings(pii_key_env=key_env, pii_key_secret=env.get("RFMLAKE_PII_KEY_SECRET") or None)
+    key = pii_key(settings, env=env, boto3_session=boto3_session)
+    if key is not None:
+        return key
     raise ConfigError(f"no PII key: set environment variable RFMLAKE_PII_KEY_SECRET to the Secrets Manager "
                       f"secret holding it (or {key_env} to the key itself)")
 
