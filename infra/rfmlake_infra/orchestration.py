@@ -230,8 +230,8 @@ class OrchestrationStack(cdk.Stack):
         threshold = deploy.alarms.quarantine_rate_percent
         self.alarms["QuarantineRate"] = alarm_above(
             self,
+            prefix,
             "QuarantineRate",
-            f"{prefix}-QuarantineRate",
             cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=QUARANTINE_RATE,
