@@ -17,6 +17,7 @@ import pyarrow as pa
 from rfmlake.activation.errors import ActivationError
 from rfmlake.activation.model import MEMBER_ATTRIBUTES, Channel, Member
 from rfmlake.lake import Lake
+from rfmlake.lake.tables import parquet_scan
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 _PHONE_STRIP = re.compile(r"[\s().\-/]")
@@ -60,22 +61,21 @@ def _sql_connect(lake: Lake):  # noqa: ANN202 - duckdb connection
     return duckdb.connect(":memory:")
 
 
-def _glob(lake: Lake, zone: str, name: str) -> str:
+def _scan(lake: Lake, zone: str, name: str) -> str:
     ref = lake.current(zone, name)
     if ref is None:
         raise ActivationError(f"activation needs {zone}.{name}, which does not exist in the lake at {lake}; "
                               "run the pipeline first (rfmlake run)")
-    return ref.glob.replace("'", "''")
+    return parquet_scan(ref)
 
 
-_NEWEST_ADDRESS_SQL = """
-    SELECT trim(customer_id) AS customer_id, email, phone
-    FROM read_parquet('{bronze}')
-    WHERE customer_id IS NOT NULL AND trim(customer_id) <> ''
-    QUALIFY row_number() OVER (
-        PARTITION BY trim(customer_id)
-        ORDER BY try_cast(updated_at AS TIMESTAMPTZ) DESC NULLS LAST, _loaded_at DESC, _row_hash
-    ) = 1
+# The address of a customer is the one of the CRM record silver accepted: the bronze row with the
+# accepted row's lineage (source file and row hash), never a rejected or superseded record.
+_ACCEPTED_ADDRESS_SQL = """
+    SELECT s.customer_id, b.email, b.phone
+    FROM {silver} s
+    JOIN {bronze} b ON b._row_hash = s._row_hash AND b._source_file = s._source_file
+    QUALIFY row_number() OVER (PARTITION BY s.customer_id ORDER BY b._loaded_at DESC) = 1
 """
 
 
@@ -89,13 +89,14 @@ def load_audience(lake: Lake, channel: Channel) -> Audience:
     # Addresses are selected only where consent is true: the others never leave bronze.
     sql = f"""
         WITH consent AS (
-            SELECT customer_id, marketing_opt_in FROM read_parquet('{_glob(lake, "silver", "customers")}')
-        ), addr AS ({_NEWEST_ADDRESS_SQL.format(bronze=_glob(lake, "bronze", "customers"))})
+            SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}
+        ), addr AS ({_ACCEPTED_ADDRESS_SQL.format(silver=_scan(lake, "silver", "customers"),
+                                                   bronze=_scan(lake, "bronze", "customers"))})
         SELECT g.customer_id, g.rfm_segment, {attrs},
                c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                CASE WHEN c.marketing_opt_in THEN a.phone END AS phone
-        FROM read_parquet('{gold_ref.glob.replace("'", "''")}') g
+        FROM {parquet_scan(gold_ref)} g
         LEFT JOIN consent c USING (customer_id)
         LEFT JOIN addr a USING (customer_id)
         ORDER BY g.customer_id
@@ -161,15 +162,16 @@ def _plain(value: object) -> object:
 
 
 def load_exit_addresses(lake: Lake, customer_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Newest address of customers leaving a destination, so they can be unsubscribed whatever
-    their consent is now (a withdrawal must reach the tool)."""
+    """The accepted address of customers leaving a destination, so they can be unsubscribed
+    whatever their consent is now (a withdrawal must reach the tool)."""
     ids = sorted(set(customer_ids))
-    if not ids or lake.current("bronze", "customers") is None:
+    if not ids or lake.current("bronze", "customers") is None or lake.current("silver", "customers") is None:
         return {}
     con = _sql_connect(lake)
     con.register("exit_ids", pa.table({"customer_id": ids}))
-    sql = f"SELECT a.* FROM ({_NEWEST_ADDRESS_SQL.format(bronze=_glob(lake, 'bronze', 'customers'))}) a " \
-          "JOIN exit_ids USING (customer_id)"
+    addresses = _ACCEPTED_ADDRESS_SQL.format(silver=_scan(lake, "silver", "customers"),
+                                             bronze=_scan(lake, "bronze", "customers"))
+    sql = f"SELECT a.* FROM ({addresses}) a JOIN exit_ids USING (customer_id)"
     rows = con.execute(sql).fetchall()
     con.close()
     return {cid: (normalize_email(email), normalize_phone(phone)) for cid, email, phone in rows}

@@ -12,15 +12,15 @@ from __future__ import annotations
 import duckdb
 
 from rfmlake.governance.model import GovernanceConfig, load_governance
-from rfmlake.lake.tables import ZONES, Lake
+from rfmlake.lake.tables import ZONES, Lake, parquet_scan
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _columns(con: duckdb.DuckDBPyConnection, glob: str) -> list[str]:
-    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()]
+def _columns(con: duckdb.DuckDBPyConnection, scan: str) -> list[str]:
+    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
 
 
 def visible_columns(config: GovernanceConfig, persona: str, zone: str, table: str, columns: list[str]) -> list[str]:
@@ -40,13 +40,13 @@ def connect_as(
     for zone in zones:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(zone)}")
         for ref in lake.tables(zone):
-            glob = ref.glob.replace("'", "''")
-            allowed = visible_columns(config, persona, zone, ref.name, _columns(con, glob))
+            scan = parquet_scan(ref)
+            allowed = visible_columns(config, persona, zone, ref.name, _columns(con, scan))
             if not allowed:
                 continue
             select = ", ".join(_quote(c) for c in allowed)
             con.execute(
-                f"CREATE TABLE {_quote(zone)}.{_quote(ref.name)} AS SELECT {select} FROM read_parquet('{glob}')"
+                f"CREATE TABLE {_quote(zone)}.{_quote(ref.name)} AS SELECT {select} FROM {scan}"
             )
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
@@ -61,7 +61,7 @@ def uncovered_columns(config: GovernanceConfig, lake: Lake) -> list[str]:
     con = duckdb.connect(":memory:")
     missing: list[str] = []
     for ref in lake.tables():
-        for column in _columns(con, ref.glob.replace("'", "''")):
+        for column in _columns(con, parquet_scan(ref)):
             if config.column_sensitivity(ref.zone, ref.name, column) is None:
                 missing.append(f"{ref.qualified_name}.{column}")
     return missing

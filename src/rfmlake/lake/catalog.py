@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from rfmlake.lake.tables import ZONES, Lake
+from rfmlake.lake.tables import ZONES, Lake, parquet_scan
 
 
 def _quote(identifier: str) -> str:
@@ -20,10 +20,8 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: Lake, zones: tuple[str,
     for zone in zones:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(zone)}")
         for ref in lake.tables(zone):
-            glob = ref.glob.replace("'", "''")
             con.execute(
-                f"CREATE OR REPLACE VIEW {_quote(zone)}.{_quote(ref.name)} AS "
-                f"SELECT * FROM read_parquet('{glob}')"
+                f"CREATE OR REPLACE VIEW {_quote(zone)}.{_quote(ref.name)} AS SELECT * FROM {parquet_scan(ref)}"
             )
             names.append(ref.qualified_name)
     return names

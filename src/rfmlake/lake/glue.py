@@ -129,3 +129,70 @@ class GlueCatalog:
             except self.client.exceptions.EntityNotFoundException:
                 raise CatalogError(f"Glue database {database} does not exist; deploy the catalog stack "
                                    f"or check the settings prefix ({self.prefix!r})") from None
+
+    def set_partitions(self, zone: str, name: str, table_uri: str, partition_by: tuple[str, ...], schema: pa.Schema,
+                       partitions: dict[tuple[tuple[str, str], ...], str], version: str) -> None:
+        """Make the Glue table's partitions those of the lake's pointer: create the table (partition
+        keys apart from the columns, as Athena wants them), then create, update and delete partitions
+        so each points at its committed version folder. The pointer object in the lake is the
+        commit; this follows it and is idempotent, so a crash part-way is repaired by the next
+        commit (docs/adr/0010)."""
+        database = self.database(zone)
+        what = f"{zone}.{name}"
+        columns = [{"Name": f.name.lower(), "Type": hive_type(f.type)} for f in schema if f.name not in partition_by]
+        table_input = {
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "rfmlake_version": version,
+                           "rfmlake_committed_at": f"{time.time():.3f}"},
+            "PartitionKeys": [{"Name": c, "Type": "string"} for c in partition_by],
+            "StorageDescriptor": {"Columns": columns, "Location": table_uri.rstrip("/") + "/",
+                                  **_PARQUET_STORAGE},
+        }
+        try:
+            self._call(what, "update_table", DatabaseName=database, TableInput=table_input)
+        except self.client.exceptions.EntityNotFoundException:
+            try:
+                self._call(what, "create_table", DatabaseName=database, TableInput=table_input)
+            except self.client.exceptions.EntityNotFoundException:
+                raise CatalogError(f"Glue database {database} does not exist; deploy the catalog stack "
+                                   f"or check the settings prefix ({self.prefix!r})") from None
+        existing: dict[tuple[str, ...], str] = {}
+        pages = self.client.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=name)
+        for page in pages:
+            for partition in page["Partitions"]:
+                existing[tuple(partition["Values"])] = partition["StorageDescriptor"]["Location"].rstrip("/")
+        wanted = {tuple(v for _, v in values): uri.rstrip("/") for values, uri in partitions.items()}
+
+        def partition_input(values: tuple[str, ...], uri: str) -> dict[str, Any]:
+            return {"Values": list(values),
+                    "StorageDescriptor": {"Columns": columns, "Location": uri + "/", **_PARQUET_STORAGE}}
+
+        create = [partition_input(v, u) for v, u in sorted(wanted.items()) if v not in existing]
+        update = [(v, u) for v, u in sorted(wanted.items()) if v in existing and existing[v] != u]
+        delete = [list(v) for v in sorted(existing) if v not in wanted]
+        for chunk in _chunks(create, 100):
+            response = self._call(what, "batch_create_partition", DatabaseName=database, TableName=name,
+                                  PartitionInputList=chunk)
+            _raise_partition_errors(what, "BatchCreatePartition", response)
+        for chunk in _chunks(update, 100):
+            entries = [{"PartitionValueList": list(v), "PartitionInput": partition_input(v, u)} for v, u in chunk]
+            response = self._call(what, "batch_update_partition", DatabaseName=database, TableName=name,
+                                  Entries=entries)
+            _raise_partition_errors(what, "BatchUpdatePartition", response)
+        for chunk in _chunks(delete, 25):
+            response = self._call(what, "batch_delete_partition", DatabaseName=database, TableName=name,
+                                  PartitionsToDelete=[{"Values": v} for v in chunk])
+            _raise_partition_errors(what, "BatchDeletePartition", response)
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _raise_partition_errors(what: str, operation: str, response: dict[str, Any]) -> None:
+    errors = response.get("Errors") or []
+    if errors:
+        first = errors[0].get("ErrorDetail", {})
+        raise CatalogError(f"Glue {operation} for {what} failed for {len(errors)} partitions: "
+                           f"{first.get('ErrorCode', '')}: {first.get('ErrorMessage', '')}")

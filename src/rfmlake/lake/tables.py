@@ -5,6 +5,12 @@ A table is a folder `<lake>/<zone>/<table>/` holding immutable versions under `v
 table's pointer to it atomically. A crash before the commit leaves an orphan folder that readers
 never see and `vacuum` removes.
 
+A partitioned table (docs/adr/0010) keeps one immutable version folder per partition,
+`<table>/<k1>=<v1>/<k2>=<v2>/<id>/`, and its pointer lists the current version of every partition.
+`commit_partitions` adds, replaces and drops partitions in one pointer write, so an incremental run
+rewrites only the partitions it touched (one landing file's rows, one as_of date of history) and the
+table still changes atomically.
+
 The lake lives in a local folder or under an `s3://bucket/prefix` (rfmlake.lake.storage). The
 pointer is a `_current` file beside the versions, or, with a Glue catalog attached (the AWS
 runtime), the Glue table's location (rfmlake.lake.glue), which Athena reads atomically per query.
@@ -38,29 +44,87 @@ _SYSTEM = "_system"
 
 
 @dataclass(frozen=True)
+class Partition:
+    """One partition of a partitioned table: its values and its committed version folder."""
+
+    values: tuple[tuple[str, str], ...]  # ((column, value), ...) in the table's partition order
+    uri: str
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.values)
+
+    @property
+    def version(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def partition_key(values: tuple[tuple[str, str], ...] | dict[str, str]) -> str:
+    """The hive-style relative folder of a partition: `k1=v1/k2=v2`."""
+    pairs = values.items() if isinstance(values, dict) else values
+    key = "/".join(f"{column}={value}" for column, value in pairs)
+    if not key or any(not v or "/" in v or v in (".", "..") for _, v in pairs):
+        raise ValueError(f"invalid partition values {dict(pairs)!r}: each value must be non-empty without '/'")
+    return key
+
+
+def _partition_values(key: str) -> tuple[tuple[str, str], ...]:
+    return tuple(tuple(part.split("=", 1)) for part in key.split("/"))  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
 class TableRef:
     zone: str
     name: str
-    uri: str  # the committed version folder: a local path or an s3:// URI
+    uri: str  # the committed version folder (a partitioned table: the table folder); local path or s3://
+    partitions: tuple[Partition, ...] = ()  # a partitioned table's partitions, sorted by key
+    partition_by: tuple[str, ...] = ()
+    commit_id: str | None = None  # a partitioned table's commit (its pointer's version)
+    schema_uri: str | None = None  # a partitioned table's zero-row Parquet file holding its columns
 
     @property
     def qualified_name(self) -> str:
         return f"{self.zone}.{self.name}"
 
     @property
+    def is_partitioned(self) -> bool:
+        return bool(self.partition_by)
+
+    @property
     def version(self) -> str:
+        if self.is_partitioned:
+            return str(self.commit_id)
         return self.uri.rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def path(self) -> Path:
-        """The version folder of a table in a local lake."""
+        """The version folder of a table in a local lake (the table folder when partitioned)."""
         if is_s3(self.uri):
             raise StorageError(f"{self.qualified_name} is on S3 ({self.uri}); this step needs a local lake")
         return Path(self.uri)
 
     @property
+    def globs(self) -> list[str]:
+        """One Parquet glob per version folder: what DuckDB's read_parquet takes as a list."""
+        if self.is_partitioned:
+            return [Storage.join(p.uri, "*.parquet") for p in self.partitions]
+        return [Storage.join(self.uri, "*.parquet")]
+
+    @property
     def glob(self) -> str:
+        if self.is_partitioned:
+            raise StorageError(f"{self.qualified_name} is partitioned: read it with `globs` or parquet_scan()")
         return str(self.path / "*.parquet")
+
+
+def parquet_scan(ref: TableRef) -> str:
+    """A DuckDB table expression over a committed table, partitioned or not. Partitions may differ in
+    their columns (bronze keeps each file's extra columns): columns are matched by name, and the
+    table's zero-row schema file comes first, so the columns and their order are the table's even
+    when it has no partitions."""
+    sources = [ref.schema_uri, *ref.globs] if ref.schema_uri else ref.globs
+    listed = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    return f"read_parquet([{listed}], union_by_name = true)"
 
 
 def _new_version_id() -> str:
@@ -140,8 +204,15 @@ class Lake:
         """A fresh, not yet existing version folder for a writer to fill (Spark creates it itself)."""
         return Storage.join(self.table_uri(zone, name), "versions", _new_version_id())
 
+    def new_partition_version(self, zone: str, name: str, values: dict[str, str]) -> str:
+        """A fresh version folder for one partition of a partitioned table: `<table>/k=v/.../<id>`."""
+        return Storage.join(self.table_uri(zone, name), partition_key(values), _new_version_id())
+
     def files(self, version: str | TableRef) -> list[str]:
-        """The data files of a version (marker files such as `_SUCCESS` excluded)."""
+        """The data files of a version, or of every partition of a partitioned table (marker files
+        such as `_SUCCESS` excluded)."""
+        if isinstance(version, TableRef) and version.is_partitioned:
+            return [f for p in version.partitions for f in self.storage.files(p.uri)]
         uri = version.uri if isinstance(version, TableRef) else str(version)
         return self.storage.files(uri)
 
@@ -164,16 +235,110 @@ class Lake:
         self.storage.write_bytes(Storage.join(self.table_uri(zone, name), _POINTER), json.dumps(pointer).encode())
         return ref
 
+    def commit_partitions(self, zone: str, name: str, partition_by: tuple[str, ...] | list[str], *,
+                          add: dict[str, str] | None = None, drop: set[str] | list[str] | tuple[str, ...] = (),
+                          schema: pa.Schema | None = None) -> TableRef:
+        """Change a partitioned table in one atomic pointer write: `add` maps partition keys
+        (`partition_key(values)`) to new version folders (a new partition, or a replacement),
+        `drop` lists partition keys to remove. `schema` (else the first added file's) is merged
+        into the table's schema, which readers get even while the table has no partitions.
+        A table that does not exist yet is created (with no partitions, if nothing is added)."""
+        partition_by = tuple(partition_by)
+        add = {key: str(uri).rstrip("/") for key, uri in (add or {}).items()}
+        table = self.table_uri(zone, name)
+        current = self._read_pointer(zone, name)
+        if current is not None and "partitions" not in current:
+            raise ValueError(f"{zone}.{name} is not a partitioned table; it cannot take partitions")
+        if current is not None and tuple(current["partition_by"]) != partition_by:
+            raise ValueError(f"{zone}.{name} is partitioned by {current['partition_by']}, not {list(partition_by)}")
+        partitions: dict[str, str] = dict(current["partitions"]) if current else {}
+        for key, uri in add.items():
+            if tuple(c for c, _ in _partition_values(key)) != partition_by:
+                raise ValueError(f"partition {key!r} of {zone}.{name} does not follow {list(partition_by)}")
+            expected = Storage.join(table, key)
+            if uri.rsplit("/", 1)[0] != expected:
+                raise ValueError(f"{uri} is not a version folder of partition {key} of {zone}.{name}")
+            if not self.storage.files(uri):
+                raise ValueError(f"refusing to commit {zone}.{name}: {uri} holds no Parquet files")
+        stored_schema = self._table_schema(current, table)
+        merged = _merge_schemas(stored_schema, schema if schema is not None else self._first_schema(add))
+        if merged is None:
+            raise ValueError(f"{zone}.{name} needs a schema: it has none yet and nothing was added")
+        schema_file = current.get("schema") if current else None
+        if merged is not None and (stored_schema is None or not merged.equals(stored_schema)):
+            schema_file = f"_schema/{_new_version_id()}.parquet"
+            buffer = io.BytesIO()
+            pq.write_table(merged.empty_table(), buffer, compression="zstd")
+            self.storage.write_bytes(Storage.join(table, schema_file), buffer.getvalue())
+        previous = {key: partitions[key] for key in [*add, *drop] if key in partitions}
+        for key in drop:
+            partitions.pop(key, None)
+        partitions.update({key: uri.rsplit("/", 1)[1] for key, uri in add.items()})
+        commit_id = _new_version_id()
+        pointer = {"version": commit_id, "committed_at": time.time(), "partition_by": list(partition_by),
+                   "schema": schema_file, "partitions": dict(sorted(partitions.items())),
+                   # the versions this commit replaced: kept by vacuum like a non-partitioned
+                   # table's previous version, for readers that started before the commit
+                   "previous": previous}
+        ref = self._partitioned_ref(zone, name, pointer)
+        if self.catalog is not None:
+            # The pointer object is the commit; the Glue partitions follow it (docs/adr/0010).
+            self.storage.write_bytes(Storage.join(table, _POINTER), json.dumps(pointer).encode())
+            self.catalog.set_partitions(zone, name, table, partition_by, merged,
+                                        {p.values: p.uri for p in ref.partitions}, commit_id)
+            return ref
+        self.storage.write_bytes(Storage.join(table, _POINTER), json.dumps(pointer).encode())
+        return ref
+
+    def _first_schema(self, add: dict[str, str]) -> pa.Schema | None:
+        for uri in add.values():
+            files = self.storage.files(uri)
+            if files:
+                with self.storage.open_input(files[0]) as handle:
+                    return pq.read_schema(handle)
+        return None
+
+    def _table_schema(self, pointer: dict | None, table: str) -> pa.Schema | None:
+        if not pointer or not pointer.get("schema"):
+            return None
+        with self.storage.open_input(Storage.join(table, pointer["schema"])) as handle:
+            return pq.read_schema(handle)
+
+    def table_schema(self, ref: TableRef) -> pa.Schema:
+        """The columns of a committed table (for a partitioned one, the union over its partitions)."""
+        if ref.is_partitioned:
+            if ref.schema_uri is None:
+                raise ValueError(f"{ref.qualified_name} has no schema yet")
+            with self.storage.open_input(ref.schema_uri) as handle:
+                return pq.read_schema(handle)
+        with self.storage.open_input(self.files(ref)[0]) as handle:
+            return pq.read_schema(handle)
+
+    def _read_pointer(self, zone: str, name: str) -> dict | None:
+        raw = self.storage.read_bytes(Storage.join(self.table_uri(zone, name), _POINTER))
+        return json.loads(raw) if raw is not None else None
+
+    def _partitioned_ref(self, zone: str, name: str, pointer: dict) -> TableRef:
+        table = self.table_uri(zone, name)
+        partitions = tuple(
+            Partition(_partition_values(key), Storage.join(table, key, version))
+            for key, version in sorted(pointer["partitions"].items())
+        )
+        schema = Storage.join(table, pointer["schema"]) if pointer.get("schema") else None
+        return TableRef(zone, name, table, partitions=partitions, partition_by=tuple(pointer["partition_by"]),
+                        commit_id=pointer["version"], schema_uri=schema)
+
     def current(self, zone: str, name: str) -> TableRef | None:
         table = self.table_uri(zone, name)
+        pointer = self._read_pointer(zone, name)
+        if pointer is not None and "partitions" in pointer:
+            return self._partitioned_ref(zone, name, pointer)
         if self.catalog is not None:
             location = self.catalog.location(zone, name)
             return TableRef(zone, name, location) if location else None
-        raw = self.storage.read_bytes(Storage.join(table, _POINTER))
-        if raw is None:
+        if pointer is None:
             return None
-        version = json.loads(raw)["version"]
-        return TableRef(zone, name, Storage.join(table, "versions", version))
+        return TableRef(zone, name, Storage.join(table, "versions", pointer["version"]))
 
     def require(self, zone: str, name: str) -> TableRef:
         ref = self.current(zone, name)
@@ -184,11 +349,10 @@ class Lake:
     def tables(self, zone: str | None = None) -> list[TableRef]:
         refs: list[TableRef] = []
         for z in (zone,) if zone else ZONES:
+            names = {n for n, is_dir in self.storage.children(Storage.join(self.location, z)) if is_dir}
             if self.catalog is not None:
-                names = self.catalog.table_names(z)
-            else:
-                names = [n for n, is_dir in self.storage.children(Storage.join(self.location, z)) if is_dir]
-            for name in names:
+                names |= set(self.catalog.table_names(z))
+            for name in sorted(names):
                 ref = self.current(z, name)
                 if ref is not None:
                     refs.append(ref)
@@ -196,12 +360,16 @@ class Lake:
 
     # -- readers and writers --------------------------------------------------------------------
     def read_arrow(self, ref: TableRef, columns: list[str] | None = None) -> pa.Table:
-        """Read a committed version (all its data files) into memory."""
+        """Read a committed version (all its data files) into memory. Only for tables that stay
+        small (per customer at most); large ones are read by an engine (DuckDB, Spark)."""
         tables = []
         for uri in self.files(ref):
             with self.storage.open_input(uri) as handle:
                 tables.append(pq.read_table(handle, columns=columns))
         if not tables:
+            if ref.is_partitioned:
+                schema = self.table_schema(ref)
+                return (schema if columns is None else pa.schema([schema.field(c) for c in columns])).empty_table()
             raise ValueError(f"{ref.qualified_name} version {ref.version} holds no Parquet files")
         return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
@@ -225,14 +393,40 @@ class Lake:
         self.write_version(version_dir, table)
         return self.commit(zone, name, version_dir)
 
+    def write_partitions(self, zone: str, name: str, partition_by: tuple[str, ...], table: pa.Table, *,
+                         drop: set[str] | tuple[str, ...] = ()) -> TableRef:
+        """Write the rows of `table` as new versions of the partitions they fall in (the partition
+        columns are columns of `table`), replacing those partitions, drop `drop`, and commit."""
+        import pyarrow.compute as pc
+
+        add: dict[str, str] = {}
+        if table.num_rows:
+            keys = table.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+            for row in keys.to_pylist():
+                values = {c: str(row[c]) for c in partition_by}
+                mask = None
+                for column in partition_by:
+                    match = pc.equal(pc.cast(table.column(column), pa.string()), values[column])
+                    mask = match if mask is None else pc.and_(mask, match)
+                version_dir = self.new_partition_version(zone, name, values)
+                self.write_version(version_dir, table.filter(mask))
+                add[partition_key(values)] = version_dir
+        return self.commit_partitions(zone, name, partition_by, add=add, drop=drop, schema=table.schema)
+
     def vacuum(self, keep: int = 2, min_age_seconds: float = 3600.0) -> list[str]:
         """Delete versions that are neither current nor among the newest `keep`, and orphans of
-        crashed writers older than `min_age_seconds` (a writer still running is younger)."""
+        crashed writers older than `min_age_seconds` (a writer still running is younger). For a
+        partitioned table: every partition version that neither the current commit nor the one
+        before it references."""
         removed: list[str] = []
         now = time.time()
         for zone in ZONES:
             for table_name, is_dir in self.storage.children(Storage.join(self.location, zone)):
                 if not is_dir:
+                    continue
+                pointer = self._read_pointer(zone, table_name)
+                if pointer is not None and "partitions" in pointer:
+                    removed.extend(self._vacuum_partitions(zone, table_name, pointer, now, min_age_seconds))
                     continue
                 versions_dir = Storage.join(self.table_uri(zone, table_name), "versions")
                 ref = self.current(zone, table_name)
@@ -246,13 +440,59 @@ class Lake:
                     stale = older[: max(0, len(older) - (keep - 1))] + newer
                 for version in stale:
                     uri = Storage.join(versions_dir, version)
-                    # Local folders carry their own mtime; S3 prefixes do not, so the id's time is used.
-                    written = self.storage.mtime(uri) if self.is_local else _version_time(version)
-                    old = written is not None and now - written >= min_age_seconds
-                    if old or (current is not None and version < current):
+                    if self._old(uri, version, now, min_age_seconds) or (current is not None and version < current):
                         self.storage.delete_dir(uri)
                         removed.append(uri)
         return removed
+
+    def _old(self, uri: str, version: str, now: float, min_age_seconds: float) -> bool:
+        # Local folders carry their own mtime; S3 prefixes do not, so the id's time is used.
+        written = self.storage.mtime(uri) if self.is_local else _version_time(version)
+        return written is not None and now - written >= min_age_seconds
+
+    def _vacuum_partitions(self, zone: str, name: str, pointer: dict, now: float, min_age_seconds: float) -> list[str]:
+        table = self.table_uri(zone, name)
+        depth = len(pointer["partition_by"])
+        live = {Storage.join(table, key, version) for key, version in pointer["partitions"].items()}
+        live |= {Storage.join(table, key, version) for key, version in pointer.get("previous", {}).items()}
+        commit_time = _version_time(pointer["version"]) or now
+        removed: list[str] = []
+
+        def walk(folder: str, level: int) -> None:
+            for child, is_dir in self.storage.children(folder):
+                if not is_dir or child.startswith(("_", ".")):
+                    continue
+                uri = Storage.join(folder, child)
+                if level < depth:
+                    walk(uri, level + 1)
+                    continue
+                if uri in live:
+                    continue
+                # Older than the current commit: replaced or dropped; younger: a writer still running
+                # (or crashed), removed once old enough.
+                written = _version_time(child)
+                if (written is not None and written < commit_time) or self._old(uri, child, now, min_age_seconds):
+                    self.storage.delete_dir(uri)
+                    removed.append(uri)
+
+        walk(table, 0)
+        schema_dir = Storage.join(table, "_schema")
+        for child, is_dir in self.storage.children(schema_dir):
+            if not is_dir and f"_schema/{child}" != pointer.get("schema") and child < pointer["version"]:
+                self.storage.delete_file(Storage.join(schema_dir, child))
+        return removed
+
+
+def _merge_schemas(stored: pa.Schema | None, new: pa.Schema | None) -> pa.Schema | None:
+    """The stored columns in their order, then new columns; a column's first type wins."""
+    if stored is None:
+        return new
+    if new is None:
+        return stored
+    fields = list(stored)
+    names = set(stored.names)
+    fields.extend(f for f in new if f.name not in names)
+    return pa.schema(fields)
 
 
 def open_lake(location: str | Path, settings: Settings | None = None,

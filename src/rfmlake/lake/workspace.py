@@ -52,18 +52,44 @@ def table_matches(qualified: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(qualified, p) for p in patterns)
 
 
-def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
-    """Copy a committed version's data files into the same version id under `target`; returns the
-    target version folder. Files keep their names when they end in .parquet (so Spark's part names
-    survive a round trip); extension-less files (dbt-athena, Athena CTAS) get part names."""
-    version_dir = Storage.join(target.table_uri(ref.zone, ref.name), "versions", ref.version)
+def _copy_folder(source: Lake, files: list[str], target: Lake, version_dir: str) -> str:
+    """Copy one version folder's data files to `version_dir` under `target`. Files keep their names
+    when they end in .parquet (so Spark's part names survive a round trip); extension-less files
+    (dbt-athena, Athena CTAS) get part names."""
     target.storage.make_dir(version_dir)
-    for i, uri in enumerate(source.files(ref)):
+    for i, uri in enumerate(files):
         name = uri.rsplit("/", 1)[1]
         if not name.endswith(".parquet"):
             name = f"part-{i:05d}.parquet"
         source.storage.copy_file(uri, Storage.join(version_dir, name), target.storage)
     return version_dir
+
+
+def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
+    """Copy a committed version into the same version id under `target`; returns the target version
+    folder (a partitioned table: the table folder, each partition under its own version id)."""
+    table = target.table_uri(ref.zone, ref.name)
+    if not ref.is_partitioned:
+        return _copy_folder(source, source.files(ref), target, Storage.join(table, "versions", ref.version))
+    present = target.current(ref.zone, ref.name)
+    have = {(p.key, p.version) for p in present.partitions} if present is not None and present.is_partitioned else set()
+    for partition in ref.partitions:
+        if (partition.key, partition.version) not in have:  # partition versions are immutable
+            _copy_folder(source, source.storage.files(partition.uri), target,
+                         Storage.join(table, partition.key, partition.version))
+    return table
+
+
+def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str) -> None:
+    if not ref.is_partitioned:
+        target.commit(ref.zone, ref.name, version_dir)
+        return
+    current = target.current(ref.zone, ref.name)
+    stale = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
+    wanted = {p.key for p in ref.partitions}
+    target.commit_partitions(ref.zone, ref.name, ref.partition_by,
+                             add={p.key: Storage.join(version_dir, p.key, p.version) for p in ref.partitions},
+                             drop=stale - wanted, schema=source.table_schema(ref))
 
 
 def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
@@ -79,7 +105,7 @@ def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
             if table_matches(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
                 copied.append((ref, _copy_version(source, ref, target)))
     for ref, version_dir in copied:
-        target.commit(ref.zone, ref.name, version_dir)
+        _commit_copy(source, ref, target, version_dir)
     return {ref.qualified_name: ref.version for ref, _ in copied}
 
 

@@ -120,3 +120,38 @@ def _parquet(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
+
+
+def test_partitioned_table_on_s3_follows_its_pointer_in_glue_partitions(s3_lake: Lake, aws) -> None:
+    """The pointer object is the commit; Glue holds one partition per committed partition version
+    (partition keys apart from the columns), so Athena reads exactly what the lake's readers read."""
+    by = ("as_of_date",)
+    s3_lake.write_partitions("gold", "h", by, pa.table({"as_of_date": ["d1", "d1", "d2"], "customer_id": ["a", "b", "a"]}))
+    ref = s3_lake.write_partitions("gold", "h", by, pa.table({"as_of_date": ["d2"], "customer_id": ["c"]}))
+    glue = aws.client("glue")
+    table = glue.get_table(DatabaseName=f"{PREFIX}_gold", Name="h")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["as_of_date"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["customer_id"]
+    partitions = glue.get_partitions(DatabaseName=f"{PREFIX}_gold", TableName="h")["Partitions"]
+    assert {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for p in partitions} == {
+        ("d1",): ref.partitions[0].uri + "/", ("d2",): ref.partitions[1].uri + "/"}
+    assert s3_lake.current("gold", "h") == ref
+    assert sorted(s3_lake.read_arrow(ref).column("customer_id").to_pylist()) == ["a", "b", "c"]
+    s3_lake.commit_partitions("gold", "h", by, drop={"as_of_date=d1"})
+    partitions = glue.get_partitions(DatabaseName=f"{PREFIX}_gold", TableName="h")["Partitions"]
+    assert [p["Values"] for p in partitions] == [["d2"]]
+
+
+def test_workspace_round_trip_of_a_partitioned_table_keeps_partition_versions(s3_lake: Lake, tmp_path) -> None:
+    from rfmlake.lake.workspace import workspace
+
+    by = ("as_of_date",)
+    before = s3_lake.write_partitions("gold", "h", by, pa.table({"as_of_date": ["d1", "d2"], "customer_id": ["a", "b"]}))
+    with workspace(s3_lake, reads=("gold.h",), writes=("gold.h",), scratch=tmp_path) as (local, report):
+        assert local.count_rows(local.require("gold", "h")) == 2
+        local.write_partitions("gold", "h", by, pa.table({"as_of_date": ["d3"], "customer_id": ["c"]}))
+    assert set(report.pushed) == {"gold.h"}
+    after = s3_lake.require("gold", "h")
+    assert [p.key for p in after.partitions] == ["as_of_date=d1", "as_of_date=d2", "as_of_date=d3"]
+    assert after.partitions[:2] == before.partitions  # untouched partitions keep their version folders
+    assert sorted(s3_lake.read_arrow(after).column("customer_id").to_pylist()) == ["a", "b", "c"]

@@ -1,0 +1,97 @@
+"""Partitioned tables: one immutable version folder per partition, changed in one pointer write."""
+
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rfmlake.lake import Lake
+from rfmlake.lake.catalog import connect
+from rfmlake.lake.tables import partition_key
+
+BY = ("as_of_date",)
+
+
+def _rows(lake: Lake, sql: str) -> list[tuple]:
+    con = connect(lake)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _history(day: str, customers: list[str]) -> pa.Table:
+    return pa.table({"as_of_date": [day] * len(customers), "customer_id": customers})
+
+
+def test_partitions_are_added_replaced_and_dropped(lake: Lake) -> None:
+    lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a", "b"]))
+    lake.write_partitions("gold", "h", BY, _history("2026-01-02", ["a"]))
+    assert _rows(lake, "SELECT as_of_date, count(*) FROM gold.h GROUP BY 1 ORDER BY 1") == [
+        ("2026-01-01", 2), ("2026-01-02", 1)]
+    # a rerun for one as_of replaces that partition only
+    lake.write_partitions("gold", "h", BY, _history("2026-01-02", ["a", "b", "c"]))
+    assert _rows(lake, "SELECT as_of_date, count(*) FROM gold.h GROUP BY 1 ORDER BY 1") == [
+        ("2026-01-01", 2), ("2026-01-02", 3)]
+    ref = lake.commit_partitions("gold", "h", BY, drop={partition_key({"as_of_date": "2026-01-01"})})
+    assert [p.key for p in ref.partitions] == ["as_of_date=2026-01-02"]
+    assert lake.count_rows(ref) == 3
+
+
+def test_an_uncommitted_partition_is_invisible(lake: Lake) -> None:
+    lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a"]))
+    orphan = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-09"}))
+    orphan.mkdir(parents=True)
+    pq.write_table(_history("2026-01-09", ["x", "y"]), orphan / "part-0.parquet")
+    assert _rows(lake, "SELECT count(*) FROM gold.h") == [(1,)]
+
+
+def test_an_empty_partitioned_table_keeps_its_columns(lake: Lake) -> None:
+    schema = pa.schema([("entity", pa.string()), ("reason", pa.string()), ("_file", pa.string())])
+    lake.commit_partitions("bronze", "q", ("_file",), schema=schema)
+    assert _rows(lake, "SELECT entity, reason, count(*) FROM bronze.q GROUP BY ALL") == []
+    assert lake.count_rows(lake.require("bronze", "q")) == 0
+    assert lake.read_arrow(lake.require("bronze", "q")).schema.names == ["entity", "reason", "_file"]
+
+
+def test_partitions_with_different_columns_read_by_name(lake: Lake) -> None:
+    by = ("_file",)
+    lake.write_partitions("bronze", "c", by, pa.table({"_file": ["f1"], "customer_id": ["1"]}))
+    lake.write_partitions("bronze", "c", by, pa.table({"_file": ["f2"], "customer_id": ["2"], "loyalty": ["gold"]}))
+    assert _rows(lake, "SELECT customer_id, loyalty FROM bronze.c ORDER BY 1") == [("1", None), ("2", "gold")]
+
+
+def test_partition_rules_are_enforced(lake: Lake) -> None:
+    lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a"]))
+    with pytest.raises(ValueError, match="partitioned by"):
+        lake.commit_partitions("gold", "h", ("other",), drop={"other=1"})
+    lake.write_arrow("gold", "flat", pa.table({"x": [1]}))
+    with pytest.raises(ValueError, match="not a partitioned table"):
+        lake.write_partitions("gold", "flat", BY, _history("2026-01-01", ["a"]))
+    empty = lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-05"})
+    Path(empty).mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds no Parquet files"):
+        lake.commit_partitions("gold", "h", BY, add={"as_of_date=2026-01-05": empty})
+    with pytest.raises(ValueError, match="invalid partition values"):
+        partition_key({"as_of_date": "a/b"})
+
+
+def test_vacuum_keeps_current_and_just_replaced_partition_versions(lake: Lake) -> None:
+    first = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a"]))
+    second = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["b"]))
+    third = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["c"]))
+    orphan = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-01"}))
+    orphan.mkdir(parents=True)
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    live = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-02"}))
+    live.mkdir(parents=True)  # a writer still running
+    removed = lake.vacuum()
+    kept = sorted(p.name for p in (lake.table_dir("gold", "h") / "as_of_date=2026-01-01").iterdir())
+    assert kept == sorted([second.partitions[0].version, third.partitions[0].version])
+    assert first.partitions[0].uri in removed and str(orphan) in removed
+    assert live.exists()
+    assert _rows(lake, "SELECT customer_id FROM gold.h") == [("c",)]
