@@ -19,19 +19,22 @@ def write_customers(lake: Lake, n: int, *, no_consent: set[int] = frozenset(), u
               for i in range(n)]
     opt_in = [None if i in unknown_consent else i not in no_consent for i in range(n)]
     loaded = datetime(2026, 1, 1, tzinfo=UTC)
-    # An older CRM record per customer with a stale address: the newest updated_at must win.
+    # Per customer: the record silver accepted, an older CRM record with a stale address, and a newer
+    # record silver rejected (quarantined) with another address: only the accepted one may be used.
     bronze = pa.table({
-        "customer_id": ids + ids,
-        "email": emails + [f"old{i}@example.com" for i in range(n)],
-        "phone": [f"+46 70 {i:07d}" for i in range(n)] * 2,
-        "updated_at": ["2026-01-01T00:00:00Z"] * n + ["2020-01-01T00:00:00Z"] * n,
-        "_loaded_at": pa.array([loaded] * (2 * n), pa.timestamp("us", tz="UTC")),
-        "_row_hash": [f"h{i}" for i in range(2 * n)],
+        "customer_id": ids * 3,
+        "email": emails + [f"old{i}@example.com" for i in range(n)] + [f"rejected{i}@example.com" for i in range(n)],
+        "phone": [f"+46 70 {i:07d}" for i in range(n)] * 3,
+        "updated_at": ["2026-01-01T00:00:00Z"] * n + ["2020-01-01T00:00:00Z"] * n + ["2026-05-01T00:00:00Z"] * n,
+        "_source_file": ["customers/crm.csv"] * (3 * n),
+        "_loaded_at": pa.array([loaded] * (3 * n), pa.timestamp("us", tz="UTC")),
+        "_row_hash": [f"h{i}" for i in range(3 * n)],
     })
     lake.write_arrow("bronze", "customers", bronze)
     lake.write_arrow("silver", "customers", pa.table({
         "customer_id": ids, "has_email": [e is not None for e in emails], "has_phone": [True] * n,
         "marketing_opt_in": pa.array(opt_in, pa.bool_()),
+        "_source_file": ["customers/crm.csv"] * n, "_row_hash": [f"h{i}" for i in range(n)],
     }))
 
 
