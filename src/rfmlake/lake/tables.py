@@ -5,8 +5,9 @@ A table is a folder `<lake>/<zone>/<table>/` holding immutable versions under `v
 table's pointer to it atomically. A crash before the commit leaves an orphan folder that readers
 never see and `vacuum` removes.
 
-A partitioned table (docs/adr/0010) keeps one immutable version folder per partition,
-`<table>/<k1>=<v1>/<k2>=<v2>/<id>/`, and its pointer lists the current version of every partition.
+A partitioned table (docs/adr/0010) writes partitions into immutable version folders,
+`<table>/versions/<id>/<k1>=<v1>/<k2>=<v2>/` (the layout Spark's and DuckDB's partitioned writes
+produce), and its pointer lists, for every partition, the version that holds it.
 `commit_partitions` adds, replaces and drops partitions in one pointer write, so an incremental run
 rewrites only the partitions it touched (one landing file's rows, one as_of date of history) and the
 table still changes atomically.
@@ -48,15 +49,12 @@ class Partition:
     """One partition of a partitioned table: its values and its committed version folder."""
 
     values: tuple[tuple[str, str], ...]  # ((column, value), ...) in the table's partition order
-    uri: str
+    uri: str  # <table>/versions/<version>/<key>
+    version: str
 
     @property
     def key(self) -> str:
         return partition_key(self.values)
-
-    @property
-    def version(self) -> str:
-        return self.uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def partition_key(values: tuple[tuple[str, str], ...] | dict[str, str]) -> str:
@@ -204,9 +202,6 @@ class Lake:
         """A fresh, not yet existing version folder for a writer to fill (Spark creates it itself)."""
         return Storage.join(self.table_uri(zone, name), "versions", _new_version_id())
 
-    def new_partition_version(self, zone: str, name: str, values: dict[str, str]) -> str:
-        """A fresh version folder for one partition of a partitioned table: `<table>/k=v/.../<id>`."""
-        return Storage.join(self.table_uri(zone, name), partition_key(values), _new_version_id())
 
     def files(self, version: str | TableRef) -> list[str]:
         """The data files of a version, or of every partition of a partitioned table (marker files
@@ -239,8 +234,9 @@ class Lake:
                           add: dict[str, str] | None = None, drop: set[str] | list[str] | tuple[str, ...] = (),
                           schema: pa.Schema | None = None) -> TableRef:
         """Change a partitioned table in one atomic pointer write: `add` maps partition keys
-        (`partition_key(values)`) to new version folders (a new partition, or a replacement),
-        `drop` lists partition keys to remove. `schema` (else the first added file's) is merged
+        (`partition_key(values)`) to the new version folder (`new_version`) holding that partition
+        under `<version>/<key>/` (a new partition, or a replacement), `drop` lists partition keys to
+        remove. `schema` (else the first added file's) is merged
         into the table's schema, which readers get even while the table has no partitions.
         A table that does not exist yet is created (with no partitions, if nothing is added)."""
         partition_by = tuple(partition_by)
@@ -255,11 +251,10 @@ class Lake:
         for key, uri in add.items():
             if tuple(c for c, _ in _partition_values(key)) != partition_by:
                 raise ValueError(f"partition {key!r} of {zone}.{name} does not follow {list(partition_by)}")
-            expected = Storage.join(table, key)
-            if uri.rsplit("/", 1)[0] != expected:
-                raise ValueError(f"{uri} is not a version folder of partition {key} of {zone}.{name}")
-            if not self.storage.files(uri):
-                raise ValueError(f"refusing to commit {zone}.{name}: {uri} holds no Parquet files")
+            if uri.rsplit("/", 1)[0] != Storage.join(table, "versions"):
+                raise ValueError(f"{uri} is not a version folder of {zone}.{name}")
+            if not self.storage.files(Storage.join(uri, key)):
+                raise ValueError(f"refusing to commit {zone}.{name}: {Storage.join(uri, key)} holds no Parquet files")
         stored_schema = self._table_schema(current, table)
         merged = _merge_schemas(stored_schema, schema if schema is not None else self._first_schema(add))
         if merged is None:
@@ -321,7 +316,7 @@ class Lake:
     def _partitioned_ref(self, zone: str, name: str, pointer: dict) -> TableRef:
         table = self.table_uri(zone, name)
         partitions = tuple(
-            Partition(_partition_values(key), Storage.join(table, key, version))
+            Partition(_partition_values(key), Storage.join(table, "versions", version, key), version)
             for key, version in sorted(pointer["partitions"].items())
         )
         schema = Storage.join(table, pointer["schema"]) if pointer.get("schema") else None
@@ -402,15 +397,16 @@ class Lake:
         add: dict[str, str] = {}
         if table.num_rows:
             keys = table.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+            version_dir = self.new_version(zone, name)
             for row in keys.to_pylist():
                 values = {c: str(row[c]) for c in partition_by}
                 mask = None
                 for column in partition_by:
                     match = pc.equal(pc.cast(table.column(column), pa.string()), values[column])
                     mask = match if mask is None else pc.and_(mask, match)
-                version_dir = self.new_partition_version(zone, name, values)
-                self.write_version(version_dir, table.filter(mask))
-                add[partition_key(values)] = version_dir
+                key = partition_key(values)
+                self.write_version(Storage.join(version_dir, key), table.filter(mask))
+                add[key] = version_dir
         return self.commit_partitions(zone, name, partition_by, add=add, drop=drop, schema=table.schema)
 
     def vacuum(self, keep: int = 2, min_age_seconds: float = 3600.0) -> list[str]:
@@ -451,34 +447,39 @@ class Lake:
         return written is not None and now - written >= min_age_seconds
 
     def _vacuum_partitions(self, zone: str, name: str, pointer: dict, now: float, min_age_seconds: float) -> list[str]:
-        table = self.table_uri(zone, name)
+        versions_dir = Storage.join(self.table_uri(zone, name), "versions")
         depth = len(pointer["partition_by"])
-        live = {Storage.join(table, key, version) for key, version in pointer["partitions"].items()}
-        live |= {Storage.join(table, key, version) for key, version in pointer.get("previous", {}).items()}
-        commit_time = _version_time(pointer["version"]) or now
+        live: set[tuple[str, str]] = set(pointer["partitions"].items()) | set(pointer.get("previous", {}).items())
+        live_versions = {version for _, version in live}
+        commit = pointer["version"]
         removed: list[str] = []
 
-        def walk(folder: str, level: int) -> None:
+        def stale_partitions(folder: str, version: str, prefix: str, level: int) -> None:
             for child, is_dir in self.storage.children(folder):
                 if not is_dir or child.startswith(("_", ".")):
                     continue
+                key = f"{prefix}/{child}" if prefix else child
                 uri = Storage.join(folder, child)
-                if level < depth:
-                    walk(uri, level + 1)
-                    continue
-                if uri in live:
-                    continue
-                # Older than the current commit: replaced or dropped; younger: a writer still running
-                # (or crashed), removed once old enough.
-                written = _version_time(child)
-                if (written is not None and written < commit_time) or self._old(uri, child, now, min_age_seconds):
+                if level + 1 < depth:
+                    stale_partitions(uri, version, key, level + 1)
+                elif (key, version) not in live:
                     self.storage.delete_dir(uri)
                     removed.append(uri)
 
-        walk(table, 0)
-        schema_dir = Storage.join(table, "_schema")
+        for version, is_dir in self.storage.children(versions_dir):
+            if not is_dir:
+                continue
+            uri = Storage.join(versions_dir, version)
+            if version in live_versions:
+                stale_partitions(uri, version, "", 0)  # its replaced or dropped partitions
+            elif version < commit or self._old(uri, version, now, min_age_seconds):
+                # Older than the current commit: replaced or dropped; younger: a writer still running
+                # (or crashed), removed once old enough.
+                self.storage.delete_dir(uri)
+                removed.append(uri)
+        schema_dir = Storage.join(self.table_uri(zone, name), "_schema")
         for child, is_dir in self.storage.children(schema_dir):
-            if not is_dir and f"_schema/{child}" != pointer.get("schema") and child < pointer["version"]:
+            if not is_dir and f"_schema/{child}" != pointer.get("schema") and child < commit:
                 self.storage.delete_file(Storage.join(schema_dir, child))
         return removed
 

@@ -76,7 +76,7 @@ def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
     for partition in ref.partitions:
         if (partition.key, partition.version) not in have:  # partition versions are immutable
             _copy_folder(source, source.storage.files(partition.uri), target,
-                         Storage.join(table, partition.key, partition.version))
+                         Storage.join(table, "versions", partition.version, partition.key))
     return table
 
 
@@ -88,7 +88,7 @@ def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str) ->
     stale = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
     wanted = {p.key for p in ref.partitions}
     target.commit_partitions(ref.zone, ref.name, ref.partition_by,
-                             add={p.key: Storage.join(version_dir, p.key, p.version) for p in ref.partitions},
+                             add={p.key: Storage.join(version_dir, "versions", p.version) for p in ref.partitions},
                              drop=stale - wanted, schema=source.table_schema(ref))
 
 

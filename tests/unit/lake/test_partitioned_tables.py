@@ -43,7 +43,7 @@ def test_partitions_are_added_replaced_and_dropped(lake: Lake) -> None:
 
 def test_an_uncommitted_partition_is_invisible(lake: Lake) -> None:
     lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a"]))
-    orphan = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-09"}))
+    orphan = Path(lake.new_version("gold", "h")) / "as_of_date=2026-01-09"
     orphan.mkdir(parents=True)
     pq.write_table(_history("2026-01-09", ["x", "y"]), orphan / "part-0.parquet")
     assert _rows(lake, "SELECT count(*) FROM gold.h") == [(1,)]
@@ -71,8 +71,8 @@ def test_partition_rules_are_enforced(lake: Lake) -> None:
     lake.write_arrow("gold", "flat", pa.table({"x": [1]}))
     with pytest.raises(ValueError, match="not a partitioned table"):
         lake.write_partitions("gold", "flat", BY, _history("2026-01-01", ["a"]))
-    empty = lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-05"})
-    Path(empty).mkdir(parents=True)
+    empty = lake.new_version("gold", "h")
+    (Path(empty) / "as_of_date=2026-01-05").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds no Parquet files"):
         lake.commit_partitions("gold", "h", BY, add={"as_of_date=2026-01-05": empty})
     with pytest.raises(ValueError, match="invalid partition values"):
@@ -83,15 +83,15 @@ def test_vacuum_keeps_current_and_just_replaced_partition_versions(lake: Lake) -
     first = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a"]))
     second = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["b"]))
     third = lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["c"]))
-    orphan = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-01"}))
-    orphan.mkdir(parents=True)
+    orphan = Path(lake.new_version("gold", "h"))
+    (orphan / "as_of_date=2026-01-01").mkdir(parents=True)
     old = time.time() - 7200
     os.utime(orphan, (old, old))
-    live = Path(lake.new_partition_version("gold", "h", {"as_of_date": "2026-01-02"}))
-    live.mkdir(parents=True)  # a writer still running
+    live = Path(lake.new_version("gold", "h"))
+    (live / "as_of_date=2026-01-02").mkdir(parents=True)  # a writer still running
     removed = lake.vacuum()
-    kept = sorted(p.name for p in (lake.table_dir("gold", "h") / "as_of_date=2026-01-01").iterdir())
-    assert kept == sorted([second.partitions[0].version, third.partitions[0].version])
-    assert first.partitions[0].uri in removed and str(orphan) in removed
+    kept = sorted(p.name for p in (lake.table_dir("gold", "h") / "versions").iterdir())
+    assert kept == sorted([second.partitions[0].version, third.partitions[0].version, live.name])
+    assert str(Path(first.partitions[0].uri).parent) in removed and str(orphan) in removed
     assert live.exists()
     assert _rows(lake, "SELECT customer_id FROM gold.h") == [("c",)]
