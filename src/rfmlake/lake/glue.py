@@ -145,7 +145,7 @@ class GlueCatalog:
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "rfmlake_version": version,
                            "rfmlake_committed_at": f"{time.time():.3f}"},
-            "PartitionKeys": [{"Name": c, "Type": "string"} for c in partition_by],
+            "PartitionKeys": [{"Name": c, "Type": hive_type(schema.field(c).type)} for c in partition_by],
             "StorageDescriptor": {"Columns": columns, "Location": table_uri.rstrip("/") + "/",
                                   **_PARQUET_STORAGE},
         }

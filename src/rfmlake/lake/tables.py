@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from rfmlake.settings import Settings
 
 ZONES: tuple[str, ...] = ("bronze", "silver", "gold")
+# Partition column types a partitioned table may declare (Arrow type -> DuckDB's name for it).
+_DUCKDB_TYPES: dict[str, str] = {"string": "VARCHAR", "date32[day]": "DATE", "int32": "INTEGER", "int64": "BIGINT"}
 _POINTER = "_current"
 _SYSTEM = "_system"
 
@@ -79,6 +81,7 @@ class TableRef:
     partition_by: tuple[str, ...] = ()
     commit_id: str | None = None  # a partitioned table's commit (its pointer's version)
     schema_uri: str | None = None  # a partitioned table's zero-row Parquet file holding its columns
+    partition_types: tuple[tuple[str, str], ...] = ()  # DuckDB type of each partition column
 
     @property
     def qualified_name(self) -> str:
@@ -115,14 +118,25 @@ class TableRef:
         return str(self.path / "*.parquet")
 
 
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in items) + "]"
+
+
 def parquet_scan(ref: TableRef) -> str:
-    """A DuckDB table expression over a committed table, partitioned or not. Partitions may differ in
-    their columns (bronze keeps each file's extra columns): columns are matched by name, and the
-    table's zero-row schema file comes first, so the columns and their order are the table's even
-    when it has no partitions."""
-    sources = [ref.schema_uri, *ref.globs] if ref.schema_uri else ref.globs
-    listed = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
-    return f"read_parquet([{listed}], union_by_name = true)"
+    """A DuckDB table expression over a committed table, partitioned or not. A partitioned table's
+    partition columns come from its folder names (hive style, as text), as Athena gets them from
+    the Glue partitions; partitions may differ in their columns (bronze keeps each file's extra
+    columns), which are matched by name. Its zero-row schema file comes first, so the columns and
+    their order are the table's even while it has no partitions."""
+    if not ref.is_partitioned:
+        return f"read_parquet({_sql_list(ref.globs)}, union_by_name = true)"
+    schema = f"SELECT * FROM read_parquet('{str(ref.schema_uri).replace(chr(39), chr(39) * 2)}')"
+    if not ref.partitions:
+        return f"({schema})"
+    types = ", ".join(f"'{c}': {t}" for c, t in ref.partition_types)
+    data = (f"SELECT * FROM read_parquet({_sql_list(ref.globs)}, union_by_name = true, hive_partitioning = true, "
+            f"hive_types = {{{types}}}, hive_types_autocast = false)")
+    return f"({schema} UNION ALL BY NAME {data})"
 
 
 def _new_version_id() -> str:
@@ -256,7 +270,14 @@ class Lake:
             if not self.storage.files(Storage.join(uri, key)):
                 raise ValueError(f"refusing to commit {zone}.{name}: {Storage.join(uri, key)} holds no Parquet files")
         stored_schema = self._table_schema(current, table)
-        merged = _merge_schemas(stored_schema, schema if schema is not None else self._first_schema(add))
+        new_schema = schema if schema is not None else self._first_schema(add)
+        if new_schema is not None:
+            # Partition columns are folder names, read back with the writer's type (text if the
+            # writer did not say), after the data columns.
+            data = [f for f in new_schema if f.name not in partition_by]
+            given = {f.name: f.type for f in new_schema if f.name in partition_by}
+            new_schema = pa.schema([*data, *(pa.field(c, given.get(c, pa.string())) for c in partition_by)])
+        merged = _merge_schemas(stored_schema, new_schema)
         if merged is None:
             raise ValueError(f"{zone}.{name} needs a schema: it has none yet and nothing was added")
         schema_file = current.get("schema") if current else None
@@ -271,6 +292,8 @@ class Lake:
         partitions.update({key: uri.rsplit("/", 1)[1] for key, uri in add.items()})
         commit_id = _new_version_id()
         pointer = {"version": commit_id, "committed_at": time.time(), "partition_by": list(partition_by),
+                   "partition_types": {c: _DUCKDB_TYPES.get(str(merged.field(c).type), "VARCHAR")
+                                       for c in partition_by},
                    "schema": schema_file, "partitions": dict(sorted(partitions.items())),
                    # the versions this commit replaced: kept by vacuum like a non-partitioned
                    # table's previous version, for readers that started before the commit
@@ -286,8 +309,8 @@ class Lake:
         return ref
 
     def _first_schema(self, add: dict[str, str]) -> pa.Schema | None:
-        for uri in add.values():
-            files = self.storage.files(uri)
+        for key, uri in add.items():
+            files = self.storage.files(Storage.join(uri, key))
             if files:
                 with self.storage.open_input(files[0]) as handle:
                     return pq.read_schema(handle)
@@ -320,8 +343,9 @@ class Lake:
             for key, version in sorted(pointer["partitions"].items())
         )
         schema = Storage.join(table, pointer["schema"]) if pointer.get("schema") else None
+        types = tuple((c, pointer.get("partition_types", {}).get(c, "VARCHAR")) for c in pointer["partition_by"])
         return TableRef(zone, name, table, partitions=partitions, partition_by=tuple(pointer["partition_by"]),
-                        commit_id=pointer["version"], schema_uri=schema)
+                        commit_id=pointer["version"], schema_uri=schema, partition_types=types)
 
     def current(self, zone: str, name: str) -> TableRef | None:
         table = self.table_uri(zone, name)
@@ -357,16 +381,34 @@ class Lake:
     def read_arrow(self, ref: TableRef, columns: list[str] | None = None) -> pa.Table:
         """Read a committed version (all its data files) into memory. Only for tables that stay
         small (per customer at most); large ones are read by an engine (DuckDB, Spark)."""
+        if ref.is_partitioned:
+            return self._read_partitions(ref, columns)
         tables = []
         for uri in self.files(ref):
             with self.storage.open_input(uri) as handle:
                 tables.append(pq.read_table(handle, columns=columns))
         if not tables:
-            if ref.is_partitioned:
-                schema = self.table_schema(ref)
-                return (schema if columns is None else pa.schema([schema.field(c) for c in columns])).empty_table()
             raise ValueError(f"{ref.qualified_name} version {ref.version} holds no Parquet files")
         return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+    def _read_partitions(self, ref: TableRef, columns: list[str] | None) -> pa.Table:
+        schema = self.table_schema(ref)
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns])
+        tables = [schema.empty_table()]
+        for partition in ref.partitions:
+            values = dict(partition.values)
+            for uri in self.storage.files(partition.uri):
+                with self.storage.open_input(uri) as handle:
+                    data_columns = [c for c in schema.names if c not in values] if columns is not None else None
+                    table = pq.read_table(handle, columns=data_columns)
+                for name, value in partition.values:
+                    if name in schema.names and name not in table.column_names:
+                        column = pa.array([value] * table.num_rows, pa.string()).cast(schema.field(name).type)
+                        table = table.append_column(name, column)
+                tables.append(table)
+        merged = pa.concat_tables(tables, promote_options="default")
+        return merged.select(schema.names)
 
     def count_rows(self, version: str | TableRef) -> int:
         """Row count from the Parquet footers: exact, and no data read."""
@@ -405,7 +447,8 @@ class Lake:
                     match = pc.equal(pc.cast(table.column(column), pa.string()), values[column])
                     mask = match if mask is None else pc.and_(mask, match)
                 key = partition_key(values)
-                self.write_version(Storage.join(version_dir, key), table.filter(mask))
+                rows = table.filter(mask).drop_columns(list(partition_by))  # the folder names carry them
+                self.write_version(Storage.join(version_dir, key), rows)
                 add[key] = version_dir
         return self.commit_partitions(zone, name, partition_by, add=add, drop=drop, schema=table.schema)
 

@@ -27,6 +27,18 @@ def _history(day: str, customers: list[str]) -> pa.Table:
     return pa.table({"as_of_date": [day] * len(customers), "customer_id": customers})
 
 
+def test_partition_columns_live_in_folder_names_and_keep_their_type(lake: Lake) -> None:
+    from datetime import date
+
+    table = pa.table({"customer_id": ["a"], "as_of_date": pa.array([date(2026, 1, 1)], pa.date32())})
+    ref = lake.write_partitions("gold", "h", BY, table)
+    data_file = lake.files(ref)[0]
+    assert pq.read_schema(data_file).names == ["customer_id"]  # as Spark and DuckDB write them
+    assert _rows(lake, "SELECT as_of_date, customer_id FROM gold.h WHERE as_of_date = DATE '2026-01-01'") == [
+        (date(2026, 1, 1), "a")]
+    assert lake.read_arrow(ref).equals(table)
+
+
 def test_partitions_are_added_replaced_and_dropped(lake: Lake) -> None:
     lake.write_partitions("gold", "h", BY, _history("2026-01-01", ["a", "b"]))
     lake.write_partitions("gold", "h", BY, _history("2026-01-02", ["a"]))
