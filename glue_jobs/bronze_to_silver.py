@@ -1,10 +1,12 @@
-"""Glue 5.0 job (and local script): bronze tables -> silver tables, quarantine, reconciliation, and
-the run's quarantine metrics (`--metrics cloudwatch` on AWS). Logic: rfmlake.ingest."""
+"""Glue 5.0 job (and local script): bronze -> silver tables, quarantine, reconciliation, merged by
+key for what changed, and the run's quarantine metrics (`--metrics cloudwatch` on AWS), on Spark.
+Logic: rfmlake.ingest."""
 
 import json
 import sys
 
 from rfmlake.errors import RfmlakeError
+from rfmlake.ingest.engine import SparkEngine
 from rfmlake.ingest.jobs import build_context, parse_job_args, run_bronze_to_silver
 from rfmlake.ingest.spark import get_spark
 
@@ -13,7 +15,8 @@ def main(argv: list[str]) -> int:
     try:
         args = parse_job_args(argv, require_landing=False)
         ctx = build_context(args)
-        report, metrics = run_bronze_to_silver(get_spark("rfmlake-bronze-to-silver"), ctx, metrics=args.metrics)
+        engine = SparkEngine(get_spark("rfmlake-bronze-to-silver"))
+        report, metrics = run_bronze_to_silver(engine, ctx, metrics=args.metrics)
     except RfmlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,6 +73,33 @@ class ValueSettings(_Strict):
     )
 
 
+_ENCODINGS = ("utf-8", "latin-1", "utf-16")
+
+
+class IngestSettings(_Strict):
+    engine: Literal["auto", "duckdb", "spark"] = Field(
+        "auto", description="what runs landing -> bronze -> silver: duckdb (one process, the local default), "
+        "spark (local pyspark; Glue always runs Spark); auto = duckdb for a local lake, spark otherwise")
+    earliest_date: date = Field(
+        date(1970, 1, 1), description="timestamps before this date are quarantined as implausible_date")
+    max_days_ahead: int = Field(
+        1, ge=0, le=3650, description="timestamps more than this many days after the run date are implausible_date")
+    encodings: dict[str, str] = Field(
+        default_factory=dict, description="text encoding per entity (utf-8 default; latin-1, utf-16)")
+
+    @field_validator("encodings")
+    @classmethod
+    def _known_encodings(cls, value: dict[str, str]) -> dict[str, str]:
+        from rfmlake.contract.entities import ENTITIES
+
+        for entity_name, encoding in value.items():
+            if entity_name not in ENTITIES:
+                raise ValueError(f"unknown entity {entity_name!r}; known: {sorted(ENTITIES)}")
+            if encoding.lower() not in _ENCODINGS:
+                raise ValueError(f"encoding {encoding!r} for {entity_name} is not one of {list(_ENCODINGS)}")
+        return {k: v.lower() for k, v in value.items()}
+
+
 class Settings(_Strict):
     prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
     reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
@@ -84,6 +112,7 @@ class Settings(_Strict):
     lake_catalog: Literal["auto", "files", "glue"] = Field(
         "auto", description="where table pointers live: `_current` files, or Glue table locations "
         "(databases <prefix>_<zone>); auto = glue for an s3:// lake, files for a local one")
+    ingest: IngestSettings = IngestSettings()
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     value: ValueSettings = ValueSettings()

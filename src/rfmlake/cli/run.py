@@ -11,6 +11,7 @@ from rich.console import Console
 from rfmlake.cli.output import print_summary, stage_progress
 from rfmlake.contract.landing import scan_landing
 from rfmlake.errors import ConfigError
+from rfmlake.ingest.jobs import ingested_stamps
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.runner import RunSummary, run_pipeline
@@ -41,18 +42,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RFM as-of date (default: the day after the latest order)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings YAML (default: built-in defaults)")
     parser.add_argument("--refit", action="store_true", help="fit a new segmentation model even if one is stored")
+    parser.add_argument("--full", action="store_true",
+                        help="rebuild bronze and silver from every landing file (default: only new or changed files)")
 
 
 def execute(landing: Path, lake_dir: Path, *, as_of: date | None, config: Path | None, refit: bool,
-            console: Console) -> RunSummary:
+            console: Console, full: bool = False) -> RunSummary:
     overrides = {"segmentation.refit": True} if refit else None
     settings = load_settings(config, overrides)
     if lake_dir.exists() and not lake_dir.is_dir():
         raise ConfigError(f"--lake {lake_dir} exists and is not a folder")
-    # Fail fast on a landing folder that cannot be ingested, before any stage (or JVM) starts;
-    # the ingest stage scans again, so a Glue run without this pre-flight is just as safe.
-    scan_landing(landing)
-    ctx = RunContext(landing_dir=landing.resolve(), lake=Lake(lake_dir), settings=settings, as_of=as_of)
+    ctx = RunContext(landing_dir=landing.resolve(), lake=Lake(lake_dir), settings=settings, as_of=as_of, full=full)
+    # Fail fast on a landing folder that cannot be ingested, before any stage starts; the ingest
+    # stage scans again, so a Glue run without this pre-flight is just as safe. Files already in
+    # the lake's manifest with the same size and stamp are not opened again.
+    scan_landing(landing, ingested=ingested_stamps(ctx))
     console.print(f"[bold]rfmlake run[/] {ctx.run_id}: {ctx.landing_dir} -> {ctx.lake.root}")
     with stage_progress(console) as on_stage:
         return run_pipeline(ctx, on_stage=on_stage)
@@ -61,6 +65,6 @@ def execute(landing: Path, lake_dir: Path, *, as_of: date | None, config: Path |
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     summary = execute(args.input, args.lake, as_of=args.as_of, config=args.config, refit=args.refit,
-                      console=console)
+                      console=console, full=args.full)
     print_summary(summary, console)
     return 0

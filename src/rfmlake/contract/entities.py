@@ -17,10 +17,13 @@ class QuarantineReason(StrEnum):
     """Why a landed row did not reach silver. Stored in bronze.quarantine.reason."""
 
     MISSING_KEY = "missing_key"              # a required column is absent or empty
+    BAD_KEY = "bad_key"                      # an id outside the contract's id pattern (could not be served)
     BAD_TYPE = "bad_type"                    # a value does not parse as its column's type
     UNPARSABLE_DATE = "unparsable_date"      # a timestamp/date is not ISO 8601
+    IMPLAUSIBLE_DATE = "implausible_date"    # a timestamp outside the plausible window (settings.ingest)
     NEGATIVE_QUANTITY = "negative_quantity"  # quantity <= 0 on an order line
     NEGATIVE_AMOUNT = "negative_amount"      # a price, total or discount below zero
+    DISCOUNT_EXCEEDS_LINE = "discount_exceeds_line"  # a line's discount is more than quantity x unit price
     UNKNOWN_CURRENCY = "unknown_currency"    # currency not in the configured rate table
     UNKNOWN_STATUS = "unknown_status"        # order status outside the contract's values
     DUPLICATE = "duplicate"                  # the same row (same key, same content) arrived again

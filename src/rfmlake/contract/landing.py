@@ -34,8 +34,10 @@ class LandingFile:
     entity: str
     uri: str  # what Spark reads: an absolute local path or an s3:// URI
     relative_path: str  # POSIX path relative to the landing folder, e.g. "orders/2024-01.csv"
-    format: str  # csv | json | parquet | text (the Spark reader)
+    format: str  # csv | json | parquet | text (the reader)
     size: int  # bytes
+    modified: str = ""  # modification stamp from the listing (with size: has the file changed?)
+    encoding: str = "utf-8"  # text encoding (settings ingest.encodings)
 
     @property
     def is_empty(self) -> bool:
@@ -117,11 +119,14 @@ def _require_folder(storage: Storage, location: str, shown: str) -> None:
         raise LandingError(f"landing folder {shown} does not exist: there are no objects under that prefix")
 
 
-def scan_landing(landing: str | Path, boto3_session: boto3.Session | None = None) -> list[LandingFile]:
+def scan_landing(landing: str | Path, boto3_session: boto3.Session | None = None, *,
+                 ingested: dict[str, tuple[int, str]] | None = None) -> list[LandingFile]:
     """List the landed files by entity, sorted by relative path. Raises LandingError on any violation.
 
     `landing` is a local folder or an `s3://bucket/prefix`; `boto3_session` gives S3 credentials
-    (default: the standard chain)."""
+    (default: the standard chain). Files in `ingested` (relative path -> (size, modified), the lake's
+    ingest manifest) with the same size and stamp were checked when they were ingested and are not
+    opened again, so an incremental run reads only what is new."""
     try:
         location = Storage.normalize(landing)
     except StorageError as exc:
@@ -146,8 +151,8 @@ def scan_landing(landing: str | Path, boto3_session: boto3.Session | None = None
         allowed = _allowed_extensions(name)
         with _listing(shown):
             # Hidden and '_'-prefixed folders and files (Spark's _temporary, .ipynb_checkpoints) are skipped.
-            uris = storage.files(Storage.join(location, name), recursive=True)
-        for uri in uris:
+            infos = storage.file_infos(Storage.join(location, name), recursive=True)
+        for uri, listed_size, modified in infos:
             relative = uri[len(location):].lstrip("/")
             extension = PurePosixPath(relative).suffix.lower()
             fmt = LANDING_FORMATS.get(extension)
@@ -156,8 +161,11 @@ def scan_landing(landing: str | Path, boto3_session: boto3.Session | None = None
                     f"landing file {relative} has extension {extension or '(none)'!r}, which entity "
                     f"{name} does not accept; allowed: {', '.join(allowed)}"
                 )
-            size = _check_readable(storage, uri, fmt, relative)
-            found.append(LandingFile(name, uri, relative, fmt, size))
+            if ingested is not None and ingested.get(relative) == (listed_size, modified):
+                size = listed_size
+            else:
+                size = _check_readable(storage, uri, fmt, relative)
+            found.append(LandingFile(name, uri, relative, fmt, size, modified))
 
     if not found:
         raise LandingError(

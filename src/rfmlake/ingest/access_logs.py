@@ -6,17 +6,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rfmlake.contract.entities import QuarantineReason
-from rfmlake.ingest.bronze import LOG_LINE_COLUMN
-from rfmlake.ingest.conform import V
-from rfmlake.ingest.parsing import Check, col, iso_from_parts, shown, with_checks
-from rfmlake.ingest.pii import token_column
+from rfmlake.ingest.conform import ConformRules, V, _checked, _final, _layer, v
+from rfmlake.ingest.sql import Check, col, extract_group, iso_from_parts, lit, plausible_check, shown, token
 
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
-
+LOG_LINE_COLUMN = "line"  # the one raw column of access_logs
 # Quoted fields allow backslash-escaped quotes, as Apache and nginx write them.
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 COMBINED_LOG_FORMAT = (
@@ -24,56 +18,47 @@ COMBINED_LOG_FORMAT = (
     r'"(\S+) (\S+) (\S+)" (\d{3}) (\d+|-) ' + _QUOTED + " " + _QUOTED + r"\s*$"
 )
 
-
-def _group(line: Column, index: int) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.regexp_extract(line, COMBINED_LOG_FORMAT, index)
+_BRACKETED = r"\[([^\]]*)\]"
 
 
-def _dash_null(value: Column) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.when((value != "-") & (value != ""), value)
+def group(line: str, index: int) -> str:
+    return extract_group(line, COMBINED_LOG_FORMAT, index)
 
 
-def classify_access_logs(bronze: DataFrame, key: bytes) -> DataFrame:
-    from pyspark.sql import functions as F
+def dash_null(value: str) -> str:
+    return f"CASE WHEN {value} <> '-' AND {value} <> '' THEN {value} END"
 
+
+def classify_access_logs(source: str, rules: ConformRules) -> str:
     line = col(LOG_LINE_COLUMN)
-    iso = iso_from_parts(_group(line, 6), _group(line, 5), _group(line, 4), _group(line, 7), _group(line, 8))
-    df = bronze.select(
+    iso = iso_from_parts(group(line, 6), group(line, 5), group(line, 4), group(line, 7), group(line, 8))
+    bytes_text = group(line, 13)
+    typed = _layer(source, ", ".join([
         "*",
-        line.rlike(COMBINED_LOG_FORMAT).alias("_matches"),
-        token_column(_group(line, 1), key, "ip").alias(V + "ip_token"),
-        token_column(_dash_null(_group(line, 3)), key, "user").alias(V + "remote_user_token"),
-        iso.cast("timestamp").alias(V + "request_ts"),
-        _group(line, 9).alias(V + "method"),
-        _group(line, 10).alias(V + "path"),
-        _group(line, 11).alias(V + "protocol"),
-        _group(line, 12).cast("int").alias(V + "status"),
-        F.when(_group(line, 13) == "-", F.lit(0).cast("bigint"))
-        .otherwise(_group(line, 13).cast("bigint"))
-        .alias(V + "bytes_sent"),
-        _dash_null(_group(line, 14)).alias(V + "referrer"),
-        _dash_null(_group(line, 15)).alias(V + "user_agent"),
-    ).withColumn(V + "request_date", F.to_date(F.col(V + "request_ts")))
+        f"coalesce(regexp_matches({line}, {lit(COMBINED_LOG_FORMAT)}), false) AS _matches",
+        f"{token(group(line, 1), rules.key, 'ip')} AS {v('ip_token')}",
+        f"{token(dash_null(group(line, 3)), rules.key, 'user')} AS {v('remote_user_token')}",
+        f"TRY_CAST({iso} AS TIMESTAMPTZ) AS {v('request_ts')}",
+        f"{group(line, 9)} AS {v('method')}",
+        f"{group(line, 10)} AS {v('path')}",
+        f"{group(line, 11)} AS {v('protocol')}",
+        f"TRY_CAST({group(line, 12)} AS INTEGER) AS {v('status')}",
+        f"CASE WHEN {bytes_text} = '-' THEN CAST(0 AS BIGINT) ELSE TRY_CAST({bytes_text} AS BIGINT) END "
+        f"AS {v('bytes_sent')}",
+        f"{dash_null(group(line, 14))} AS {v('referrer')}",
+        f"{dash_null(group(line, 15))} AS {v('user_agent')}",
+    ]), "lt")
+    typed = _layer(typed, f"*, CAST({v('request_ts')} AS DATE) AS {v('request_date')}", "lt2")
+    time_text = f"regexp_extract({line}, {lit(_BRACKETED)}, 1)"
     checks = [
-        Check(
-            QuarantineReason.UNPARSABLE_LINE,
-            ~F.coalesce(F.col("_matches"), F.lit(False)),
-            F.concat(F.lit("not Combined Log Format: "), F.substring(F.coalesce(line, F.lit("")), 1, 200)),
-        ),
-        Check(
-            QuarantineReason.UNPARSABLE_DATE,
-            F.col(V + "request_ts").isNull(),
-            shown("time", F.regexp_extract(line, r"\[([^\]]*)\]", 1)),
-        ),
-        Check(
-            QuarantineReason.BAD_TYPE,
-            F.col(V + "bytes_sent").isNull(),
-            shown("bytes", _group(line, 13)),
-        ),
+        Check(QuarantineReason.UNPARSABLE_LINE, "NOT _matches",
+              f"('not Combined Log Format: ' || substring(coalesce({line}, ''), 1, 200))"),
+        Check(QuarantineReason.UNPARSABLE_DATE, f"{v('request_ts')} IS NULL", shown("time", time_text)),
+        plausible_check("time", v("request_ts"), rules.earliest.isoformat(), rules.latest.isoformat(), time_text),
+        Check(QuarantineReason.BAD_TYPE, f"{v('bytes_sent')} IS NULL", shown("bytes", bytes_text)),
     ]
     # Identical lines are kept: the same request twice in one second is real traffic, not a re-delivery.
-    return with_checks(df, checks).drop("_matches")
+    return _final(_checked(typed, checks, "CAST(NULL AS VARCHAR)", "lc"), "lf")
+
+
+__all__ = ["COMBINED_LOG_FORMAT", "LOG_LINE_COLUMN", "V", "classify_access_logs", "dash_null", "group"]

@@ -1,4 +1,4 @@
-"""The AWS RFM guidance CSV as a compatibility source (bronze.aws_rfm_guidance -> silver).
+"""The AWS RFM guidance CSV as a compatibility source (bronze.aws_rfm_guidance -> silver), in SQL.
 
 PURCHASED rows become orders (one per CustomerID and Date) and order lines; VIEWED, PROCESSED and
 other event names become events; customers not in the CRM file are added from it. Each guidance row
@@ -7,33 +7,38 @@ counts once in reconciliation: accepted when it produced an order line or an eve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rfmlake.contract.entities import QuarantineReason
-from rfmlake.ingest.bronze import CORRUPT_COLUMN
-from rfmlake.ingest.conform import V, silver_columns, silver_types
-from rfmlake.ingest.parsing import (
+from rfmlake.ingest.conform import (
+    CORRUPT_COLUMN,
+    ConformRules,
+    _checked,
+    _layer,
+    deduplicate,
+    silver_columns,
+    silver_types,
+    sql_type,
+    v,
+)
+from rfmlake.ingest.sql import (
     REASON,
     Check,
+    bad_key_checks,
     clean,
     col,
     date_check,
-    deduplicate,
+    ident,
     iso_from_parts,
+    lit,
+    lit_list,
     malformed_check,
     missing_key_checks,
     parse_decimal,
     parse_int,
     parse_timestamp,
+    plausible_check,
+    token,
     type_check,
-    with_checks,
 )
-from rfmlake.ingest.pii import token_column
-
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
-
-    from rfmlake.settings import Settings
 
 ORDER_ID_PREFIX = "awsrfm-"
 # e.g. "Mon, 19 Sep 2022 12:16:01 +0530" (RFC 2822; the weekday is optional)
@@ -43,162 +48,145 @@ EMAIL_CHANNELS = ("EMAIL",)
 PHONE_CHANNELS = ("SMS", "VOICE", "PHONE", "MOBILE")
 
 
-def parse_rfc2822(column: Column) -> Column:
+def parse_rfc2822(x: str) -> str:
     """RFC 2822 date -> UTC timestamp; ISO 8601 is accepted too. Null when neither."""
-    from pyspark.sql import functions as F
 
-    def group(i: int) -> Column:
-        return F.regexp_extract(column, RFC_2822, i)
+    def group(i: int) -> str:
+        return f"regexp_extract({x}, {lit(RFC_2822)}, {i})"
 
-    time = F.when(F.length(group(4)) == 5, F.concat(group(4), F.lit(":00"))).otherwise(group(4))
+    time = f"CASE WHEN length({group(4)}) = 5 THEN {group(4)} || ':00' ELSE {group(4)} END"
     iso = iso_from_parts(group(3), group(2), group(1), time, group(5))
-    return F.when(column.rlike(RFC_2822), iso.cast("timestamp")).otherwise(parse_timestamp(column))
+    return (f"CASE WHEN regexp_matches({x}, {lit(RFC_2822)}) THEN TRY_CAST({iso} AS TIMESTAMPTZ) "
+            f"ELSE {parse_timestamp(x)} END")
 
 
-def classify_guidance(bronze: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
+def guidance_order_id(customer_id: str, date_text: str) -> str:
+    """One order per (CustomerID, Date): a stable id from both."""
+    return f"{lit(ORDER_ID_PREFIX)} || substring(sha256(concat_ws('|', {customer_id}, trim({date_text}))), 1, 16)"
 
-    event = F.upper(clean(col("eventname")))
-    purchased = F.coalesce(event == "PURCHASED", F.lit(False))
-    df = bronze.select(
+
+def classify_guidance(source: str, rules: ConformRules) -> str:
+    event = f"upper({clean(col('eventname'))})"
+    typed = _layer(source, ", ".join([
         "*",
-        event.alias("_event_name"),
-        purchased.alias("_purchased"),
-        clean(col("customerid")).alias(V + "customer_id"),
-        clean(col("productcode")).alias(V + "product_id"),
-        parse_rfc2822(col("date")).alias("_ts"),
-        parse_int(col("quantity")).alias(V + "quantity"),
-        parse_decimal(col("unitprice"), "decimal(18,4)").alias(V + "unit_price"),
-    )
+        f"{event} AS _event_name",
+        f"coalesce({event} = 'PURCHASED', false) AS _purchased",
+        f"{clean(col('customerid'))} AS {v('customer_id')}",
+        f"{clean(col('productcode'))} AS {v('product_id')}",
+        f"{parse_rfc2822(col('date'))} AS _ts",
+        f"{parse_int(col('quantity'))} AS {v('quantity')}",
+        f"{parse_decimal(col('unitprice'), 'DECIMAL(18, 4)')} AS {v('unit_price')}",
+    ]), "gt")
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("eventname", "productcode", "customerid", "date")),
-        *missing_key_checks(("quantity", "unitprice"), when=F.col("_purchased")),
-        date_check("date", F.col("_ts")),
-        type_check("quantity", F.col(V + "quantity"), "integer"),
-        type_check("unitprice", F.col(V + "unit_price"), "decimal"),
-        Check(QuarantineReason.NEGATIVE_QUANTITY, F.col("_purchased") & (F.col(V + "quantity") <= 0),
-              F.concat(F.lit("quantity="), F.col(V + "quantity").cast("string"))),
-        Check(QuarantineReason.NEGATIVE_AMOUNT, F.col(V + "unit_price") < 0,
-              F.concat(F.lit("unitprice="), F.col(V + "unit_price").cast("string"))),
+        *missing_key_checks(("quantity", "unitprice"), when="_purchased"),
+        *bad_key_checks(("customerid", "productcode")),
+        date_check("date", "_ts"),
+        plausible_check("date", "_ts", rules.earliest.isoformat(), rules.latest.isoformat()),
+        type_check("quantity", v("quantity"), "integer"),
+        type_check("unitprice", v("unit_price"), "decimal"),
+        Check(QuarantineReason.NEGATIVE_QUANTITY, f"(_purchased AND {v('quantity')} <= 0)",
+              f"('quantity=' || CAST({v('quantity')} AS VARCHAR))"),
+        Check(QuarantineReason.NEGATIVE_AMOUNT, f"({v('unit_price')} < 0)",
+              f"('unitprice=' || CAST({v('unit_price')} AS VARCHAR))"),
     ]
     # Only an exact repeat of a guidance row is a duplicate; two rows with the same customer, date
     # and product are two lines of one order.
-    return deduplicate(with_checks(df, checks), [F.col("_row_hash")])
+    return deduplicate(_checked(typed, checks, "_row_hash", "gc"), ["_row_hash"], alias="gd")
 
 
-def _ok(classified: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    return classified.where(F.col(REASON).isNull())
+def _ok(classified: str) -> str:
+    return f"(SELECT * FROM {classified} AS g WHERE {REASON} IS NULL)"
 
 
-def guidance_order_items(classified: DataFrame) -> DataFrame:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+def _cast_columns(table: str, values: dict[str, str]) -> str:
+    types = silver_types(table)
+    return ", ".join(f"CAST({values.get(n, 'NULL')} AS {sql_type(types[n])}) AS {ident(n)}"
+                     for n in silver_columns(table))
 
-    order_key = F.concat_ws("|", F.col(V + "customer_id"), F.trim(col("date")))
-    lines = _ok(classified).where(F.col("_purchased")).withColumn(
-        "order_id", F.concat(F.lit(ORDER_ID_PREFIX), F.substring(F.sha2(order_key, 256), 1, 16))
-    )
-    position = Window.partitionBy("order_id").orderBy(F.col(V + "product_id"), F.col("_row_hash"))
-    types = silver_types("order_items")
-    discount = F.lit(0).cast("decimal(18,2)")
+
+def guidance_order_items(classified: str) -> str:
+    """Silver order lines of the accepted PURCHASED rows, plus `_customer_id` and `_ts` of each."""
+    lines = _layer(_ok(classified), f"*, {guidance_order_id(v('customer_id'), col('date'))} AS _order_id", "gl")
+    position = "row_number() OVER (PARTITION BY _order_id ORDER BY " \
+               f"{v('product_id')} ASC NULLS LAST, _row_hash ASC NULLS LAST)"
     values = {
-        "order_id": F.col("order_id"),
-        "line_number": F.row_number().over(position),
-        "product_id": F.col(V + "product_id"),
-        "quantity": F.col(V + "quantity"),
-        "unit_price": F.col(V + "unit_price"),
-        "discount": discount,
-        "line_amount": F.round(F.col(V + "quantity").cast("decimal(18,4)") * F.col(V + "unit_price") - discount, 2),
-        "_source_file": F.col("_source_file"),
-        "_row_hash": F.col("_row_hash"),
+        "order_id": "_order_id",
+        "line_number": position,
+        "product_id": v("product_id"),
+        "quantity": v("quantity"),
+        "unit_price": v("unit_price"),
+        "discount": "0",
+        "line_amount": f"round(CAST({v('quantity')} AS DECIMAL(18, 4)) * {v('unit_price')}, 2)",
+        "_source_file": "_source_file",
+        "_row_hash": "_row_hash",
     }
-    return lines.select(
-        *[values[n].cast(types[n]).alias(n) for n in silver_columns("order_items")],
-        F.col(V + "customer_id").alias("_customer_id"),
-        F.col("_ts"),
-    )
+    return (f"(SELECT {_cast_columns('order_items', values)}, {v('customer_id')} AS _customer_id, _ts "
+            f"FROM {lines} AS gi WHERE _purchased)")
 
 
-def guidance_orders(items_with_header: DataFrame, settings: Settings) -> DataFrame:
+def guidance_orders(items_with_header: str, default_currency: str) -> str:
     """One completed order per (CustomerID, Date) in the default currency; lineage from its first line."""
-    from pyspark.sql import functions as F
-
-    types = silver_types("orders")
-    grouped = items_with_header.groupBy("order_id").agg(
-        F.min("_customer_id").alias("customer_id"),
-        F.min("_ts").alias("order_ts"),
-        F.min("_source_file").alias("_source_file"),
-        F.min("_row_hash").alias("_row_hash"),
-    )
+    grouped = (f"(SELECT order_id, min(_customer_id) AS customer_id, min(_ts) AS order_ts, "
+               f"min(_source_file) AS _source_file, min(_row_hash) AS _row_hash FROM {items_with_header} AS gi "
+               "GROUP BY order_id)")
     values = {
-        "order_id": F.col("order_id"),
-        "customer_id": F.col("customer_id"),
-        "order_ts": F.col("order_ts"),
-        "order_date": F.to_date("order_ts"),
-        "status": F.lit("completed"),
-        "currency": F.lit(settings.default_currency),
-        "order_total": F.lit(None),
-        "_source_file": F.col("_source_file"),
-        "_row_hash": F.col("_row_hash"),
+        "order_id": "order_id",
+        "customer_id": "customer_id",
+        "order_ts": "order_ts",
+        "order_date": "CAST(order_ts AS DATE)",
+        "status": "'completed'",
+        "currency": lit(default_currency),
+        "order_total": "NULL",
+        "_source_file": "_source_file",
+        "_row_hash": "_row_hash",
     }
-    return grouped.select(*[values[n].cast(types[n]).alias(n) for n in silver_columns("orders")])
+    return f"(SELECT {_cast_columns('orders', values)} FROM {grouped} AS go)"
 
 
-def guidance_events(classified: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    types = silver_types("events")
-    name = F.lower(F.col("_event_name"))
-    mapping = F.create_map(*[F.lit(x) for pair in EVENT_TYPES.items() for x in pair])
-    values: dict[str, Column] = {
-        "event_id": F.col("_row_hash"),
-        "event_ts": F.col("_ts"),
-        "event_date": F.to_date("_ts"),
-        "event_type": F.coalesce(F.element_at(mapping, name), name),
-        "customer_id": F.col(V + "customer_id"),
-        "product_id": F.col(V + "product_id"),
-        "_source_file": F.col("_source_file"),
-        "_row_hash": F.col("_row_hash"),
+def guidance_events(classified: str) -> str:
+    name = "lower(_event_name)"
+    mapped = "CASE " + " ".join(f"WHEN {name} = {lit(k)} THEN {lit(t)}" for k, t in EVENT_TYPES.items()) + \
+             f" ELSE {name} END"
+    values = {
+        "event_id": "_row_hash",
+        "event_ts": "_ts",
+        "event_date": "CAST(_ts AS DATE)",
+        "event_type": mapped,
+        "customer_id": v("customer_id"),
+        "product_id": v("product_id"),
+        "_source_file": "_source_file",
+        "_row_hash": "_row_hash",
     }
-    rows = _ok(classified).where(~F.col("_purchased"))
-    return rows.select(
-        *[values.get(n, F.lit(None)).cast(types[n]).alias(n) for n in silver_columns("events")]
-    )
+    return f"(SELECT {_cast_columns('events', values)} FROM {_ok(classified)} AS ge WHERE NOT _purchased)"
 
 
-def guidance_customers(classified: DataFrame, key: bytes, crm_customer_ids: DataFrame) -> DataFrame:
-    """Customers seen in the guidance file but not in the CRM file, from their latest guidance row."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    types = silver_types("customers")
-    latest = Window.partitionBy(V + "customer_id").orderBy(
-        F.col("_ts").desc(), F.col("_source_file").desc(), F.col("_row_hash").desc()
-    )
-    channel = F.upper(clean(col("channeltype")))
-    email_token = F.when(channel.isin(*EMAIL_CHANNELS), token_column(col("address"), key, "email"))
-    phone_token = F.when(channel.isin(*PHONE_CHANNELS), token_column(col("address"), key, "phone"))
-    values: dict[str, Column] = {
-        "customer_id": F.col(V + "customer_id"),
-        "email_token": email_token,
-        "phone_token": phone_token,
-        "has_email": email_token.isNotNull(),
-        "has_phone": phone_token.isNotNull(),
-        "country": F.upper(clean(col("country"))),
+def guidance_customers(classified: str, key: bytes, crm_customer_ids: str) -> str:
+    """Customers seen in the guidance file but not in the CRM file (`crm_customer_ids`: a relation
+    with one column customer_id), from their latest guidance row."""
+    channel = f"upper({clean(col('channeltype'))})"
+    email_token = f"CASE WHEN {channel} IN ({lit_list(EMAIL_CHANNELS)}) THEN {token(col('address'), key, 'email')} END"
+    phone_token = f"CASE WHEN {channel} IN ({lit_list(PHONE_CHANNELS)}) THEN {token(col('address'), key, 'phone')} END"
+    latest = (f"row_number() OVER (PARTITION BY {v('customer_id')} ORDER BY _ts DESC NULLS LAST, "
+              "_source_file DESC NULLS LAST, _row_hash DESC NULLS LAST)")
+    ranked = _layer(_ok(classified), f"*, {latest} AS _latest", "gr")
+    newest = (f"(SELECT r.* FROM {ranked} AS r LEFT JOIN (SELECT DISTINCT customer_id FROM {crm_customer_ids}) "
+              f"AS crm ON r.{v('customer_id')} = crm.customer_id WHERE r._latest = 1 AND crm.customer_id IS NULL)")
+    tokens = _layer(newest, f"*, {email_token} AS _email_token, {phone_token} AS _phone_token", "gk")
+    values = {
+        "customer_id": v("customer_id"),
+        "email_token": "_email_token",
+        "phone_token": "_phone_token",
+        "has_email": "_email_token IS NOT NULL",
+        "has_phone": "_phone_token IS NOT NULL",
+        "country": f"upper({clean(col('country'))})",
         "city": clean(col("city")),
-        "_source_file": F.col("_source_file"),
-        "_row_hash": F.col("_row_hash"),
+        "_source_file": "_source_file",
+        "_row_hash": "_row_hash",
     }
-    known = crm_customer_ids.select(F.col("customer_id").alias(V + "customer_id"))
-    newest = (
-        _ok(classified)
-        .withColumn("_rank", F.row_number().over(latest))
-        .where(F.col("_rank") == 1)
-        .join(known, V + "customer_id", "left_anti")
-    )
-    return newest.select(
-        *[values.get(n, F.lit(None)).cast(types[n]).alias(n) for n in silver_columns("customers")]
-    )
+    return f"(SELECT {_cast_columns('customers', values)} FROM {tokens} AS gcu)"
+
+
+__all__ = ["ORDER_ID_PREFIX", "classify_guidance", "guidance_customers", "guidance_events", "guidance_order_id",
+           "guidance_order_items", "guidance_orders", "parse_rfc2822"]

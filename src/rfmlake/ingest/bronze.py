@@ -1,39 +1,80 @@
-"""Landing -> bronze: every landed row as strings, one bronze table per entity, plus lineage.
+"""Landing -> bronze, incrementally: every landed row as text, one partition per landing file.
 
-Bronze is a full refresh from all landing files on each run: landing is the immutable source of
-truth, so a re-run rebuilds the same bronze instead of appending duplicates.
+The lake keeps a manifest of ingested landing files (`bronze.ingest_files`: path, size, stamp,
+checksum, ingest id), the same idea as Glue job bookmarks. A run reads only files that are new or
+changed; a changed file's new partition supersedes its earlier one. Bronze is append-only per file,
+partitioned by load date and file (docs/adr/0010, 0011). `--full` drops every partition and reads
+every landing file again. A file that disappeared from the landing keeps its rows (landing may have
+a retention policy) until `--full`; the run summary names such files.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
 import logging
-from dataclasses import dataclass, field
-from functools import reduce
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from rfmlake.contract.entities import ENTITIES
 from rfmlake.contract.landing import LandingFile
 from rfmlake.errors import LandingError
-from rfmlake.lake.storage import Storage
+from rfmlake.ingest.engine import CORRUPT_COLUMN, Engine, RawFile
+from rfmlake.ingest.sql import col, file_id, ident, lit, row_hash
+from rfmlake.lake import Lake
+from rfmlake.lake.storage import Storage, StorageError
+from rfmlake.lake.tables import partition_key
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
-
-    from rfmlake.lake import Lake
     from rfmlake.pipeline.context import RunContext
 
 log = logging.getLogger(__name__)
 
-CORRUPT_COLUMN = "_corrupt_record"
 LOG_LINE_COLUMN = "line"  # the one raw column of access_logs
 BRONZE_LINEAGE: tuple[str, ...] = ("_source_file", "_loaded_at", "_row_hash")
-_HASH_SEPARATOR = "\x1f"  # ASCII unit separator: does not occur in real field values
+PARTITION_BY: tuple[str, str] = ("_load_date", "_file")
+MANIFEST_TABLE = "ingest_files"
+_CHUNK = 8 * 1024 * 1024
 _HEADER_READ_SIZE = 64 * 1024  # one read covers any real header (one ranged GET on S3)
+
+MANIFEST_SCHEMA = pa.schema([
+    ("entity", pa.string()), ("source_file", pa.string()), ("file_key", pa.string()), ("size", pa.int64()),
+    ("modified", pa.string()), ("checksum", pa.string()), ("encoding", pa.string()), ("ingest_id", pa.string()),
+    ("load_date", pa.string()), ("loaded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()),
+    ("rows", pa.int64()), ("suppressed", pa.int64()),
+])
 
 
 @dataclass(frozen=True)
+class ManifestEntry:
+    """One ingested landing file: what was read, when, and where its rows are."""
+
+    entity: str
+    source_file: str
+    file_key: str       # the `_file` partition value
+    size: int
+    modified: str       # the listing's stamp when it was read
+    checksum: str       # SHA-256 of its bytes
+    encoding: str
+    ingest_id: str      # changes whenever the file's bronze partition is rewritten
+    load_date: str      # the `_load_date` partition value
+    loaded_at: datetime
+    run_id: str
+    rows: int           # rows in bronze
+    suppressed: int     # rows of erased customers left out (bronze.suppressed_rows)
+
+    @property
+    def partition(self) -> str:
+        return partition_key({"_load_date": self.load_date, "_file": self.file_key})
+
+
+@dataclass
 class BronzeResult:
     entity: str
     table: str  # qualified name, e.g. bronze.orders
@@ -41,6 +82,15 @@ class BronzeResult:
     rows: int
     rows_by_file: dict[str, int] = field(default_factory=dict)
     suppressed: int = 0  # rows of erased customers left out (bronze.suppressed_rows)
+    files_read: int = 0  # new or changed files read in this run
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    read: list[LandingFile]            # new or changed: read in this run
+    unchanged: list[LandingFile]
+    vanished: list[ManifestEntry]      # ingested earlier, no longer in the landing (kept until --full)
+    touched: dict[str, str]            # relative path -> new stamp: same bytes, re-delivered
 
 
 def contract_columns(entity_name: str) -> tuple[str, ...]:
@@ -50,235 +100,275 @@ def contract_columns(entity_name: str) -> tuple[str, ...]:
     return tuple(c.lower() for c in ENTITIES[entity_name].column_names)
 
 
-def _csv_header(landing_file: LandingFile, storage: Storage | None = None) -> list[str]:
+def csv_header(landing_file: LandingFile, storage: Storage | None = None) -> list[str]:
     """The header row, read through storage (a local file or an S3 object: a ranged read of its
-    first bytes, not the whole object)."""
+    first bytes, not the whole object), in the file's encoding."""
     storage = storage or Storage.for_location(landing_file.uri)
+    encoding = landing_file.encoding
     try:
         with storage.open_input(landing_file.uri) as raw, io.TextIOWrapper(
-            io.BufferedReader(raw, buffer_size=_HEADER_READ_SIZE), encoding="utf-8-sig", newline=""
+            io.BufferedReader(raw, buffer_size=_HEADER_READ_SIZE),
+            encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="",
         ) as handle:
             header = next(csv.reader(handle), [])
     except UnicodeDecodeError:
-        raise LandingError(f"landing file {landing_file.relative_path} is not UTF-8 text") from None
-    except OSError as exc:
+        raise LandingError(f"landing file {landing_file.relative_path} is not {encoding} text") from None
+    except (OSError, StorageError) as exc:
         raise LandingError(f"landing file {landing_file.relative_path} cannot be read: {exc}") from None
     return [name.strip() or f"_c{i}" for i, name in enumerate(header)]
 
 
-def _lower_unique(names: list[str], where: str) -> list[str]:
-    lowered = [n.lower() for n in names]
-    clashes = sorted({n for n in lowered if lowered.count(n) > 1})
-    if clashes:
-        raise LandingError(
-            f"{where} has columns whose names differ only by case or repeat: {clashes}; "
-            "column names are case-insensitive in the landing contract"
-        )
-    return lowered
+def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | None = None) -> str:
+    """Read the whole file once: its SHA-256, after checking that a text file is valid in its
+    encoding everywhere (not only in the first bytes) and that a Parquet file decodes. Raises
+    LandingError naming the file and, for text, the byte offset of the first invalid byte."""
+    storage = storage or Storage.for_location(landing_file.uri)
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict") if landing_file.format != "parquet" else None
+    offset = 0
+    try:
+        with storage.open_input(landing_file.uri) as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                if decoder is not None:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        raise LandingError(
+                            f"landing file {landing_file.relative_path} is not valid {encoding}: byte "
+                            f"{offset + exc.start} ({chunk[exc.start:exc.start + 1].hex()}) cannot be decoded; "
+                            f"convert it, or declare its encoding in settings ingest.encodings."
+                            f"{landing_file.entity} (utf-8, latin-1, utf-16)"
+                        ) from None
+                offset += len(chunk)
+            if decoder is not None:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise LandingError(f"landing file {landing_file.relative_path} is not valid {encoding}: it "
+                                       "ends inside a multi-byte character") from None
+        if landing_file.format == "parquet" and landing_file.size:
+            import pyarrow.parquet as pq
+
+            with storage.open_input(landing_file.uri) as handle:
+                for _ in pq.ParquetFile(handle).iter_batches(batch_size=65_536):
+                    pass
+    except (OSError, StorageError, pa.ArrowException) as exc:
+        raise LandingError(f"landing file {landing_file.relative_path} cannot be read: "
+                           f"{str(exc).splitlines()[0][:300]}") from None
+    return digest.hexdigest()
 
 
-def _as_string(df: DataFrame) -> DataFrame:
-    """Every column as string: nested JSON/Parquet values as JSON text, the rest cast."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+def read_manifest(lake: Lake) -> dict[str, ManifestEntry]:
+    ref = lake.current("bronze", MANIFEST_TABLE)
+    if ref is None:
+        return {}
+    return {row["source_file"]: ManifestEntry(**row) for row in lake.read_arrow(ref).to_pylist()}
 
-    columns: list[Column] = []
-    for f in df.schema.fields:
-        if isinstance(f.dataType, T.StringType):
-            columns.append(F.col(f"`{f.name}`"))
-        elif isinstance(f.dataType, (T.StructType, T.ArrayType, T.MapType)):
-            columns.append(F.to_json(F.col(f"`{f.name}`")).alias(f.name))
+
+def write_manifest(lake: Lake, entries: Sequence[ManifestEntry]) -> str:
+    """Write the manifest as an uncommitted version; returns its folder."""
+    rows = [asdict(e) for e in sorted(entries, key=lambda e: e.source_file)]
+    version = lake.new_version("bronze", MANIFEST_TABLE)
+    lake.write_version(version, pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA))
+    return version
+
+
+def plan_ingest(files: Sequence[LandingFile], manifest: dict[str, ManifestEntry], *, full: bool,
+                checksum: dict[str, str]) -> IngestPlan:
+    """Which files to read. `checksum` has the SHA-256 of every file whose size or stamp differs
+    from the manifest (same bytes re-delivered: nothing to read, the stamp is updated)."""
+    read: list[LandingFile] = []
+    unchanged: list[LandingFile] = []
+    touched: dict[str, str] = {}
+    for f in files:
+        known = manifest.get(f.relative_path)
+        if full or known is None:
+            read.append(f)
+        elif (known.size, known.modified) == (f.size, f.modified):
+            unchanged.append(f)
+        elif checksum.get(f.relative_path) == known.checksum and known.encoding == f.encoding:
+            unchanged.append(f)
+            touched[f.relative_path] = f.modified
         else:
-            columns.append(F.col(f"`{f.name}`").cast("string").alias(f.name))
-    return df.select(*columns)
+            read.append(f)
+    present = {f.relative_path for f in files}
+    vanished = [] if full else [e for p, e in sorted(manifest.items()) if p not in present]
+    return IngestPlan(read, unchanged, vanished, touched)
 
 
-def _read_file(spark: SparkSession, landing_file: LandingFile, storage: Storage | None = None) -> DataFrame:
-    from pyspark.sql import types as T
-
-    path = landing_file.uri  # a local path, or s3:// (read natively by Glue's Spark)
-    if landing_file.format == "csv":
-        names = _lower_unique(_csv_header(landing_file, storage), f"landing file {landing_file.relative_path}")
-        schema = T.StructType([T.StructField(n, T.StringType()) for n in [*names, CORRUPT_COLUMN]])
-        # The schema comes from this file's own header, so Spark's positional schema is right.
-        return spark.read.csv(
-            path, schema=schema, header=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN,
-            escape='"', encoding="UTF-8",
-        )
-    if landing_file.format == "parquet":
-        df = spark.read.parquet(path)
-        _lower_unique(df.columns, f"landing file {landing_file.relative_path}")
-        return df
-    return spark.read.text(path).withColumnRenamed("value", LOG_LINE_COLUMN)
+def bronze_select(raw: str, entity_name: str, columns: Sequence[str], loaded_at: datetime) -> str:
+    """The bronze rows of a relation of landed text rows: contract columns in canonical order
+    (absent ones null), the file's extra columns, the corrupt record text, lineage, the row hash."""
+    contract = contract_columns(entity_name)
+    present = set(columns)
+    extras = extra_columns(entity_name, columns)
+    filled = ", ".join([
+        *[ident(c) if c in present else f"CAST(NULL AS VARCHAR) AS {ident(c)}" for c in contract],
+        *[ident(c) for c in extras],
+        ident(CORRUPT_COLUMN), "_source_file", "_load_date", "_file",
+    ])
+    loaded = loaded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return (f"SELECT *, CAST({lit(loaded + '+00')} AS TIMESTAMPTZ) AS _loaded_at, "
+            f"{row_hash(contract, extras, CORRUPT_COLUMN)} AS _row_hash FROM (SELECT {filled} FROM {raw}) AS filled")
 
 
-def _read_json(spark: SparkSession, files: list[LandingFile]) -> DataFrame | None:
-    """JSON Lines of one entity as strings. Each line is parsed into a map, so keys differing only
-    by case ("Customer_ID", "customer_id") land in one lower-case column (Spark's own JSON reader
-    refuses them), every value is kept as text, and a line that is not a JSON object is a
-    corrupt record."""
-    from pyspark.sql import functions as F
-
-    frames = [
-        spark.read.text(f.uri).withColumn("_source_file", F.lit(f.relative_path))
-        for f in files
-        if f.format == "json" and not f.is_empty
-    ]
-    if not frames:
-        return None
-    lines = reduce(lambda a, b: a.unionByName(b), frames).where(F.trim("value") != "")
-    parsed = lines.select(
-        "value", "_source_file", F.from_json("value", "map<string,string>", {"mode": "PERMISSIVE"}).alias("_m")
-    ).persist()
-    keys = sorted({r["k"] for r in parsed.select(F.explode(F.map_keys("_m")).alias("k")).distinct().collect()})
-    by_lower: dict[str, list[str]] = {}
-    for k in keys:
-        by_lower.setdefault(k.lower(), []).append(k)
-    return parsed.select(
-        *[F.coalesce(*[F.col("_m").getItem(k) for k in variants]).alias(name) for name, variants in by_lower.items()],
-        F.when(F.col("_m").isNull(), F.col("value")).alias(CORRUPT_COLUMN),
-        "_source_file",
-    )
+def extra_columns(entity_name: str, columns: Sequence[str]) -> list[str]:
+    """The landed columns outside the contract (kept in bronze, ignored after), sorted."""
+    known = {*contract_columns(entity_name), CORRUPT_COLUMN, *PARTITION_BY, *BRONZE_LINEAGE}
+    return sorted(c for c in columns if c not in known)
 
 
-def row_hash_column(raw_columns: tuple[str, ...], extra_columns: list[str]) -> Column:
-    """SHA-256 over the raw values in canonical order: contract columns (null and '' alike, as CSV
-    and JSON disagree on them), then non-empty extra columns as name=value sorted by name, then the
-    corrupt record text. The same row gives the same hash whether it came as CSV, JSON or Parquet."""
-    from pyspark.sql import functions as F
-
-    parts: list[Column] = [F.coalesce(F.col(f"`{c}`"), F.lit("")) for c in raw_columns]
-    for name in sorted(extra_columns):
-        value = F.col(f"`{name}`")
-        parts.append(F.when(value.isNotNull() & (value != ""), F.concat(F.lit(f"{name}="), value)))
-    parts.append(F.col(CORRUPT_COLUMN))
-    return F.sha2(F.concat_ws(_HASH_SEPARATOR, *parts), 256)
+__all__ = [
+    "BRONZE_LINEAGE", "CORRUPT_COLUMN", "LOG_LINE_COLUMN", "MANIFEST_TABLE", "PARTITION_BY", "BronzeResult",
+    "IngestPlan", "ManifestEntry", "RawFile", "bronze_select", "extra_columns", "contract_columns", "csv_header",
+    "file_id", "inspect_file", "plan_ingest", "read_manifest", "write_manifest", "col",
+]
 
 
-def bronze_frame(spark: SparkSession, entity_name: str, files: list[LandingFile], loaded_at: object) -> DataFrame:
-    """All rows of one entity's files as one DataFrame of strings with lineage columns."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    raw_columns = contract_columns(entity_name)
-    storage = Storage.for_location(files[0].uri) if files else None  # one landing, one filesystem
-    frames: list[DataFrame] = []
-    json_frame = _read_json(spark, files)
-    if json_frame is not None:
-        frames.append(json_frame)
-    for landing_file in files:
-        if landing_file.is_empty:
-            log.info("landing file %s is empty (0 rows)", landing_file.relative_path)
-            continue
-        if landing_file.format == "json":
-            continue
-        df = _as_string(_read_file(spark, landing_file, storage))
-        df = df.toDF(*[c.lower() for c in df.columns])
-        frames.append(df.withColumn("_source_file", F.lit(landing_file.relative_path)))
-    if frames:
-        df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-    else:
-        df = spark.createDataFrame([], T.StructType([T.StructField("_source_file", T.StringType())]))
-    for name in (*raw_columns, CORRUPT_COLUMN):
-        if name not in df.columns:
-            df = df.withColumn(name, F.lit(None).cast("string"))
-    extras = sorted(c for c in df.columns if c not in raw_columns and c not in (CORRUPT_COLUMN, "_source_file"))
-    return df.select(
-        *[F.col(f"`{c}`") for c in (*raw_columns, *extras, CORRUPT_COLUMN, "_source_file")],
-        F.lit(loaded_at).cast("timestamp").alias("_loaded_at"),
-        row_hash_column(raw_columns, extras).alias("_row_hash"),
-    )
-
-
-def _write_empty(lake: Lake, entity_name: str, version_dir: str) -> None:
-    """The bronze table of an entity without rows, in the schema Spark would write."""
-    import pyarrow as pa
-
+def _empty_bronze_schema(entity_name: str) -> pa.Schema:
     names = [*contract_columns(entity_name), CORRUPT_COLUMN, "_source_file"]
-    schema = pa.schema(
-        [pa.field(n, pa.string()) for n in names]
-        + [pa.field("_loaded_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.string())]
-    )
-    lake.write_version(version_dir, schema.empty_table())
+    return pa.schema([pa.field(n, pa.string()) for n in names]
+                     + [pa.field("_loaded_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.string())]
+                     + [pa.field(c, pa.string()) for c in PARTITION_BY])
 
 
-def _write_suppressed(spark: SparkSession, lake: Lake, frames: list[DataFrame], version_dir: str) -> int:
-    """bronze.suppressed_rows: lineage of the rows of erased customers (no raw values); always
-    written, so a run without erasures replaces an older list."""
-    import pyarrow as pa
-
+def _suppressed_schema() -> pa.Schema:
     from rfmlake.ingest.suppression import SUPPRESSED_COLUMNS
 
-    if frames:
-        reduce(lambda a, b: a.unionByName(b), frames).coalesce(1).write.parquet(str(version_dir), compression="zstd")
-        return int(spark.read.parquet(str(version_dir)).count())
-    schema = pa.schema([pa.field(n, pa.timestamp("us", tz="UTC") if n == "_loaded_at" else pa.string())
-                        for n in SUPPRESSED_COLUMNS])
-    lake.write_version(version_dir, schema.empty_table())
-    return 0
+    return pa.schema([pa.field(n, pa.timestamp("us", tz="UTC") if n == "_loaded_at" else pa.string())
+                      for n in (*SUPPRESSED_COLUMNS, *PARTITION_BY)])
 
 
-def load_bronze(spark: SparkSession, ctx: RunContext, files: list[LandingFile]) -> dict[str, BronzeResult]:
-    """Write one bronze table per contract entity (empty when nothing landed for it), then commit
-    them all, so a crash mid-stage leaves the previous bronze versions visible. Rows of customers on
-    the erasure suppression list are left out (rfmlake.ingest.suppression)."""
+def _partition_rows(lake: Lake, version_dir: str, key: str) -> int:
+    folder = Storage.join(version_dir, key)
+    return lake.count_rows(folder) if lake.storage.is_dir(folder) else 0
+
+
+def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *,
+                full: bool = False) -> tuple[dict[str, BronzeResult], IngestPlan]:
+    """Read the new and changed landing files into bronze (one partition per file), write the
+    manifest, and commit all of it after everything is written, so a crash mid-stage leaves the
+    previous bronze visible. Rows of customers on the erasure suppression list are left out
+    (rfmlake.ingest.suppression)."""
+    from dataclasses import replace
+
     from rfmlake.ingest.pii import resolve_pii_key
-    from rfmlake.ingest.suppression import SUPPRESSED_TABLE, load_suppression, split_suppressed, suppressed_order_ids
+    from rfmlake.ingest.suppression import SUPPRESSED_TABLE, load_suppression, suppressed_condition
 
     unknown = sorted({f.entity for f in files} - set(ENTITIES))
     if unknown:
         raise LandingError(f"unknown entities {unknown}; known: {sorted(ENTITIES)}")
-    suppression = load_suppression(ctx.lake)
-    key = None if suppression.empty else resolve_pii_key(ctx.lake, ctx.settings)
-    order_ids: list[str] = []
-    order_files = [f for f in files if f.entity == "orders"]
-    if key is not None and not all(f.is_empty for f in order_files):
-        order_ids = suppressed_order_ids(bronze_frame(spark, "orders", order_files, ctx.started_at), key, suppression)
-    erased_frames: list[DataFrame] = []
-    written: dict[str, str] = {}
-    for entity_name in sorted(ENTITIES):
-        entity_files = [f for f in files if f.entity == entity_name]
-        version_dir = ctx.lake.new_version("bronze", entity_name)
-        if all(f.is_empty for f in entity_files):
-            _write_empty(ctx.lake, entity_name, version_dir)  # no Spark job for an entity with nothing landed
-        else:
-            df = bronze_frame(spark, entity_name, entity_files, ctx.started_at)
-            if key is not None:
-                df, erased = split_suppressed(entity_name, df, key, suppression, order_ids)
-                erased_frames.append(erased)
-            df.write.parquet(str(version_dir), compression="zstd")
-        written[entity_name] = version_dir
-    suppressed_dir = ctx.lake.new_version("bronze", SUPPRESSED_TABLE)
-    suppressed_total = _write_suppressed(spark, ctx.lake, erased_frames, suppressed_dir)
-    suppressed_by_entity: dict[str, int] = {}
-    if suppressed_total:
-        suppressed_by_entity = {r["entity"]: int(r["count"]) for r in
-                                spark.read.parquet(str(suppressed_dir)).groupBy("entity").count().collect()}
+    lake = ctx.lake
+    encodings = ctx.settings.ingest.encodings
+    files = [replace(f, encoding=encodings.get(f.entity, "utf-8")) for f in files]
+    manifest = {} if full else read_manifest(lake)
+    storage = Storage.for_location(files[0].uri) if files else None
+    checksum = {
+        f.relative_path: inspect_file(f, f.encoding, storage) for f in files
+        if full or f.relative_path not in manifest
+        or (manifest[f.relative_path].size, manifest[f.relative_path].modified) != (f.size, f.modified)
+    }
+    plan = plan_ingest(files, manifest, full=full, checksum=checksum)
+    suppression = load_suppression(lake)
+    key = None if suppression.empty else resolve_pii_key(lake, ctx.settings)
+    load_date = ctx.started_at.astimezone(UTC).date().isoformat()
+
+    entries = dict(manifest)
+    for path, stamp in plan.touched.items():
+        entries[path] = replace(entries[path], modified=stamp)
+    adds: dict[str, dict[str, str]] = {name: {} for name in (*ENTITIES, SUPPRESSED_TABLE)}
+    drops: dict[str, set[str]] = {name: set() for name in adds}
+    if full:
+        for name in adds:
+            current = lake.current("bronze", name)
+            if current is not None and current.is_partitioned:
+                drops[name] = {p.key for p in current.partitions}
+    suppressed_dir = lake.new_version("bronze", SUPPRESSED_TABLE)
+    read_by_entity: dict[str, list[LandingFile]] = {}
+    for f in plan.read:
+        read_by_entity.setdefault(f.entity, []).append(f)
+    suppressed_orders: str | None = None
+    for entity_name in sorted(read_by_entity, key=lambda e: (e != "orders", e)):  # orders first: order_items need them
+        entity_files = read_by_entity[entity_name]
+        version_dir = lake.new_version("bronze", entity_name)
+        readable = [RawFile(f, load_date, file_id(f.relative_path)) for f in entity_files if not f.is_empty]
+        if readable:
+            raw = f"raw_{entity_name}"
+            engine.read_landing(raw, readable)
+            if key is None:
+                engine.write(bronze_select(raw, entity_name, engine.columns(raw), ctx.started_at), version_dir,
+                             PARTITION_BY)
+                rejected = engine.rejected(raw)
+                if rejected is not None:
+                    engine.write(bronze_select(rejected, entity_name, engine.columns(rejected), ctx.started_at),
+                                 version_dir, PARTITION_BY)
+            else:
+                # Erased customers: classify every row first, then write the kept rows to bronze and
+                # only the lineage of the others to bronze.suppressed_rows.
+                staged = f"staged_{entity_name}"
+                condition = suppressed_condition(entity_name, key, suppression, suppressed_orders)
+                engine.create(staged, f"SELECT *, {condition} AS _suppressed FROM "
+                                      f"({bronze_select(raw, entity_name, engine.columns(raw), ctx.started_at)}) AS b")
+                rejected = engine.rejected(raw)
+                if rejected is not None:
+                    selected = bronze_select(rejected, entity_name, engine.columns(rejected), ctx.started_at)
+                    engine.create(staged, f"SELECT * FROM {staged} UNION ALL BY NAME "
+                                          f"SELECT *, {condition} AS _suppressed FROM ({selected}) AS r")
+                kept = [c for c in engine.columns(staged) if c != "_suppressed"]
+                engine.write(f"SELECT {', '.join(ident(c) for c in kept)} FROM {staged} WHERE NOT _suppressed",
+                             version_dir, PARTITION_BY)
+                engine.write(f"SELECT {lit(entity_name)} AS entity, _source_file, _row_hash, _loaded_at, "
+                             f"_load_date, _file FROM {staged} WHERE _suppressed", suppressed_dir, PARTITION_BY)
+                if entity_name == "orders":
+                    suppressed_orders = "suppressed_order_ids"
+                    engine.create(suppressed_orders, f"SELECT DISTINCT trim(order_id) AS order_id FROM {staged} "
+                                                     "WHERE _suppressed AND trim(order_id) <> ''")
+        for f in entity_files:
+            file_key = file_id(f.relative_path)
+            partition = partition_key({"_load_date": load_date, "_file": file_key})
+            rows = _partition_rows(lake, version_dir, partition) if not f.is_empty else 0
+            suppressed = _partition_rows(lake, suppressed_dir, partition) if key is not None else 0
+            old = entries.get(f.relative_path)
+            if old is not None and not full and old.partition != partition:
+                drops[entity_name].add(old.partition)
+                drops[SUPPRESSED_TABLE].add(old.partition)
+            if rows:
+                adds[entity_name][partition] = version_dir
+            elif old is not None:
+                drops[entity_name].add(old.partition)
+            if suppressed:
+                adds[SUPPRESSED_TABLE][partition] = suppressed_dir
+            elif old is not None:
+                drops[SUPPRESSED_TABLE].add(old.partition)
+            entries[f.relative_path] = ManifestEntry(
+                entity=f.entity, source_file=f.relative_path, file_key=file_key, size=f.size, modified=f.modified,
+                checksum=checksum[f.relative_path], encoding=f.encoding, ingest_id=f"{ctx.run_id}-{file_key}",
+                load_date=load_date, loaded_at=ctx.started_at, run_id=ctx.run_id, rows=rows, suppressed=suppressed,
+            )
+    if full:
+        entries = {path: e for path, e in entries.items() if path in {f.relative_path for f in files}}
+    manifest_dir = write_manifest(lake, list(entries.values()))
+
+    # Everything is written; only now does it become visible, one pointer write per table.
+    for name in (*sorted(ENTITIES), SUPPRESSED_TABLE):
+        schema = _suppressed_schema() if name == SUPPRESSED_TABLE else _empty_bronze_schema(name)
+        lake.commit_partitions("bronze", name, PARTITION_BY, add=adds[name], drop=drops[name] - set(adds[name]),
+                               schema=schema, replace=full)
+    lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
 
     results: dict[str, BronzeResult] = {}
-    for entity_name, version_dir in written.items():
-        entity_files = [f for f in files if f.entity == entity_name]
-        counts: dict[str, int] = {}
-        if not all(f.is_empty for f in entity_files):
-            counts = {
-                row["_source_file"]: int(row["count"])
-                for row in spark.read.parquet(str(version_dir)).groupBy("_source_file").count().collect()
-            }
-        for f in entity_files:
-            counts.setdefault(f.relative_path, 0)
+    for entity_name in sorted(ENTITIES):
+        mine = [e for e in entries.values() if e.entity == entity_name]
         results[entity_name] = BronzeResult(
-            entity=entity_name,
-            table=f"bronze.{entity_name}",
-            files=len(entity_files),
-            rows=sum(counts.values()),
-            rows_by_file=dict(sorted(counts.items())),
-            suppressed=suppressed_by_entity.get(entity_name, 0),
+            entity=entity_name, table=f"bronze.{entity_name}", files=len(mine), rows=sum(e.rows for e in mine),
+            rows_by_file={e.source_file: e.rows for e in sorted(mine, key=lambda e: e.source_file)},
+            suppressed=sum(e.suppressed for e in mine), files_read=len(read_by_entity.get(entity_name, [])),
         )
-    for entity_name, version_dir in written.items():
-        ctx.lake.commit("bronze", entity_name, version_dir)
-        log.info("bronze.%s: %d rows from %d files", entity_name, results[entity_name].rows,
-                 results[entity_name].files)
-    ctx.lake.commit("bronze", SUPPRESSED_TABLE, suppressed_dir)
-    if suppressed_total:
-        log.info("bronze: %d rows of erased customers left out (bronze.%s)", suppressed_total, SUPPRESSED_TABLE)
-    return results
+        if results[entity_name].files_read:
+            log.info("bronze.%s: %d files read, %d rows in all", entity_name, results[entity_name].files_read,
+                     results[entity_name].rows)
+    if plan.vanished:
+        log.warning("%d landing files ingested earlier are gone from the landing; their rows stay until a --full run",
+                    len(plan.vanished))
+    return results, plan

@@ -1,44 +1,71 @@
-"""Bronze -> silver for the contract entities (customers, orders, order_items, products, events).
+"""Bronze -> silver for the contract entities, as SQL over a relation of bronze rows.
 
-Each `classify_*` is a pure DataFrame -> DataFrame transform: it keeps every bronze row, adds the
-typed values (columns `v_<silver column>`) and `_reason`/`_detail` (null when accepted). Reasons are
-tried in parsing.REASON_ORDER; within a reason, in the order the checks are listed.
-`accepted` and `quarantined` then split a classified frame.
+Each `classify_*` returns a SELECT that keeps every bronze row and adds the typed values (columns
+`__v_<silver column>`), `_reason`/`_detail` (null when accepted) and `_record_key` (the business
+key the incremental merge recomputes by). Reasons are tried in sql.REASON_ORDER; within a reason,
+in the order the checks are listed. `accepted` and `quarantined` then split a classified relation.
+The same text runs on DuckDB and, transpiled, on Spark (rfmlake.ingest.engine).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 from rfmlake.contract.entities import LINEAGE_COLUMNS, ORDER_STATUSES, SILVER_TABLES, QuarantineReason
-from rfmlake.ingest.bronze import BRONZE_LINEAGE, CORRUPT_COLUMN
-from rfmlake.ingest.parsing import (
+from rfmlake.ingest.sql import (
     DETAIL,
     REASON,
     Check,
+    as_text,
+    bad_key_checks,
     clean,
     col,
     date_check,
-    deduplicate,
-    is_blank,
+    ident,
+    lit,
+    lit_list,
     malformed_check,
     missing_key_checks,
+    negative_check,
     parse_bool,
     parse_decimal,
     parse_int,
     parse_timestamp,
+    plausible_check,
     shown,
+    token,
     type_check,
     with_checks,
 )
-from rfmlake.ingest.pii import token_column
 
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+V = "__v_"  # prefix of the typed value columns in a classified relation
+CORRUPT_COLUMN = "_corrupt_record"
+RECORD_KEY = "_record_key"
 
-    from rfmlake.settings import Settings
 
-V = "__v_"  # prefix of the typed value columns in a classified frame
+def v(name: str) -> str:
+    return ident(V + name)
+
+
+@dataclass(frozen=True)
+class ConformRules:
+    """What classification depends on besides the row itself. Any change to it changes results for
+    rows already in silver, so the lake remembers its fingerprint and rebuilds when it differs."""
+
+    key: bytes                       # the PII key (HMAC tokens)
+    default_currency: str
+    currencies: tuple[str, ...]      # known currency codes
+    earliest: date                   # plausible window for timestamps: [earliest, latest)
+    latest: date
+
+    def fingerprint(self) -> dict[str, str]:
+        import hashlib
+
+        return {"default_currency": self.default_currency, "currencies": ",".join(self.currencies),
+                "earliest": self.earliest.isoformat(), "latest": self.latest.isoformat(),
+                "key": hashlib.sha256(b"rfmlake conform key " + self.key).hexdigest()[:16]}
 
 
 def silver_columns(table: str) -> list[str]:
@@ -49,233 +76,252 @@ def silver_types(table: str) -> dict[str, str]:
     return {name: type_name for name, type_name, _ in (*SILVER_TABLES[table], *LINEAGE_COLUMNS)}
 
 
-def _negative(name: str, value: Column, reason: QuarantineReason, strict: bool = False) -> Check:
-    from pyspark.sql import functions as F
-
-    failed = (value <= 0) if strict else (value < 0)
-    return Check(reason, failed, F.concat(F.lit(f"{name}="), value.cast("string")))
+_SQL_TYPES = {"string": "VARCHAR", "timestamp": "TIMESTAMPTZ", "date": "DATE", "int": "INTEGER", "bigint": "BIGINT",
+              "boolean": "BOOLEAN", "double": "DOUBLE"}
 
 
-def _currency(settings: Settings) -> tuple[Column, Check]:
-    from pyspark.sql import functions as F
+def sql_type(type_name: str) -> str:
+    """The SQL type of a contract type name ('decimal(18,2)' passes through)."""
+    return _SQL_TYPES.get(type_name, type_name.upper())
 
-    value = F.coalesce(F.upper(clean(col("currency"))), F.lit(settings.default_currency))
-    known = sorted(settings.currency_rates)
-    check = Check(
-        QuarantineReason.UNKNOWN_CURRENCY,
-        ~value.isin(*known),
-        F.concat(shown("currency", col("currency")), F.lit(f" is not one of {', '.join(known)}")),
+
+def accepted(classified: str, table: str) -> str:
+    """The silver rows: typed columns renamed to the silver schema, exactly its types and order."""
+    lineage = {name for name, _, _ in LINEAGE_COLUMNS}
+    types = silver_types(table)
+    columns = ", ".join(
+        f"CAST({col(name) if name in lineage else v(name)} AS {sql_type(types[name])}) AS {ident(name)}"
+        for name in silver_columns(table)
     )
+    return f"SELECT {columns} FROM {classified} WHERE {REASON} IS NULL"
+
+
+def quarantined(classified: str, entity_name: str, raw_names: Sequence[str]) -> str:
+    """bronze.quarantine rows: entity, source_file, reason, detail, raw (JSON of the raw bronze row),
+    record_key, _row_hash, _loaded_at."""
+    raw = ", ".join(f"{ident(c)} := {col(c)}" for c in raw_names)
+    return (
+        f"SELECT {lit(entity_name)} AS entity, _source_file AS source_file, {REASON} AS reason, "
+        f"{DETAIL} AS detail, to_json(struct_pack({raw})) AS raw, CAST({RECORD_KEY} AS VARCHAR) AS record_key, "
+        f"_row_hash, _loaded_at FROM {classified} WHERE {REASON} IS NOT NULL"
+    )
+
+
+def _layer(source: str, select: str, alias: str) -> str:
+    """`(SELECT <select> FROM <source> AS <alias>)`: a relation name or a parenthesised query in,
+    a parenthesised query out, so layers nest."""
+    return f"(SELECT {select} FROM {source} AS {alias})"
+
+
+def _checked(typed: str, checks: Sequence[Check], record_key: str, alias: str) -> str:
+    reason, detail = with_checks(checks)
+    return _layer(typed, f"*, {reason} AS _reason0, {detail} AS _detail0, {record_key} AS {RECORD_KEY}", alias)
+
+
+def _final(source: str, alias: str) -> str:
+    """Row-local reasons only (no deduplication): `_reason`/`_detail` from the checks."""
+    return _layer(source, f"*, _reason0 AS {REASON}, _detail0 AS {DETAIL}", alias)
+
+
+def deduplicate(checked: str, key: Sequence[str], newest_first: Sequence[str] = (), alias: str = "d",
+                out: tuple[str, str] = (REASON, DETAIL)) -> str:
+    """Among rows not yet quarantined, keep one per key: the first by `newest_first`, then the
+    lexicographically last _source_file, then the highest _row_hash (never row order or
+    partitioning). A loser with the winner's _row_hash is a duplicate, any other a conflicting one."""
+    order = ", ".join([*newest_first, "_source_file DESC NULLS LAST", "_row_hash DESC NULLS LAST"])
+    window = f"PARTITION BY {', '.join(key)}, _reason0 IS NULL ORDER BY {order}"
+    ranked = _layer(checked, f"*, row_number() OVER ({window}) AS _rank, first_value(_row_hash) OVER ({window}) "
+                             f"AS _winner_hash, first_value(_source_file) OVER ({window}) AS _winner_file",
+                    f"{alias}_ranked")
+    key_text = "concat_ws('|', " + ", ".join(f"coalesce({as_text(k)}, '')" for k in key) + ")"
+    loser = "_reason0 IS NULL AND _rank > 1"
+    same = "_row_hash = _winner_hash"
+    reason = (f"CASE WHEN {loser} AND {same} THEN {lit(QuarantineReason.DUPLICATE.value)} "
+              f"WHEN {loser} THEN {lit(QuarantineReason.CONFLICTING_DUPLICATE.value)} ELSE _reason0 END")
+    detail = (f"CASE WHEN {loser} AND {same} THEN 'same row as kept from ' || _winner_file || ' (key ' || "
+              f"{key_text} || ')' WHEN {loser} THEN 'key ' || {key_text} || ' has other content; kept the row from ' "
+              f"|| _winner_file ELSE _detail0 END")
+    return _layer(ranked, f"*, {reason} AS {out[0]}, {detail} AS {out[1]}", alias)
+
+
+def _currency(rules: ConformRules) -> tuple[str, Check]:
+    value = f"coalesce(upper({clean(col('currency'))}), {lit(rules.default_currency)})"
+    known = ", ".join(rules.currencies)
+    check = Check(QuarantineReason.UNKNOWN_CURRENCY, f"NOT ({value} IN ({lit_list(rules.currencies)}))",
+                  f"({shown('currency', col('currency'))} || {lit(f' is not one of {known}')})")
     return value, check
 
 
-def accepted(classified: DataFrame, table: str) -> DataFrame:
-    """The silver rows: typed columns renamed to the silver schema, exactly its types and order."""
-    from pyspark.sql import functions as F
-
-    types = silver_types(table)
-    lineage = {name for name, _, _ in LINEAGE_COLUMNS}
-    return classified.where(F.col(REASON).isNull()).select(
-        *[
-            (F.col(name) if name in lineage else F.col(V + name)).cast(types[name]).alias(name)
-            for name in silver_columns(table)
-        ]
-    )
+def _timestamp_checks(name: str, rules: ConformRules) -> list[Check]:
+    parsed = v(name)
+    return [date_check(name, parsed), plausible_check(name, parsed, rules.earliest.isoformat(),
+                                                      rules.latest.isoformat())]
 
 
-def quarantined(classified: DataFrame, entity_name: str, raw_names: list[str]) -> DataFrame:
-    """bronze.quarantine rows: entity, source_file, reason, detail, raw (JSON of the raw bronze row;
-    `raw_names` are the bronze columns without lineage)."""
-    from pyspark.sql import functions as F
-
-    return classified.where(F.col(REASON).isNotNull()).select(
-        F.lit(entity_name).alias("entity"),
-        F.col("_source_file").alias("source_file"),
-        F.col(REASON).alias("reason"),
-        F.col(DETAIL).alias("detail"),
-        F.to_json(F.struct(*[col(c) for c in raw_names])).alias("raw"),
-        F.col("_row_hash"),
-        F.col("_loaded_at"),
-    )
-
-
-def classify_customers(bronze: DataFrame, key: bytes) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    df = bronze.select(
+def classify_customers(source: str, rules: ConformRules) -> str:
+    key = rules.key
+    typed = _layer(source, ", ".join([
         "*",
-        clean(col("customer_id")).alias(V + "customer_id"),
-        token_column(col("email"), key, "email").alias(V + "email_token"),
-        token_column(col("phone"), key, "phone").alias(V + "phone_token"),
-        token_column(col("first_name"), key, "name").alias(V + "first_name_token"),
-        token_column(col("last_name"), key, "name").alias(V + "last_name_token"),
-        F.upper(clean(col("country"))).alias(V + "country"),
-        clean(col("city")).alias(V + "city"),
-        clean(col("postal_code")).alias(V + "postal_code"),
-        parse_timestamp(col("created_at")).alias(V + "created_at"),
-        parse_timestamp(col("updated_at")).alias(V + "updated_at"),
-        parse_bool(col("marketing_opt_in")).alias(V + "marketing_opt_in"),
-    )
-    df = df.withColumn(V + "has_email", F.col(V + "email_token").isNotNull()).withColumn(
-        V + "has_phone", F.col(V + "phone_token").isNotNull()
-    )
+        f"{clean(col('customer_id'))} AS {v('customer_id')}",
+        f"{token(col('email'), key, 'email')} AS {v('email_token')}",
+        f"{token(col('phone'), key, 'phone')} AS {v('phone_token')}",
+        f"{token(col('first_name'), key, 'name')} AS {v('first_name_token')}",
+        f"{token(col('last_name'), key, 'name')} AS {v('last_name_token')}",
+        f"upper({clean(col('country'))}) AS {v('country')}",
+        f"{clean(col('city'))} AS {v('city')}",
+        f"{clean(col('postal_code'))} AS {v('postal_code')}",
+        f"{parse_timestamp(col('created_at'))} AS {v('created_at')}",
+        f"{parse_timestamp(col('updated_at'))} AS {v('updated_at')}",
+        f"{parse_bool(col('marketing_opt_in'))} AS {v('marketing_opt_in')}",
+    ]), "ct")
+    typed = _layer(typed, f"*, {v('email_token')} IS NOT NULL AS {v('has_email')}, "
+                          f"{v('phone_token')} IS NOT NULL AS {v('has_phone')}", "ct2")
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("customer_id",)),
-        date_check("created_at", F.col(V + "created_at")),
-        date_check("updated_at", F.col(V + "updated_at")),
-        type_check("marketing_opt_in", F.col(V + "marketing_opt_in"), "boolean (true/false/1/0/yes/no)"),
+        *bad_key_checks(("customer_id",)),
+        *_timestamp_checks("created_at", rules),
+        *_timestamp_checks("updated_at", rules),
+        type_check("marketing_opt_in", v("marketing_opt_in"), "boolean (true/false/1/0/yes/no)"),
     ]
-    df = with_checks(df, checks)
+    checked = _checked(typed, checks, v("customer_id"), "cc")
     # The newest CRM record of a customer wins; rows without updated_at lose to dated ones.
-    return deduplicate(df, [F.col(V + "customer_id")], [F.col(V + "updated_at").desc_nulls_last()])
+    return deduplicate(checked, [v("customer_id")], [f"{v('updated_at')} DESC NULLS LAST"], "cd")
 
 
-def classify_orders(bronze: DataFrame, settings: Settings) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    currency, currency_check = _currency(settings)
-    status = F.coalesce(F.lower(clean(col("status"))), F.lit("completed"))
-    df = bronze.select(
+def classify_orders(source: str, rules: ConformRules) -> str:
+    currency, currency_check = _currency(rules)
+    status = f"coalesce(lower({clean(col('status'))}), 'completed')"
+    typed = _layer(source, ", ".join([
         "*",
-        clean(col("order_id")).alias(V + "order_id"),
-        clean(col("customer_id")).alias(V + "customer_id"),
-        parse_timestamp(col("order_ts")).alias(V + "order_ts"),
-        status.alias(V + "status"),
-        currency.alias(V + "currency"),
-        parse_decimal(col("order_total"), "decimal(18,2)").alias(V + "order_total"),
-    ).withColumn(V + "order_date", F.to_date(F.col(V + "order_ts")))
+        f"{clean(col('order_id'))} AS {v('order_id')}",
+        f"{clean(col('customer_id'))} AS {v('customer_id')}",
+        f"{parse_timestamp(col('order_ts'))} AS {v('order_ts')}",
+        f"{status} AS {v('status')}",
+        f"{currency} AS {v('currency')}",
+        f"{parse_decimal(col('order_total'), 'DECIMAL(18, 2)')} AS {v('order_total')}",
+    ]), "ot")
+    typed = _layer(typed, f"*, CAST({v('order_ts')} AS DATE) AS {v('order_date')}", "ot2")
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("order_id", "customer_id", "order_ts")),
-        date_check("order_ts", F.col(V + "order_ts")),
-        type_check("order_total", F.col(V + "order_total"), "decimal"),
-        _negative("order_total", F.col(V + "order_total"), QuarantineReason.NEGATIVE_AMOUNT),
+        *bad_key_checks(("order_id", "customer_id")),
+        *_timestamp_checks("order_ts", rules),
+        type_check("order_total", v("order_total"), "decimal"),
+        negative_check("order_total", v("order_total"), QuarantineReason.NEGATIVE_AMOUNT),
         currency_check,
-        Check(
-            QuarantineReason.UNKNOWN_STATUS,
-            ~F.col(V + "status").isin(*ORDER_STATUSES),
-            F.concat(shown("status", col("status")), F.lit(f" is not one of {', '.join(ORDER_STATUSES)}")),
-        ),
+        Check(QuarantineReason.UNKNOWN_STATUS, f"NOT ({v('status')} IN ({lit_list(ORDER_STATUSES)}))",
+              f"({shown('status', col('status'))} || {lit(' is not one of ' + ', '.join(ORDER_STATUSES))})"),
     ]
-    return deduplicate(with_checks(df, checks), [F.col(V + "order_id")])
+    return deduplicate(_checked(typed, checks, v("order_id"), "oc"), [v("order_id")], alias="od")
 
 
-def classify_order_items(bronze: DataFrame, accepted_order_ids: DataFrame) -> DataFrame:
-    """`accepted_order_ids`: one column `order_id`, the ids in silver.orders (any source)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    df = bronze.select(
+def classify_order_items(source: str, accepted_order_ids: str) -> str:
+    """`accepted_order_ids`: a relation with one column `order_id`, the ids in silver.orders (any
+    source) among the orders whose lines are classified here."""
+    discount = parse_decimal(col("discount"), "DECIMAL(18, 2)")
+    typed = _layer(source, ", ".join([
         "*",
-        clean(col("order_id")).alias(V + "order_id"),
-        clean(col("product_id")).alias(V + "product_id"),
-        parse_int(col("quantity")).alias(V + "quantity"),
-        parse_decimal(col("unit_price"), "decimal(18,4)").alias(V + "unit_price"),
-        parse_int(col("line_number")).alias("_given_line_number"),
-        F.coalesce(parse_decimal(col("discount"), "decimal(18,2)"), F.lit(0).cast("decimal(18,2)")).alias(
-            V + "discount"
-        ),
-    )
+        f"{clean(col('order_id'))} AS {v('order_id')}",
+        f"{clean(col('product_id'))} AS {v('product_id')}",
+        f"{parse_int(col('quantity'))} AS {v('quantity')}",
+        f"{parse_decimal(col('unit_price'), 'DECIMAL(18, 4)')} AS {v('unit_price')}",
+        f"{parse_int(col('line_number'))} AS _given_line_number",
+        f"coalesce({discount}, CAST(0 AS DECIMAL(18, 2))) AS {v('discount')}",
+        f"{discount} AS _parsed_discount",
+    ]), "it")
+    gross = f"CAST({v('quantity')} AS DECIMAL(18, 4)) * {v('unit_price')}"
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("order_id", "product_id", "quantity", "unit_price")),
-        type_check("quantity", F.col(V + "quantity"), "integer"),
-        type_check("unit_price", F.col(V + "unit_price"), "decimal"),
-        type_check("line_number", F.col("_given_line_number"), "integer"),
-        type_check("discount", parse_decimal(col("discount"), "decimal(18,2)"), "decimal"),
-        _negative("quantity", F.col(V + "quantity"), QuarantineReason.NEGATIVE_QUANTITY, strict=True),
-        _negative("unit_price", F.col(V + "unit_price"), QuarantineReason.NEGATIVE_AMOUNT),
-        _negative("discount", F.col(V + "discount"), QuarantineReason.NEGATIVE_AMOUNT),
+        *bad_key_checks(("order_id", "product_id")),
+        type_check("quantity", v("quantity"), "integer"),
+        type_check("unit_price", v("unit_price"), "decimal"),
+        type_check("line_number", "_given_line_number", "integer"),
+        type_check("discount", "_parsed_discount", "decimal"),
+        negative_check("quantity", v("quantity"), QuarantineReason.NEGATIVE_QUANTITY, strict=True),
+        negative_check("unit_price", v("unit_price"), QuarantineReason.NEGATIVE_AMOUNT),
+        negative_check("discount", v("discount"), QuarantineReason.NEGATIVE_AMOUNT),
+        Check(QuarantineReason.DISCOUNT_EXCEEDS_LINE, f"({v('discount')} > {gross})",
+              f"('discount=' || {as_text(v('discount'))} || ' exceeds quantity x unit_price = ' || "
+              f"{as_text(f'round({gross}, 2)')})"),
     ]
-    df = with_checks(df, checks)
+    checked = _checked(typed, checks, v("order_id"), "ic")
     # A missing line_number is the product's position in its order (by product, then row hash), so
     # it depends on content only; an exact repeat gets the same position and is caught as duplicate.
-    position = Window.partitionBy(
-        F.col(V + "order_id"), F.col(REASON).isNull(), F.col("_given_line_number").isNull()
-    ).orderBy(F.col(V + "product_id"), F.col("_row_hash"))
-    df = df.withColumn(
-        V + "line_number", F.coalesce(F.col("_given_line_number"), F.dense_rank().over(position))
-    ).drop("_given_line_number")
-    df = df.withColumn(
-        V + "line_amount",
-        F.round(
-            F.col(V + "quantity").cast("decimal(18,4)") * F.col(V + "unit_price") - F.col(V + "discount"), 2
-        ).cast("decimal(18,2)"),
-    )
-    df = deduplicate(df, [F.col(V + "order_id"), F.col(V + "line_number")])
-    known = accepted_order_ids.select(F.col("order_id").alias("_known_order_id")).distinct()
-    df = df.join(known, F.col(V + "order_id") == F.col("_known_order_id"), "left")
-    unknown = F.col(REASON).isNull() & F.col("_known_order_id").isNull()
-    # Detail first: both expressions read the reason as it was before this step.
+    position = (f"dense_rank() OVER (PARTITION BY {v('order_id')}, _reason0 IS NULL, _given_line_number IS NULL "
+                f"ORDER BY {v('product_id')} ASC NULLS LAST, _row_hash ASC NULLS LAST)")
+    numbered = _layer(checked, f"*, coalesce(_given_line_number, {position}) AS {v('line_number')}, "
+                               f"CAST(round({gross} - {v('discount')}, 2) AS DECIMAL(18, 2)) AS {v('line_amount')}",
+                      "inm")
+    deduped = deduplicate(numbered, [v("order_id"), v("line_number")], alias="idd",
+                          out=("_dedup_reason", "_dedup_detail"))
+    unknown = "i._dedup_reason IS NULL AND k._known_order_id IS NULL"
+    order_id = f"i.{v('order_id')}"
     return (
-        df.withColumn(
-            DETAIL,
-            F.when(unknown, F.concat(shown("order_id", F.col(V + "order_id")), F.lit(" is not in silver.orders")))
-            .otherwise(F.col(DETAIL)),
-        )
-        .withColumn(REASON, F.when(unknown, F.lit(QuarantineReason.UNKNOWN_ORDER.value)).otherwise(F.col(REASON)))
-        .drop("_known_order_id")
+        f"(SELECT i.*, CASE WHEN {unknown} THEN {lit(QuarantineReason.UNKNOWN_ORDER.value)} ELSE i._dedup_reason "
+        f"END AS {REASON}, CASE WHEN {unknown} THEN {shown('order_id', order_id)} || ' is not in silver.orders' "
+        f"ELSE i._dedup_detail END AS {DETAIL} FROM {deduped} AS i "
+        f"LEFT JOIN (SELECT DISTINCT order_id AS _known_order_id FROM {accepted_order_ids}) AS k "
+        f"ON {order_id} = k._known_order_id)"
     )
 
 
-def classify_products(bronze: DataFrame, settings: Settings) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    currency, currency_check = _currency(settings)
-    df = bronze.select(
+def classify_products(source: str, rules: ConformRules) -> str:
+    currency, currency_check = _currency(rules)
+    typed = _layer(source, ", ".join([
         "*",
-        clean(col("product_id")).alias(V + "product_id"),
-        clean(col("name")).alias(V + "name"),
-        clean(col("category")).alias(V + "category"),
-        clean(col("brand")).alias(V + "brand"),
-        parse_decimal(col("price"), "decimal(18,4)").alias(V + "price"),
-        currency.alias(V + "currency"),
-    )
+        f"{clean(col('product_id'))} AS {v('product_id')}",
+        f"{clean(col('name'))} AS {v('name')}",
+        f"{clean(col('category'))} AS {v('category')}",
+        f"{clean(col('brand'))} AS {v('brand')}",
+        f"{parse_decimal(col('price'), 'DECIMAL(18, 4)')} AS {v('price')}",
+        f"{currency} AS {v('currency')}",
+    ]), "pt")
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("product_id",)),
-        type_check("price", F.col(V + "price"), "decimal"),
-        _negative("price", F.col(V + "price"), QuarantineReason.NEGATIVE_AMOUNT),
+        *bad_key_checks(("product_id",)),
+        type_check("price", v("price"), "decimal"),
+        negative_check("price", v("price"), QuarantineReason.NEGATIVE_AMOUNT),
         currency_check,
     ]
-    return deduplicate(with_checks(df, checks), [F.col(V + "product_id")])
+    return deduplicate(_checked(typed, checks, v("product_id"), "pc"), [v("product_id")], alias="pd")
 
 
-def classify_events(bronze: DataFrame, key: bytes) -> DataFrame:
-    from pyspark.sql import functions as F
+def event_key(row_hash: str = "_row_hash") -> str:
+    """The event id of a bronze events row: as landed, else the row's hash."""
+    return f"coalesce({clean(col('event_id'))}, {row_hash})"
 
-    df = bronze.select(
+
+def classify_events(source: str, rules: ConformRules) -> str:
+    typed = _layer(source, ", ".join([
         "*",
-        F.coalesce(clean(col("event_id")), F.col("_row_hash")).alias(V + "event_id"),
-        parse_timestamp(col("event_ts")).alias(V + "event_ts"),
-        F.lower(clean(col("event_type"))).alias(V + "event_type"),
-        *[clean(col(c)).alias(V + c) for c in ("customer_id", "anonymous_id", "session_id", "product_id",
-                                               "url", "referrer", "user_agent")],
-        token_column(col("ip"), key, "ip").alias(V + "ip_token"),
-    ).withColumn(V + "event_date", F.to_date(F.col(V + "event_ts")))
+        f"{event_key()} AS {v('event_id')}",
+        f"{parse_timestamp(col('event_ts'))} AS {v('event_ts')}",
+        f"lower({clean(col('event_type'))}) AS {v('event_type')}",
+        *[f"{clean(col(c))} AS {v(c)}" for c in ("customer_id", "anonymous_id", "session_id", "product_id",
+                                                  "url", "referrer", "user_agent")],
+        f"{token(col('ip'), rules.key, 'ip')} AS {v('ip_token')}",
+    ]), "et")
+    typed = _layer(typed, f"*, CAST({v('event_ts')} AS DATE) AS {v('event_date')}", "et2")
     checks = [
         malformed_check(CORRUPT_COLUMN),
         *missing_key_checks(("event_ts", "event_type")),
-        date_check("event_ts", F.col(V + "event_ts")),
+        *bad_key_checks(("event_id", "customer_id")),
+        *_timestamp_checks("event_ts", rules),
     ]
-    return deduplicate(with_checks(df, checks), [F.col(V + "event_id")])
+    return deduplicate(_checked(typed, checks, v("event_id"), "ec"), [v("event_id")], alias="edd")
 
 
-def raw_columns(bronze: DataFrame) -> list[str]:
-    return [c for c in bronze.columns if c not in BRONZE_LINEAGE]
+def raw_columns(columns: Sequence[str]) -> list[str]:
+    """The raw (landed) columns among a bronze relation's columns: lineage and partition columns excluded."""
+    from rfmlake.ingest.bronze import BRONZE_LINEAGE, PARTITION_BY
+
+    return [c for c in columns if c not in BRONZE_LINEAGE and c not in PARTITION_BY]
 
 
 __all__ = [
-    "raw_columns",
-    "accepted",
-    "classify_customers",
-    "classify_events",
-    "classify_order_items",
-    "classify_orders",
-    "classify_products",
-    "is_blank",
-    "quarantined",
-    "silver_columns",
-    "silver_types",
+    "ConformRules", "accepted", "classify_customers", "classify_events", "classify_order_items", "classify_orders",
+    "classify_products", "deduplicate", "event_key", "quarantined", "raw_columns", "silver_columns", "silver_types",
 ]

@@ -1,7 +1,7 @@
 """PII tokens: HMAC-SHA256 (hex) of a normalized value, keyed by a secret kept out of the lake's data.
 
 The same token comes from plain Python (`tokenize`, for lookups such as erasure requests and tests)
-and from native Spark expressions (`token_column`, no Python UDF, so it scales with the data). Both
+and from SQL (rfmlake.ingest.sql.token, run by DuckDB or Spark, so it scales with the data). Both
 normalize the value the same way first, so "Alice@X.com " and "alice@x.com" give one token.
 """
 
@@ -18,17 +18,13 @@ from rfmlake.errors import ConfigError
 from rfmlake.settings import Settings, pii_key
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
-
     from rfmlake.lake import Lake
 
 KINDS: tuple[str, ...] = ("email", "phone", "name", "ip", "user")
-_BLOCK_SIZE = 64  # SHA-256 block size in bytes (RFC 2104)
 _KEY_FILE = "pii.key"  # local lakes only
 _FINGERPRINT_FILE = "pii_key.fingerprint"
-# One explicit whitespace set for Python and Spark: str.strip() and Spark's trim() disagree otherwise.
+# One explicit whitespace set for Python and SQL: str.strip() and SQL's trim() disagree otherwise.
 _WHITESPACE = " \t\n\r\f\v"
-_SPARK_TRIM = r"^[ \t\n\r\f\x0B]+|[ \t\n\r\f\x0B]+$"
 
 
 def resolve_pii_key(lake: Lake, settings: Settings) -> bytes:
@@ -122,37 +118,7 @@ def tokenize(value: str | None, key: bytes, kind: str) -> str | None:
 
 
 def _pads(key: bytes) -> tuple[str, str]:
-    """(K xor ipad, K xor opad) as hex, per RFC 2104; computed once on the driver."""
-    if len(key) > _BLOCK_SIZE:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK_SIZE, b"\x00")
-    inner = bytes(b ^ 0x36 for b in key)
-    outer = bytes(b ^ 0x5C for b in key)
-    return inner.hex(), outer.hex()
+    """(K xor ipad, K xor opad) as hex, per RFC 2104 (the SQL twin builds its HMAC from them)."""
+    from rfmlake.ingest.sql import hmac_pads
 
-
-def normalize_column(column: Column, kind: str) -> Column:
-    """Spark twin of `normalize`."""
-    from pyspark.sql import functions as F
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown PII kind {kind!r}; kinds: {KINDS}")
-    text = F.regexp_replace(column, _SPARK_TRIM, "")
-    if kind in ("email", "name"):
-        text = F.lower(text)
-    elif kind == "phone":
-        digits = F.regexp_replace(text, r"[^0-9]", "")
-        text = F.when(text.startswith("+") & (digits != ""), F.concat(F.lit("+"), digits)).otherwise(digits)
-    return F.when(text != "", text)
-
-
-def token_column(column: Column, key: bytes, kind: str) -> Column:
-    """HMAC-SHA256 hex of the normalized column as native Spark expressions:
-    H((K xor opad) || H((K xor ipad) || m))."""
-    from pyspark.sql import functions as F
-
-    inner_pad, outer_pad = _pads(key)
-    message = normalize_column(column, kind)
-    inner = F.sha2(F.concat(F.unhex(F.lit(inner_pad)), F.encode(message, "UTF-8")), 256)
-    outer = F.sha2(F.concat(F.unhex(F.lit(outer_pad)), F.unhex(inner)), 256)
-    return F.when(message.isNotNull(), outer)
+    return hmac_pads(key)

@@ -124,6 +124,11 @@ class Storage:
     def files(self, location: str, recursive: bool = False) -> list[str]:
         """Locations of the data files under a folder: hidden and marker files (`_SUCCESS`, `.crc`,
         names starting with `_` or `.`) are skipped, as Spark, Hive and Athena skip them."""
+        return [uri for uri, _, _ in self.file_infos(location, recursive)]
+
+    def file_infos(self, location: str, recursive: bool = False) -> list[tuple[str, int, str]]:
+        """(location, size, modification stamp) of the data files under a folder, as `files` lists
+        them; the stamp (nanoseconds since the epoch, as text) tells a re-delivered file apart."""
         try:
             infos = self.fs.get_file_info(
                 pafs.FileSelector(self._path(location), allow_not_found=True, recursive=recursive)
@@ -138,7 +143,8 @@ class Storage:
             relative = info.path[len(root) + 1:]
             if any(part.startswith(("_", ".")) for part in relative.split("/")):
                 continue
-            found.append(self._location(info.path))
+            stamp = str(info.mtime_ns) if info.mtime_ns is not None else ""
+            found.append((self._location(info.path), int(info.size or 0), stamp))
         return sorted(found)
 
     def walk(self, location: str) -> list[str]:

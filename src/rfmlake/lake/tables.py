@@ -246,17 +246,19 @@ class Lake:
 
     def commit_partitions(self, zone: str, name: str, partition_by: tuple[str, ...] | list[str], *,
                           add: dict[str, str] | None = None, drop: set[str] | list[str] | tuple[str, ...] = (),
-                          schema: pa.Schema | None = None) -> TableRef:
+                          schema: pa.Schema | None = None, replace: bool = False) -> TableRef:
         """Change a partitioned table in one atomic pointer write: `add` maps partition keys
         (`partition_key(values)`) to the new version folder (`new_version`) holding that partition
         under `<version>/<key>/` (a new partition, or a replacement), `drop` lists partition keys to
         remove. `schema` (else the first added file's) is merged
         into the table's schema, which readers get even while the table has no partitions.
-        A table that does not exist yet is created (with no partitions, if nothing is added)."""
+        A table that does not exist yet is created (with no partitions, if nothing is added).
+        `replace` starts the table afresh from `add` (a rebuild; the only way to turn a table that
+        was not partitioned into a partitioned one)."""
         partition_by = tuple(partition_by)
         add = {key: str(uri).rstrip("/") for key, uri in (add or {}).items()}
         table = self.table_uri(zone, name)
-        current = self._read_pointer(zone, name)
+        current = None if replace else self._read_pointer(zone, name)
         if current is not None and "partitions" not in current:
             raise ValueError(f"{zone}.{name} is not a partitioned table; it cannot take partitions")
         if current is not None and tuple(current["partition_by"]) != partition_by:

@@ -24,6 +24,7 @@ class RunContext:
     run_id: str = field(default_factory=new_run_id)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     workspace_of: str | None = None  # the lake on S3 when `lake` is a local workspace copy of it
+    full: bool = False  # rebuild from every landing file (rfmlake run --full), not only new or changed ones
 
     @property
     def run_dir(self) -> Path:

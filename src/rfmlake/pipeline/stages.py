@@ -14,6 +14,8 @@ from rfmlake.pipeline.context import RunContext
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from rfmlake.ingest.engine import Engine
+
 
 @dataclass
 class RunState:
@@ -22,6 +24,7 @@ class RunState:
     reports: dict[str, Any] = field(default_factory=dict)
     _spark: SparkSession | None = None
     _owns_spark: bool = False
+    _engine: Engine | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -35,7 +38,26 @@ class RunState:
             self._spark = get_spark("rfmlake")
         return self._spark
 
+    def engine(self, ctx: RunContext) -> Engine:
+        """The ingest engine the settings choose (ingest.engine): DuckDB for a local lake by default,
+        Spark otherwise; one per run."""
+        if self._engine is None:
+            from rfmlake.ingest.engine import DuckEngine, SparkEngine
+
+            kind = ctx.settings.ingest.engine
+            if kind == "auto":
+                kind = "duckdb" if ctx.lake.is_local else "spark"
+            if kind == "spark":
+                self._engine = SparkEngine(self.spark)
+            else:
+                scratch = ctx.lake.system_dir / "tmp" / ctx.run_id if ctx.lake.is_local else None
+                self._engine = DuckEngine(temp_dir=scratch)
+        return self._engine
+
     def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         # Stop only a session this run started (tests and Glue hand in their own).
         if self._spark is not None and self._owns_spark:
             self._spark.stop()
@@ -43,20 +65,25 @@ class RunState:
 
 
 def ingest_bronze(ctx: RunContext, state: RunState) -> dict[str, Any]:
-    from rfmlake.contract.landing import scan_landing
-    from rfmlake.ingest.bronze import load_bronze
+    from rfmlake.ingest.jobs import run_landing_to_bronze
 
-    files = scan_landing(ctx.landing_dir)
-    results = load_bronze(state.spark, ctx, files)
+    results, plan = run_landing_to_bronze(state.engine(ctx), ctx)
     state.reports["ingest_bronze"] = results
-    return {"files": len(files), "tables": {name: r.rows for name, r in sorted(results.items())}}
+    summary: dict[str, Any] = {
+        "engine": state.engine(ctx).name, "mode": "full" if ctx.full else "incremental",
+        "files": len(plan.read) + len(plan.unchanged), "files_read": len(plan.read),
+        "files_unchanged": len(plan.unchanged), "tables": {name: r.rows for name, r in sorted(results.items())},
+    }
+    if plan.vanished:
+        summary["files_gone_from_landing"] = [e.source_file for e in plan.vanished]
+    return summary
 
 
 def conform_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.ingest.jobs import run_bronze_to_silver
 
     # Quarantine metrics go to the publisher RFMLAKE_METRICS names (default: only this run report).
-    report, metrics = run_bronze_to_silver(state.spark, ctx)
+    report, metrics = run_bronze_to_silver(state.engine(ctx), ctx)
     state.reports["conform_silver"] = report
     return {**report.to_dict(), "metrics": metrics}
 

@@ -19,7 +19,8 @@ class IngestRun:
     report: object
 
 
-def run_once(spark, root: Path) -> IngestRun:  # type: ignore[no-untyped-def]
+def run_once(root: Path, engine: object = None) -> IngestRun:
+    from rfmlake.ingest.engine import DuckEngine
     from rfmlake.ingest.jobs import run_ingest
     from rfmlake.lake import Lake
     from rfmlake.pipeline.context import RunContext
@@ -27,11 +28,16 @@ def run_once(spark, root: Path) -> IngestRun:  # type: ignore[no-untyped-def]
 
     landing = build_landing(root) if not (root / "landing").exists() else root / "landing"
     ctx = RunContext(landing_dir=landing, lake=Lake(root / "lake"), settings=Settings())
-    return IngestRun(landing, ctx, run_ingest(spark, ctx))
+    engine = engine or DuckEngine()
+    try:
+        return IngestRun(landing, ctx, run_ingest(engine, ctx))
+    finally:
+        if not hasattr(engine, "spark"):
+            engine.close()
 
 
 @pytest.fixture(scope="session")
-def ingested(spark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestRun]:  # type: ignore[no-untyped-def]
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestRun]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RFMLAKE_PII_KEY", TEST_KEY)
-        yield run_once(spark, tmp_path_factory.mktemp("ingest"))
+        yield run_once(tmp_path_factory.mktemp("ingest"))

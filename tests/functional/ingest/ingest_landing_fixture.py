@@ -57,7 +57,10 @@ def build_landing(root: Path) -> Path:
         "o7,c1,2024-01-07,,EUR,abc\n"
         ",c1,2024-01-07,,,\n"
         "o8,c1,2024-01-08T12:00:00,,EUR,1.00\n"
-        "g-o,guest-1,2024-01-09,,,\n",
+        "g-o,guest-1,2024-01-09,,,\n"
+        "o/9,c1,2024-01-07,,EUR,\n"
+        "o10,c1,9999-12-31,,EUR,\n"
+        "o11,c1,0001-01-01,,EUR,\n",
     )
     orders2 = landing / "orders" / "orders2.parquet"
     pq.write_table(
@@ -80,6 +83,7 @@ def build_landing(root: Path) -> Path:
         {"order_id": "o99", "product_id": "p1", "quantity": "1", "unit_price": "1"},
         {"order_id": "o3", "product_id": "p1", "quantity": "1", "unit_price": "1"},
         {"order_id": "o1", "product_id": "", "quantity": "1", "unit_price": "1"},
+        {"order_id": "o2", "product_id": "p9", "quantity": "1", "unit_price": "1", "discount": "5", "line_number": "2"},
     ]
     _write(landing / "order_items" / "items.jsonl", "".join(json.dumps(i) + "\n" for i in items))
     _write(
@@ -98,6 +102,8 @@ def build_landing(root: Path) -> Path:
         {"event_ts": "2024-01-05T11:00:00Z", "event_type": "add_to_cart", "anonymous_id": "a1"},
         {"event_id": "e3", "event_ts": "2024-01-05T12:00:00Z"},
         {"event_id": "e4", "event_ts": "05/01/2024", "event_type": "page_view"},
+        {"event_id": "e5", "event_ts": "2030-01-01T00:00:00Z", "event_type": "page_view"},
+        {"event_id": "e6", "event_ts": "2024-01-05T12:00:00Z", "event_type": "page_view", "customer_id": "\U0001F4A5"},
     ]
     _write(landing / "events" / "2024" / "events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
     _write(

@@ -1,0 +1,423 @@
+"""The engines that run the ingest transforms: DuckDB (the local default) and Spark (Glue).
+
+The transforms are SQL written once (rfmlake.ingest.sql, conform, access_logs, aws_guidance);
+an engine runs a statement as written (DuckDB) or transpiled by sqlglot (Spark SQL), keeps named
+intermediate relations, scans lake tables and writes Parquet, partitioned or not. What differs
+between engines lives here and nowhere else: reading landing files into rows of text, and I/O.
+
+docs/adr/0011-one-sql-two-engines.md records why: tuned Spark was about 12x slower than one DuckDB
+process on one machine; on Glue the same SQL runs on Spark at any scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rfmlake.errors import LandingError, PipelineError
+from rfmlake.ingest.sql import ident, lit
+
+if TYPE_CHECKING:
+    import duckdb
+    from pyspark.sql import DataFrame, SparkSession
+
+    from rfmlake.contract.landing import LandingFile
+    from rfmlake.lake.tables import TableRef
+
+log = logging.getLogger(__name__)
+
+CORRUPT_COLUMN = "_corrupt_record"
+# Never inside a JSON text line nor a log line: read each line whole as one column.
+_LINE_DELIMITER = "\x1e\x1f"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One landing file to read as rows of text, with its bronze partition values."""
+
+    file: LandingFile
+    load_date: str
+    file_key: str  # the `_file` partition value
+
+
+class Engine(Protocol):
+    name: str
+
+    def create(self, name: str, query: str) -> None: ...
+    def view(self, name: str, query: str) -> None: ...
+    def scan(self, name: str, ref: TableRef | None, columns: Sequence[str], exclude: Sequence[str] = ()) -> None: ...
+    def register_rows(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None: ...
+    def columns(self, relation: str) -> list[str]: ...
+    def rows(self, query: str) -> list[dict[str, Any]]: ...
+    def write(self, query: str, target: str, partition_by: Sequence[str] = ()) -> None: ...
+    def read_landing(self, name: str, files: Sequence[RawFile]) -> None: ...
+    def rejected(self, name: str) -> str | None: ...
+    def close(self) -> None: ...
+
+
+def _lower_unique(names: Sequence[str], where: str) -> list[str]:
+    lowered = [n.lower() for n in names]
+    clashes = sorted({n for n in lowered if lowered.count(n) > 1})
+    if clashes:
+        raise LandingError(
+            f"{where} has columns whose names differ only by case or repeat: {clashes}; "
+            "column names are case-insensitive in the landing contract"
+        )
+    return lowered
+
+
+# -- DuckDB ----------------------------------------------------------------------------------------
+
+def _memory_limit() -> str:
+    """Half of this machine's memory, so the whole process tree stays well inside it; DuckDB spills
+    joins, sorts and windows to its temp directory beyond that."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        return f"{max(1, int(pages * size * 0.5 / 2**30))}GB"
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return "4GB"
+
+
+class DuckEngine:
+    """One in-process DuckDB database (in memory, spilling to `temp_dir`)."""
+
+    name = "duckdb"
+
+    def __init__(self, *, memory_limit: str | None = None, threads: int | None = None,
+                 temp_dir: str | Path | None = None) -> None:
+        import duckdb
+
+        self._temp = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="rfmlake-duckdb-"))
+        self._temp.mkdir(parents=True, exist_ok=True)
+        self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        limit = memory_limit or os.environ.get("RFMLAKE_DUCKDB_MEMORY") or _memory_limit()
+        self.con.execute(f"SET memory_limit = {lit(limit)}")
+        self.con.execute(f"SET temp_directory = {lit(str(self._temp))}")
+        self.con.execute("SET preserve_insertion_order = false")  # lets big COPYs stream in bounded memory
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self._scan_id = 0
+        self._rejects: dict[str, list[str]] = {}
+
+    def execute(self, query: str) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(query)
+        except Exception as exc:  # noqa: BLE001 - duckdb raises many error types
+            raise PipelineError(f"DuckDB failed: {str(exc).splitlines()[0]}\nin: {query[:800]}") from exc
+
+    def create(self, name: str, query: str) -> None:
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {query}")
+
+    def view(self, name: str, query: str) -> None:
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {ident(name)} AS {query}")
+
+    def scan(self, name: str, ref: TableRef | None, columns: Sequence[str], exclude: Sequence[str] = ()) -> None:
+        """A view over a lake table's current version with exactly `columns` (missing ones null,
+        text); a table that does not exist yet reads as no rows."""
+        from rfmlake.lake.tables import parquet_scan
+
+        if ref is None:
+            select = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c)}" for c in columns)
+            self.view(name, f"SELECT {select} WHERE false")
+            return
+        present = set(self.columns_of(parquet_scan(ref)))
+        select = ", ".join(ident(c) if c in present else f"CAST(NULL AS VARCHAR) AS {ident(c)}"
+                           for c in columns if c not in exclude)
+        self.view(name, f"SELECT {select} FROM {parquet_scan(ref)}")
+
+    def register_rows(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        import pyarrow as pa
+
+        arrow = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DATE": pa.date32(), "BOOLEAN": pa.bool_()}
+        schema = pa.schema([(c, arrow[t]) for c, t in columns.items()])
+        table = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows], schema=schema)
+        self.con.register(f"__{name}_arrow", table)
+        self.create(name, f"SELECT * FROM {ident(f'__{name}_arrow')}")
+        self.con.unregister(f"__{name}_arrow")
+
+    def columns_of(self, relation_sql: str) -> list[str]:
+        return [r[0] for r in self.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()]
+
+    def columns(self, relation: str) -> list[str]:
+        return self.columns_of(ident(relation))
+
+    def rows(self, query: str) -> list[dict[str, Any]]:
+        cursor = self.execute(query)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def write(self, query: str, target: str, partition_by: Sequence[str] = ()) -> None:
+        """COPY the query's rows to `target`: a version folder (Parquet files below it, partitioned
+        hive-style by `partition_by`)."""
+        Path(target).mkdir(parents=True, exist_ok=True)
+        if partition_by:
+            options = (f"FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({', '.join(ident(c) for c in partition_by)}), "
+                       "OVERWRITE_OR_IGNORE true, FILENAME_PATTERN 'part-{uuid}'")
+            self.execute(f"COPY ({query}) TO {lit(target)} ({options})")
+        else:
+            self.execute(f"COPY ({query}) TO {lit(str(Path(target) / 'part-00000.parquet'))} "
+                         "(FORMAT parquet, COMPRESSION zstd)")
+
+    # -- landing files ----------------------------------------------------------------------------
+    def _lines(self, file: LandingFile, column: str) -> str:
+        return (f"read_csv({lit(file.uri)}, columns = {{{lit(column)}: 'VARCHAR'}}, header = false, "
+                f"auto_detect = false, delim = {lit(_LINE_DELIMITER)}, quote = '', escape = '', strict_mode = false)")
+
+    def _json_lines(self, file: LandingFile) -> str:
+        # json_valid first, in its own layer: DuckDB evaluates json_type on every row of a CASE.
+        return (f"SELECT value, CASE WHEN json_valid(value) THEN value END AS j "
+                f"FROM {self._lines(file, 'value')} WHERE trim(value) <> ''")
+
+    def read_landing(self, name: str, files: Sequence[RawFile]) -> None:
+        """A view `name` of every row of `files` as text: the files' own columns (lower case),
+        `_corrupt_record` (the raw text of a record that could not be read as a row, its columns
+        null), `_source_file`, `_load_date`, `_file`. Columns a file lacks are null. CSV records
+        that cannot be read come from `rejected(name)`, once the view has been read."""
+        self._rejects[name] = []
+        parts = [self._read_one(raw, name) for raw in files]
+        self.view(name, " UNION ALL BY NAME ".join(f"SELECT * FROM ({p})" for p in parts))
+
+    def rejected(self, name: str) -> str | None:
+        """The CSV records of `read_landing(name)` DuckDB could not read as rows, as rows with only
+        `_corrupt_record` and lineage; valid once the view has been read (the scan fills them)."""
+        parts = self._rejects.pop(name, [])
+        if not parts:
+            return None
+        self.view(f"{name}_rejected", " UNION ALL ".join(parts))
+        return f"{name}_rejected"
+
+    def _read_one(self, raw: RawFile, name: str) -> str:
+        file = raw.file
+        lineage = (f"{lit(file.relative_path)} AS _source_file, {lit(raw.load_date)} AS _load_date, "
+                   f"{lit(raw.file_key)} AS _file")
+        if file.format == "csv":
+            from rfmlake.ingest.bronze import csv_header
+
+            header = _lower_unique(csv_header(file), f"landing file {file.relative_path}")
+            self._scan_id += 1
+            scan = f"rfmlake_scan_{self._scan_id}"
+            columns = ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header)  # positional: the file's own header
+            encoding = f", encoding = {lit(raw_encoding(file))}"
+            read = (f"read_csv({lit(file.uri)}, columns = {{{columns}}}, header = true, auto_detect = false, "
+                    "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+                    f"store_rejects = true, rejects_scan = {lit(scan + '_s')}, rejects_table = {lit(scan + '_r')}"
+                    f"{encoding})")
+            rows = ", ".join(ident(n) for n in header)
+            # The scan fills its own rejects table as it runs; `rejected` reads it afterwards.
+            # One row per rejected record: DuckDB reports a line once per error in it.
+            self._rejects[name].append(f"SELECT rtrim(min(csv_line), chr(10) || chr(13)) AS {CORRUPT_COLUMN}, "
+                                       f"{lineage} FROM {ident(scan + '_r')} GROUP BY scan_id, file_id, line")
+            return f"SELECT {rows}, CAST(NULL AS VARCHAR) AS {CORRUPT_COLUMN}, {lineage} FROM {read}"
+        if file.format == "json":
+            keys = self.execute(
+                f"SELECT DISTINCT unnest(json_keys(j)) FROM ({self._json_lines(file)}) WHERE json_type(j) = 'OBJECT'"
+            ).fetchall()
+            by_lower: dict[str, list[str]] = {}
+            for (key,) in sorted(keys):
+                by_lower.setdefault(key.lower(), []).append(key)
+            obj = "CASE WHEN json_type(j) = 'OBJECT' THEN j END"
+            values = ", ".join(
+                "coalesce(" + ", ".join(f"json_extract_string(o, {lit(_json_path(k))})" for k in variants)
+                + f") AS {ident(name)}" for name, variants in by_lower.items()
+            )
+            values = f"{values}, " if values else ""
+            return (f"SELECT {values}CASE WHEN o IS NULL THEN value END AS {CORRUPT_COLUMN}, {lineage} "
+                    f"FROM (SELECT value, {obj} AS o FROM ({self._json_lines(file)}))")
+        if file.format == "parquet":
+            described = self.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(file.uri)})").fetchall()
+            _lower_unique([n for n, *_ in described], f"landing file {file.relative_path}")
+            values = ", ".join(f"{_parquet_text(n, t)} AS {ident(n.lower())}" for n, t, *_ in described)
+            return (f"SELECT {values}, CAST(NULL AS VARCHAR) AS {CORRUPT_COLUMN}, {lineage} "
+                    f"FROM read_parquet({lit(file.uri)})")
+        return (f"SELECT coalesce(line, '') AS line, CAST(NULL AS VARCHAR) AS {CORRUPT_COLUMN}, {lineage} "
+                f"FROM {self._lines(file, 'line')}")
+
+    def close(self) -> None:
+        import shutil
+
+        self.con.close()
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+
+def raw_encoding(file: LandingFile) -> str:
+    """The encoding a text landing file is decoded with (validated before: rfmlake.ingest.bronze)."""
+    return "latin-1" if file.encoding == "latin-1" else file.encoding
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parquet_text(name: str, type_name: str) -> str:
+    """A Parquet column as the text a CSV export of it would hold: timestamps as ISO 8601 (UTC 'Z'
+    when the type is zoned), nested values as JSON, the rest cast."""
+    column = ident(name)
+    upper = type_name.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+    if upper.startswith("TIMESTAMP"):
+        return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%f')"
+    if upper.startswith(("STRUCT", "MAP")) or upper.endswith("[]"):
+        return f"CAST(to_json({column}) AS VARCHAR)"
+    if upper == "VARCHAR":
+        return column
+    return f"CAST({column} AS VARCHAR)"
+
+
+# -- Spark -----------------------------------------------------------------------------------------
+
+def to_spark(query: str) -> str:
+    """DuckDB SQL -> Spark SQL. One difference sqlglot leaves: Spark's to_json drops null fields,
+    DuckDB's keeps them (the quarantine's raw record shows every column on both)."""
+    import sqlglot
+    from sqlglot import exp
+
+    def keep_nulls(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "to_json" and len(node.expressions) == 1:
+            options = exp.Anonymous(this="map", expressions=[exp.Literal.string("ignoreNullFields"),
+                                                             exp.Literal.string("false")])
+            return exp.Anonymous(this="to_json", expressions=[node.expressions[0], options])
+        return node
+
+    return sqlglot.parse_one(query, read="duckdb").transform(keep_nulls).sql(dialect="spark")
+
+
+class SparkEngine:
+    """A SparkSession (local[*], or Glue's), running the same SQL transpiled; intermediate
+    relations are temp views, materialised with a local checkpoint where they are reused."""
+
+    name = "spark"
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def _sql(self, query: str) -> DataFrame:
+        try:
+            return self.spark.sql(to_spark(query))
+        except Exception as exc:  # noqa: BLE001 - Spark raises Py4J and analysis errors
+            raise PipelineError(f"Spark SQL failed: {str(exc).splitlines()[0]}\nin: {to_spark(query)[:800]}") from exc
+
+    def create(self, name: str, query: str) -> None:
+        self._sql(query).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def view(self, name: str, query: str) -> None:
+        self._sql(query).createOrReplaceTempView(name)
+
+    def scan(self, name: str, ref: TableRef | None, columns: Sequence[str], exclude: Sequence[str] = ()) -> None:
+        from pyspark.sql import functions as F
+
+        wanted = [c for c in columns if c not in exclude]
+        paths = [p.uri for p in ref.partitions] if ref is not None and ref.is_partitioned else (
+            [ref.uri] if ref is not None else [])
+        if not paths:
+            self.view(name, "SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c)}" for c in wanted)
+                      + " WHERE false")
+            return
+        # recursiveFileLookup: the partitions lie under different version folders, which Spark's
+        # partition discovery would refuse; partition columns are not needed from a scan.
+        df = self.spark.read.option("recursiveFileLookup", "true").option("mergeSchema", "true").parquet(*paths)
+        df = df.select(*[F.col(f"`{c}`") if c in df.columns else F.lit(None).cast("string").alias(c) for c in wanted])
+        df.createOrReplaceTempView(name)
+
+    def register_rows(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        types = {"VARCHAR": "string", "BIGINT": "bigint", "DATE": "date", "BOOLEAN": "boolean"}
+        schema = ", ".join(f"`{c}` {types[t]}" for c, t in columns.items())
+        self.spark.createDataFrame(rows, schema).createOrReplaceTempView(name)
+
+    def columns(self, relation: str) -> list[str]:
+        return list(self.spark.table(relation).columns)
+
+    def rows(self, query: str) -> list[dict[str, Any]]:
+        return [row.asDict() for row in self._sql(query).collect()]
+
+    def write(self, query: str, target: str, partition_by: Sequence[str] = ()) -> None:
+        writer = self._sql(query).write.option("compression", "zstd").mode("append")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(target)
+
+    def read_landing(self, name: str, files: Sequence[RawFile]) -> None:
+        from functools import reduce
+
+        frames = [self._read_one(raw) for raw in files]
+        df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        df.createOrReplaceTempView(name)
+
+    def rejected(self, name: str) -> str | None:
+        return None  # Spark's PERMISSIVE reader keeps unreadable records in the view itself
+
+    def _read_one(self, raw: RawFile) -> DataFrame:
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        file = raw.file
+        if file.format == "csv":
+            from rfmlake.ingest.bronze import csv_header
+
+            header = _lower_unique(csv_header(file), f"landing file {file.relative_path}")
+            schema = T.StructType([T.StructField(n, T.StringType()) for n in [*header, CORRUPT_COLUMN]])
+            # The schema comes from this file's own header, so Spark's positional schema is right;
+            # multiLine so a quoted newline stays inside its record.
+            df = self.spark.read.csv(file.uri, schema=schema, header=True, mode="PERMISSIVE",
+                                     columnNameOfCorruptRecord=CORRUPT_COLUMN, escape='"',
+                                     encoding=raw_encoding(file), multiLine=True)
+            corrupt = F.col(CORRUPT_COLUMN)
+            # A record that could not be read keeps only its text, as on DuckDB.
+            df = df.select(*[F.when(corrupt.isNull(), F.col(f"`{n}`")).alias(n.lower()) for n in header],
+                           F.regexp_replace(corrupt, "[\\r\\n]+$", "").alias(CORRUPT_COLUMN))
+        elif file.format == "json":
+            lines = self.spark.read.text(file.uri).where(F.trim("value") != "")
+            parsed = lines.select("value", F.from_json("value", "map<string,string>", {"mode": "PERMISSIVE"})
+                                  .alias("_m"))
+            by_lower: dict[str, list[str]] = {}
+            keys = sorted({r["k"] for r in parsed.select(F.explode(F.map_keys("_m")).alias("k")).distinct().collect()})
+            for key in keys:
+                by_lower.setdefault(key.lower(), []).append(key)
+            df = parsed.select(
+                *[F.coalesce(*[F.col("_m").getItem(k) for k in variants]).alias(n) for n, variants in by_lower.items()],
+                F.when(F.col("_m").isNull(), F.col("value")).alias(CORRUPT_COLUMN),
+            )
+        elif file.format == "parquet":
+            df = self.spark.read.parquet(file.uri)
+            _lower_unique(df.columns, f"landing file {file.relative_path}")
+            columns = []
+            for field in df.schema.fields:
+                column = F.col(f"`{field.name}`")
+                if isinstance(field.dataType, T.StringType):
+                    value = column
+                elif isinstance(field.dataType, (T.StructType, T.ArrayType, T.MapType)):
+                    value = F.to_json(column)
+                elif isinstance(field.dataType, T.TimestampType):
+                    value = F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+                elif isinstance(field.dataType, T.TimestampNTZType):
+                    value = F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+                else:
+                    value = column.cast("string")
+                columns.append(value.alias(field.name.lower()))
+            df = df.select(*columns, F.lit(None).cast("string").alias(CORRUPT_COLUMN))
+        else:
+            df = self.spark.read.text(file.uri).select(F.col("value").alias("line"),
+                                                       F.lit(None).cast("string").alias(CORRUPT_COLUMN))
+        return df.select("*", F.lit(file.relative_path).alias("_source_file"), F.lit(raw.load_date).alias("_load_date"),
+                         F.lit(raw.file_key).alias("_file"))
+
+    def close(self) -> None:
+        for table in self.spark.catalog.listTables():
+            if table.isTemporary:
+                self.spark.catalog.dropTempView(table.name)
+
+
+def engine_for(kind: str, *, spark: SparkSession | None = None, temp_dir: str | Path | None = None) -> Engine:
+    if kind == "spark":
+        if spark is None:
+            from rfmlake.ingest.spark import get_spark
+
+            spark = get_spark("rfmlake")
+        return SparkEngine(spark)
+    return DuckEngine(temp_dir=temp_dir)
