@@ -3,16 +3,21 @@
 
 import sys
 
+from rfmlake.contract.landing import scan_landing
 from rfmlake.errors import RfmlakeError
+from rfmlake.ingest.bronze import load_bronze
 from rfmlake.ingest.engine import SparkEngine
-from rfmlake.ingest.jobs import build_context, parse_job_args, run_landing_to_bronze
+from rfmlake.ingest.jobs import build_context, ingested_stamps, parse_job_args
 from rfmlake.ingest.spark import get_spark
 
 
 def main(argv: list[str]) -> int:
     try:
         ctx = build_context(parse_job_args(argv))
-        results, plan = run_landing_to_bronze(SparkEngine(get_spark("rfmlake-landing-to-bronze")), ctx)
+        # Before Spark starts: a bad landing fails in a second.
+        files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))
+        engine = SparkEngine(get_spark("rfmlake-landing-to-bronze"))
+        results, plan = load_bronze(engine, ctx, files, full=ctx.full)
     except RfmlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -260,6 +260,10 @@ def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *
     if unknown:
         raise LandingError(f"unknown entities {unknown}; known: {sorted(ENTITIES)}")
     lake = ctx.lake
+    if not full and lake.current("bronze", MANIFEST_TABLE) is None and any(
+            lake.current("bronze", name) is not None for name in ENTITIES):
+        log.info("bronze predates the ingest manifest: reading every landing file (as --full)")
+        full = True
     encodings = ctx.settings.ingest.encodings
     files = [replace(f, encoding=encodings.get(f.entity, "utf-8")) for f in files]
     manifest = {} if full else read_manifest(lake)
@@ -278,12 +282,6 @@ def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *
     for path, stamp in plan.touched.items():
         entries[path] = replace(entries[path], modified=stamp)
     adds: dict[str, dict[str, str]] = {name: {} for name in (*ENTITIES, SUPPRESSED_TABLE)}
-    drops: dict[str, set[str]] = {name: set() for name in adds}
-    if full:
-        for name in adds:
-            current = lake.current("bronze", name)
-            if current is not None and current.is_partitioned:
-                drops[name] = {p.key for p in current.partitions}
     suppressed_dir = lake.new_version("bronze", SUPPRESSED_TABLE)
     read_by_entity: dict[str, list[LandingFile]] = {}
     for f in plan.read:
@@ -329,18 +327,10 @@ def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *
             partition = partition_key({"_load_date": load_date, "_file": file_key})
             rows = _partition_rows(lake, version_dir, partition) if not f.is_empty else 0
             suppressed = _partition_rows(lake, suppressed_dir, partition) if key is not None else 0
-            old = entries.get(f.relative_path)
-            if old is not None and not full and old.partition != partition:
-                drops[entity_name].add(old.partition)
-                drops[SUPPRESSED_TABLE].add(old.partition)
             if rows:
                 adds[entity_name][partition] = version_dir
-            elif old is not None:
-                drops[entity_name].add(old.partition)
             if suppressed:
                 adds[SUPPRESSED_TABLE][partition] = suppressed_dir
-            elif old is not None:
-                drops[SUPPRESSED_TABLE].add(old.partition)
             entries[f.relative_path] = ManifestEntry(
                 entity=f.entity, source_file=f.relative_path, file_key=file_key, size=f.size, modified=f.modified,
                 checksum=checksum[f.relative_path], encoding=f.encoding, ingest_id=f"{ctx.run_id}-{file_key}",
@@ -348,14 +338,23 @@ def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *
             )
     if full:
         entries = {path: e for path, e in entries.items() if path in {f.relative_path for f in files}}
-    manifest_dir = write_manifest(lake, list(entries.values()))
+    manifest_dir = write_manifest(lake, list(entries.values())) if full or entries != manifest else None
 
-    # Everything is written; only now does it become visible, one pointer write per table.
+    # Everything is written; only now does it become visible, one pointer write per table. The
+    # manifest decides what each table holds: any other partition (a superseded file's, or one a
+    # crashed run committed before its manifest) is dropped.
     for name in (*sorted(ENTITIES), SUPPRESSED_TABLE):
         schema = _suppressed_schema() if name == SUPPRESSED_TABLE else _empty_bronze_schema(name)
-        lake.commit_partitions("bronze", name, PARTITION_BY, add=adds[name], drop=drops[name] - set(adds[name]),
-                               schema=schema, replace=full)
-    lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
+        expected = {e.partition for e in entries.values()
+                    if (e.suppressed if name == SUPPRESSED_TABLE else e.rows and e.entity == name)}
+        current = None if full else lake.current("bronze", name)
+        present = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
+        drop = present - expected - set(adds[name])
+        if current is not None and not adds[name] and not drop:
+            continue  # nothing new: the table keeps its version
+        lake.commit_partitions("bronze", name, PARTITION_BY, add=adds[name], drop=drop, schema=schema, replace=full)
+    if manifest_dir is not None:
+        lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
 
     results: dict[str, BronzeResult] = {}
     for entity_name in sorted(ENTITIES):

@@ -175,11 +175,13 @@ def _partitioned(lake: Lake, zone: str, name: str) -> TableRef | None:
     return ref if ref is not None and ref.is_partitioned else None
 
 
-def _file_keys(ref: TableRef | None) -> dict[str, str]:
-    """`_file` value -> partition key of a partitioned table's current partitions."""
-    if ref is None:
-        return {}
-    return {dict(p.values)["_file"]: p.key for p in ref.partitions}
+def _file_keys(ref: TableRef | None) -> dict[str, set[str]]:
+    """`_file` value -> partition keys of a partitioned table's current partitions (one, unless a
+    crashed run left another load date's)."""
+    found: dict[str, set[str]] = {}
+    for p in ref.partitions if ref is not None else ():
+        found.setdefault(dict(p.values)["_file"], set()).add(p.key)
+    return found
 
 
 class _Merge:
@@ -189,6 +191,7 @@ class _Merge:
                  changed: set[str], retracted: set[str], full: bool) -> None:
         self.engine, self.ctx, self.lake, self.rules = engine, ctx, ctx.lake, rules
         self.manifest, self.changed, self.retracted, self.full = manifest, changed, retracted, full
+        self.revisit = False  # classify implausible_date rows again (the window moved)
 
     # -- inputs -----------------------------------------------------------------------------------
     def register_inputs(self) -> None:
@@ -218,8 +221,10 @@ class _Merge:
         retracted = "_source_file IN (SELECT source_file FROM retracted_files)"
 
         def changed_rows(entity_name: str) -> str:
-            # Rows of new or changed files, and rows quarantined as implausible_date (revisited
-            # every run: the plausible window ends at the run date).
+            # Rows of new or changed files, and, when the plausible window has moved since the
+            # last run (it ends at the run date), rows quarantined as implausible_date.
+            if not self.revisit:
+                return f"(SELECT * FROM bronze_{entity_name} WHERE {in_changed})"
             return (f"(SELECT * FROM bronze_{entity_name} WHERE {in_changed} OR (_source_file, _row_hash) IN "
                     f"(SELECT source_file, _row_hash FROM old_quarantine WHERE entity = {lit(entity_name)} "
                     f"AND reason = {lit(QuarantineReason.IMPLAUSIBLE_DATE.value)}))")
@@ -372,7 +377,7 @@ class _Merge:
                      f"SELECT DISTINCT {source_column} FROM {old} WHERE {stale} UNION "
                      "SELECT source_file FROM retracted_files")
             kept = (f"SELECT * FROM {old} WHERE {source_column} IN (SELECT source_file FROM touched_{table}) "
-                    f"AND {source_column} NOT IN (SELECT source_file FROM retracted_files) AND NOT ({stale})")
+                    f"AND {source_column} NOT IN (SELECT source_file FROM retracted_files) AND NOT coalesce({stale}, false)")
             e.write(with_partitions.format(rows=f"(SELECT * FROM {new} UNION ALL {kept})"), version_dir, PARTITION_BY)
             touched = {r["source_file"] for r in e.rows(f"SELECT source_file FROM touched_{table}")}
         written = _written_partitions(self.lake, version_dir)
@@ -403,7 +408,7 @@ def _commit_plan(lake: Lake, zone: str, table: str, written: dict[str, str], rep
                  full: bool) -> tuple[dict[str, str], set[str]]:
     current = None if full else _partitioned(lake, zone, table)
     by_file = _file_keys(current)
-    drop = {by_file[f] for f in replaced if f in by_file}
+    drop = {key for f in replaced for key in by_file.get(f, ())}
     return written, drop - set(written)
 
 
@@ -453,7 +458,9 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
     merge = _Merge(engine, ctx, rules, manifest, changed, retracted, full)
     merge.register_inputs()
     if not full:
-        implausible = engine.rows(
+        # Rows outside the plausible window are classified again once the window has moved.
+        merge.revisit = state.get("plausible_until") != rules.latest.isoformat()
+        implausible = [] if not merge.revisit else engine.rows(
             f"SELECT entity, source_file, count(*) AS n FROM old_quarantine WHERE reason = "
             f"{lit(QuarantineReason.IMPLAUSIBLE_DATE.value)} GROUP BY 1, 2")
         # Access-log lines have no key: their files are classified again whole.
@@ -516,7 +523,8 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
         for r in recon
     ]
     lake.write_arrow("silver", RECONCILIATION_TABLE, pa.Table.from_pylist(recon_rows, schema=RECONCILIATION_SCHEMA))
-    lake.write_system(json.dumps({"fingerprint": fingerprint, "run_id": ctx.run_id}).encode(), *STATE_FILE)
+    lake.write_system(json.dumps({"fingerprint": fingerprint, "run_id": ctx.run_id,
+                                  "plausible_until": rules.latest.isoformat()}).encode(), *STATE_FILE)
     report.reconciliation = recon
     return _finish_report(engine, lake, report, recon)
 

@@ -16,7 +16,7 @@ import pytest
 from aws_lake import new_bucket, upload_folder
 from rfmlake.contract.landing import scan_landing
 from rfmlake.errors import ConfigError, LandingError, RfmlakeError
-from rfmlake.ingest.bronze import _csv_header
+from rfmlake.ingest.bronze import csv_header
 from rfmlake.ingest.pii import resolve_pii_key, tokenize
 from rfmlake.ingest.suppression import load_suppression
 from rfmlake.lake import Lake
@@ -48,13 +48,13 @@ def test_csv_header_is_read_from_the_landed_object(aws, bucket: str, tmp_path: P
     location = upload_folder(aws, landing, f"s3://{bucket}/landing")
     (local,) = scan_landing(landing)
     (remote,) = scan_landing(location, boto3_session=aws)
-    assert _csv_header(remote) == _csv_header(local) == ["Order_ID", "cust\nomer", "_c2", "Total"]
+    assert csv_header(remote) == csv_header(local) == ["Order_ID", "cust\nomer", "_c2", "Total"]
 
     (landing / "orders" / "o.csv").write_bytes(b"order_id,t\xe9l\n1,2\n")  # Latin-1, not UTF-8
     upload_folder(aws, landing, location)
     (remote,) = scan_landing(location, boto3_session=aws)
-    with pytest.raises(LandingError, match="landing file orders/o.csv is not UTF-8 text"):
-        _csv_header(remote)
+    with pytest.raises(LandingError, match="landing file orders/o.csv is not utf-8 text"):
+        csv_header(remote)
 
 
 def test_pii_key_fingerprint_is_kept_in_the_s3_lake(aws, bucket: str, s3_lake: Lake,  # type: ignore[no-untyped-def]
