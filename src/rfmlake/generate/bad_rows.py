@@ -30,6 +30,10 @@ BAD_UNIT_PRICE = "abc"
 BAD_ORDER_TOTAL = "x"
 UNKNOWN_CURRENCY = "XXX"
 UNKNOWN_STATUS = "shipped-ish"
+# Ids an API could never serve (a slash, a space, a non-ASCII letter).
+BAD_KEYS: tuple[str, ...] = ("O/2024/17", "O 17", "O\u00e917")
+# Dates no real order has: far future, the spreadsheet zero date, year one.
+IMPLAUSIBLE_DATES: tuple[str, ...] = ("9999-12-31", "1899-12-30", "0001-01-01T00:00:00Z")
 
 # Access-log lines that are not Combined Log Format (truncated, other formats, noise).
 UNPARSABLE_LOG_LINES: tuple[str, ...] = (

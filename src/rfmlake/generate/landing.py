@@ -33,9 +33,11 @@ from rfmlake.contract import ENTITIES, QuarantineReason
 from rfmlake.errors import RfmlakeError
 from rfmlake.generate import words
 from rfmlake.generate.bad_rows import (
+    BAD_KEYS,
     BAD_ORDER_TOTAL,
     BAD_QUANTITY,
     BAD_UNIT_PRICE,
+    IMPLAUSIBLE_DATES,
     UNKNOWN_CURRENCY,
     UNKNOWN_STATUS,
     UNPARSABLE_DATES,
@@ -667,6 +669,8 @@ class _Generator:
         bad(QuarantineReason.NEGATIVE_AMOUNT, "order_total", ["-19.90", "-0.01", "-250.00"])
         bad(QuarantineReason.UNKNOWN_CURRENCY, "currency", [UNKNOWN_CURRENCY])
         bad(QuarantineReason.UNKNOWN_STATUS, "status", [UNKNOWN_STATUS])
+        bad(QuarantineReason.BAD_KEY, "order_id", list(BAD_KEYS))
+        bad(QuarantineReason.IMPLAUSIBLE_DATE, "order_ts", list(IMPLAUSIBLE_DATES))
         # Rows with an empty order_id must still differ from each other, or they would also be duplicates.
         for i, row in enumerate(r for r in rows if r["order_id"] == ""):
             row["order_total"] = money(np.array([1000 + i]))[0]
@@ -733,6 +737,9 @@ class _Generator:
             unknown = f"O{next(fresh_order):09d}"
             records.append(line(i, order_id=unknown, line_number=1))
             reasons.append((QuarantineReason.UNKNOWN_ORDER, f"{unknown} is not an order"))
+            discount = round(float(targets[i][3]) + 1.0, 2)
+            records.append(line(i, discount=discount))
+            reasons.append((QuarantineReason.DISCOUNT_EXCEEDS_LINE, f"{targets[i][0]} discount={discount}"))
         table = pa.Table.from_pylist(records, schema=LINE_SCHEMA)
         writer.write(pa.concat_tables([table, state.line_donors.cast(LINE_SCHEMA)]))
         last_file = writer.current_path.relative_to(self.root).as_posix()  # type: ignore[union-attr]

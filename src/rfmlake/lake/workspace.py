@@ -80,16 +80,18 @@ def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
     return table
 
 
-def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str) -> None:
+def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str) -> str:
+    """Commit a copied version in `target`; returns the version the target now has (a partitioned
+    table gets a commit of its own)."""
     if not ref.is_partitioned:
-        target.commit(ref.zone, ref.name, version_dir)
-        return
+        return target.commit(ref.zone, ref.name, version_dir).version
     current = target.current(ref.zone, ref.name)
     stale = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
     wanted = {p.key for p in ref.partitions}
-    target.commit_partitions(ref.zone, ref.name, ref.partition_by,
-                             add={p.key: Storage.join(version_dir, "versions", p.version) for p in ref.partitions},
-                             drop=stale - wanted, schema=source.table_schema(ref))
+    return target.commit_partitions(
+        ref.zone, ref.name, ref.partition_by,
+        add={p.key: Storage.join(version_dir, "versions", p.version) for p in ref.partitions},
+        drop=stale - wanted, schema=source.table_schema(ref)).version
 
 
 def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
@@ -97,16 +99,14 @@ def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
     """Copy the current version of every table matching `patterns` ("gold.*", "bronze.customers")
     from `source` to `target` and commit it there. All versions are copied before any is committed,
     so a failure part-way leaves `target` as it was. Tables whose current version equals `skip`'s
-    are left alone. Returns qualified name -> version committed."""
+    are left alone. Returns qualified name -> the version `target` now has."""
     skip = skip or {}
     copied: list[tuple[TableRef, str]] = []
     for zone in ZONES:
         for ref in source.tables(zone):
             if table_matches(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
                 copied.append((ref, _copy_version(source, ref, target)))
-    for ref, version_dir in copied:
-        _commit_copy(source, ref, target, version_dir)
-    return {ref.qualified_name: ref.version for ref, _ in copied}
+    return {ref.qualified_name: _commit_copy(source, ref, target, version_dir) for ref, version_dir in copied}
 
 
 def _digest(data: bytes) -> str:
