@@ -11,14 +11,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "erase",
         help="erase a customer from every zone, audit it, and suppress them in later runs",
-        description="Remove a customer's rows from bronze (incl. quarantine), silver and gold, purge older "
-        "table versions that still hold them, append an audit entry (tokens only) and add them to the "
-        "suppression list.",
+        description="Remove a person from every copy the lake holds: bronze (incl. quarantine), silver, gold, "
+        "older table versions, the dbt working database, the profile store, activation exports and state, run "
+        "reports. Their customer id, email, phone and order ids go on the suppression list (tokens only), so later "
+        "runs keep them out; an audit entry (tokens only) is appended. Takes the lake's run lock.",
     )
     # str, not Path: an s3:// location must reach Lake intact to be refused with a clear message
     parser.add_argument("--lake", required=True, metavar="DIR", help="lake folder")
     parser.add_argument("--customer-id", required=True, metavar="ID")
     parser.add_argument("--email", metavar="ADDRESS", help="the customer's email, to find raw rows without the id")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="an id the lake does not hold is still added to the suppression list (default: an error)")
     parser.set_defaults(func=run)
 
 
@@ -27,12 +30,20 @@ def run(args: argparse.Namespace) -> int:
     from rfmlake.lake import Lake
 
     lake = Lake(args.lake)
-    report = erase_customer(lake, args.customer_id, email=args.email)
+    report = erase_customer(lake, args.customer_id, email=args.email, allow_missing=args.allow_missing)
     console = Console()
     console.print(f"erased customer (token {report.customer_id_token[:12]}...): {report.total_rows:,} rows "
-                  f"from {len(report.rows_removed)} tables, {report.versions_purged} old versions purged")
+                  f"from {len(report.rows_removed)} tables, {report.versions_purged} old versions purged; "
+                  f"{report.emails_found} more email(s) and {report.phones_found} phone(s) of theirs suppressed")
+    if report.other_customer_ids:
+        console.print(f"other customer ids with their email or phone: {', '.join(report.other_customer_ids)} "
+                      "(those records were removed; erase the ids too if they are the same person)", soft_wrap=True)
+    if report.total_rows == 0:
+        console.print("[yellow]no rows held this customer[/]: they are on the suppression list for later runs")
     for table, rows in sorted(report.rows_removed.items()):
         console.print(f"  {table:<40} {rows:>8,}")
+    for table, rows in sorted(report.rows_added.items()):
+        console.print(f"  {table:<40} {rows:>+8,} (lineage only, reason erased_customer)")
     for target, rows in sorted(report.downstream_removed.items()):
         console.print(f"  {target:<40} {rows:>8,}", soft_wrap=True)
     console.print(f"audit entry appended to {audit_path(lake)}", soft_wrap=True)

@@ -1,12 +1,19 @@
-"""Erasure: remove one customer from every table of every zone, purge the older versions that
-still hold them, record an audit entry without PII, and add them to the suppression list.
+"""Erasure: remove one person from every copy the lake holds, record an audit entry without PII,
+and keep them out of later runs (the suppression list).
 
-A row belongs to the customer when its customer id column equals the id, when it is a line of one
-of their orders, when a token column equals their email token, or when any text cell mentions the
-id as a JSON value or the email address (raw landed rows in bronze and bronze.quarantine), when a
-token of the id is stored (silver.access_logs.remote_user_token), or when an access-log line names
-the id as its authenticated user. Beyond the tables, the profile store and the activation outbox
-and sync state lose the customer too (rfmlake.governance.downstream).
+Under the lake's run lock (no pipeline run reads or writes meanwhile):
+1. The suppression list gains the person's tokens: the customer id, the email given, and every
+   email and phone any of their CRM records carried (so the same person under another customer
+   id, in bronze or the quarantine, goes too), and their order ids.
+2. Bronze: each landing file's partition holding their rows is rewritten without them, exactly as
+   ingestion suppresses them (rfmlake.ingest.suppression: one rule); the rows' lineage goes to
+   bronze.suppressed_rows and the manifest records the new partition.
+3. Silver and the quarantine are merged again for those files (rfmlake.ingest.silver), so their
+   rows leave silver and the quarantine keeps only lineage (reason erased_customer), and every
+   file still reconciles.
+4. Gold: rows with their customer id, their orders, their email token or their id's token go.
+5. Every older table version, the dbt working database (rebuilt by the next run), the profile store,
+   the activation exports and state, and the run reports lose them too.
 """
 
 from __future__ import annotations
@@ -19,16 +26,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from rfmlake.errors import RfmlakeError
 from rfmlake.governance.downstream import check_no_sync_in_flight, erase_from_activation, erase_from_profile_store
 from rfmlake.governance.tokens import customer_id_token, lake_key
 from rfmlake.ingest.pii import tokenize
 from rfmlake.ingest.suppression import SUPPRESSION_LIST, read_suppression_list
-from rfmlake.lake.tables import Lake, TableRef
+from rfmlake.lake.locks import lake_lock
+from rfmlake.lake.tables import Lake
 from rfmlake.profiles.indexer import embedded_store
 
 CUSTOMER_ID_COLUMNS: tuple[str, ...] = ("customer_id", "customerid")
@@ -55,7 +59,13 @@ class ErasureReport:
     email_given: bool
     erased_at: str
     actor: str
-    rows_removed: dict[str, int] = field(default_factory=dict)  # zone.table -> rows
+    rows_removed: dict[str, int] = field(default_factory=dict)  # zone.table -> rows fewer
+    rows_added: dict[str, int] = field(default_factory=dict)  # lineage-only rows (erased_customer, suppressed_rows)
+    phones_found: int = 0  # other contact details of the person found and suppressed
+    emails_found: int = 0
+    # other customer ids whose CRM records carried the person's email or phone: those records go,
+    # their orders stay (a shared phone is not the same person); erase the id too if it is them
+    other_customer_ids: list[str] = field(default_factory=list)
     # profile store and activation files (paths relative to the lake) -> rows
     downstream_removed: dict[str, int] = field(default_factory=dict)
     versions_purged: int = 0
@@ -77,74 +87,277 @@ def suppressed_email_tokens(lake: Lake) -> set[str]:
     return set(_suppression(lake)["email_tokens"])
 
 
-def _read(ref: TableRef) -> pa.Table:
-    return pq.read_table(sorted(ref.path.glob("*.parquet")))
+@dataclass(frozen=True)
+class _Person:
+    customer_id: str
+    id_token: str
+    email: str | None
+    email_tokens: frozenset[str]
+    phone_tokens: frozenset[str]
+    order_ids: frozenset[str]
+    found: bool
+    other_ids: frozenset[str] = frozenset()
 
 
-def _text_mentions(column: pa.ChunkedArray, patterns: list[str]) -> pa.ChunkedArray:
-    mask = pc.is_in(column, value_set=pa.array([], type=pa.string()))  # all false
-    for pattern in patterns:
-        mask = pc.or_(mask, pc.fill_null(pc.match_substring_regex(column, pattern, ignore_case=True), False))
-    return mask
+def _find_person(lake: Lake, customer_id: str, email: str | None, key: bytes) -> _Person:
+    """The person's contact tokens and orders, from every CRM record and order the lake holds."""
+    from rfmlake.lake.catalog import connect
+
+    emails: set[str] = {t for t in [tokenize(email, key, "email") if email else None] if t}
+    phones: set[str] = set()
+    orders: set[str] = set()
+    found = False
+    con = connect(lake, zones=("bronze", "silver"))
+
+    def has(table: str, *names: str) -> bool:
+        if table not in tables:
+            return False
+        present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+        return set(names) <= present
+
+    try:
+        tables = {r[0] for r in con.execute("SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
+        if has("silver.customers", "customer_id", "email_token", "phone_token"):
+            for email_token, phone_token in con.execute(
+                    "SELECT email_token, phone_token FROM silver.customers WHERE customer_id = ?",
+                    [customer_id]).fetchall():
+                found = True
+                emails |= {email_token} - {None}
+                phones |= {phone_token} - {None}
+        if has("bronze.customers", "customer_id", "email", "phone"):
+            for raw_email, raw_phone in con.execute(
+                    "SELECT email, phone FROM bronze.customers WHERE trim(customer_id) = ?", [customer_id]).fetchall():
+                found = True
+                emails |= {tokenize(raw_email, key, "email")} - {None}
+                phones |= {tokenize(raw_phone, key, "phone")} - {None}
+        for table, column in (("silver.orders", "customer_id"), ("bronze.orders", "trim(customer_id)")):
+            if has(table, "customer_id", "order_id"):
+                rows = con.execute(f"SELECT DISTINCT trim(order_id) FROM {table} WHERE {column} = ?",
+                                   [customer_id]).fetchall()
+                orders |= {r[0] for r in rows if r[0]}
+                found = found or bool(rows)
+        others: set[str] = set()
+        if has("silver.customers", "customer_id", "email_token", "phone_token") and (emails or phones):
+            placeholders = ", ".join("?" for _ in [*emails, *phones])
+            others = {r[0] for r in con.execute(
+                f"SELECT DISTINCT customer_id FROM silver.customers WHERE customer_id <> ? AND "
+                f"(email_token IN ({placeholders}) OR phone_token IN ({placeholders}))",
+                [customer_id, *emails, *phones, *emails, *phones]).fetchall()}
+        if has("bronze.customers", "customer_id", "email", "phone"):
+            for other_id, raw_email, raw_phone in con.execute(
+                    "SELECT DISTINCT trim(customer_id), email, phone FROM bronze.customers "
+                    "WHERE trim(customer_id) <> ?", [customer_id]).fetchall():
+                if (tokenize(raw_email, key, "email") in emails or tokenize(raw_phone, key, "phone") in phones) \
+                        and other_id:
+                    others.add(other_id)
+    finally:
+        con.close()
+    return _Person(customer_id, customer_id_token(customer_id, key), email, frozenset(emails), frozenset(phones),
+                   frozenset(orders), found, frozenset(others))
 
 
-def _rows_of_customer(table: pa.Table, customer_id: str, order_ids: set[str], email: str | None,
-                      email_token: str | None, id_token: str | None = None) -> pa.ChunkedArray | pa.Array:
-    mask = pa.array([False] * table.num_rows, type=pa.bool_())  # typed: an empty table has rows of no type
-    names = {n.lower(): n for n in table.column_names}
-    for name in CUSTOMER_ID_COLUMNS:
-        if name in names:
-            mask = pc.or_(mask, pc.fill_null(pc.equal(table[names[name]].cast(pa.string()), customer_id), False))
-    if ORDER_ID_COLUMN in names and order_ids:
-        mask = pc.or_(mask, pc.fill_null(pc.is_in(table[names[ORDER_ID_COLUMN]].cast(pa.string()),
-                                                  value_set=pa.array(sorted(order_ids))), False))
-    if id_token:
-        for name in CUSTOMER_TOKEN_COLUMNS:
-            if name in names:
-                mask = pc.or_(mask, pc.fill_null(pc.equal(table[names[name]], id_token), False))
-    if email_token:
-        for name in EMAIL_TOKEN_COLUMNS:
-            if name in names:
-                mask = pc.or_(mask, pc.fill_null(pc.equal(table[names[name]], email_token), False))
-    # Raw text (bronze rows as strings, quarantine raw/detail, corrupt records): a JSON value equal
-    # to the id or one of their order ids, or the email address anywhere.
-    patterns = [rf'"(customer_?id)"\s*:\s*"{re.escape(customer_id)}"',
-                # an access-log line (Combined Log Format) of the customer as authenticated user
-                rf'(^|"line"\s*:\s*")\S+ \S+ {re.escape(customer_id)} \[']
-    if order_ids:
-        patterns.append(rf'"order_id"\s*:\s*"({"|".join(re.escape(o) for o in sorted(order_ids))})"')
-    if email:
-        # the address as a whole, not inside a longer one (RE2 has no look-behind)
-        patterns.append(rf"(^|[^A-Za-z0-9._%+-]){re.escape(email.strip())}($|[^A-Za-z0-9-])")
-    for name in table.column_names:
-        if pa.types.is_string(table.schema.field(name).type) and name.lower() not in CUSTOMER_ID_COLUMNS:
-            mask = pc.or_(mask, _text_mentions(table[name], patterns))
-    return mask
+def _write_suppression(lake: Lake, person: _Person, key: bytes) -> None:
+    suppression = _suppression(lake)
+
+    def extend(name: str, tokens: set[str] | frozenset[str]) -> None:
+        suppression[name] = sorted(set(suppression.get(name, [])) | set(tokens))
+
+    extend("customer_id_tokens", {person.id_token})
+    extend("email_tokens", person.email_tokens)
+    extend("phone_tokens", person.phone_tokens)
+    extend("order_id_tokens", {t for t in (tokenize(o, key, "user") for o in person.order_ids) if t})
+    governance_dir(lake).mkdir(parents=True, exist_ok=True)
+    tmp = suppression_path(lake).with_suffix(".tmp")
+    tmp.write_text(json.dumps(suppression, indent=1, sort_keys=True))
+    tmp.replace(suppression_path(lake))
 
 
-def _order_ids(lake: Lake, customer_id: str) -> set[str]:
-    ids: set[str] = set()
-    for ref in lake.tables():
-        table = _read(ref)
-        names = {n.lower(): n for n in table.column_names}
-        if ORDER_ID_COLUMN in names and "customer_id" in names:
-            mask = pc.fill_null(pc.equal(table[names["customer_id"]].cast(pa.string()), customer_id), False)
-            ids |= {v for v in table.filter(mask)[names[ORDER_ID_COLUMN]].cast(pa.string()).to_pylist() if v}
-    return ids
+def _suppress_in_bronze(lake: Lake, key: bytes, run_id: str) -> set[str]:
+    """Rewrite each bronze partition holding rows the suppression list now names (one rule with
+    ingestion); their lineage joins bronze.suppressed_rows. Returns the landing files changed."""
+    from dataclasses import replace
+
+    from rfmlake.contract.entities import ENTITIES
+    from rfmlake.ingest.bronze import MANIFEST_TABLE, PARTITION_BY, read_manifest, write_manifest
+    from rfmlake.ingest.engine import DuckEngine
+    from rfmlake.ingest.sql import clean, col, ident
+    from rfmlake.ingest.suppression import SUPPRESSED_TABLE, load_suppression, suppressed_condition
+
+    manifest = read_manifest(lake)
+    suppression = load_suppression(lake)
+    engine = DuckEngine(temp_dir=lake.system_dir / "tmp" / run_id)
+    changed: dict[str, tuple[int, int]] = {}
+    try:
+        engine.register_rows("files", {"source_file": "VARCHAR", "_load_date": "VARCHAR", "_file": "VARCHAR"},
+                             [(m.source_file, m.load_date, m.file_key) for m in manifest.values()])
+        suppressed_ref = lake.current("bronze", SUPPRESSED_TABLE)
+        engine.scan("old_suppressed", suppressed_ref, ["entity", "_source_file", "_row_hash", "_loaded_at"],
+                    exclude=PARTITION_BY)
+        bronze_dir = {name: lake.new_version("bronze", name) for name in ENTITIES}
+        engine.create("erased_orders", "SELECT CAST(NULL AS VARCHAR) AS order_id WHERE false")
+        suppressed_dir = lake.new_version("bronze", SUPPRESSED_TABLE)
+        adds: dict[str, dict[str, str]] = {name: {} for name in (*ENTITIES, SUPPRESSED_TABLE)}
+        for entity_name in sorted(ENTITIES, key=lambda e: (e != "orders", e)):  # orders first: their lines follow
+            ref = lake.current("bronze", entity_name)
+            if ref is None or not ref.partitions:
+                continue
+            engine.scan(f"b_{entity_name}", ref, [f.name for f in lake.table_schema(ref)], exclude=PARTITION_BY)
+            orders = "erased_orders" if entity_name == "order_items" else None
+            condition = suppressed_condition(entity_name, key, suppression, orders)
+            engine.create(f"flag_{entity_name}", f"SELECT *, {condition} AS _erase FROM b_{entity_name}")
+            if entity_name == "orders":
+                engine.create("erased_orders", f"SELECT DISTINCT {clean(col('order_id'))} AS order_id "
+                                               "FROM flag_orders WHERE _erase")
+            hits = engine.rows(f"SELECT _source_file, count(*) AS n FROM flag_{entity_name} WHERE _erase GROUP BY 1")
+            if not hits:
+                continue
+            files = ", ".join(f"'{h['_source_file'].replace(chr(39), chr(39) * 2)}'" for h in hits)
+            kept = ", ".join(f"b.{ident(c)}" for c in engine.columns(f"b_{entity_name}"))
+            engine.write(f"SELECT {kept}, f._load_date, f._file FROM flag_{entity_name} b JOIN files f "
+                         f"ON b._source_file = f.source_file WHERE b._source_file IN ({files}) AND NOT b._erase",
+                         bronze_dir[entity_name], PARTITION_BY)
+            lineage = (f"SELECT entity, _source_file, _row_hash, _loaded_at FROM old_suppressed WHERE _source_file "
+                       f"IN ({files}) UNION ALL SELECT '{entity_name}', _source_file, _row_hash, _loaded_at "
+                       f"FROM flag_{entity_name} WHERE _erase")
+            engine.write(f"SELECT s.*, f._load_date, f._file FROM ({lineage}) s JOIN files f "
+                         "ON s._source_file = f.source_file", suppressed_dir, PARTITION_BY)
+            for hit in hits:
+                entry = manifest[hit["_source_file"]]
+                changed[entry.source_file] = (entry.rows - int(hit["n"]), entry.suppressed + int(hit["n"]))
+                if entry.rows > int(hit["n"]):
+                    adds[entity_name][entry.partition] = bronze_dir[entity_name]
+                adds[SUPPRESSED_TABLE][entry.partition] = suppressed_dir
+    finally:
+        engine.close()
+    if not changed:
+        return set()
+    entries = dict(manifest)
+    for path, (rows, suppressed) in changed.items():
+        entries[path] = replace(entries[path], rows=rows, suppressed=suppressed,
+                                ingest_id=f"{run_id}-{entries[path].file_key}")
+    manifest_dir = write_manifest(lake, list(entries.values()))
+    for name, add in adds.items():
+        ref = lake.current("bronze", name)
+        mine = {manifest[p].partition for p in changed if name == SUPPRESSED_TABLE or manifest[p].entity == name}
+        drop = ({p.key for p in ref.partitions} & mine) - set(add) if ref is not None else set()
+        if add or drop:
+            lake.commit_partitions("bronze", name, PARTITION_BY, add=add, drop=drop)
+    lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
+    return set(changed)
 
 
-def _purge_old_versions(lake: Lake, ref: TableRef) -> int:
-    """Delete every version but the current one: older versions still hold the erased rows."""
-    purged = 0
-    for version in (ref.path.parent).iterdir():
-        if version.is_dir() and version.name != ref.path.name:
-            shutil.rmtree(version)
-            purged += 1
-    return purged
+def _person_predicate(columns: dict[str, str], person: _Person) -> str | None:
+    """SQL (DuckDB): true for a row of the person in a table with these columns (name -> type):
+    their customer id, one of their orders, one of their email tokens or their id's token, or text
+    that names them (a raw JSON record, a corrupt record, an access-log line, a quarantine detail)."""
+    from rfmlake.ingest.sql import ident, lit, lit_list
+
+    tests: list[str] = []
+    for name, kind in columns.items():
+        lowered, column = name.lower(), ident(name)
+        if lowered in CUSTOMER_ID_COLUMNS:
+            tests.append(f"trim(CAST({column} AS VARCHAR)) = {lit(person.customer_id)}")
+        elif lowered == ORDER_ID_COLUMN and person.order_ids:
+            tests.append(f"trim(CAST({column} AS VARCHAR)) IN ({lit_list(sorted(person.order_ids))})")
+        elif lowered in CUSTOMER_TOKEN_COLUMNS:
+            tests.append(f"{column} = {lit(person.id_token)}")
+        elif lowered in EMAIL_TOKEN_COLUMNS and person.email_tokens:
+            tests.append(f"{column} IN ({lit_list(sorted(person.email_tokens))})")
+        elif kind == "VARCHAR":
+            patterns = [rf'"(customer_?id)"\s*:\s*"{re.escape(person.customer_id)}"',
+                        # an access-log line (Combined Log Format) of the customer as authenticated user
+                        rf'(^|"line"\s*:\s*")\S+ \S+ {re.escape(person.customer_id)} \[',
+                        # a quarantine detail naming the key
+                        rf"(key |customer_id='){re.escape(person.customer_id)}([|)']|$)"]
+            if person.order_ids:
+                ids = "|".join(re.escape(o) for o in sorted(person.order_ids))
+                patterns.append(rf'"order_id"\s*:\s*"({ids})"')
+                patterns.append(rf"(key |order_id='|O)({ids})([|)']|$)")
+            if person.email:
+                # the address as a whole, not inside a longer one (RE2 has no look-behind)
+                patterns.append(rf"(^|[^A-Za-z0-9._%+-]){re.escape(person.email.strip())}($|[^A-Za-z0-9-])")
+            tests.extend(f"coalesce(regexp_matches({column}, {lit(p)}, 'i'), false)" for p in patterns)
+    return " OR ".join(f"coalesce({t}, false)" for t in tests) if tests else None
 
 
-def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor: str | None = None) -> ErasureReport:
-    """Remove the customer from every zone, atomically per table; then audit and suppress."""
+def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, int]:
+    """Rows of the person in every table of every zone, rewritten without them unless `dry_run`
+    (a partitioned table: only the partitions that hold them). Returns rows found per table."""
+    import duckdb
+
+    from rfmlake.lake.tables import parquet_scan
+
+    found: dict[str, int] = {}
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        for ref in lake.tables():
+            scan = parquet_scan(ref)
+            columns = {name: str(kind) for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+            predicate = _person_predicate({c: t for c, t in columns.items() if c not in ref.partition_by}, person)
+            if predicate is None:
+                continue
+            n = con.execute(f"SELECT count(*) FROM {scan} WHERE {predicate}").fetchone()[0]  # type: ignore[index]
+            if not n:
+                continue
+            found[ref.qualified_name] = int(n)
+            if dry_run:
+                continue
+            keep = f"SELECT * FROM {scan} WHERE NOT ({predicate})"
+            if not ref.is_partitioned:
+                lake.write_arrow(ref.zone, ref.name, con.execute(keep).fetch_arrow_table())
+                continue
+            by = ", ".join(f'"{c}"' for c in ref.partition_by)
+            hit = con.execute(f"SELECT DISTINCT {by} FROM {scan} WHERE {predicate}").fetchall()
+            keys = {"/".join(f"{c}={v}" for c, v in zip(ref.partition_by, values, strict=True)) for values in hit}
+            where = " OR ".join("(" + " AND ".join(f'CAST("{c}" AS VARCHAR) = \'{v}\''
+                                               for c, v in zip(ref.partition_by, values, strict=True)) + ")"
+                                for values in hit)
+            rows = con.execute(f"{keep} AND ({where})").fetch_arrow_table()
+            lake.write_partitions(ref.zone, ref.name, ref.partition_by, rows, drop=keys)
+    finally:
+        con.close()
+    return found
+
+
+def _purge(lake: Lake) -> int:
+    """Delete every table version but the current ones (older versions still hold the person), and
+    the dbt working database (a cache the next run rebuilds)."""
+    removed = len(lake.vacuum(keep=1, min_age_seconds=0.0))
+    dbt_dir = lake.system_dir / "dbt"
+    for database in (*dbt_dir.glob("*.duckdb"), *dbt_dir.glob("*.duckdb.wal")):
+        database.unlink()
+        removed += 1
+    shutil.rmtree(dbt_dir / "target", ignore_errors=True)
+    return removed
+
+
+def _redact_reports(lake: Lake, person: _Person) -> int:
+    """Run reports (quality examples, summaries) that name the person: the value is replaced."""
+    needles = [re.escape(person.customer_id)] + ([re.escape(person.email.strip())] if person.email else [])
+    pattern = re.compile(rf"(?<![A-Za-z0-9._%+-])({'|'.join(needles)})(?![A-Za-z0-9-])", re.IGNORECASE)
+    changed = 0
+    for path in sorted(lake.runs_dir.rglob("*")) if lake.runs_dir.is_dir() else []:
+        if not path.is_file() or path.suffix not in (".json", ".txt", ".log", ".html"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        redacted, n = pattern.subn("[erased]", text)
+        if n:
+            path.write_text(redacted, encoding="utf-8")
+            changed += 1
+    return changed
+
+
+def _counts(lake: Lake) -> dict[str, int]:
+    return {ref.qualified_name: lake.count_rows(ref) for ref in lake.tables()}
+
+
+def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor: str | None = None, *,
+                   allow_missing: bool = False) -> ErasureReport:
+    """Remove the person from every copy the lake holds, under the run lock; then audit."""
+    from rfmlake.pipeline.context import RunContext, new_run_id
+    from rfmlake.settings import Settings
+
     customer_id = customer_id.strip()
     if not customer_id:
         raise RfmlakeError("--customer-id is empty")
@@ -155,39 +368,51 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
         )
     if not lake.root.is_dir():
         raise RfmlakeError(f"no lake at {lake}")
-    key = lake_key(lake)
-    id_token = customer_id_token(customer_id, key)
-    email_token = tokenize(email, key, "email") if email else None
-    report = ErasureReport(customer_id_token=id_token, email_given=email is not None,
-                           erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                           actor=actor or getpass.getuser())
-    check_no_sync_in_flight(lake)  # before anything changes
-    order_ids = _order_ids(lake, customer_id)
-    for ref in lake.tables():
-        table = _read(ref)
-        mask = _rows_of_customer(table, customer_id, order_ids, email, email_token, id_token)
-        removed = int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
-        if removed == 0:
-            continue
-        kept = table.filter(pc.invert(mask))
-        new_ref = lake.write_arrow(ref.zone, ref.name, kept)
-        report.rows_removed[ref.qualified_name] = removed
-        report.versions_purged += _purge_old_versions(lake, new_ref)
+    with lake_lock(lake.system_dir, RfmlakeError(f"a pipeline run is using the lake at {lake}; erase after it ends")):
+        key = lake_key(lake)
+        person = _find_person(lake, customer_id, email, key)
+        already = person.id_token in _suppression(lake)["customer_id_tokens"]  # a repeat (or a resumed) erasure
+        if not (person.found or already or allow_missing or _sweep(lake, person, dry_run=True)):
+            raise RfmlakeError(
+                f"customer id {customer_id!r} is in no table of the lake at {lake}; check the id "
+                "(ids are case-sensitive), or pass --allow-missing to keep them out of later runs anyway"
+            )
+        check_no_sync_in_flight(lake)  # before anything changes
+        report = ErasureReport(customer_id_token=person.id_token, email_given=email is not None,
+                               erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                               actor=actor or getpass.getuser(),
+                               emails_found=len(person.email_tokens - {tokenize(email, key, "email")}),
+                               phones_found=len(person.phone_tokens), other_customer_ids=sorted(person.other_ids))
+        before = _counts(lake)
+        _write_suppression(lake, person, key)  # first: a crash part-way still keeps them out of later runs
+        run_id = f"{new_run_id()}-erasure"
+        from rfmlake.ingest.bronze import MANIFEST_TABLE
 
-    profiles = erase_from_profile_store(embedded_store(lake), customer_id, email_token)
-    if profiles:
-        report.downstream_removed["profile_store"] = profiles
-    report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
+        # A lake built by ingestion: bronze and silver as ingestion would have made them without the
+        # person (so every landing file still reconciles); then any copy left anywhere.
+        changed = _suppress_in_bronze(lake, key, run_id) if lake.current("bronze", MANIFEST_TABLE) else set()
+        if changed:
+            from rfmlake.ingest.engine import DuckEngine
+            from rfmlake.ingest.silver import conform_silver
 
-    suppression = _suppression(lake)
-    if id_token not in suppression["customer_id_tokens"]:
-        suppression["customer_id_tokens"].append(id_token)
-    if email_token and email_token not in suppression["email_tokens"]:
-        suppression["email_tokens"].append(email_token)
-    governance_dir(lake).mkdir(parents=True, exist_ok=True)
-    tmp = suppression_path(lake).with_suffix(".tmp")
-    tmp.write_text(json.dumps(suppression, indent=1, sort_keys=True))
-    tmp.replace(suppression_path(lake))
-    with audit_path(lake).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(report), sort_keys=True) + "\n")
+            engine = DuckEngine(temp_dir=lake.system_dir / "tmp" / run_id)
+            try:
+                conform_silver(engine, RunContext(landing_dir=".", lake=lake, settings=Settings(), run_id=run_id))
+            finally:
+                engine.close()
+        _sweep(lake, person)
+        after = _counts(lake)
+        report.rows_removed = {t: before[t] - after.get(t, 0) for t in before if before[t] > after.get(t, 0)}
+        report.rows_added = {t: after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)}
+        report.versions_purged = _purge(lake)
+
+        profiles = erase_from_profile_store(embedded_store(lake), customer_id, next(iter(person.email_tokens), None))
+        if profiles:
+            report.downstream_removed["profile_store"] = profiles
+        report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
+        reports = _redact_reports(lake, person)
+        if reports:
+            report.downstream_removed["run_reports"] = reports
+        with audit_path(lake).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(report), sort_keys=True) + "\n")
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 
@@ -22,3 +22,8 @@ def exclusive_lock(path: Path, busy: Exception) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lake_lock(lake_system_dir: Path, busy: Exception) -> AbstractContextManager[None]:
+    """The one lock per lake that pipeline runs and erasures take: neither may see the other half done."""
+    return exclusive_lock(lake_system_dir / "run.lock", busy)

@@ -467,7 +467,7 @@ class Lake:
                     continue
                 pointer = self._read_pointer(zone, table_name)
                 if pointer is not None and "partitions" in pointer:
-                    removed.extend(self._vacuum_partitions(zone, table_name, pointer, now, min_age_seconds))
+                    removed.extend(self._vacuum_partitions(zone, table_name, pointer, now, min_age_seconds, keep))
                     continue
                 versions_dir = Storage.join(self.table_uri(zone, table_name), "versions")
                 ref = self.current(zone, table_name)
@@ -491,17 +491,20 @@ class Lake:
         written = self.storage.mtime(uri) if self.is_local else _version_time(version)
         return written is not None and now - written >= min_age_seconds
 
-    def _vacuum_partitions(self, zone: str, name: str, pointer: dict, now: float, min_age_seconds: float) -> list[str]:
+    def _vacuum_partitions(self, zone: str, name: str, pointer: dict, now: float, min_age_seconds: float,
+                           keep: int) -> list[str]:
         versions_dir = Storage.join(self.table_uri(zone, name), "versions")
         depth = len(pointer["partition_by"])
-        live: set[tuple[str, str]] = set(pointer["partitions"].items()) | set(pointer.get("previous", {}).items())
+        live: set[tuple[str, str]] = set(pointer["partitions"].items())
+        if keep > 1:  # the versions the last commit replaced, for readers that started before it
+            live |= set(pointer.get("previous", {}).items())
         live_versions = {version for _, version in live}
         commit = pointer["version"]
         removed: list[str] = []
 
         def stale_partitions(folder: str, version: str, prefix: str, level: int) -> None:
             for child, is_dir in self.storage.children(folder):
-                if not is_dir or child.startswith(("_", ".")):
+                if not is_dir or "=" not in child:  # partition folders (`_load_date=...` included)
                     continue
                 key = f"{prefix}/{child}" if prefix else child
                 uri = Storage.join(folder, child)

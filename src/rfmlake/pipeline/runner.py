@@ -15,7 +15,7 @@ from typing import Any
 
 from rfmlake.errors import PipelineError, RfmlakeError
 from rfmlake.lake import Lake
-from rfmlake.lake.locks import exclusive_lock
+from rfmlake.lake.locks import lake_lock
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
 from rfmlake.pipeline.stages import RunState
@@ -60,8 +60,7 @@ def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
 
 def _lake_lock(lake: Lake) -> AbstractContextManager[None]:
     """One run per lake at a time; a second run fails fast instead of interleaving commits."""
-    return exclusive_lock(lake.system_dir / "run.lock",
-                          PipelineError(f"another rfmlake run is using the lake at {lake}"))
+    return lake_lock(lake.system_dir, PipelineError(f"another rfmlake run or erasure is using the lake at {lake}"))
 
 
 def run_pipeline(

@@ -94,3 +94,24 @@ def test_empty_customer_id_is_an_error(lake: Lake, capsys: pytest.CaptureFixture
     _lake(lake)
     assert main(["erase", "--lake", str(lake.root), "--customer-id", " "]) == 1
     assert "--customer-id is empty" in capsys.readouterr().err
+
+
+def test_an_unknown_id_is_refused_unless_allowed(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
+    _lake(lake)
+    assert main(["erase", "--lake", str(lake.root), "--customer-id", "c99"]) == 1
+    err = capsys.readouterr().err
+    assert "customer id 'c99' is in no table of the lake" in err and "--allow-missing" in err
+    assert not suppression_path(lake).exists()  # nothing changed
+    assert main(["erase", "--lake", str(lake.root), "--customer-id", "c99", "--allow-missing"]) == 0
+    assert "no rows held this customer" in capsys.readouterr().out
+    assert len(json.loads(suppression_path(lake).read_text())["customer_id_tokens"]) == 1
+
+
+def test_erasure_waits_for_no_pipeline_run(lake: Lake) -> None:
+    from rfmlake.errors import RfmlakeError
+    from rfmlake.lake.locks import lake_lock
+
+    _lake(lake)
+    with lake_lock(lake.system_dir, RuntimeError("busy")), pytest.raises(RfmlakeError, match="a pipeline run is using"):
+        erase_customer(lake, "c1")
+    assert connect(lake).execute("SELECT count(*) FROM silver.orders WHERE customer_id = 'c1'").fetchone()[0] == 2
