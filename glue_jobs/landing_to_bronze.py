@@ -14,6 +14,7 @@ from rfmlake.ingest.spark import get_spark
 def main(argv: list[str]) -> int:
     try:
         ctx = build_context(parse_job_args(argv))
+        ctx.lake.recover()  # a killed run's half-applied commit is rolled back first
         # Before Spark starts: a bad landing fails in a second.
         files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))
         engine = SparkEngine(get_spark("rfmlake-landing-to-bronze"))

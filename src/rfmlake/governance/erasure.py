@@ -369,6 +369,7 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
     if not lake.root.is_dir():
         raise RfmlakeError(f"no lake at {lake}")
     with lake_lock(lake.system_dir, RfmlakeError(f"a pipeline run is using the lake at {lake}; erase after it ends")):
+        lake.recover()  # a killed run's half-applied commit is rolled back first
         key = lake_key(lake)
         person = _find_person(lake, customer_id, email, key)
         already = person.id_token in _suppression(lake)["customer_id_tokens"]  # a repeat (or a resumed) erasure

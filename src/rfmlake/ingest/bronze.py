@@ -340,21 +340,22 @@ def load_bronze(engine: Engine, ctx: RunContext, files: Sequence[LandingFile], *
         entries = {path: e for path, e in entries.items() if path in {f.relative_path for f in files}}
     manifest_dir = write_manifest(lake, list(entries.values())) if full or entries != manifest else None
 
-    # Everything is written; only now does it become visible, one pointer write per table. The
-    # manifest decides what each table holds: any other partition (a superseded file's, or one a
-    # crashed run committed before its manifest) is dropped.
-    for name in (*sorted(ENTITIES), SUPPRESSED_TABLE):
-        schema = _suppressed_schema() if name == SUPPRESSED_TABLE else _empty_bronze_schema(name)
-        expected = {e.partition for e in entries.values()
-                    if (e.suppressed if name == SUPPRESSED_TABLE else e.rows and e.entity == name)}
-        current = None if full else lake.current("bronze", name)
-        present = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
-        drop = present - expected - set(adds[name])
-        if current is not None and not adds[name] and not drop:
-            continue  # nothing new: the table keeps its version
-        lake.commit_partitions("bronze", name, PARTITION_BY, add=adds[name], drop=drop, schema=schema, replace=full)
-    if manifest_dir is not None:
-        lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
+    # Everything is written; only now does it become visible, every table together. The manifest
+    # decides what each table holds: any other partition (a superseded file's) is dropped.
+    with lake.transaction():
+        for name in (*sorted(ENTITIES), SUPPRESSED_TABLE):
+            schema = _suppressed_schema() if name == SUPPRESSED_TABLE else _empty_bronze_schema(name)
+            expected = {e.partition for e in entries.values()
+                        if (e.suppressed if name == SUPPRESSED_TABLE else e.rows and e.entity == name)}
+            current = None if full else lake.current("bronze", name)
+            present = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
+            drop = present - expected - set(adds[name])
+            if current is not None and not adds[name] and not drop:
+                continue  # nothing new: the table keeps its version
+            lake.commit_partitions("bronze", name, PARTITION_BY, add=adds[name], drop=drop, schema=schema,
+                                   replace=full)
+        if manifest_dir is not None:
+            lake.commit("bronze", MANIFEST_TABLE, manifest_dir)
 
     results: dict[str, BronzeResult] = {}
     for entity_name in sorted(ENTITIES):

@@ -76,6 +76,7 @@ def ingested_stamps(ctx: RunContext) -> dict[str, tuple[int, str]] | None:
 
 
 def run_landing_to_bronze(engine: Engine, ctx: RunContext) -> tuple[dict[str, BronzeResult], IngestPlan]:
+    ctx.lake.recover()  # a killed run's half-applied commit is rolled back first
     files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))
     return load_bronze(engine, ctx, files, full=ctx.full)
 
@@ -85,13 +86,14 @@ def run_bronze_to_silver(engine: Engine, ctx: RunContext, *,
     """conform_silver, then its quarantine metrics to the configured publisher (the pipeline stage and
     the Glue job both run this). Returns the report and the metrics as recorded in the run report."""
     publisher = metrics_publisher(metrics)  # an unknown publisher fails before any work
+    ctx.lake.recover()
     report = conform_silver(engine, ctx, full=ctx.full)
     return report, publish_quarantine_metrics(report, environment=ctx.settings.prefix, publisher=publisher)
 
 
 def run_ingest(engine: Engine, ctx: RunContext) -> SilverReport:
     """scan landing -> bronze -> silver in one call."""
-    run_landing_to_bronze(engine, ctx)
+    run_landing_to_bronze(engine, ctx)  # (rolls back a killed run's half-applied commit first)
     return conform_silver(engine, ctx, full=ctx.full)
 
 

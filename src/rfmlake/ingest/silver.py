@@ -377,7 +377,8 @@ class _Merge:
                      f"SELECT DISTINCT {source_column} FROM {old} WHERE {stale} UNION "
                      "SELECT source_file FROM retracted_files")
             kept = (f"SELECT * FROM {old} WHERE {source_column} IN (SELECT source_file FROM touched_{table}) "
-                    f"AND {source_column} NOT IN (SELECT source_file FROM retracted_files) AND NOT coalesce({stale}, false)")
+                    f"AND {source_column} NOT IN (SELECT source_file FROM retracted_files) "
+                    f"AND NOT coalesce({stale}, false)")
             e.write(with_partitions.format(rows=f"(SELECT * FROM {new} UNION ALL {kept})"), version_dir, PARTITION_BY)
             touched = {r["source_file"] for r in e.rows(f"SELECT source_file FROM touched_{table}")}
         written = _written_partitions(self.lake, version_dir)
@@ -509,11 +510,7 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
         )
         raise PipelineError(f"ingest reconciliation failed (rows in != accepted + quarantined): {lines}")
 
-    # All tables are written and reconcile; only now do they become visible, one pointer write each.
-    for (zone, table), (add, drop) in plans.items():
-        schema = QUARANTINE_SCHEMA if table == QUARANTINE_TABLE else silver_schema(table)
-        lake.commit_partitions(zone, table, PARTITION_BY, add=add, drop=drop, schema=schema, replace=full)
-    _commit_currency_rates(lake, ctx)
+    # All tables are written and reconcile; only now do they become visible, all together.
     recon_rows = [
         {"entity": r.entity, "source_file": r.source_file, "rows_in": r.rows_in, "rows_accepted": r.rows_accepted,
          "rows_quarantined": r.rows_quarantined, "file_key": manifest[r.source_file].file_key,
@@ -522,7 +519,13 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
          and r.source_file in old_recon else ctx.started_at}
         for r in recon
     ]
-    lake.write_arrow("silver", RECONCILIATION_TABLE, pa.Table.from_pylist(recon_rows, schema=RECONCILIATION_SCHEMA))
+    with lake.transaction():
+        for (zone, table), (add, drop) in plans.items():
+            schema = QUARANTINE_SCHEMA if table == QUARANTINE_TABLE else silver_schema(table)
+            lake.commit_partitions(zone, table, PARTITION_BY, add=add, drop=drop, schema=schema, replace=full)
+        _commit_currency_rates(lake, ctx)
+        lake.write_arrow("silver", RECONCILIATION_TABLE,
+                         pa.Table.from_pylist(recon_rows, schema=RECONCILIATION_SCHEMA))
     lake.write_system(json.dumps({"fingerprint": fingerprint, "run_id": ctx.run_id,
                                   "plausible_until": rules.latest.isoformat()}).encode(), *STATE_FILE)
     report.reconciliation = recon

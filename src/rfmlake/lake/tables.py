@@ -23,6 +23,8 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,7 @@ ZONES: tuple[str, ...] = ("bronze", "silver", "gold")
 # Partition column types a partitioned table may declare (Arrow type -> DuckDB's name for it).
 _DUCKDB_TYPES: dict[str, str] = {"string": "VARCHAR", "date32[day]": "DATE", "int32": "INTEGER", "int64": "BIGINT"}
 _POINTER = "_current"
+_TRANSACTIONS = "transactions"  # under _system/: journals of multi-table commits being applied
 _SYSTEM = "_system"
 
 
@@ -161,6 +164,7 @@ class Lake:
         self.storage = Storage.for_location(self.location, boto3_session)
         self.catalog = catalog
         self.label = label or self.location  # how messages name it (a workspace names its S3 lake)
+        self._pending: dict[tuple[str, str], dict] | None = None  # pointers of an open transaction()
 
     def __repr__(self) -> str:
         return f"Lake({self.location!r})"
@@ -232,17 +236,88 @@ class Lake:
         if not data_files:
             raise ValueError(f"refusing to commit {zone}.{name}: {version_uri} holds no Parquet files")
         ref = TableRef(zone, name, version_uri)
-        if self.catalog is not None:
-            # What Athena and every reader of this lake see: one UpdateTable call.
-            with self.storage.open_input(data_files[0]) as handle:
-                schema = pq.read_schema(handle)
-            self.catalog.set_location(zone, name, version_uri, schema, ref.version)
-        # The pointer object: the commit itself without a catalog; with one, written after the Glue
-        # swap so its Object Created event (which starts the indexer and activation Lambdas) comes
-        # once the new version is visible. Atomic either way: one file rename or one PUT.
         pointer = {"version": ref.version, "committed_at": time.time()}
-        self.storage.write_bytes(Storage.join(self.table_uri(zone, name), _POINTER), json.dumps(pointer).encode())
+        self._publish(zone, name, pointer)
         return ref
+
+    def _sync_catalog(self, zone: str, name: str, pointer: dict) -> None:
+        """Make the Glue catalog show what a pointer says (AWS: what Athena reads)."""
+        if self.catalog is None:
+            return
+        table = self.table_uri(zone, name)
+        if "partitions" in pointer:
+            ref = self._partitioned_ref(zone, name, pointer)
+            schema = self._table_schema(pointer, table)
+            if schema is not None:
+                self.catalog.set_partitions(zone, name, table, ref.partition_by, schema,
+                                            {p.values: p.uri for p in ref.partitions}, pointer["version"])
+            return
+        version_uri = Storage.join(table, "versions", pointer["version"])
+        with self.storage.open_input(self.files(version_uri)[0]) as handle:
+            schema = pq.read_schema(handle)
+        self.catalog.set_location(zone, name, version_uri, schema, pointer["version"])
+
+    def _publish(self, zone: str, name: str, pointer: dict) -> None:
+        """Make a table's new pointer visible now, or, inside `transaction()`, when it ends."""
+        if self._pending is not None:
+            self._pending[(zone, name)] = pointer
+            return
+        self._write_pointer(zone, name, pointer)
+
+    def _write_pointer(self, zone: str, name: str, pointer: dict | None) -> None:
+        table = self.table_uri(zone, name)
+        if pointer is None:  # a rolled back creation: the table did not exist
+            self.storage.delete_file(Storage.join(table, _POINTER))
+            return
+        # An unpartitioned table's Glue location moves first, so the pointer object's Created event
+        # (which starts the indexer and activation Lambdas) comes once the version is visible; a
+        # partitioned table's pointer is the commit and Glue's partitions follow it (ADR 0010).
+        if "partitions" not in pointer:
+            self._sync_catalog(zone, name, pointer)
+        self.storage.write_bytes(Storage.join(table, _POINTER), json.dumps(pointer).encode())
+        if "partitions" in pointer:
+            self._sync_catalog(zone, name, pointer)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit every table of the block together: nothing is visible until the block ends, and a
+        process killed while the pointers are written is rolled back by `recover()` (the journal
+        under `_system/transactions/` keeps each table's previous pointer). An exception in the
+        block commits nothing. Nested blocks join the outer one."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+            pending, self._pending = self._pending, None
+            if not pending:
+                return
+            journal = {f"{z}.{n}": {"old": self._read_pointer(z, n), "new": p} for (z, n), p in pending.items()}
+            name = f"{_new_version_id()}.json"
+            self.write_system(json.dumps(journal).encode(), _TRANSACTIONS, name)
+            for (zone, table), pointer in pending.items():
+                self._write_pointer(zone, table, pointer)
+            self.storage.delete_file(self.system_uri(_TRANSACTIONS, name))
+        finally:
+            self._pending = None
+
+    def recover(self) -> list[str]:
+        """Roll back the commits of a transaction a killed process left half applied: each table
+        gets its previous pointer again. Returns the tables restored."""
+        restored: list[str] = []
+        folder = self.system_uri(_TRANSACTIONS)
+        for uri in self.storage.walk(folder) if self.storage.is_dir(folder) or self.storage.s3 else []:
+            data = self.storage.read_bytes(uri)
+            if data is None:
+                continue
+            for qualified, change in sorted(json.loads(data).items()):
+                zone, table = qualified.split(".", 1)
+                if self._read_pointer(zone, table) != change["old"]:
+                    self._write_pointer(zone, table, change["old"])
+                    restored.append(qualified)
+            self.storage.delete_file(uri)
+        return restored
 
     def commit_partitions(self, zone: str, name: str, partition_by: tuple[str, ...] | list[str], *,
                           add: dict[str, str] | None = None, drop: set[str] | list[str] | tuple[str, ...] = (),
@@ -300,15 +375,8 @@ class Lake:
                    # the versions this commit replaced: kept by vacuum like a non-partitioned
                    # table's previous version, for readers that started before the commit
                    "previous": previous}
-        ref = self._partitioned_ref(zone, name, pointer)
-        if self.catalog is not None:
-            # The pointer object is the commit; the Glue partitions follow it (docs/adr/0010).
-            self.storage.write_bytes(Storage.join(table, _POINTER), json.dumps(pointer).encode())
-            self.catalog.set_partitions(zone, name, table, partition_by, merged,
-                                        {p.values: p.uri for p in ref.partitions}, commit_id)
-            return ref
-        self.storage.write_bytes(Storage.join(table, _POINTER), json.dumps(pointer).encode())
-        return ref
+        self._publish(zone, name, pointer)
+        return self._partitioned_ref(zone, name, pointer)
 
     def _first_schema(self, add: dict[str, str]) -> pa.Schema | None:
         for key, uri in add.items():
@@ -335,6 +403,8 @@ class Lake:
             return pq.read_schema(handle)
 
     def _read_pointer(self, zone: str, name: str) -> dict | None:
+        if self._pending is not None and (zone, name) in self._pending:  # this transaction's own commit
+            return self._pending[(zone, name)]
         raw = self.storage.read_bytes(Storage.join(self.table_uri(zone, name), _POINTER))
         return json.loads(raw) if raw is not None else None
 
@@ -354,7 +424,8 @@ class Lake:
         pointer = self._read_pointer(zone, name)
         if pointer is not None and "partitions" in pointer:
             return self._partitioned_ref(zone, name, pointer)
-        if self.catalog is not None:
+        pending = self._pending is not None and (zone, name) in self._pending
+        if self.catalog is not None and not pending:
             location = self.catalog.location(zone, name)
             return TableRef(zone, name, location) if location else None
         if pointer is None:

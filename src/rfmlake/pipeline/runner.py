@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -77,13 +78,19 @@ def run_pipeline(
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _lake_lock(ctx.lake):
+            # A run killed while committing a stage left a journal: put those tables back first.
+            restored = ctx.lake.recover()
+            if restored:
+                logging.getLogger(__name__).warning("rolled back the interrupted commit of %s", ", ".join(restored))
             for stage in stages:
                 if on_stage:
                     on_stage(stage, "started", None)
                 t0 = time.perf_counter()
                 before = _versions(ctx.lake)
                 try:
-                    summary = _resolve(stage.entry)(ctx, state)
+                    # Every table a stage writes becomes visible together, when it succeeds.
+                    with ctx.lake.transaction():
+                        summary = _resolve(stage.entry)(ctx, state)
                     _check_writes(stage, before, _versions(ctx.lake))
                 except RfmlakeError as exc:
                     seconds = time.perf_counter() - t0

@@ -107,3 +107,43 @@ def test_vacuum_keeps_current_and_just_replaced_partition_versions(lake: Lake) -
     assert str(Path(first.partitions[0].uri).parent) in removed and str(orphan) in removed
     assert live.exists()
     assert _rows(lake, "SELECT customer_id FROM gold.h") == [("c",)]
+
+
+def test_a_transaction_commits_every_table_or_none(lake: Lake) -> None:
+    lake.write_arrow("silver", "a", pa.table({"x": [1]}))
+    before = lake.require("silver", "a")
+    with pytest.raises(RuntimeError), lake.transaction():
+        lake.write_arrow("silver", "a", pa.table({"x": [2]}))
+        lake.write_partitions("silver", "b", BY, _history("2026-01-01", ["c"]))
+        assert lake.count_rows(lake.require("silver", "a")) == 1  # the block sees its own commits
+        raise RuntimeError("a stage failed after writing")
+    assert lake.current("silver", "a") == before and lake.current("silver", "b") is None
+    with lake.transaction():
+        lake.write_arrow("silver", "a", pa.table({"x": [2, 3]}))
+        lake.write_partitions("silver", "b", BY, _history("2026-01-01", ["c"]))
+        assert _rows(Lake(lake.root), "SELECT count(*) FROM silver.a") == [(1,)]  # other readers: not yet
+    assert _rows(lake, "SELECT count(*) FROM silver.a") == [(2,)]
+    assert _rows(lake, "SELECT count(*) FROM silver.b") == [(1,)]
+
+
+def test_recover_rolls_back_a_transaction_killed_while_applying(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake.write_arrow("silver", "a", pa.table({"x": [1]}))
+    before = lake.require("silver", "a")
+    real = Lake._write_pointer
+    calls: list[str] = []
+
+    def dies_on_second(self: Lake, zone: str, name: str, pointer):  # type: ignore[no-untyped-def]
+        calls.append(name)
+        if len(calls) == 2:
+            raise SystemExit("killed")  # as far as the lake can tell, the process is gone
+        return real(self, zone, name, pointer)
+
+    monkeypatch.setattr(Lake, "_write_pointer", dies_on_second)
+    with pytest.raises(SystemExit), lake.transaction():
+        lake.write_arrow("silver", "a", pa.table({"x": [2]}))
+        lake.write_partitions("silver", "b", BY, _history("2026-01-01", ["c"]))
+    monkeypatch.setattr(Lake, "_write_pointer", real)
+    assert lake.current("silver", "a") != before  # half applied: a moved, b did not
+    assert Lake(lake.root).recover() == ["silver.a"]
+    assert lake.current("silver", "a") == before and lake.current("silver", "b") is None
+    assert Lake(lake.root).recover() == []
