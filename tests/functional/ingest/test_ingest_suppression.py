@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from ingest_landing_fixture import build_landing  # type: ignore[import-not-found]
 
 from rfmlake.lake import Lake
