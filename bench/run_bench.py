@@ -1,8 +1,11 @@
-"""`make bench`: the pipeline on N order lines, stage by stage, beside the same RFM computed by a plain
-pandas groupby and by a single DuckDB query over the same silver data.
+"""`make bench`: the whole pipeline on N generated order lines, beside a one-engine reference on the
+same data, then an incremental run after one new orders file (0.5% more orders).
 
-Writes bench/results/<date>-<host>-<N>.json and .md (machine, data size, per-stage wall time, peak
-memory, rows/s). Timing belongs here, never in tests.
+Every measured thing runs as its own process (`rfmlake run`, `python bench/reference_duckdb.py`),
+so wall time and the peak RSS of its process tree are its own. Reported: per-stage seconds of the
+full and the incremental run, peak RSS, the reference's seconds, and the ratios the issue sets
+targets for (full run / reference, incremental run / full run). Results with the machine and the
+data size go to bench/results/<date>-<host>-<N>.json and .md. Timing belongs here, never in tests.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import platform
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -24,45 +28,31 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parent
-RFM_SQL = """
-WITH lines AS (
-    SELECT order_id, sum(line_amount) AS items_amount FROM silver.order_items GROUP BY 1
-), orders AS (
-    SELECT o.customer_id, o.order_id, o.order_date,
-           round(coalesce(l.items_amount, o.order_total) * CAST(r.rate_to_reporting AS DECIMAL(18, 6)), 2) AS amount
-    FROM silver.orders o
-    LEFT JOIN lines l USING (order_id)
-    JOIN silver.currency_rates r USING (currency)
-    WHERE o.status = 'completed' AND o.order_date < DATE '{as_of}'
-)
-SELECT customer_id,
-       date_diff('day', max(order_date), DATE '{as_of}') AS recency_days,
-       count(DISTINCT order_id) AS frequency,
-       round(sum(amount), 2) AS monetary
-FROM orders GROUP BY customer_id
-"""
+RFMLAKE = [str(Path(sys.executable).parent / "rfmlake")]  # the CLI a user runs, from this venv
+TARGETS = {"full_over_reference": 3.0, "incremental_over_full": 0.15, "peak_rss_gb_10m": 6.0, "demo_seconds": 30.0}
 
 
 class PeakMemory:
-    """Samples the RSS of this process and its children (the Spark JVM is one) every 100 ms."""
+    """Samples the RSS of a process and its children (recursively) every 50 ms."""
 
-    def __init__(self) -> None:
-        self._process = psutil.Process()
-        self._peak = 0
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _rss(self) -> int:
         total = 0
-        for proc in [self._process, *self._process.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):  # a child that exited between listing and reading
-                total += proc.memory_info().rss
+        with contextlib.suppress(psutil.Error):
+            for proc in [self._process, *self._process.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a child that exited between listing and reading
+                    total += proc.memory_info().rss
         return total
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._peak = max(self._peak, self._rss())
-            time.sleep(0.1)
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -72,12 +62,19 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
-    def reset(self) -> None:
-        self._peak = self._rss()
 
-    @property
-    def peak_mb(self) -> float:
-        return round(max(self._peak, self._rss()) / 2**20, 1)
+def measure(command: list[str], log: Path) -> dict[str, Any]:
+    """Run a command as its own process tree: wall seconds, peak RSS (MB), exit code."""
+    with log.open("w") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT.parent,
+                                   env={**os.environ, "COLUMNS": "120"})
+        with PeakMemory(process.pid) as memory:
+            code = process.wait()
+        seconds = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({code}); see {log}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 2**20, 1)}
 
 
 def machine() -> dict[str, Any]:
@@ -87,7 +84,59 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _summary(lake: Path) -> dict[str, Any]:
+    runs = sorted((lake / "_system" / "runs").glob("*/summary.json"))
+    return json.loads(runs[-1].read_text())
+
+
+def add_orders_file(landing: Path, share: float = 0.005, seed: int = 11) -> dict[str, Any]:
+    """One new orders file with `share` more orders: new ids, existing customers, placed in the
+    days after the latest order, header totals only (as a marketplace export lands them)."""
+    import duckdb
+    import numpy as np
+
+    con = duckdb.connect()
+    orders = con.execute(
+        "SELECT count(*), max(try_cast(order_ts AS TIMESTAMPTZ)) FROM read_csv('"
+        f"{landing}/orders/*.csv', all_varchar = true)").fetchone()
+    json_orders = con.execute(
+        f"SELECT count(*), max(try_cast(order_ts AS TIMESTAMPTZ)) FROM read_json('{landing}/orders/*.jsonl', "
+        "columns = {order_ts: 'VARCHAR'})").fetchone()
+    total = int(orders[0]) + int(json_orders[0])
+    latest = max(orders[1], json_orders[1])
+    customers = [r[0] for r in con.execute(
+        f"SELECT DISTINCT customer_id FROM read_csv('{landing}/orders/*.csv', all_varchar = true) "
+        "ORDER BY 1").fetchall()]
+    rng = np.random.default_rng(seed)
+    n = max(1, int(total * share))
+    path = landing / "orders" / "orders-9999-incremental.csv"
+    with path.open("w") as handle:
+        handle.write("order_id,customer_id,order_ts,status,currency,order_total\n")
+        for i in range(n):
+            ts = latest.timestamp() + float(rng.uniform(60, 3 * 86400))
+            placed = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            handle.write(f"OINC{i:09d},{customers[int(rng.integers(len(customers)))]},{placed},completed,EUR,"
+                         f"{rng.uniform(5, 300):.2f}\n")
+    return {"file": path.relative_to(landing).as_posix(), "orders": n, "share_of_orders": round(n / total, 4)}
+
+
+def agreement(lake: Path, reference: Path) -> dict[str, Any]:
+    """The pipeline's gold R/F/M features against the reference's, customer by customer."""
+    from rfmlake.lake import Lake
+    from rfmlake.lake.catalog import connect
+
+    con = connect(Lake(lake), zones=("gold",))
+    con.execute(f"CREATE TABLE ref AS SELECT * FROM read_parquet('{reference / 'rfm.parquet'}')")
+    differing = con.execute(
+        "SELECT count(*) FROM gold.customer_rfm_features g FULL JOIN ref r USING (customer_id) "
+        "WHERE g.customer_id IS NULL OR r.customer_id IS NULL OR g.recency_days <> r.recency_days "
+        "OR g.frequency <> r.frequency OR abs(g.monetary - r.monetary) > 0.011").fetchone()[0]
+    customers = con.execute("SELECT count(*) FROM ref").fetchone()[0]
+    return {"customers": customers, "customers_differing": differing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,96 +148,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("RFMLAKE_PII_KEY", "bench-key-not-a-secret")
 
-    from rfmlake.generate import generate_landing
-    from rfmlake.lake import Lake
-    from rfmlake.lake.catalog import connect
-    from rfmlake.pipeline.context import RunContext
-    from rfmlake.pipeline.runner import run_pipeline
-    from rfmlake.rfm.features import compute_rfm_features_pandas
-    from rfmlake.settings import load_settings
-
     work = args.work / f"{args.order_lines}"
     shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    landing, lake, reference = work / "landing", work / "lake", work / "reference"
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "order_lines": args.order_lines,
-        "stages": [],
-        "baselines": [],
+        "targets": TARGETS,
     }
-    with PeakMemory() as memory:
-        memory.reset()
-        t0 = time.perf_counter()
-        generated = generate_landing(work / "landing", order_lines=args.order_lines, seed=args.seed)
-        seconds = time.perf_counter() - t0
-        landing_rows = sum(generated.rows_per_entity.values())
-        results["landing_rows"] = generated.rows_per_entity
-        results["stages"].append({"stage": "generate (not part of the pipeline)", "seconds": round(seconds, 2),
-                                  "peak_memory_mb": memory.peak_mb, "rows": landing_rows})
-        print(f"generated {landing_rows:,} landing rows in {seconds:.1f}s", flush=True)
+    print(f"generating {args.order_lines:,} order lines ...", flush=True)
+    results["generate"] = measure([*RFMLAKE, "generate", "--out", str(landing), "--order-lines",
+                                   str(args.order_lines), "--seed", str(args.seed)], work / "generate.log")
+    manifest = json.loads((landing / "_generator_manifest.json").read_text())
+    results["landing_rows"] = manifest["rows_per_entity"]
 
-        ctx = RunContext(landing_dir=work / "landing", lake=Lake(work / "lake"), settings=load_settings())
-        stage_rows = {"ingest_bronze": landing_rows, "conform_silver": landing_rows}
+    print("full pipeline run ...", flush=True)
+    results["full_run"] = measure([*RFMLAKE, "run", "--input", str(landing), "--lake", str(lake)], work / "full.log")
+    summary = _summary(lake)
+    results["full_run"]["stages"] = {s["name"]: round(s["seconds"], 2) for s in summary["stages"]}
+    results["tables"] = summary["tables"]
 
-        def on_stage(stage, event, seconds):  # noqa: ANN001
-            if event == "started":
-                memory.reset()
-                return
-            results["stages"].append({"stage": stage.name, "status": event, "seconds": round(seconds, 2),
-                                      "peak_memory_mb": memory.peak_mb, "rows": stage_rows.get(stage.name)})
-            print(f"{stage.name}: {event} in {seconds:.1f}s, peak {memory.peak_mb} MB", flush=True)
+    print("one-engine reference ...", flush=True)
+    results["reference"] = measure([sys.executable, str(ROOT / "reference_duckdb.py"), str(landing), str(reference)],
+                                   work / "reference.log")
+    results["agreement"] = agreement(lake, reference)
 
-        summary = run_pipeline(ctx, on_stage=on_stage)
-        customers = summary.tables.get("gold.customer_rfm", 0)
-        for entry in results["stages"]:
-            if entry["rows"] is None and entry["stage"] in ("quality_silver", "dbt_build"):
-                entry["rows"] = summary.tables.get("silver.order_items", 0) + summary.tables.get("silver.orders", 0)
-            elif entry["rows"] is None:
-                entry["rows"] = customers
-        results["pipeline_seconds"] = summary.seconds
-        results["tables"] = summary.tables
+    print("incremental run after one new orders file ...", flush=True)
+    results["incremental_file"] = add_orders_file(landing)
+    results["incremental_run"] = measure([*RFMLAKE, "run", "--input", str(landing), "--lake", str(lake)],
+                                         work / "incremental.log")
+    summary = _summary(lake)
+    results["incremental_run"]["stages"] = {s["name"]: round(s["seconds"], 2) for s in summary["stages"]}
 
-        con = connect(ctx.lake)
-        as_of = summary.as_of
-        memory.reset()
-        t0 = time.perf_counter()
-        duck = con.execute(RFM_SQL.format(as_of=as_of)).to_arrow_table()
-        results["baselines"].append({"method": "single DuckDB query on silver", "seconds": round(time.perf_counter() - t0, 2),
-                                     "peak_memory_mb": memory.peak_mb, "customers": duck.num_rows})
-        memory.reset()
-        t0 = time.perf_counter()
-        orders = con.execute("SELECT o.customer_id, o.order_id, o.order_date, o.status, "
-                             "round(coalesce(l.items_amount, o.order_total) * CAST(r.rate_to_reporting AS DECIMAL(18, 6)), 2) AS amount "
-                             "FROM silver.orders o LEFT JOIN (SELECT order_id, sum(line_amount) AS items_amount "
-                             "FROM silver.order_items GROUP BY 1) l USING (order_id) "
-                             "JOIN silver.currency_rates r USING (currency)").df()
-        load_seconds = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        features = compute_rfm_features_pandas(orders, as_of=datetime.fromisoformat(as_of).date())
-        results["baselines"].append({"method": "plain pandas groupby (after loading silver via DuckDB)",
-                                     "seconds": round(time.perf_counter() - t1, 2),
-                                     "load_seconds": round(load_seconds, 2),
-                                     "peak_memory_mb": memory.peak_mb, "customers": len(features)})
-        # The comparison only means something if all three computed the same thing (amounts are
-        # converted and rounded to cents per order, as the dbt marts do).
-        con.register("duck_rfm", duck)
-        mismatches = con.execute(
-            "SELECT count(*) FROM gold.customer_rfm_features g FULL JOIN duck_rfm d USING (customer_id) "
-            "WHERE g.customer_id IS NULL OR d.customer_id IS NULL OR g.recency_days <> d.recency_days "
-            "OR g.frequency <> d.frequency OR g.monetary <> d.monetary"
-        ).fetchone()[0]
-        pandas_total = round(float(features["monetary"].sum()), 2)
-        gold_total = round(float(con.execute("SELECT sum(monetary) FROM gold.customer_rfm_features").fetchone()[0]), 2)
-        results["agreement"] = {"customers_differing_from_duckdb": mismatches,
-                                "pandas_minus_gold_monetary": round(pandas_total - gold_total, 2)}
-        con.close()
-
-    pipeline_rfm = sum(s["seconds"] for s in results["stages"] if s["stage"] in ("dbt_build", "segmentation"))
-    results["ratio_note"] = (
-        f"dbt_build + segmentation = {pipeline_rfm:.1f}s vs DuckDB query {results['baselines'][0]['seconds']}s "
-        f"and pandas groupby {results['baselines'][1]['seconds']}s (the pipeline also runs dbt tests, writes "
-        "marts, scores, clusters and history)"
-    )
+    full, ref, incr = results["full_run"]["seconds"], results["reference"]["seconds"], results["incremental_run"]["seconds"]
+    results["ratios"] = {"full_over_reference": round(full / ref, 2), "incremental_over_full": round(incr / full, 3)}
     write_results(results, args.results)
     return 0
 
@@ -197,26 +192,36 @@ def write_results(results: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{results['started_at'][:10]}-{results['machine']['host']}-{results['order_lines']}"
     (folder / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    m = results["machine"]
+    full, incr = results["full_run"], results["incremental_run"]
     lines = [
         f"# rfmlake benchmark: {results['order_lines']:,} order lines",
         "",
         f"- started: {results['started_at']}",
-        f"- machine: {results['machine']['cpus']} CPUs, {results['machine']['memory_gb']} GB, "
-        f"{results['machine']['platform']}, Python {results['machine']['python']}",
-        f"- landing rows: {results['landing_rows']}",
-        f"- pipeline wall time: {results['pipeline_seconds']} s",
+        f"- machine: {m['cpus']} CPUs, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}; "
+        f"load average at start {m['load_average_at_start']}",
+        f"- landing rows: {sum(results['landing_rows'].values()):,} ({results['landing_rows']})",
+        f"- incremental step: {results['incremental_file']}",
         "",
-        "| stage | seconds | peak memory (MB) | rows | rows/s |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| run | seconds | peak RSS of the process tree (MB) |",
+        "| --- | ---: | ---: |",
+        f"| full pipeline run (`rfmlake run`) | {full['seconds']} | {full['peak_rss_mb']} |",
+        f"| one-engine reference (bench/reference_duckdb.py) | {results['reference']['seconds']} | "
+        f"{results['reference']['peak_rss_mb']} |",
+        f"| incremental run after the new file | {incr['seconds']} | {incr['peak_rss_mb']} |",
+        "",
+        f"Ratios: full run / reference = **{results['ratios']['full_over_reference']}** (target <= "
+        f"{TARGETS['full_over_reference']}); incremental / full = **{results['ratios']['incremental_over_full']}** "
+        f"(target <= {TARGETS['incremental_over_full']}).",
+        "",
+        f"Agreement of gold.customer_rfm_features with the reference: {results['agreement']}",
+        "",
+        "| stage | full run (s) | incremental run (s) |",
+        "| --- | ---: | ---: |",
     ]
-    for s in results["stages"]:
-        rate = f"{s['rows'] / s['seconds']:,.0f}" if s.get("rows") and s["seconds"] else ""
-        lines.append(f"| {s['stage']} | {s['seconds']} | {s['peak_memory_mb']} | {s.get('rows') or ''} | {rate} |")
-    lines += ["", "| same RFM by | seconds | peak memory (MB) | customers |", "| --- | ---: | ---: | ---: |"]
-    for b in results["baselines"]:
-        lines.append(f"| {b['method']} | {b['seconds']} | {b['peak_memory_mb']} | {b['customers']} |")
-    lines += ["", results["ratio_note"], "",
-              f"Agreement with the pipeline's gold.customer_rfm_features: {results['agreement']}", ""]
+    for stage, seconds in full["stages"].items():
+        lines.append(f"| {stage} | {seconds} | {incr['stages'].get(stage, '')} |")
+    lines.append("")
     (folder / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     print(f"results written to {folder / stem}.json and .md")

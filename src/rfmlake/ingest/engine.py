@@ -170,9 +170,7 @@ class DuckEngine:
                 f"auto_detect = false, delim = {lit(_LINE_DELIMITER)}, quote = '', escape = '', strict_mode = false)")
 
     def _json_lines(self, file: LandingFile) -> str:
-        # json_valid first, in its own layer: DuckDB evaluates json_type on every row of a CASE.
-        return (f"SELECT value, CASE WHEN json_valid(value) THEN value END AS j "
-                f"FROM {self._lines(file, 'value')} WHERE trim(value) <> ''")
+        return f"SELECT value FROM {self._lines(file, 'value')} WHERE trim(value) <> ''"
 
     def read_landing(self, name: str, files: Sequence[RawFile]) -> None:
         """A view `name` of every row of `files` as text: the files' own columns (lower case),
@@ -215,20 +213,25 @@ class DuckEngine:
                                        f"{lineage} FROM {ident(scan + '_r')} GROUP BY scan_id, file_id, line")
             return f"SELECT {rows}, CAST(NULL AS VARCHAR) AS {CORRUPT_COLUMN}, {lineage} FROM {read}"
         if file.format == "json":
-            keys = self.execute(
-                f"SELECT DISTINCT unnest(json_keys(j)) FROM ({self._json_lines(file)}) WHERE json_type(j) = 'OBJECT'"
-            ).fetchall()
-            by_lower: dict[str, list[str]] = {}
-            for (key,) in sorted(keys):
-                by_lower.setdefault(key.lower(), []).append(key)
-            obj = "CASE WHEN json_type(j) = 'OBJECT' THEN j END"
+            # Each line is parsed twice: once for its type (a line that is not a JSON object is a
+            # corrupt record), once for every key at a time (one path list, not one call per key).
+            keys = [k for (k,) in self.execute(
+                f"SELECT DISTINCT unnest(try(json_keys(value))) FROM ({self._json_lines(file)})").fetchall()]
+            keys = sorted(k for k in keys if k is not None)
+            by_lower: dict[str, list[int]] = {}
+            for index, key in enumerate(keys, 1):
+                by_lower.setdefault(key.lower(), []).append(index)
+            paths = "[" + ", ".join(lit(_json_path(k)) for k in keys) + "]"
             values = ", ".join(
-                "coalesce(" + ", ".join(f"json_extract_string(o, {lit(_json_path(k))})" for k in variants)
-                + f") AS {ident(name)}" for name, variants in by_lower.items()
+                "coalesce(" + ", ".join(f"v[{i}]" for i in indexes) + f") AS {ident(name)}"
+                for name, indexes in by_lower.items()
             )
             values = f"{values}, " if values else ""
-            return (f"SELECT {values}CASE WHEN o IS NULL THEN value END AS {CORRUPT_COLUMN}, {lineage} "
-                    f"FROM (SELECT value, {obj} AS o FROM ({self._json_lines(file)}))")
+            extract = f"json_extract_string(value, {paths})" if keys else "CAST(NULL AS VARCHAR[])"
+            objects = f"SELECT value, try(json_type(value)) = 'OBJECT' AS is_object FROM ({self._json_lines(file)})"
+            return (f"SELECT {values}CASE WHEN NOT coalesce(is_object, false) THEN value END AS {CORRUPT_COLUMN}, "
+                    f"{lineage} FROM (SELECT value, is_object, CASE WHEN is_object THEN {extract} END AS v "
+                    f"FROM ({objects}))")
         if file.format == "parquet":
             described = self.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(file.uri)})").fetchall()
             _lower_unique([n for n, *_ in described], f"landing file {file.relative_path}")

@@ -67,7 +67,7 @@ def schema_prefix(target: str, prefix: str) -> str:
     return "" if target == "local" else f"{prefix}_"
 
 
-def profile_document(duckdb_path: Path, prefix: str = "rfmlake", threads: int = 2) -> dict[str, Any]:
+def profile_document(duckdb_path: Path, prefix: str = "rfmlake", threads: int = 4) -> dict[str, Any]:
     """The profiles.yml content: a `local` (dbt-duckdb) and an `athena` target."""
     athena: dict[str, Any] = {"type": "athena", "threads": 4, "s3_data_naming": "schema_table_unique"}
     for key, (env_name, default) in ATHENA_ENV_DEFAULTS.items():
