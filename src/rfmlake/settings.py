@@ -55,8 +55,13 @@ class RfmSettings(_Strict):
 
 class SegmentationSettings(_Strict):
     k: int | None = Field(None, ge=2, le=20, description="fixed number of clusters; null = choose automatically")
-    k_min: int = Field(2, ge=2, le=20)
+    k_min: int = Field(3, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
+    min_cluster_share: float = Field(
+        0.02, ge=0.0, lt=0.5, description="automatic k: every cluster must hold at least this share of customers")
+    min_cluster_size: int = Field(
+        10, ge=1, le=100_000, description="customers every cluster needs; below k_min clusters of this size, "
+        "clustering is skipped")
     random_state: int = 42
     silhouette_sample_size: int = Field(10_000, ge=100)
     rules_file: str | None = Field(None, description="YAML segment rule table replacing the shipped one")
