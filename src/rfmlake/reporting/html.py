@@ -82,6 +82,9 @@ def _notes(notes: Iterable[Any]) -> str:
 # -- sections ---------------------------------------------------------------------------------------
 def _k_section(seg: dict[str, Any]) -> str:
     curve = seg.get("selection_curve", [])
+    if seg.get("k_selection") == "skipped":
+        return (f'<section id="k-selection"><h2>k selection</h2>'
+                f'<p class="reason"><strong>No clusters</strong> &middot; {_e(seg.get("k_reason"))}</p></section>')
     ks = [str(c["k"]) for c in curve]
     chosen = str(seg.get("k"))
     charts = []
@@ -98,10 +101,10 @@ def _k_section(seg: dict[str, Any]) -> str:
         ))
     chosen_index = ks.index(chosen) if chosen in ks else None
     table = _table(
-        ["k", "inertia", "silhouette", "Calinski-Harabasz", "customers in sample"],
+        ["k", "inertia", "silhouette", "Calinski-Harabasz", "smallest cluster", "customers in sample"],
         ([_e(c["k"]), _num(c.get("inertia"), 1), _num(c.get("silhouette")), _num(c.get("calinski_harabasz"), 1),
-          _num(c.get("rows"))] for c in curve),
-        chosen=chosen_index, caption="chosen k highlighted",
+          _share(c.get("smallest_share")), _num(c.get("rows"))] for c in curve),
+        chosen=chosen_index, caption="chosen k highlighted; smallest cluster = its share of the customers",
     )
     return (f'<section id="k-selection"><h2>k selection</h2>'
             f'<p class="reason"><strong>Chosen k = {_e(seg.get("k"))}</strong> &middot; {_e(seg.get("k_selection"))}. '

@@ -153,6 +153,8 @@ def segment_features(
         centroids=centroid_rows(list(clusterer.cluster_ids_), list(clusterer.labels_), clusterer.centroids_original_),
         score_distributions={column: score_counts(out[column], model.scorer.n_bins)
                              for column in ("r_score", "f_score", "m_score")},
+        k_rule={"elbow": getattr(clusterer, "elbow_", None), "min_cluster_share": clusterer.min_cluster_share,
+                "min_cluster_size": clusterer.min_cluster_size},
     )
     return out, model, report
 
