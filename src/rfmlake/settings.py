@@ -76,6 +76,16 @@ class ValueSettings(_Strict):
         None, ge=7, le=3650,
         description="holdout period of the calibration check; null = min(horizon, a third of the history)",
     )
+    purchase_period: Literal["day", "order"] = Field(
+        "day", description="what one purchase is for BG/NBD and Gamma-Gamma: a day with orders (as in the "
+        "literature and lifetimes / PyMC-Marketing) or each order")
+    margin: float = Field(1.0, gt=0.0, le=1.0,
+                          description="gross margin as a share of revenue, for discounted_margin_clv_<h>d")
+    annual_discount_rate: float = Field(0.10, ge=0.0, le=1.0,
+                                        description="yearly rate discounting discounted_margin_clv_<h>d to as_of")
+    min_customers: int = Field(50, ge=2, description="below this many customers the value models are skipped")
+    min_repeat_customers: int = Field(
+        20, ge=2, description="below this many customers with a repeat purchase the value models are skipped")
 
 
 _ENCODINGS = ("utf-8", "latin-1", "utf-16")

@@ -32,14 +32,14 @@ class ReportError(RfmlakeError):
 
 # -- finding the run --------------------------------------------------------------------------------
 def run_succeeded(run_dir: Path) -> bool:
-    """True when the run's summary.json says every stage succeeded (the runner writes an `error`
-    key instead of the lake summary when a stage fails)."""
+    """True when the run's summary.json says every stage succeeded or was skipped (a model below its
+    minimum; the runner writes an `error` key instead of the lake summary when a stage fails)."""
     summary = _read_json(run_dir / RUN_SUMMARY, required=False)
     if not isinstance(summary, dict) or summary.get("error"):
         return False
     stages = summary.get("stages")
     return isinstance(stages, list) and bool(stages) and all(
-        isinstance(s, dict) and s.get("status") == "succeeded" for s in stages)
+        isinstance(s, dict) and s.get("status") in {"succeeded", "skipped"} for s in stages)
 
 
 def find_run(lake_root: Path, run_id: str | None = None) -> Path:
@@ -208,9 +208,10 @@ def _read_json(path: Path, *, required: bool) -> Any:
 def _value_section(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
-    keys = ("model_version", "segmentation_model_version", "as_of_date", "horizon_days", "customers",
-            "repeat_customers", "bgnbd", "gamma_gamma", "population_mean_order_value", "totals",
-            "p_alive_histogram", "calibration", "notes")
+    keys = ("status", "skipped", "diagnostics", "model_version", "segmentation_model_version", "as_of_date",
+            "horizon_days", "purchase_period", "margin", "annual_discount_rate", "customers", "repeat_customers",
+            "bgnbd", "gamma_gamma", "population_mean_order_value", "totals", "p_alive_histogram", "calibration",
+            "notes")
     return {k: value.get(k) for k in keys}
 
 
