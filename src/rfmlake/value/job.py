@@ -93,7 +93,7 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         report["notes"].append("gold.fct_orders is absent: purchases are counted per order, not per day")
     shortfall = below_minimum(inputs, settings.min_customers, settings.min_repeat_customers)
     if shortfall is not None:
-        return _skipped(ctx, report, f"customer value: {shortfall}")
+        return _skipped(ctx, report, shortfall)
     try:
         model = CustomerValueModel.fit(inputs, horizon, as_of=as_of, segmentation_model_version=seg_version,
                                        purchase_period=report["purchase_period"], margin=settings.margin,
@@ -101,7 +101,7 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         predictions = model.predict(inputs)
     except FitError as exc:
         report["diagnostics"] = exc.diagnostics
-        return _skipped(ctx, report, f"customer value: the fit failed, nothing published: {exc}")
+        return _skipped(ctx, report, f"the fit failed, nothing published: {exc}")
     except ValueError as exc:
         raise PipelineError(f"customer value models cannot be fitted on gold.{FEATURES_TABLE} "
                             f"as of {as_of.isoformat()}: {exc}") from None

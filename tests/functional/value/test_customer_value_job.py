@@ -88,7 +88,7 @@ def test_below_its_minimum_the_stage_is_skipped_and_publishes_no_values(lake: La
     ctx = context(lake, tmp_path)
     report = run_customer_value(ctx)
     assert report["status"] == "skipped"
-    assert report["skipped"].startswith("customer value: 3 customer(s), 0 with repeat purchases")
+    assert report["skipped"].startswith("3 customer(s), 0 with repeat purchases")
     assert "at least 50 customers, 20 with repeat purchases" in report["skipped"]
     # The earlier run's values are not passed off as this run's: the table is there, empty.
     assert lake.count_rows(lake.require("gold", "customer_value")) == 0
@@ -109,7 +109,7 @@ def test_a_failed_fit_is_reported_with_its_diagnostics_and_publishes_nothing(lak
     ctx = context(lake, tmp_path, **{"value.min_customers": 2, "value.min_repeat_customers": 2})
     report = run_customer_value(ctx)
     assert report["status"] == "skipped"
-    assert report["skipped"].startswith("customer value: the fit failed, nothing published: parameters at the "
+    assert report["skipped"].startswith("the fit failed, nothing published: parameters at the "
                                         "search bound")
     assert {"bgnbd", "gamma_gamma"} <= set(report["diagnostics"])
     assert lake.count_rows(lake.require("gold", "customer_value")) == 0
