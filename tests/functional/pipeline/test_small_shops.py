@@ -18,7 +18,7 @@ from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.reporting import build_quality_report, find_run
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = pytest.mark.slow
 
 START = datetime(2026, 9, 1, 10, 0)
 
@@ -55,7 +55,7 @@ CASES = [(n, repeat) for n in (1, 2, 5, 30) for repeat in (False, True)]
 
 @pytest.mark.parametrize(("customers", "repeat"), CASES, ids=[f"{n}-{'repeat' if r else 'once'}" for n, r in CASES])
 def test_a_small_shop_gets_segments_and_a_note_for_every_skipped_model(
-        tmp_path: Path, spark, customers: int, repeat: bool) -> None:  # noqa: ARG001 (one Spark for all runs)
+        tmp_path: Path, customers: int, repeat: bool) -> None:
     write_landing(tmp_path / "landing", customers, repeat)
     lake = Lake(tmp_path / "lake")
     assert main(["run", "--input", str(tmp_path / "landing"), "--lake", str(lake.root)]) == 0
