@@ -84,7 +84,7 @@ def _k_section(seg: dict[str, Any]) -> str:
     curve = seg.get("selection_curve", [])
     if seg.get("k_selection") == "skipped":
         return (f'<section id="k-selection"><h2>k selection</h2>'
-                f'<p class="reason"><strong>No clusters</strong> &middot; {_e(seg.get("k_reason"))}</p></section>')
+                f'<p class="reason">{_e(seg.get("k_reason"))}</p></section>')
     ks = [str(c["k"]) for c in curve]
     chosen = str(seg.get("k"))
     charts = []
