@@ -448,7 +448,8 @@ class KChoice:
 
 
 def _share_ok(share: float | None, n_rows: int, min_cluster_share: float, min_cluster_size: int) -> bool:
-    return share is not None and share >= min_cluster_share and share * n_rows >= min_cluster_size
+    # The size is a count computed back from a share: allow for the float round trip (10/30*30).
+    return share is not None and share >= min_cluster_share and share * n_rows + 1e-9 >= min_cluster_size
 
 
 def rank_candidates(curve: list[KCandidate], *, n_rows: int, min_cluster_share: float,
