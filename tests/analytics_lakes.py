@@ -135,6 +135,8 @@ def build_analytics_lake(root: Path, *, with_value: bool = True) -> Lake:
             "expected_orders_365d": [v[2] for v in CUSTOMER_VALUE],
             "expected_order_value": [Decimal(v[3]) for v in CUSTOMER_VALUE],
             "predicted_clv_365d": [Decimal(v[4]) for v in CUSTOMER_VALUE],
+            # margin 1, no discount: the discounted margin CLV equals the plain one
+            "discounted_margin_clv_365d": [Decimal(v[4]) for v in CUSTOMER_VALUE],
             "model_version": ["val-test"] * len(CUSTOMER_VALUE),
         }, schema=value_schema(365)))
     return lake

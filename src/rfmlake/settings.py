@@ -55,8 +55,13 @@ class RfmSettings(_Strict):
 
 class SegmentationSettings(_Strict):
     k: int | None = Field(None, ge=2, le=20, description="fixed number of clusters; null = choose automatically")
-    k_min: int = Field(2, ge=2, le=20)
+    k_min: int = Field(3, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
+    min_cluster_share: float = Field(
+        0.02, ge=0.0, lt=0.5, description="automatic k: every cluster must hold at least this share of customers")
+    min_cluster_size: int = Field(
+        10, ge=1, le=100_000, description="customers every cluster needs; below k_min clusters of this size, "
+        "clustering is skipped")
     random_state: int = 42
     silhouette_sample_size: int = Field(10_000, ge=100)
     rules_file: str | None = Field(None, description="YAML segment rule table replacing the shipped one")
@@ -71,6 +76,16 @@ class ValueSettings(_Strict):
         None, ge=7, le=3650,
         description="holdout period of the calibration check; null = min(horizon, a third of the history)",
     )
+    purchase_period: Literal["day", "order"] = Field(
+        "day", description="what one purchase is for BG/NBD and Gamma-Gamma: a day with orders (as in the "
+        "literature and lifetimes / PyMC-Marketing) or each order")
+    margin: float = Field(1.0, gt=0.0, le=1.0,
+                          description="gross margin as a share of revenue, for discounted_margin_clv_<h>d")
+    annual_discount_rate: float = Field(0.10, ge=0.0, le=1.0,
+                                        description="yearly rate discounting discounted_margin_clv_<h>d to as_of")
+    min_customers: int = Field(50, ge=2, description="below this many customers the value models are skipped")
+    min_repeat_customers: int = Field(
+        20, ge=2, description="below this many customers with a repeat purchase the value models are skipped")
 
 
 _ENCODINGS = ("utf-8", "latin-1", "utf-16")

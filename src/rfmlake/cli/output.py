@@ -32,6 +32,9 @@ def stage_progress(console: Console) -> Iterator[StageCallback]:
                 tasks[stage.name] = progress.add_task(f"[bold]{label}[/] {stage.description}", total=1)
             elif event == "done":
                 progress.update(tasks[stage.name], completed=1, description=f"[green]✓ {label}[/] ({seconds:.1f}s)")
+            elif event == "skipped":
+                progress.update(tasks[stage.name], completed=1,
+                                description=f"[yellow]- {label} skipped[/] ({seconds:.1f}s; see the notes)")
             else:
                 progress.update(tasks[stage.name], completed=1,
                                 description=f"[red]✗ {label} failed[/] ({seconds:.1f}s)")
@@ -50,6 +53,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     for stage in summary.stages:
         stages.add_row(stage.name, stage.status, f"{stage.seconds:.1f}")
     console.print(stages)
+    if summary.notes:
+        console.print("[bold]Notes[/] (a skipped model published nothing; the rest of the run did not need it)")
+        for note in summary.notes:
+            console.print(f"  - {note}", markup=False, soft_wrap=True)
 
     tables = Table(title="Rows per table", title_justify="left")
     tables.add_column("table")

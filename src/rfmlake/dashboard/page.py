@@ -117,7 +117,9 @@ def value_charts(value: pd.DataFrame | None, horizon: int | None,
                                    "the lake has no gold.customer_value (the customer value stage did not run)")]
     clv = value["predicted_clv"].astype("float64").to_numpy()
     if clv.size == 0:
-        return [charts.empty_chart("value_distribution", title, "gold.customer_value is empty")]
+        return [charts.empty_chart("value_distribution", title,
+                                   "gold.customer_value is empty: the customer value stage was skipped in the "
+                                   "latest run (too little data, or a failed fit; the run summary notes say which)")]
     top = float(np.quantile(clv, 0.99)) if clv.size > 20 else float(clv.max())
     step = charts.nice_step(top, 20)
     bins = max(1, math.ceil(top / step))

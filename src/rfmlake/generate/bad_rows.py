@@ -76,5 +76,6 @@ class BadRowBook:
 
 
 def per_kind(order_lines: int) -> int:
-    """How many rows of each bad kind: a few, growing slowly with size so large runs see some too."""
-    return 3 + min(order_lines // 1_000_000, 7)
+    """How many rows of each bad kind: a few, growing slowly with size so large runs see some too;
+    one of each in a tiny shop (under 1,000 lines), which has too few orders to spoil three."""
+    return (1 if order_lines < 1_000 else 3) + min(order_lines // 1_000_000, 7)

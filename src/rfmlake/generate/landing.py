@@ -65,7 +65,7 @@ from rfmlake.settings import DEFAULT_CURRENCY_RATES
 Progress = Callable[[str, int, int], None]
 
 MANIFEST_NAME = "_generator_manifest.json"
-MIN_ORDER_LINES = 1_000
+MIN_ORDER_LINES = 50  # a shop in its first weeks (`rfmlake demo --order-lines 50`)
 MAX_ORDER_LINES = 10_000_000
 DAY = 86_400
 ORDER_CHUNK = 50_000  # orders per chunk; fixed, because chunk boundaries feed the seeds
@@ -269,7 +269,7 @@ class _Generator:
     def _plan_buyers(self) -> None:
         rng = _rng(self.seed, 2)
         mean_lines, header_share, mean_orders = 2.3, 0.08, 2.55
-        buyers = max(60, int(self.order_lines / mean_lines / (1 - header_share) / mean_orders))
+        buyers = max(3, int(self.order_lines / mean_lines / (1 - header_share) / mean_orders))
         one_time = rng.random(buyers) < 0.60
         vip = rng.random(buyers) < 0.06
         repeat = np.where(vip, 1 + rng.geometric(0.07, buyers), 1 + rng.geometric(0.30, buyers))
@@ -343,7 +343,9 @@ class _Generator:
         abroad = np.where(rng.random(total) < 0.5, _CURRENCIES.index("EUR"), _CURRENCIES.index("USD"))
         self.order_currency = np.where(cross_border, abroad, home).astype(np.int8)
         self.order_with_offset = rng.random(total) < 0.45
-        self.split = int(total * 0.7)  # older orders in the CSV export, newer in the JSON Lines feed
+        # Older orders in the CSV export, newer in the JSON Lines feed; a tiny shop keeps 10 per bad
+        # kind in the feed, where the bad order lines find their orders.
+        self.split = min(int(total * 0.7), max(0, total - 10 * self.k))
 
     def _fit_line_total(self, rng: np.random.Generator, n_lines: np.ndarray) -> np.ndarray:
         """Nudge line counts so they sum to exactly order_lines (the parameter means what it says)."""

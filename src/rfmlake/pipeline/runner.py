@@ -21,16 +21,29 @@ from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
 from rfmlake.pipeline.stages import RunState
 
-StageCallback = Callable[[Stage, str, float | None], None]  # (stage, "started"|"done"|"failed", seconds)
+# (stage, "started"|"done"|"skipped"|"failed", seconds)
+StageCallback = Callable[[Stage, str, float | None], None]
 
 
 @dataclass
 class StageRun:
     name: str
-    status: str
+    status: str                  # succeeded, skipped (a model stage below its minimum or whose fit failed), failed
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def finished(cls, name: str, seconds: float, summary: Any) -> StageRun:
+        """A stage that returned: "skipped" when its summary says why it skipped (rfmlake.pipeline.stages)."""
+        summary = _jsonable(summary)
+        fields = summary if isinstance(summary, dict) else {}
+        skipped = fields.get("skipped")
+        notes = [str(n) for n in fields.get("notes") or []]
+        if skipped:
+            notes.insert(0, str(skipped))
+        return cls(name, "skipped" if skipped else "succeeded", seconds, summary=summary, notes=notes)
 
 
 @dataclass
@@ -50,8 +63,13 @@ class RunSummary:
     clusters: list[dict[str, Any]]               # cluster_id, cluster_label, customers, monetary_share
     model_version: str | None
 
+    @property
+    def notes(self) -> list[str]:
+        """Every stage's notes as "stage: note", skipped models first within a stage."""
+        return [f"{run.name}: {note}" for run in self.stages for note in run.notes]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "notes": self.notes}
 
 
 def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
@@ -112,9 +130,10 @@ def run_pipeline(
                         f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
                     ) from None
                 seconds = time.perf_counter() - t0
-                runs.append(StageRun(stage.name, "succeeded", seconds, summary=_jsonable(summary)))
+                run = StageRun.finished(stage.name, seconds, summary)
+                runs.append(run)
                 if on_stage:
-                    on_stage(stage, "done", seconds)
+                    on_stage(stage, "skipped" if run.status == "skipped" else "done", seconds)
             ctx.lake.vacuum()
     finally:
         state.close()

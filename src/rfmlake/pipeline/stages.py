@@ -2,6 +2,10 @@
 
 Each stage takes (ctx, state) and returns a dict summary for the run report. The logic lives in
 rfmlake.ingest / modeling / segmentation / quality; nothing here computes data.
+
+Two summary keys mean something to the runner: "skipped" (a reason) marks a model stage that was
+below its minimum or whose fit failed, so it published nothing and the run goes on; "notes" (a list
+of strings) are shown in the run summary.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def segmentation(ctx: RunContext, state: RunState) -> dict[str, Any]:
 
     report = run_segmentation(ctx)
     state.reports["segmentation"] = report
+    # The report's notes (k capped, clustering skipped, alignment) are the stage's notes.
     return report.to_dict()
 
 
@@ -136,7 +141,8 @@ def customer_value(ctx: RunContext, state: RunState) -> dict[str, Any]:
 
     report = run_customer_value(ctx)
     state.reports["customer_value"] = report
-    return {key: report[key] for key in ("model_version", "customers", "repeat_customers", "totals", "notes")}
+    keys = ("model_version", "purchase_period", "customers", "repeat_customers", "totals", "notes", "skipped")
+    return {key: report[key] for key in keys if key in report}
 
 
 def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:

@@ -82,6 +82,9 @@ def _notes(notes: Iterable[Any]) -> str:
 # -- sections ---------------------------------------------------------------------------------------
 def _k_section(seg: dict[str, Any]) -> str:
     curve = seg.get("selection_curve", [])
+    if seg.get("k_selection") == "skipped":
+        return (f'<section id="k-selection"><h2>k selection</h2>'
+                f'<p class="reason">{_e(seg.get("k_reason"))}</p></section>')
     ks = [str(c["k"]) for c in curve]
     chosen = str(seg.get("k"))
     charts = []
@@ -98,10 +101,10 @@ def _k_section(seg: dict[str, Any]) -> str:
         ))
     chosen_index = ks.index(chosen) if chosen in ks else None
     table = _table(
-        ["k", "inertia", "silhouette", "Calinski-Harabasz", "customers in sample"],
+        ["k", "inertia", "silhouette", "Calinski-Harabasz", "smallest cluster", "customers in sample"],
         ([_e(c["k"]), _num(c.get("inertia"), 1), _num(c.get("silhouette")), _num(c.get("calinski_harabasz"), 1),
-          _num(c.get("rows"))] for c in curve),
-        chosen=chosen_index, caption="chosen k highlighted",
+          _share(c.get("smallest_share")), _num(c.get("rows"))] for c in curve),
+        chosen=chosen_index, caption="chosen k highlighted; smallest cluster = its share of the customers",
     )
     return (f'<section id="k-selection"><h2>k selection</h2>'
             f'<p class="reason"><strong>Chosen k = {_e(seg.get("k"))}</strong> &middot; {_e(seg.get("k_selection"))}. '
@@ -186,10 +189,30 @@ def _value_section(value: dict[str, Any] | None) -> str:
     if not value:
         return ('<section id="customer-value"><h2>Customer value model</h2>'
                 '<p class="muted">This run has no customer value report.</p></section>')
+    period = value.get("purchase_period") or "order"
+    unit = "purchase days" if period == "day" else "orders"
+    if value.get("status") == "skipped":
+        parts = ['<section id="customer-value"><h2>Customer value model</h2>',
+                 f'<p class="reason"><strong>Skipped</strong>: nothing was fitted or published '
+                 f'(gold.customer_value is empty for this run). {_e(value.get("skipped"))}</p>']
+        diagnostics = value.get("diagnostics") or {}
+        if isinstance(diagnostics.get("bgnbd"), dict):
+            parts.append(_params_table("BG/NBD where the fit stopped", diagnostics["bgnbd"], ("r", "alpha", "a", "b")))
+        if isinstance(diagnostics.get("gamma_gamma"), dict):
+            parts.append(_params_table("Gamma-Gamma where the fit stopped", diagnostics["gamma_gamma"],
+                                       ("p", "q", "v")))
+        parts.append(_notes(value.get("notes") or []))
+        parts.append("</section>")
+        return "".join(parts)
+    discount = value.get("annual_discount_rate")
+    money_terms = ("" if discount is None else
+                   f'; discounted CLV at margin {_share(value.get("margin"))} and {_share(discount)} a year')
     parts = ['<section id="customer-value"><h2>Customer value model</h2>',
              f'<p class="meta">model <code>{_e(value.get("model_version"))}</code>, horizon '
              f'{_e(value.get("horizon_days"))} days, {_num(value.get("customers"))} customers '
-             f'({_num(value.get("repeat_customers"))} with repeat orders)</p>']
+             f'({_num(value.get("repeat_customers"))} with repeat purchases); a purchase is '
+             f'{"a day with orders" if period == "day" else "an order"} (value.purchase_period: {_e(period)})'
+             f'{money_terms}</p>']
     totals = value.get("totals") or {}
     parts.append('<div class="cards">' + "".join(_card(str(k), _num(v, 2)) for k, v in totals.items()) + "</div>")
     parts.append('<div class="charts"><div>')
@@ -209,25 +232,25 @@ def _value_section(value: dict[str, Any] | None) -> str:
         ))
     parts.append("</div></div>")
     calibration = value.get("calibration")
-    parts.append("<h3>Calibration: predicted vs actual orders in a holdout period</h3>")
+    parts.append(f"<h3>Calibration: predicted vs actual repeat purchases ({_e(unit)}) in a holdout period</h3>")
     if isinstance(calibration, dict) and calibration.get("buckets"):
         buckets = calibration["buckets"]
         parts.append(
             f'<p class="muted">BG/NBD refitted on orders before {_e(calibration.get("calibration_end_date"))}; '
-            f'mean orders per customer in the next {_num(calibration.get("holdout_days"), 0)} days, by repeat orders '
-            f'in the calibration period. Total predicted {_num(calibration.get("predicted_total"), 1)}, '
+            f'mean {_e(unit)} per customer in the next {_num(calibration.get("holdout_days"), 0)} days, by repeat '
+            f'{_e(unit)} in the calibration period. Total predicted {_num(calibration.get("predicted_total"), 1)}, '
             f'actual {_num(calibration.get("actual_total"), 1)}.</p>')
         parts.append(line_chart(
             [str(b["bucket"]) for b in buckets],
             [Series("predicted", [b.get("predicted_mean") for b in buckets]),
              Series("actual", [b.get("actual_mean") for b in buckets])],
-            title="Calibration: predicted vs actual", x_label="repeat orders in the calibration period",
-            y_label="mean orders in the holdout", include_zero=True,
-            description="Mean predicted and actual holdout orders per calibration-frequency bucket; close "
+            title="Calibration: predicted vs actual", x_label=f"repeat {unit} in the calibration period",
+            y_label=f"mean {unit} in the holdout", include_zero=True,
+            description=f"Mean predicted and actual holdout {unit} per calibration-frequency bucket; close "
                         "lines mean a well calibrated model.",
             name="calibration",
         ))
-        parts.append(_table(["repeat orders", "customers", "predicted mean", "actual mean"],
+        parts.append(_table([f"repeat {unit}", "customers", "predicted mean", "actual mean"],
                             ([_e(b["bucket"]), _num(b.get("customers")), _num(b.get("predicted_mean"), 3),
                               _num(b.get("actual_mean"), 3)] for b in buckets)))
     else:

@@ -32,14 +32,14 @@ class ReportError(RfmlakeError):
 
 # -- finding the run --------------------------------------------------------------------------------
 def run_succeeded(run_dir: Path) -> bool:
-    """True when the run's summary.json says every stage succeeded (the runner writes an `error`
-    key instead of the lake summary when a stage fails)."""
+    """True when the run's summary.json says every stage succeeded or was skipped (a model below its
+    minimum; the runner writes an `error` key instead of the lake summary when a stage fails)."""
     summary = _read_json(run_dir / RUN_SUMMARY, required=False)
     if not isinstance(summary, dict) or summary.get("error"):
         return False
     stages = summary.get("stages")
     return isinstance(stages, list) and bool(stages) and all(
-        isinstance(s, dict) and s.get("status") == "succeeded" for s in stages)
+        isinstance(s, dict) and s.get("status") in {"succeeded", "skipped"} for s in stages)
 
 
 def find_run(lake_root: Path, run_id: str | None = None) -> Path:
@@ -68,38 +68,68 @@ def find_run(lake_root: Path, run_id: str | None = None) -> Path:
 
 # -- building the document --------------------------------------------------------------------------
 def k_choice_reason(segmentation: dict[str, Any]) -> str:
-    """Why this k, in words, from the k selection recorded with the model."""
+    """Why this k, in words, from the k selection recorded with the model (the rule is
+    rfmlake.segmentation.clustering.rank_candidates)."""
     k = segmentation.get("k")
     how = str(segmentation.get("k_selection", ""))
     curve = [c for c in segmentation.get("selection_curve", []) if isinstance(c, dict)]
     notes = [str(n) for n in segmentation.get("notes", [])]
+    rule = segmentation.get("k_rule") or {}
     reused = "" if segmentation.get("refitted", True) else (
         f" The model was reused, not refitted ({segmentation.get('refit_reason', '')}); k is from its fit.")
     if how == "fixed":
         return f"k={k} was fixed in the settings (segmentation.k), so no k was searched.{reused}"
-    if how.startswith("automatic"):
-        scored = sorted((c for c in curve if c.get("silhouette") is not None),
-                        key=lambda c: (-float(c["silhouette"]), int(c["k"])))
-        if not scored:
+    if how == "skipped":
+        detail = next((n for n in notes if "clustering skipped" in n), "clustering skipped: too little data")
+        return f"No clusters: {detail}.{reused}"
+    if not how.startswith("automatic") or not curve:
+        detail = f" ({'; '.join(notes)})" if notes else ""
+        if how.startswith("automatic"):
             return f"k={k} was chosen automatically.{reused}"
-        best = scored[0]
-        ks = [int(c["k"]) for c in curve]
-        rows = int(best.get("rows", 0))
-        scored_on = (f"all {rows:,} customers" if rows == segmentation.get("customers_scored")
-                     else f"a seeded sample of {rows:,} customers")
-        text = (f"k={k} was chosen automatically: it has the highest silhouette ({float(best['silhouette']):.3f}) "
-                f"of k={min(ks)}..{max(ks)}, each fitted and scored on {scored_on}")
-        if len(scored) > 1:
-            second = scored[1]
-            text += f"; the runner-up was k={int(second['k'])} ({float(second['silhouette']):.3f})"
-        calinski = [c for c in curve if c.get("calinski_harabasz") is not None]
-        if calinski:
-            top = max(calinski, key=lambda c: (float(c["calinski_harabasz"]), -int(c["k"])))
-            agree = "agrees" if int(top["k"]) == k else f"would prefer k={int(top['k'])}"
-            text += f". Calinski-Harabasz {agree}"
-        return text + "." + reused
-    detail = f" ({'; '.join(notes)})" if notes else ""
-    return f"k={k} was limited by the data{detail}.{reused}"
+        return f"k={k} was limited by the data{detail}.{reused}"
+    ks = [int(c["k"]) for c in curve]
+    by_k = {int(c["k"]): c for c in curve}
+    rows = int(curve[0].get("rows", 0))
+    scored_on = (f"all {rows:,} customers" if rows == segmentation.get("customers_scored")
+                 else f"a seeded sample of {rows:,} customers")
+    text = f"k={k} was chosen automatically among k={min(ks)}..{max(ks)}, each fitted and scored on {scored_on}: "
+    share = rule.get("min_cluster_share")
+    share_rule = (f"every cluster holds at least {float(share):.0%} of customers and "
+                  f"{int(rule.get('min_cluster_size', 1))} customers" if share is not None else "")
+    elbow = rule.get("elbow")
+    chosen = by_k.get(int(k)) if k is not None else None
+    smallest = chosen.get("smallest_share") if chosen else None
+    smallest_text = f" (its smallest cluster: {float(smallest):.1%})" if smallest is not None else ""
+    silhouette = chosen.get("silhouette") if chosen else None
+    if how == "automatic (elbow)":
+        text += (f"it is the elbow of the inertia curve (Kneedle) and {share_rule}{smallest_text}; "
+                 f"silhouette {_fmt(silhouette)}")
+    elif how == "automatic (silhouette)" and share is not None:
+        if elbow is None:
+            why = "the inertia curve has no clear elbow"
+        elif int(elbow) == k:
+            why = f"the elbow k={elbow} fitted on every customer broke the share rule"
+        else:
+            elbow_share = by_k.get(int(elbow), {}).get("smallest_share")
+            why = (f"the inertia elbow k={elbow} leaves a cluster of only {float(elbow_share):.1%} of customers"
+                   if elbow_share is not None else f"the inertia elbow k={elbow} is not eligible")
+        text += (f"{why}, so k is the one with the highest silhouette ({_fmt(silhouette)}) among the k where "
+                 f"{share_rule}{smallest_text}")
+    elif how == "automatic (silhouette)":  # a model fitted before the elbow and share rule
+        text += f"it has the highest silhouette ({_fmt(silhouette)})"
+    else:
+        text += (f"no k gives {share_rule or 'clusters of the minimum share'}, so k is the one whose smallest "
+                 f"cluster is largest{smallest_text}")
+    calinski = [c for c in curve if c.get("calinski_harabasz") is not None]
+    if calinski:
+        top = max(calinski, key=lambda c: (float(c["calinski_harabasz"]), -int(c["k"])))
+        agree = "agrees" if int(top["k"]) == k else f"would prefer k={int(top['k'])}"
+        text += f". Calinski-Harabasz {agree}"
+    return text + "." + reused
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
 
 
 def build_quality_report(lake_root: Path, run_dir: Path) -> dict[str, Any]:
@@ -116,7 +146,8 @@ def build_quality_report(lake_root: Path, run_dir: Path) -> dict[str, Any]:
     scores = segmentation.get("score_distributions") or _scores_from_gold(lake, segmentation, notes)
     curve = [
         {"k": int(c["k"]), "inertia": c.get("inertia"), "silhouette": c.get("silhouette"),
-         "calinski_harabasz": c.get("calinski_harabasz"), "rows": c.get("rows")}
+         "calinski_harabasz": c.get("calinski_harabasz"), "smallest_share": c.get("smallest_share"),
+         "rows": c.get("rows")}
         for c in segmentation.get("selection_curve", [])
     ]
     if curve and all(c["calinski_harabasz"] is None for c in curve):
@@ -142,6 +173,7 @@ def build_quality_report(lake_root: Path, run_dir: Path) -> dict[str, Any]:
             "k": segmentation.get("k"),
             "k_selection": segmentation.get("k_selection"),
             "k_reason": k_choice_reason(segmentation),
+            "k_rule": segmentation.get("k_rule") or {},
             "selection_curve": curve,
             "centroids": centroids,
             "segment_sizes": segmentation.get("segment_sizes", []),
@@ -176,9 +208,10 @@ def _read_json(path: Path, *, required: bool) -> Any:
 def _value_section(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
-    keys = ("model_version", "segmentation_model_version", "as_of_date", "horizon_days", "customers",
-            "repeat_customers", "bgnbd", "gamma_gamma", "population_mean_order_value", "totals",
-            "p_alive_histogram", "calibration", "notes")
+    keys = ("status", "skipped", "diagnostics", "model_version", "segmentation_model_version", "as_of_date",
+            "horizon_days", "purchase_period", "margin", "annual_discount_rate", "customers", "repeat_customers",
+            "bgnbd", "gamma_gamma", "population_mean_order_value", "totals", "p_alive_histogram", "calibration",
+            "notes")
     return {k: value.get(k) for k in keys}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from kneed import KneeLocator
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
@@ -21,6 +23,11 @@ CLUSTER_FEATURES: tuple[str, ...] = ("recency_days", "frequency", "monetary")
 # far more than the work (10x slower on a busy 2-core machine), and one thread is also what makes
 # the result independent of the core count.
 SINGLE_THREAD_BELOW = 200_000
+# Label tiers: a centroid more than this many standard deviations below / above the average customer
+# (in the standardized log space) is in the low / top third of a normal distribution.
+TIER = 0.43
+NOT_CLUSTERED = "Not clustered (too little data)"
+SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -33,13 +40,17 @@ class KCandidate:
     rows: int                 # customers the candidate was fitted on (the sample, or all)
     # Calinski-Harabasz on the same sample; None where undefined, and on curves stored before it existed.
     calinski_harabasz: float | None = None
+    # Share of the sample in the smallest cluster; None on curves stored before it was recorded.
+    smallest_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"k": self.k, "inertia": self.inertia, "silhouette": self.silhouette,
                                 "rows": self.rows}
-        # Left out when None, so a model stored before this score existed keeps its version hash.
+        # Left out when None, so a model stored before these scores existed keeps its version hash.
         if self.calinski_harabasz is not None:
             data["calinski_harabasz"] = self.calinski_harabasz
+        if self.smallest_share is not None:
+            data["smallest_share"] = self.smallest_share
         return data
 
 
@@ -65,44 +76,68 @@ def nearest_centroid(scaled: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 class RfmClusterer:
     """KMeans over StandardScaler(log1p(recency_days, frequency, monetary)).
 
-    Parameters: k (fixed) or None to choose k in [k_min, k_max] by the silhouette score: each
-    candidate k is fitted on a seeded sample of at most `silhouette_sample_size` customers (all of
-    them when fewer) and scored there (highest wins, the smaller k on a tie); then the chosen k is
-    fitted on every customer. `random_state` seeds KMeans (n_init=10) and the sample.
+    Parameters: k (fixed) or None to choose k in [k_min, k_max] (default 3..8) by this rule:
 
-    Rows are sorted by customer_id before fitting, so the row order of the input never changes the
-    result. Clusters are renumbered by value: cluster_id 0 has the highest mean monetary of its
-    members (then frequency, then the lower recency on ties). Each gets a readable label from where
-    its centroid sits in the clustering space (standardized log features, so 0 is the average
-    customer on that axis): "Recent"/"Lapsed" (recency below or above average), then "loyal high
-    spenders" (frequency and monetary above average), "high spenders", "one-time big spenders",
-    "frequent low spenders", "low spenders" or "one-timers" (centroid frequency below 1.5 orders in
-    original units). Comparing in the clustering space, not against raw medians, keeps a label
-    consistent with why KMeans put those customers together. Labels shared by several clusters get
-    " 1", " 2", ... in value order, so every label is unique.
+    1. every candidate k is fitted on a seeded sample of at most `silhouette_sample_size` customers
+       (all of them when fewer) and scored there: inertia, silhouette, Calinski-Harabasz and the
+       share of customers in its smallest cluster;
+    2. a candidate is *eligible* when its smallest cluster holds at least `min_cluster_share` of the
+       customers and at least `min_cluster_size` customers (a segment too small to act on is no segment);
+    3. k is the elbow of the inertia curve (Kneedle, `kneed.KneeLocator`, convex and decreasing) when
+       the elbow is eligible; otherwise the eligible k with the highest silhouette (the smaller k on
+       a tie); when no candidate is eligible, the k whose smallest cluster is largest (noted);
+    4. the chosen k is fitted on every customer; if that fit breaks the share rule the next
+       preferred candidate is tried.
 
-    With too few customers or distinct points for the requested k, it fits the largest k the data
-    allows (the number of distinct points, at least 1) and records why in `notes_`.
+    `random_state` seeds KMeans (n_init=10) and the sample. Rows are sorted by customer_id before
+    fitting, so the row order of the input never changes the result. Clusters are renumbered by
+    value: cluster_id 0 has the highest mean monetary of its members (then frequency, then the lower
+    recency on ties).
+
+    Labels are read from where each centroid sits in the clustering space (standardized log
+    features, 0 = the average customer; the tiers cut at +-0.43 sd, the thirds of a normal):
+    "Recent" / "Cooling" / "Lapsed" (recency), "loyal" / "repeat" / "one-time" (frequency above the
+    top tier / below it / centroid below 1.5 orders) and "high" / "mid" / "low spenders" (monetary),
+    e.g. "Recent loyal high spenders". Clusters sharing such a label are told apart by the axis on
+    which they differ most, in words ("(higher spend)", "(less recent)", ...), so every label is
+    distinct and readable. Comparing in the clustering space, not against raw medians, keeps a label
+    consistent with why KMeans put those customers together.
+
+    Minimum (below it clustering is skipped, not failed): at least `min_cluster_size` customers per
+    cluster and as many distinct customer points as clusters, for k_min clusters (automatic k) or
+    2 clusters (fixed k, which is lowered to what the data allows). A skipped clusterer has one
+    pseudo-cluster, id 0, labelled NOT_CLUSTERED, k_selection_ "skipped" and the reason in notes_.
 
     Fitted attributes: scaler_mean_, scaler_scale_, centroids_ (scaled space, in cluster_id order),
     centroids_original_ (recency_days, frequency, monetary), labels_ (by cluster_id), k_,
-    k_selection_ ("fixed", "automatic (silhouette)" or "limited by data"), selection_curve_
-    (list of KCandidate: inertia, silhouette and Calinski-Harabasz per k, on the sample), notes_.
+    k_selection_ ("fixed", "automatic (elbow)", "automatic (silhouette)", "automatic (largest
+    smallest cluster)", "limited by data" or "skipped"), elbow_ (the inertia elbow, None if none),
+    selection_curve_ (list of KCandidate), notes_.
     """
 
     def __init__(
         self,
         k: int | None = None,
-        k_min: int = 2,
+        k_min: int = 3,
         k_max: int = 8,
         random_state: int = 42,
         silhouette_sample_size: int = 10_000,
+        min_cluster_share: float = 0.02,
+        min_cluster_size: int = 10,
     ) -> None:
         self.k = k
         self.k_min = k_min
         self.k_max = k_max
         self.random_state = random_state
         self.silhouette_sample_size = silhouette_sample_size
+        self.min_cluster_share = min_cluster_share
+        self.min_cluster_size = min_cluster_size
+
+    @property
+    def is_skipped(self) -> bool:
+        """True when the data was below the clustering minimum (one pseudo-cluster, NOT_CLUSTERED)."""
+        self._check_fitted()
+        return self.k_selection_ == SKIPPED
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, features: pd.DataFrame) -> Self:
@@ -117,55 +152,56 @@ class RfmClusterer:
         scaled = (raw - mean) / scale
         n_rows = len(scaled)
         n_distinct = len(np.unique(scaled, axis=0))
+        # The largest k the data can carry: min_cluster_size customers and one distinct point per cluster.
+        k_possible = min(n_distinct, n_rows // self.min_cluster_size)
+        self.scaler_mean_ = mean
+        self.scaler_scale_ = scale
+        self.elbow_: int | None = None
+        smallest = 2 if self.k is not None else self.k_min
+        if k_possible < smallest:
+            return self._skip(scaled, n_rows, n_distinct, smallest)
+
         # k is chosen on a seeded sample (all rows when few): the candidates' KMeans fits and
         # silhouettes are O(sample), and only the chosen k is fitted on every customer.
         sample = self._sample_rows(n_rows)
         sampled = scaled[sample]
-        sample_distinct = n_distinct if len(sample) == n_rows else len(np.unique(sampled, axis=0))
         notes: list[str] = []
         curve: list[KCandidate] = []
         fitted: dict[int, KMeans] = {}
 
         if self.k is not None:
-            k = min(self.k, n_distinct)
-            selection = "fixed"
+            k = min(self.k, k_possible)
+            preferred, selection = [k], "fixed"
             if k < self.k:
                 selection = "limited by data"
-                notes.append(f"k={self.k} requested but the data has only {n_distinct} distinct "
-                             f"customer point(s); fitted k={k}")
+                notes.append(f"k={self.k} requested but {n_rows} customer(s) with {n_distinct} distinct point(s) "
+                             f"carry at most {k_possible} clusters of >= {self.min_cluster_size} customers; "
+                             f"fitted k={k}")
         else:
-            k_high = min(self.k_max, sample_distinct, len(sample) - 1)
-            if k_high < self.k_min:
-                k = max(1, min(n_distinct, self.k_min))
-                selection = "limited by data"
-                notes.append(f"automatic k needs at least {self.k_min + 1} customers and {self.k_min} "
-                             f"distinct points; got {n_rows} customer(s), {n_distinct} distinct; fitted k={k}")
-            else:
-                if k_high < self.k_max:
-                    notes.append(f"k range capped at {k_high} (of k_max={self.k_max}) by "
-                                 f"{len(sample)} sampled customer(s) with {sample_distinct} distinct points")
-                for candidate in range(self.k_min, k_high + 1):
-                    fitted[candidate] = self._kmeans(sampled, candidate)
-                    curve.append(self._scored(sampled, fitted[candidate]))
-                scored = [c for c in curve if c.silhouette is not None]
-                if scored:
-                    best = max(scored, key=lambda c: (c.silhouette, -c.k))
-                    k, selection = best.k, "automatic (silhouette)"
-                else:
-                    k, selection = self.k_min, "limited by data"
-                    notes.append("silhouette undefined for every k (a sample with one cluster); took k_min")
+            k_high = min(self.k_max, k_possible, len(np.unique(sampled, axis=0)))
+            if k_high < self.k_min:  # only when the sample has fewer distinct points than everyone
+                return self._skip(scaled, n_rows, n_distinct, self.k_min)
+            if k_high < self.k_max:
+                notes.append(f"k range capped at {k_high} (of k_max={self.k_max}): {n_rows} customer(s) with "
+                             f"{n_distinct} distinct point(s) carry no more clusters of >= "
+                             f"{self.min_cluster_size} customers")
+            for candidate in range(self.k_min, k_high + 1):
+                fitted[candidate] = self._kmeans(sampled, candidate)
+                curve.append(self._scored(sampled, fitted[candidate]))
+            choice = rank_candidates(curve, n_rows=n_rows, min_cluster_share=self.min_cluster_share,
+                                     min_cluster_size=self.min_cluster_size)
+            preferred, selection, self.elbow_ = choice.preferred, choice.rule, choice.elbow
+            notes.extend(choice.notes)
 
-        final = fitted[k] if len(sample) == n_rows and k in fitted else self._kmeans(scaled, k)
+        k, final, assignment = self._final_fit(scaled, sample, fitted, preferred, n_rows, notes)
+        if self.k is None and k != preferred[0]:
+            selection = ("automatic (silhouette)" if selection == "automatic (elbow)" else selection)
         if not curve:
             curve.append(self._scored(sampled, final, labels=final.labels_[sample]))
-        centroids = final.cluster_centers_
-        assignment = nearest_centroid(scaled, centroids)
         order = self._value_order(ordered, assignment, k)
-        centroids = centroids[order]
+        centroids = final.cluster_centers_[order]
         centroids_original = np.expm1(centroids * scale + mean)
 
-        self.scaler_mean_ = mean
-        self.scaler_scale_ = scale
         self.centroids_ = centroids
         self.centroids_original_ = centroids_original
         self.labels_ = _cluster_labels(centroids, centroids_original)
@@ -174,6 +210,42 @@ class RfmClusterer:
         self.k_selection_ = selection
         self.selection_curve_ = curve
         self.notes_ = notes
+        return self
+
+    def _final_fit(self, scaled: np.ndarray, sample: np.ndarray, fitted: dict[int, KMeans], preferred: list[int],
+                   n_rows: int, notes: list[str]) -> tuple[int, KMeans, np.ndarray]:
+        """Fit the first preferred k on every customer whose clusters keep the share rule (the sample's
+        clusters can differ slightly from everyone's); the first one if none does."""
+        first: tuple[int, KMeans, np.ndarray] | None = None
+        for k in preferred:
+            model = fitted[k] if len(sample) == n_rows and k in fitted else self._kmeans(scaled, k)
+            assignment = nearest_centroid(scaled, model.cluster_centers_)
+            result = (k, model, assignment)
+            first = first or result
+            share = float(np.bincount(assignment, minlength=k).min()) / n_rows
+            if self.k is not None or len(preferred) == 1 or _share_ok(share, n_rows, self.min_cluster_share,
+                                                                       self.min_cluster_size):
+                if k != preferred[0]:
+                    notes.append(f"k={preferred[0]} fitted on every customer left a cluster below the minimum "
+                                 f"share; took the next preferred k={k}")
+                return result
+        assert first is not None
+        return first
+
+    def _skip(self, scaled: np.ndarray, n_rows: int, n_distinct: int, needed_k: int) -> Self:
+        """Below the minimum: one pseudo-cluster at the average customer, labelled NOT_CLUSTERED."""
+        needed = needed_k * self.min_cluster_size
+        self.centroids_ = np.zeros((1, scaled.shape[1]))
+        self.centroids_original_ = np.expm1(self.scaler_mean_)[None, :]
+        self.labels_ = [NOT_CLUSTERED]
+        self.cluster_ids_ = [0]
+        self.k_ = 1
+        self.k_selection_ = SKIPPED
+        self.selection_curve_ = []
+        self.notes_ = [f"clustering skipped: {n_rows} customer(s), {n_distinct} distinct point(s); at least "
+                       f"{needed} customers ({self.min_cluster_size} per cluster) and {needed_k} distinct points "
+                       f"are needed for {needed_k} clusters. Every customer has cluster_id 0, "
+                       f"cluster_label {NOT_CLUSTERED!r}; the RFM scores and segments do not need clustering"]
         return self
 
     # -- predicting -----------------------------------------------------------------------------
@@ -196,6 +268,7 @@ class RfmClusterer:
             "params": {
                 "k": self.k, "k_min": self.k_min, "k_max": self.k_max,
                 "random_state": self.random_state, "silhouette_sample_size": self.silhouette_sample_size,
+                "min_cluster_share": self.min_cluster_share, "min_cluster_size": self.min_cluster_size,
             },
             "features": list(CLUSTER_FEATURES),
             "transform": "log1p then standard scaling",
@@ -208,6 +281,7 @@ class RfmClusterer:
             "k_selection": self.k_selection_,
             "selection_curve": [c.to_dict() for c in self.selection_curve_],
             "notes": list(self.notes_),
+            **({} if getattr(self, "elbow_", None) is None else {"elbow": self.elbow_}),
             # Only when aligned to a previous model, so models fitted before alignment keep their version.
             **({} if self._ids() == list(range(self.k_)) else {"cluster_ids": self._ids()}),
         }
@@ -226,9 +300,11 @@ class RfmClusterer:
             clusterer.selection_curve_ = [
                 KCandidate(int(c["k"]), float(c["inertia"]),
                            None if c["silhouette"] is None else float(c["silhouette"]), int(c["rows"]),
-                           None if c.get("calinski_harabasz") is None else float(c["calinski_harabasz"]))
+                           None if c.get("calinski_harabasz") is None else float(c["calinski_harabasz"]),
+                           None if c.get("smallest_share") is None else float(c["smallest_share"]))
                 for c in data["selection_curve"]
             ]
+            clusterer.elbow_ = None if data.get("elbow") is None else int(data["elbow"])
             clusterer.notes_ = [str(x) for x in data.get("notes", [])]
             clusterer.cluster_ids_ = [int(x) for x in data.get("cluster_ids", range(clusterer.k_))]
         except (KeyError, TypeError, ValueError) as exc:
@@ -289,6 +365,10 @@ class RfmClusterer:
             raise ValueError(f"k must be >= 1 or None, got {self.k}")
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
+        if not 0.0 <= self.min_cluster_share < 0.5:
+            raise ValueError(f"min_cluster_share must be in [0, 0.5), got {self.min_cluster_share}")
+        if self.min_cluster_size < 1:
+            raise ValueError(f"min_cluster_size must be >= 1, got {self.min_cluster_size}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "centroids_"):
@@ -318,8 +398,9 @@ class RfmClusterer:
             calinski = float(calinski_harabasz_score(points, labels))
             if not np.isfinite(calinski):  # all points on their centroids: within-cluster dispersion 0
                 calinski = None
+        smallest = float(np.bincount(labels, minlength=int(model.n_clusters)).min()) / len(labels)
         return KCandidate(k=int(model.n_clusters), inertia=float(model.inertia_), silhouette=silhouette,
-                          rows=len(model.labels_), calinski_harabasz=calinski)
+                          rows=len(model.labels_), calinski_harabasz=calinski, smallest_share=smallest)
 
     @staticmethod
     def _value_order(features: pd.DataFrame, assignment: np.ndarray, k: int) -> list[int]:
@@ -339,7 +420,8 @@ class RfmClusterer:
 
     def __repr__(self) -> str:
         return (f"RfmClusterer(k={self.k}, k_min={self.k_min}, k_max={self.k_max}, "
-                f"random_state={self.random_state})")
+                f"random_state={self.random_state}, min_cluster_share={self.min_cluster_share}, "
+                f"min_cluster_size={self.min_cluster_size})")
 
 
 def _sorted_by_customer(features: pd.DataFrame) -> pd.DataFrame:
@@ -354,30 +436,106 @@ def _sorted_by_customer(features: pd.DataFrame) -> pd.DataFrame:
     return features.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class KChoice:
+    """The automatic k rule's answer: candidate ks in order of preference, the rule that put the
+    first one first, the inertia elbow (None if none) and notes for the reader."""
+
+    preferred: list[int]
+    rule: str
+    elbow: int | None
+    notes: tuple[str, ...] = ()
+
+
+def _share_ok(share: float | None, n_rows: int, min_cluster_share: float, min_cluster_size: int) -> bool:
+    # The size is a count computed back from a share: allow for the float round trip (10/30*30).
+    return share is not None and share >= min_cluster_share and share * n_rows + 1e-9 >= min_cluster_size
+
+
+def rank_candidates(curve: list[KCandidate], *, n_rows: int, min_cluster_share: float,
+                    min_cluster_size: int) -> KChoice:
+    """The automatic k rule (RfmClusterer docstring, steps 2-3) over a scored selection curve:
+    eligible candidates have a smallest cluster >= min_cluster_share of `n_rows` customers and >=
+    min_cluster_size customers; the elbow of inertia first when eligible, then the eligible ones by
+    silhouette (smaller k on a tie); with none eligible, the k whose smallest cluster is largest."""
+    eligible = [c for c in curve if c.silhouette is not None
+                and _share_ok(c.smallest_share, n_rows, min_cluster_share, min_cluster_size)]
+    elbow = _elbow(curve)
+    by_silhouette = [c.k for c in sorted(eligible, key=lambda c: (-float(c.silhouette or 0.0), c.k))]
+    if elbow is not None and elbow in by_silhouette:
+        return KChoice([elbow, *[k for k in by_silhouette if k != elbow]], "automatic (elbow)", elbow)
+    if by_silhouette:
+        return KChoice(by_silhouette, "automatic (silhouette)", elbow)
+    ranked = sorted(curve, key=lambda c: (-(c.smallest_share or 0.0), c.k))
+    note = (f"no k in {min(c.k for c in curve)}..{max(c.k for c in curve)} gives every cluster >= "
+            f"{min_cluster_share:.0%} of customers and >= {min_cluster_size} customers; took the k whose "
+            "smallest cluster is largest")
+    return KChoice([ranked[0].k], "automatic (largest smallest cluster)", elbow, (note,))
+
+
+def _elbow(curve: list[KCandidate]) -> int | None:
+    """The elbow of inertia over k (Kneedle via kneed: convex, decreasing); None when the curve has
+    fewer than three points or no elbow (kneed warns then, which is not news here)."""
+    if len(curve) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        knee = KneeLocator([c.k for c in curve], [c.inertia for c in curve], curve="convex",
+                           direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+_TIER_WORDS: dict[int, tuple[str, str, str]] = {  # axis -> (noun, comparative up, comparative down)
+    0: ("recency", "less recent", "more recent"),
+    1: ("orders", "more orders", "fewer orders"),
+    2: ("spend", "higher spend", "lower spend"),
+}
+
+
+def _base_label(scaled: np.ndarray, frequency: float) -> str:
+    recency_z, frequency_z, monetary_z = (float(v) for v in scaled)
+    when = "Recent" if recency_z <= -TIER else "Lapsed" if recency_z >= TIER else "Cooling"
+    how_often = "one-time" if frequency < 1.5 else "loyal" if frequency_z > TIER else "repeat"
+    spend = "high" if monetary_z > TIER else "low" if monetary_z < -TIER else "mid"
+    return f"{when} {how_often} {spend} spenders"
+
+
+def _qualifiers(values: list[float], axis: int) -> list[str]:
+    """Words telling apart clusters of one base label along `axis` (values: their centroid there)."""
+    noun, up, down = _TIER_WORDS[axis]
+    rank = np.argsort(np.argsort(-np.asarray(values), kind="stable"), kind="stable")  # 0 = highest
+    n = len(values)
+    words = []
+    for r in rank:
+        if r == 0:
+            words.append(up if n == 2 else up.replace("more", "most").replace("less", "least")
+                         .replace("higher", "highest"))
+        elif r == n - 1:
+            words.append(down if n == 2 else down.replace("more", "most").replace("fewer", "fewest")
+                         .replace("lower", "lowest"))
+        else:
+            words.append(f"middle {noun}" + ("" if n == 3 else f" {r}"))
+    return words
+
+
 def _cluster_labels(centroids_scaled: np.ndarray, centroids_original: np.ndarray) -> list[str]:
-    bases: list[str] = []
-    for (recency_z, frequency_z, monetary_z), (_, frequency, _) in zip(centroids_scaled, centroids_original,
-                                                                      strict=True):
-        when = "Recent" if recency_z <= 0 else "Lapsed"
-        frequent = frequency_z > 0
-        big = monetary_z > 0
-        one_timer = frequency < 1.5
-        if big and frequent:
-            what = "loyal high spenders"
-        elif big:
-            what = "one-time big spenders" if one_timer else "high spenders"
-        elif frequent:
-            what = "frequent low spenders"
-        else:
-            what = "one-timers" if one_timer else "low spenders"
-        bases.append(f"{when} {what}")
-    totals = Counter(bases)
+    """Readable, distinct labels (see RfmClusterer); centroids in value order."""
+    bases = [_base_label(scaled, original[1]) for scaled, original in zip(centroids_scaled, centroids_original,
+                                                                          strict=True)]
+    labels = list(bases)
+    for base, count in Counter(bases).items():
+        if count == 1:
+            continue
+        members = [i for i, b in enumerate(bases) if b == base]
+        points = centroids_scaled[members]
+        axis = int(np.argmax(points.max(axis=0) - points.min(axis=0)))
+        for i, word in zip(members, _qualifiers([float(v) for v in points[:, axis]], axis), strict=True):
+            labels[i] = f"{base} ({word})"
+    # Centroids equal on the deciding axis would share a word: number them, in value order.
+    totals = Counter(labels)
     seen: Counter[str] = Counter()
-    labels: list[str] = []
-    for base in bases:  # already in value order, so " 1" is the more valuable of two alike
-        if totals[base] == 1:
-            labels.append(base)
-        else:
-            seen[base] += 1
-            labels.append(f"{base} {seen[base]}")
+    for i, label in enumerate(labels):
+        if totals[label] > 1:
+            seen[label] += 1
+            labels[i] = f"{label} {seen[label]}"
     return labels

@@ -39,6 +39,8 @@ def settings_used(settings: Settings) -> dict[str, Any]:
         "k_max": seg.k_max,
         "random_state": seg.random_state,
         "silhouette_sample_size": seg.silhouette_sample_size,
+        "min_cluster_share": seg.min_cluster_share,
+        "min_cluster_size": seg.min_cluster_size,
     }
 
 
@@ -106,6 +108,10 @@ class SegmentationModel:
         if changed:
             detail = ", ".join(f"{k}: {self.settings.get(k)!r} -> {wanted[k]!r}" for k in changed)
             return f"segmentation settings changed ({detail})"
+        if self.clusterer.is_skipped:
+            # Fitted on too little data to cluster: refit every run until the data allows clusters,
+            # so a young shop's first customers do not fix its bins and clusters for good.
+            return "the stored model has no clusters (too little data when it was fitted); refitting"
         return None
 
 

@@ -26,7 +26,7 @@ class SegmentationReport:
     as_of_date: str
     customers_scored: int
     k: int
-    k_selection: str             # "fixed", "automatic (silhouette)", "limited by data"
+    k_selection: str             # "fixed", "automatic (elbow|silhouette|...)", "limited by data", "skipped"
     selection_curve: list[dict[str, Any]]
     rules_version: int
     segment_sizes: list[GroupSize]
@@ -37,6 +37,8 @@ class SegmentationReport:
     centroids: list[dict[str, Any]] = field(default_factory=list)
     # "r_score"/"f_score"/"m_score" -> customers with score 1, 2, ..., n_bins.
     score_distributions: dict[str, list[int]] = field(default_factory=dict)
+    # The automatic k rule's inputs: elbow (the inertia elbow or None), min_cluster_share, min_cluster_size.
+    k_rule: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

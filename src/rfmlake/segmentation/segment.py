@@ -73,8 +73,10 @@ def fit_model(features: pd.DataFrame, settings: Settings, rules: SegmentRules,
     clusterer = RfmClusterer(
         k=seg.k, k_min=seg.k_min, k_max=seg.k_max,
         random_state=seg.random_state, silhouette_sample_size=seg.silhouette_sample_size,
+        min_cluster_share=seg.min_cluster_share, min_cluster_size=seg.min_cluster_size,
     ).fit(features)
-    if previous is not None:
+    # A pseudo-cluster (clustering skipped, now or before) has no identity to carry over.
+    if previous is not None and not clusterer.is_skipped and not previous.clusterer.is_skipped:
         clusterer.align_to(previous.clusterer)
     return SegmentationModel(
         scorer=scorer, rules=rules, clusterer=clusterer, settings=settings_used(settings),
@@ -151,6 +153,8 @@ def segment_features(
         centroids=centroid_rows(list(clusterer.cluster_ids_), list(clusterer.labels_), clusterer.centroids_original_),
         score_distributions={column: score_counts(out[column], model.scorer.n_bins)
                              for column in ("r_score", "f_score", "m_score")},
+        k_rule={"elbow": getattr(clusterer, "elbow_", None), "min_cluster_share": clusterer.min_cluster_share,
+                "min_cluster_size": clusterer.min_cluster_size},
     )
     return out, model, report
 

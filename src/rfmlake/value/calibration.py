@@ -19,8 +19,8 @@ TOP_BUCKET = 6  # x >= 6 repeat orders in calibration share one bucket ("6+")
 class CalibrationBucket:
     bucket: str               # repeat orders in the calibration period: "0", "1", ..., "6+"
     customers: int
-    predicted_mean: float     # mean predicted orders in the holdout period
-    actual_mean: float        # mean actual orders in the holdout period
+    predicted_mean: float     # mean predicted repeat purchases in the holdout period
+    actual_mean: float        # mean actual purchases in the holdout period
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,17 @@ def period_summary(orders: pd.DataFrame, end_day: float) -> pd.DataFrame:
     })
 
 
-def holdout_check(orders: pd.DataFrame, calibration_end_day: float, holdout_days: float) -> HoldoutCheck:
-    """orders: one row per order with customer_id and day (float days on any common origin)."""
+def holdout_check(orders: pd.DataFrame, calibration_end_day: float, holdout_days: float,
+                  purchase_period: str = "order") -> HoldoutCheck:
+    """orders: one row per order with customer_id and day (float days on any common origin).
+    With purchase_period "day" a customer's orders on one (whole) day are one purchase, in the
+    calibration period and in the holdout alike, as in the value model."""
     if holdout_days <= 0:
         raise ValueError("holdout_days must be > 0")
+    if purchase_period == "day":
+        orders = orders.assign(day=np.floor(orders["day"])).drop_duplicates(["customer_id", "day"])
+    elif purchase_period != "order":
+        raise ValueError(f"purchase_period must be 'day' or 'order', got {purchase_period!r}")
     calibration = period_summary(orders, calibration_end_day)
     model = BetaGeoModel().fit(calibration["x"].to_numpy(), calibration["t_x"].to_numpy(),
                                calibration["T"].to_numpy())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -20,7 +21,12 @@ LOG_BOUND = 15.0
 
 
 class FitError(ValueError):
-    """The likelihood could not be maximised (no start converged to a finite optimum)."""
+    """The likelihood could not be maximised, or its optimum is unusable (a parameter on the search
+    bound, non-finite predictions). `diagnostics` holds what the fit reached, for the report."""
+
+    def __init__(self, message: str, diagnostics: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics or {}
 
 
 @dataclass(frozen=True)

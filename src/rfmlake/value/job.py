@@ -20,9 +20,12 @@ from rfmlake.value.fitting import FitError
 from rfmlake.value.model import (
     OUTPUT_TABLE,
     CustomerValueModel,
+    below_minimum,
     customer_value_to_arrow,
+    discounted_column,
     value_columns,
     value_inputs,
+    value_schema,
 )
 
 REPORT_FILE = "customer_value_report.json"
@@ -52,6 +55,11 @@ def default_holdout_days(orders: pd.DataFrame, as_of: date, horizon_days: int) -
 
 
 def run_customer_value(ctx: RunContext) -> dict[str, Any]:
+    """Fit the value models, write gold.customer_value and the report. Below the stage's minimum
+    (below_minimum) or when the fit fails (FitError: no convergence, a parameter on the search bound,
+    non-finite predictions) nothing is fitted or published: gold.customer_value is committed empty,
+    so no earlier run's values pass for this one's, and the report says why (status "skipped", with
+    the fit's diagnostics when there was one)."""
     lake = ctx.lake
     ref = lake.current("gold", FEATURES_TABLE)
     if ref is None:
@@ -60,51 +68,85 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     if features.empty:
         raise PipelineError(f"gold.{FEATURES_TABLE} is empty: no customer to value")
     as_of = pd.to_datetime(features["as_of_date"]).max().date()
+    settings = ctx.settings.value
     orders = read_counted_orders(lake)
-    inputs = value_inputs(features, orders)
+    inputs = value_inputs(features, orders, settings.purchase_period)
 
     from rfmlake.segmentation.job import model_store
 
     seg_version = model_store(lake).current_version()
-    horizon = ctx.settings.value.horizon_days
-    model = CustomerValueModel.fit(inputs, horizon, as_of=as_of, segmentation_model_version=seg_version)
-    predictions = model.predict(inputs)
+    horizon = settings.horizon_days
+    report: dict[str, Any] = {
+        "status": "fitted",
+        "model_version": None,
+        "segmentation_model_version": seg_version,
+        "as_of_date": as_of.isoformat(),
+        "horizon_days": horizon,
+        "purchase_period": settings.purchase_period if orders is not None else "order",
+        "margin": settings.margin,
+        "annual_discount_rate": settings.annual_discount_rate,
+        "customers": len(inputs),
+        "repeat_customers": int((inputs["x"] > 0).sum()),
+        "notes": [],
+    }
+    if orders is None and settings.purchase_period == "day":
+        report["notes"].append("gold.fct_orders is absent: purchases are counted per order, not per day")
+    shortfall = below_minimum(inputs, settings.min_customers, settings.min_repeat_customers)
+    if shortfall is not None:
+        return _skipped(ctx, report, shortfall)
+    try:
+        model = CustomerValueModel.fit(inputs, horizon, as_of=as_of, segmentation_model_version=seg_version,
+                                       purchase_period=report["purchase_period"], margin=settings.margin,
+                                       annual_discount_rate=settings.annual_discount_rate)
+        predictions = model.predict(inputs)
+    except FitError as exc:
+        report["diagnostics"] = exc.diagnostics
+        return _skipped(ctx, report, f"the fit failed, nothing published: {exc}")
+    except ValueError as exc:
+        raise PipelineError(f"customer value models cannot be fitted on gold.{FEATURES_TABLE} "
+                            f"as of {as_of.isoformat()}: {exc}") from None
     version = model.model_version
     lake.write_arrow("gold", OUTPUT_TABLE, customer_value_to_arrow(predictions, as_of, horizon, version))
     model_path = model.save(lake.models_dir / "value")
 
     orders_col, clv_col = value_columns(horizon)
-    report: dict[str, Any] = {
+    discounted_col = discounted_column(horizon)
+    report.update({
         "model_version": version,
-        "segmentation_model_version": seg_version,
-        "as_of_date": as_of.isoformat(),
-        "horizon_days": horizon,
-        "customers": len(inputs),
-        "repeat_customers": int((inputs["x"] > 0).sum()),
         "bgnbd": model.bgnbd.to_dict(),
         "gamma_gamma": model.gamma_gamma.to_dict(),
         "population_mean_order_value": round(model.gamma_gamma.population_mean(), 4),
         "totals": {
             orders_col: round(float(predictions[orders_col].sum()), 2),
             clv_col: round(float(predictions[clv_col].sum()), 2),
+            discounted_col: round(float(predictions[discounted_col].sum()), 2),
             "mean_p_alive": round(float(predictions["p_alive"].mean()), 4),
         },
         "p_alive_histogram": _histogram(predictions["p_alive"].to_numpy(), np.linspace(0.0, 1.0, 11)),
         "model_path": str(model_path),
-        "calibration": None,
-        "notes": [],
-    }
-    if model.bgnbd.fit_.at_bound or model.gamma_gamma.fit_.at_bound:
-        report["notes"].append(f"parameters at the search bound (weakly identified by this data): "
-                               f"{list(model.bgnbd.fit_.at_bound) + list(model.gamma_gamma.fit_.at_bound)}")
-    report["calibration"] = _calibration(orders, as_of, ctx.settings.value.holdout_days, horizon, report["notes"])
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    })
+    report["calibration"] = _calibration(orders, as_of, settings.holdout_days, horizon, report["purchase_period"],
+                                         report["notes"])
+    _write_report(ctx, report)
     return report
 
 
+def _skipped(ctx: RunContext, report: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Publish no values: commit gold.customer_value empty (its schema kept, so queries and the
+    profile join still work) and record why in the report."""
+    ctx.lake.write_arrow("gold", OUTPUT_TABLE, value_schema(report["horizon_days"]).empty_table())
+    report.update({"status": "skipped", "skipped": reason, "calibration": None})
+    _write_report(ctx, report)
+    return report
+
+
+def _write_report(ctx: RunContext, report: dict[str, Any]) -> None:
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+
+
 def _calibration(orders: pd.DataFrame | None, as_of: date, holdout_days: int | None, horizon: int,
-                 notes: list[str]) -> dict[str, Any] | None:
+                 purchase_period: str, notes: list[str]) -> dict[str, Any] | None:
     if orders is None or orders.empty:
         notes.append("calibration check skipped: gold.fct_orders is absent")
         return None
@@ -119,7 +161,7 @@ def _calibration(orders: pd.DataFrame | None, as_of: date, holdout_days: int | N
     })
     end = float((pd.Timestamp(as_of) - origin).days) - days
     try:
-        check = holdout_check(frame, end, float(days))
+        check = holdout_check(frame, end, float(days), purchase_period)
     except (FitError, ValueError) as exc:
         notes.append(f"calibration check skipped: {exc}")
         return None

@@ -4,12 +4,18 @@ gold.customer_value rows.
 The value model is refitted every run (the parameters describe the customer base as of that run)
 and stored at `<lake>/_system/models/value/<model_version>/model.json` with the segmentation model
 version it ran beside; model_version is "val-" + 12 hex digits of the sha256 of its content.
+
+A purchase is a day with at least one counted order (purchase_period "day", the default, as in
+Fader, Hardie & Lee 2005 and lifetimes / PyMC-Marketing) or each counted order ("order"). Several
+orders of one customer on one day are then one purchase in x, t_x and the Gamma-Gamma mean, whose
+value is the day's total.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,10 +33,16 @@ from rfmlake.value.gamma_gamma import GammaGammaModel
 MODEL_FORMAT = 1
 OUTPUT_TABLE = "customer_value"
 INPUT_COLUMNS: tuple[str, ...] = ("customer_id", "x", "t_x", "T", "repeat_mean")
+PURCHASE_PERIODS: tuple[str, ...] = ("day", "order")
+DISCOUNT_STEP_DAYS = 30  # the discounted CLV discounts each month's expected purchases at its end
 
 
 def value_columns(horizon_days: int) -> tuple[str, str]:
     return f"expected_orders_{horizon_days}d", f"predicted_clv_{horizon_days}d"
+
+
+def discounted_column(horizon_days: int) -> str:
+    return f"discounted_margin_clv_{horizon_days}d"
 
 
 def value_schema(horizon_days: int) -> pa.Schema:
@@ -43,6 +55,7 @@ def value_schema(horizon_days: int) -> pa.Schema:
         pa.field(orders, pa.float64(), nullable=False),
         pa.field("expected_order_value", pa.decimal128(18, 2), nullable=False),
         pa.field(clv, pa.decimal128(18, 2), nullable=False),
+        pa.field(discounted_column(horizon_days), pa.decimal128(18, 2), nullable=False),
         pa.field("model_version", pa.string(), nullable=False),
     ])
 
@@ -51,12 +64,20 @@ def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.to_numpy().astype("float64")
 
 
-def value_inputs(features: pd.DataFrame, orders: pd.DataFrame | None = None) -> pd.DataFrame:
-    """x, t_x, T (days) and the mean value of the repeat orders per customer of
-    gold.customer_rfm_features. `orders`: the counted orders of gold.fct_orders (customer_id,
-    order_id, ordered_at, revenue); without it the mean of all orders (monetary / frequency)
-    stands in for the repeat mean."""
+def value_inputs(features: pd.DataFrame, orders: pd.DataFrame | None = None,
+                 purchase_period: str = "day") -> pd.DataFrame:
+    """x, t_x, T (days) and the mean value of the repeat purchases per customer of
+    gold.customer_rfm_features.
+
+    `orders`: the counted orders of gold.fct_orders (customer_id, order_id, ordered_at, order_date,
+    revenue). With purchase_period "day" a purchase is a customer's day with orders (its value the
+    day's revenue), with "order" each order. Without `orders` only order counts are known: x is
+    frequency - 1 and the mean of all orders (monetary / frequency) stands in for the repeat mean,
+    whatever the period (the caller notes it)."""
+    if purchase_period not in PURCHASE_PERIODS:
+        raise ValueError(f"purchase_period must be one of {list(PURCHASE_PERIODS)}, got {purchase_period!r}")
     frame = features.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    customer_ids = frame["customer_id"].astype(str)
     x = frame["frequency"].to_numpy().astype("float64") - 1.0
     if np.any(x < 0):
         raise PipelineError("gold.customer_rfm_features has a customer with frequency < 1")
@@ -64,22 +85,53 @@ def value_inputs(features: pd.DataFrame, orders: pd.DataFrame | None = None) -> 
     T = _days(frame["as_of_date"], frame["first_order_date"])
     if np.any(t_x < 0) or np.any(t_x > T):
         raise PipelineError("gold.customer_rfm_features has first_order_date after last_order_date or as_of_date")
-    # Several orders on one day: BG/NBD counts them all, but t_x = 0 with x > 0 is only valid when
-    # they are all on the first day, which the likelihood handles (the last order at time 0+).
     monetary = pd.to_numeric(frame["monetary"].astype("object")).astype("float64").to_numpy()
     if orders is None:
+        # Several orders on one day: BG/NBD counts them all; t_x = 0 with x > 0 (all on the first
+        # day) is valid for the likelihood (the last order at time 0+).
         repeat_mean = np.where(x > 0, monetary / np.maximum(x + 1.0, 1.0), np.nan)
     else:
-        ordered = orders.assign(customer_id=orders["customer_id"].astype(str)).sort_values(
-            ["customer_id", "ordered_at", "order_id"], kind="mergesort")
-        repeats = ordered[ordered.duplicated("customer_id", keep="first")]
-        revenue = pd.to_numeric(repeats["revenue"].astype("object")).astype("float64")
-        means = revenue.groupby(repeats["customer_id"]).mean()
-        repeat_mean = means.reindex(frame["customer_id"].astype(str)).to_numpy()
-        repeat_mean = np.where(x > 0, repeat_mean, np.nan)
+        purchases = _purchases(orders, purchase_period)
+        counts = purchases.groupby("customer_id").size().reindex(customer_ids)
+        if counts.isna().any():
+            missing = customer_ids[counts.isna().to_numpy()].iloc[0]
+            raise PipelineError(f"gold.fct_orders has no counted order of customer {missing!r} of "
+                                "gold.customer_rfm_features; rebuild the marts (dbt_build)")
+        x = counts.to_numpy().astype("float64") - 1.0
+        repeats = purchases[purchases.duplicated("customer_id", keep="first")]
+        means = repeats.groupby("customer_id")["revenue"].mean()
+        repeat_mean = np.where(x > 0, means.reindex(customer_ids).to_numpy(), np.nan)
     repeat_mean = np.where(np.isnan(repeat_mean), np.nan, np.clip(repeat_mean, 0.0, None))
-    return pd.DataFrame({"customer_id": frame["customer_id"].astype(str), "x": x, "t_x": t_x, "T": T,
-                         "repeat_mean": repeat_mean})
+    return pd.DataFrame({"customer_id": customer_ids, "x": x, "t_x": t_x, "T": T, "repeat_mean": repeat_mean})
+
+
+def below_minimum(inputs: pd.DataFrame, min_customers: int, min_repeat_customers: int) -> str | None:
+    """Why `inputs` (value_inputs) are too few to fit BG/NBD and Gamma-Gamma, or None. The models
+    have 4 and 3 parameters; the repeat customers carry all the information on dropout and spend,
+    and Gamma-Gamma needs at least two distinct positive repeat spends to see a spread."""
+    customers = len(inputs)
+    repeat = inputs["x"].to_numpy() > 0
+    repeaters = int(repeat.sum())
+    spends = inputs["repeat_mean"].to_numpy()[repeat]
+    distinct = len(np.unique(spends[np.isfinite(spends) & (spends > 0)]))
+    if customers >= min_customers and repeaters >= min_repeat_customers and distinct >= 2:
+        return None
+    return (f"{customers} customer(s), {repeaters} with repeat purchases, {distinct} distinct positive repeat "
+            f"spend value(s); at least {min_customers} customers, {min_repeat_customers} with repeat purchases "
+            "and 2 distinct repeat spends are needed to fit BG/NBD and Gamma-Gamma "
+            "(settings value.min_customers, value.min_repeat_customers)")
+
+
+def _purchases(orders: pd.DataFrame, purchase_period: str) -> pd.DataFrame:
+    """One row per purchase (customer_id, revenue), in time order per customer."""
+    ordered = orders.assign(
+        customer_id=orders["customer_id"].astype(str),
+        revenue=pd.to_numeric(orders["revenue"].astype("object")).astype("float64"),
+    ).sort_values(["customer_id", "ordered_at", "order_id"], kind="mergesort")
+    if purchase_period == "order":
+        return ordered.loc[:, ["customer_id", "revenue"]]
+    days = ordered.assign(order_date=pd.to_datetime(ordered["order_date"]))
+    return days.groupby(["customer_id", "order_date"], sort=True)["revenue"].sum().reset_index()
 
 
 @dataclass
@@ -88,24 +140,35 @@ class CustomerValueModel:
     gamma_gamma: GammaGammaModel
     horizon_days: int
     fitted_on: dict[str, Any] = field(default_factory=dict)
+    purchase_period: str = "day"
+    margin: float = 1.0                  # share of revenue kept as gross margin (discounted_margin_clv)
+    annual_discount_rate: float = 0.0    # discounted_margin_clv discounts to as_of at this yearly rate
 
     @classmethod
     def fit(cls, inputs: pd.DataFrame, horizon_days: int, *, as_of: date,
-            segmentation_model_version: str | None = None) -> CustomerValueModel:
-        try:
-            bgnbd = BetaGeoModel().fit(inputs["x"].to_numpy(), inputs["t_x"].to_numpy(), inputs["T"].to_numpy())
-            gamma_gamma = GammaGammaModel().fit(inputs["x"].to_numpy(), inputs["repeat_mean"].fillna(0.0).to_numpy())
-        except (FitError, ValueError) as exc:
-            raise PipelineError(f"customer value models cannot be fitted on gold.customer_rfm_features "
-                                f"as of {as_of.isoformat()}: {exc}") from None
+            segmentation_model_version: str | None = None, purchase_period: str = "day", margin: float = 1.0,
+            annual_discount_rate: float = 0.0) -> CustomerValueModel:
+        """Fit both models. Raises FitError (with the diagnostics) when a fit does not converge, ends
+        with a parameter on the search bound (the data cannot pin it: predictions from it would be
+        arbitrary), or the data cannot support it; ValueError on malformed inputs."""
+        bgnbd = BetaGeoModel().fit(inputs["x"].to_numpy(), inputs["t_x"].to_numpy(), inputs["T"].to_numpy())
+        gamma_gamma = GammaGammaModel().fit(inputs["x"].to_numpy(), inputs["repeat_mean"].fillna(0.0).to_numpy())
+        at_bound = [*(f"BG/NBD {n}" for n in bgnbd.fit_.at_bound),
+                    *(f"Gamma-Gamma {n}" for n in gamma_gamma.fit_.at_bound)]
+        if at_bound:
+            raise FitError(f"parameters at the search bound ({', '.join(at_bound)}): the data cannot pin them, so "
+                           "the predictions would be arbitrary",
+                           {"bgnbd": bgnbd.to_dict(), "gamma_gamma": gamma_gamma.to_dict()})
         return cls(bgnbd=bgnbd, gamma_gamma=gamma_gamma, horizon_days=horizon_days, fitted_on={
             "as_of_date": as_of.isoformat(), "customers": len(inputs),
             "segmentation_model_version": segmentation_model_version,
-        })
+        }, purchase_period=purchase_period, margin=margin, annual_discount_rate=annual_discount_rate)
 
     def params(self) -> dict[str, Any]:
-        return {"format": MODEL_FORMAT, "horizon_days": self.horizon_days, "bgnbd": self.bgnbd.to_dict(),
-                "gamma_gamma": self.gamma_gamma.to_dict(), "fitted_on": self.fitted_on}
+        return {"format": MODEL_FORMAT, "horizon_days": self.horizon_days, "purchase_period": self.purchase_period,
+                "margin": self.margin, "annual_discount_rate": self.annual_discount_rate,
+                "bgnbd": self.bgnbd.to_dict(), "gamma_gamma": self.gamma_gamma.to_dict(),
+                "fitted_on": self.fitted_on}
 
     @property
     def model_version(self) -> str:
@@ -121,11 +184,12 @@ class CustomerValueModel:
         expected = self.bgnbd.expected_orders(float(self.horizon_days), x, t_x, T)
         spend = self.gamma_gamma.expected_spend(x, inputs["repeat_mean"].to_numpy())
         clv = expected * spend
+        discounted = self.margin * spend * self.discounted_purchases(x, t_x, T)
         for name, values in (("p_alive", p_alive), ("expected orders", expected), ("expected spend", spend),
-                             ("predicted CLV", clv)):
+                             ("predicted CLV", clv), ("discounted margin CLV", discounted)):
             if not np.all(np.isfinite(values)):
-                raise PipelineError(f"customer value: {name} is not finite for "
-                                    f"{int(np.sum(~np.isfinite(values)))} customer(s); parameters {self.params()}")
+                raise FitError(f"{name} is not finite for {int(np.sum(~np.isfinite(values)))} customer(s)",
+                               {"bgnbd": self.bgnbd.to_dict(), "gamma_gamma": self.gamma_gamma.to_dict()})
         orders_col, clv_col = value_columns(self.horizon_days)
         return pd.DataFrame({
             "customer_id": inputs["customer_id"].to_numpy(),
@@ -134,7 +198,23 @@ class CustomerValueModel:
             orders_col: expected,
             "expected_order_value": spend,
             clv_col: clv,
+            discounted_column(self.horizon_days): discounted,
         })
+
+    def discounted_purchases(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Expected purchases over the horizon, each month's (horizon split into steps of about
+        DISCOUNT_STEP_DAYS) discounted to as_of at the end of that month by annual_discount_rate:
+        sum_i (E[X(t_i)] - E[X(t_{i-1})]) / (1 + rate) ** (t_i / 365). Equals the expected purchases
+        at rate 0 (the increments telescope)."""
+        steps = max(1, math.ceil(self.horizon_days / DISCOUNT_STEP_DAYS))
+        ends = np.linspace(0.0, float(self.horizon_days), steps + 1)[1:]
+        total = np.zeros(len(np.asarray(x)), dtype="float64")
+        previous = np.zeros_like(total)
+        for end in ends:
+            cumulative = self.bgnbd.expected_orders(float(end), x, t_x, T)
+            total += (cumulative - previous) / (1.0 + self.annual_discount_rate) ** (end / 365.0)
+            previous = cumulative
+        return total
 
     def save(self, root: Path) -> Path:
         path = root / self.model_version / "model.json"
@@ -150,6 +230,7 @@ def customer_value_to_arrow(predictions: pd.DataFrame, as_of: date, horizon_days
 
     schema = value_schema(horizon_days)
     orders_col, clv_col = value_columns(horizon_days)
+    discounted_col = discounted_column(horizon_days)
     n = len(predictions)
 
     def money(values: pd.Series) -> pa.Array:
@@ -163,6 +244,7 @@ def customer_value_to_arrow(predictions: pd.DataFrame, as_of: date, horizon_days
         pa.array(predictions[orders_col].to_numpy(), pa.float64()),
         money(predictions["expected_order_value"]),
         money(predictions[clv_col]),
+        money(predictions[discounted_col]),
         pa.array([model_version] * n, pa.string()),
     ]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -25,17 +25,23 @@ def quality(reported_lake) -> dict:
 def test_k_selection_curve_has_all_three_scores_and_the_choice_is_explained(quality: dict) -> None:
     seg = quality["segmentation"]
     curve = seg["selection_curve"]
-    assert [c["k"] for c in curve] == [2, 3, 4, 5, 6]
+    assert [c["k"] for c in curve] == [3, 4, 5, 6]
     for point in curve:
         assert point["inertia"] > 0 and -1 <= point["silhouette"] <= 1 and point["calinski_harabasz"] > 0
+        assert 0 < point["smallest_share"] <= 1 / point["k"]
         assert point["rows"] == seg["customers_scored"]
     # inertia can only fall as k grows (n_init=10 on the same points)
     inertias = [c["inertia"] for c in curve]
     assert inertias == sorted(inertias, reverse=True)
-    best = max(curve, key=lambda c: (c["silhouette"], -c["k"]))
-    assert seg["k"] == best["k"] and seg["k_selection"] == "automatic (silhouette)"
-    assert f"k={best['k']} was chosen automatically" in seg["k_reason"]
-    assert f"{best['silhouette']:.3f}" in seg["k_reason"] and "Calinski-Harabasz" in seg["k_reason"]
+    assert seg["k_selection"] in {"automatic (elbow)", "automatic (silhouette)"}
+    assert seg["k_rule"]["min_cluster_share"] == 0.02
+    chosen = next(c for c in curve if c["k"] == seg["k"])
+    assert chosen["smallest_share"] >= 0.02
+    assert min(s["customer_share"] for s in seg["cluster_sizes"]) >= 0.02
+    assert f"k={seg['k']} was chosen automatically among k=3..6" in seg["k_reason"]
+    assert f"{chosen['silhouette']:.3f}" in seg["k_reason"] and "Calinski-Harabasz" in seg["k_reason"]
+    if seg["k_selection"] == "automatic (elbow)":
+        assert seg["k_rule"]["elbow"] == seg["k"] and "elbow of the inertia curve" in seg["k_reason"]
 
 
 def test_centroids_are_in_original_units_and_match_the_clusters(quality: dict, reported_lake) -> None:

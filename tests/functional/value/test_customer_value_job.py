@@ -1,16 +1,15 @@
 """The customer_value stage on a small hand-built gold layer: gold.customer_value in the catalog,
-the stored value model, the report with its calibration rows, and a clear error on unusable data."""
+the stored value model, the report with its calibration rows, and the skip on data too small to fit."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
-from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
@@ -36,7 +35,12 @@ def test_customer_value_stage_writes_gold_table_model_and_report(lake: Lake, tmp
     con = connect(lake)
     columns = [r[0] for r in con.execute("DESCRIBE gold.customer_value").fetchall()]
     assert columns == ["customer_id", "as_of_date", "repeat_orders", "p_alive", "expected_orders_180d",
-                       "expected_order_value", "predicted_clv_180d", "model_version"]
+                       "expected_order_value", "predicted_clv_180d", "discounted_margin_clv_180d", "model_version"]
+    # Money terms at the defaults (margin 1, 10% a year): discounted, never above the plain CLV.
+    above, below = con.execute(
+        "SELECT count(*) FILTER (WHERE discounted_margin_clv_180d > predicted_clv_180d), "
+        "count(*) FILTER (WHERE discounted_margin_clv_180d < predicted_clv_180d) FROM gold.customer_value").fetchone()
+    assert above == 0 and below > 0
     rows, bad, versions, as_of = con.execute("""
         SELECT count(*), count(*) FILTER (WHERE NOT isfinite(p_alive) OR NOT isfinite(expected_orders_180d)
                                           OR p_alive < 0 OR p_alive > 1 OR predicted_clv_180d < 0),
@@ -47,6 +51,7 @@ def test_customer_value_stage_writes_gold_table_model_and_report(lake: Lake, tmp
         "SELECT min(p_alive) FROM gold.customer_value WHERE repeat_orders = 0").fetchone()[0]
     assert one_timers_alive == 1.0
 
+    assert report["status"] == "fitted" and report["purchase_period"] == "day"
     stored = Path(report["model_path"])
     assert stored.is_file() and report["model_version"] in str(stored)
     assert {"r", "alpha", "a", "b"} <= set(report["bgnbd"]) and {"p", "q", "v"} <= set(report["gamma_gamma"])
@@ -55,7 +60,7 @@ def test_customer_value_stage_writes_gold_table_model_and_report(lake: Lake, tmp
     assert (ctx.run_dir / "customer_value_report.json").is_file()
 
 
-def test_customer_value_refuses_data_without_repeat_orders(lake: Lake, tmp_path: Path) -> None:
+def three_one_time_buyers(lake: Lake) -> None:
     lake.write_arrow("gold", "customer_rfm_features", pa.table({
         "customer_id": ["A", "B", "C"],
         "as_of_date": pa.array([AS_OF] * 3, pa.date32()),
@@ -65,6 +70,47 @@ def test_customer_value_refuses_data_without_repeat_orders(lake: Lake, tmp_path:
         "frequency": pa.array([1, 1, 1], pa.int32()),
         "monetary": pa.array([Decimal("10.00")] * 3, pa.decimal128(18, 2)),
     }))
-    with pytest.raises(PipelineError, match="none of the 3 customers has a repeat order"):
-        run_customer_value(context(lake, tmp_path))
-    assert lake.current("gold", "customer_value") is None
+    days = [AS_OF - timedelta(days=d) for d in (3, 30, 300)]
+    lake.write_arrow("gold", "fct_orders", pa.table({
+        "order_id": ["o1", "o2", "o3"], "customer_id": ["A", "B", "C"],
+        "ordered_at": pa.array([datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d in days],
+                               pa.timestamp("us", tz="UTC")),
+        "order_date": pa.array(days, pa.date32()), "status": ["completed"] * 3,
+        "amount_reporting": pa.array([Decimal("10.00")] * 3, pa.decimal128(18, 2)), "is_rfm_counted": [True] * 3,
+    }))
+
+
+def test_below_its_minimum_the_stage_is_skipped_and_publishes_no_values(lake: Lake, tmp_path: Path) -> None:
+    write_gold(lake)
+    run_customer_value(context(lake, tmp_path))
+    assert lake.count_rows(lake.require("gold", "customer_value")) == 1500
+    three_one_time_buyers(lake)  # a later run on data too small to fit
+    ctx = context(lake, tmp_path)
+    report = run_customer_value(ctx)
+    assert report["status"] == "skipped"
+    assert report["skipped"].startswith("3 customer(s), 0 with repeat purchases")
+    assert "at least 50 customers, 20 with repeat purchases" in report["skipped"]
+    # The earlier run's values are not passed off as this run's: the table is there, empty.
+    assert lake.count_rows(lake.require("gold", "customer_value")) == 0
+    assert json.loads((ctx.run_dir / "customer_value_report.json").read_text())["status"] == "skipped"
+
+
+def test_a_failed_fit_is_reported_with_its_diagnostics_and_publishes_nothing(lake: Lake, tmp_path: Path) -> None:
+    # Issue 21's shop: two customers with two orders each, minimums lowered so the fit is tried.
+    lake.write_arrow("gold", "customer_rfm_features", pa.table({
+        "customer_id": ["A", "B"],
+        "as_of_date": pa.array([AS_OF] * 2, pa.date32()),
+        "first_order_date": pa.array([AS_OF - timedelta(days=d) for d in (31, 29)], pa.date32()),
+        "last_order_date": pa.array([AS_OF - timedelta(days=d) for d in (12, 7)], pa.date32()),
+        "recency_days": pa.array([12, 7], pa.int32()),
+        "frequency": pa.array([2, 2], pa.int32()),
+        "monetary": pa.array([Decimal("45.00"), Decimal("80.00")], pa.decimal128(18, 2)),
+    }))
+    ctx = context(lake, tmp_path, **{"value.min_customers": 2, "value.min_repeat_customers": 2})
+    report = run_customer_value(ctx)
+    assert report["status"] == "skipped"
+    assert report["skipped"].startswith("the fit failed, nothing published: parameters at the "
+                                        "search bound")
+    assert {"bgnbd", "gamma_gamma"} <= set(report["diagnostics"])
+    assert lake.count_rows(lake.require("gold", "customer_value")) == 0
+    assert not (lake.models_dir / "value").exists()

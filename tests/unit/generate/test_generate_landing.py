@@ -256,8 +256,8 @@ def test_overwrite_refuses_foreign_files_in_entity_folders(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"order_lines": 999}, "between 1,000 and 10,000,000"),
-        ({"order_lines": 10_000_001}, "between 1,000 and 10,000,000"),
+        ({"order_lines": 49}, "between 50 and 10,000,000"),
+        ({"order_lines": 10_000_001}, "between 50 and 10,000,000"),
         ({"seed": -1}, "seed"),
         ({"years": 0.1}, "years"),
         ({"end_date": "2026-10-31"}, "end_date"),

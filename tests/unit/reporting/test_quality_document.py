@@ -81,12 +81,46 @@ def test_out_folder_must_exist(tmp_path: Path) -> None:
     assert written.html_path == tmp_path / "segmentation_quality.html" and written.html_path.is_file()
 
 
-def test_automatic_k_reason_names_the_silhouette_runner_up_and_calinski(tmp_path: Path) -> None:
+def test_k_reason_of_a_model_fitted_before_the_elbow_rule(tmp_path: Path) -> None:
     run = make_run(tmp_path, "20240101T000000Z-aaaaaa", segmentation=segmentation_report())
     reason = build_quality_report(tmp_path, run)["segmentation"]["k_reason"]
-    assert reason == ("k=3 was chosen automatically: it has the highest silhouette (0.450) of k=2..4, each "
-                      "fitted and scored on a seeded sample of 500 customers; the runner-up was k=2 (0.410). "
-                      "Calinski-Harabasz would prefer k=4.")
+    assert reason == ("k=3 was chosen automatically among k=2..4, each fitted and scored on a seeded sample of "
+                      "500 customers: it has the highest silhouette (0.450). Calinski-Harabasz would prefer k=4.")
+
+
+RULE = {"min_cluster_share": 0.02, "min_cluster_size": 10}
+SHARED_CURVE = [{**c, "smallest_share": share} for c, share in zip(CURVE, (0.3, 0.12, 0.01), strict=True)]
+
+
+def test_k_reason_names_the_elbow_and_the_share_rule(tmp_path: Path) -> None:
+    seg = segmentation_report(k_selection="automatic (elbow)", selection_curve=SHARED_CURVE,
+                              k_rule={**RULE, "elbow": 3})
+    run = make_run(tmp_path, "20240101T000000Z-aaaaaa", segmentation=seg)
+    quality = build_quality_report(tmp_path, run)["segmentation"]
+    assert quality["k_reason"] == (
+        "k=3 was chosen automatically among k=2..4, each fitted and scored on a seeded sample of 500 customers: "
+        "it is the elbow of the inertia curve (Kneedle) and every cluster holds at least 2% of customers and "
+        "10 customers (its smallest cluster: 12.0%); silhouette 0.450. Calinski-Harabasz would prefer k=4.")
+    assert [c["smallest_share"] for c in quality["selection_curve"]] == [0.3, 0.12, 0.01]
+    assert "smallest cluster" in render_html(build_quality_report(tmp_path, run))
+
+
+def test_k_reason_says_why_the_elbow_was_passed_over(tmp_path: Path) -> None:
+    seg = segmentation_report(k_selection="automatic (silhouette)", selection_curve=SHARED_CURVE,
+                              k_rule={**RULE, "elbow": 4})
+    run = make_run(tmp_path, "20240101T000000Z-aaaaaa", segmentation=seg)
+    reason = build_quality_report(tmp_path, run)["segmentation"]["k_reason"]
+    assert "the inertia elbow k=4 leaves a cluster of only 1.0% of customers, so k is the one with the highest " \
+           "silhouette (0.450) among the k where every cluster holds at least 2% of customers" in reason
+
+
+def test_skipped_clustering_is_explained_without_a_curve(tmp_path: Path) -> None:
+    note = "clustering skipped: 5 customer(s), 5 distinct point(s); at least 30 customers are needed"
+    seg = segmentation_report(k=1, k_selection="skipped", selection_curve=[], notes=[note])
+    run = make_run(tmp_path, "20240101T000000Z-aaaaaa", segmentation=seg)
+    report = build_quality_report(tmp_path, run)
+    assert report["segmentation"]["k_reason"] == f"No clusters: {note}."
+    assert "No clusters" in render_html(report)
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
