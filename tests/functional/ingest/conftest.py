@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from ingest_landing_fixture import build_landing  # type: ignore[import-not-found]
+from ingest_landing_fixture import TEST_KEY, IngestRun, run_once  # type: ignore[import-not-found]
 
-TEST_KEY = "test-key-not-a-secret"  # same as tests/conftest.py's autouse fixture
-
-
-@dataclass
-class IngestRun:
-    landing: Path
-    ctx: object
-    report: object
-
-
-def run_once(root: Path, engine: object = None) -> IngestRun:
-    from rfmlake.ingest.engine import DuckEngine
-    from rfmlake.ingest.jobs import run_ingest
-    from rfmlake.lake import Lake
-    from rfmlake.pipeline.context import RunContext
-    from rfmlake.settings import Settings
-
-    landing = build_landing(root) if not (root / "landing").exists() else root / "landing"
-    ctx = RunContext(landing_dir=landing, lake=Lake(root / "lake"), settings=Settings())
-    engine = engine or DuckEngine()
-    try:
-        return IngestRun(landing, ctx, run_ingest(engine, ctx))
-    finally:
-        if not hasattr(engine, "spark"):
-            engine.close()
+__all__ = ["IngestRun", "ingested"]
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -125,3 +126,33 @@ def build_landing(root: Path) -> Path:
         'PURCHASED,P100,Lamp,A lamp,10.5,0,g3,,EMAIL,x@y.z,Paris,,FR,"Wed, 21 Sep 2022 08:00:00 +0000"\n',
     )
     return landing
+
+
+TEST_KEY = "test-key-not-a-secret"  # same as tests/conftest.py's autouse fixture
+
+
+@dataclass
+class IngestRun:
+    landing: Path
+    ctx: object
+    report: object
+
+
+def run_once(root: Path, engine: object = None) -> IngestRun:
+    """Ingest the crafted landing under `root` (built once) into `root/lake` on `engine` (DuckDB by default)."""
+    from rfmlake.ingest.engine import DuckEngine
+    from rfmlake.ingest.jobs import run_ingest
+    from rfmlake.lake import Lake
+    from rfmlake.pipeline.context import RunContext
+    from rfmlake.settings import Settings
+
+    landing = build_landing(root) if not (root / "landing").exists() else root / "landing"
+    ctx = RunContext(landing_dir=landing, lake=Lake(root / "lake"), settings=Settings())
+    engine = engine or DuckEngine()
+    try:
+        return IngestRun(landing, ctx, run_ingest(engine, ctx))
+    finally:
+        if not hasattr(engine, "spark"):
+            engine.close()
+
+

@@ -15,7 +15,8 @@ def test_spark_and_duckdb_build_the_same_lake(spark, ingested, tmp_path: Path,  
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from conftest import TEST_KEY, run_once  # type: ignore[import-not-found]
+    from ingest_landing_fixture import TEST_KEY, run_once  # type: ignore[import-not-found]
+
     from rfmlake.ingest.engine import SparkEngine
 
     monkeypatch.setenv("RFMLAKE_PII_KEY", TEST_KEY)
