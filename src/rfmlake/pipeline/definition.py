@@ -31,6 +31,14 @@ class Stage:
     state: tuple[str, ...] = ()
     # Lake folders of plain files (not tables) the stage writes, published from a workspace.
     exports: tuple[str, ...] = ()
+    # Reads a lake on S3 where it lies (SQL through DuckDB httpfs) instead of from a workspace copy;
+    # it may then commit no tables and keep no state, only its run reports.
+    in_place: bool = False
+
+    def __post_init__(self) -> None:
+        if self.in_place and (self.writes or self.state or self.exports):
+            raise ValueError(f"stage {self.name}: an in-place stage reads the lake where it lies and may not "
+                             "declare writes, state or exports (those need a workspace to publish from)")
 
 
 PIPELINE: tuple[Stage, ...] = (
@@ -55,10 +63,11 @@ PIPELINE: tuple[Stage, ...] = (
     ),
     Stage(
         "quality_silver",
-        "great-expectations suites on silver; a critical failure stops the run",
+        "the silver quality suites, run as SQL where the data lies; a critical failure stops the run",
         runtime="python",
         entry="rfmlake.pipeline.stages:quality_silver",
         reads=("bronze.quarantine", "silver.*"),
+        in_place=True,
     ),
     Stage(
         "dbt_build",
@@ -90,10 +99,11 @@ PIPELINE: tuple[Stage, ...] = (
     ),
     Stage(
         "quality_gold",
-        "great-expectations suites on gold; a critical failure stops the run",
+        "the gold quality suites, run as SQL where the data lies; a critical failure stops the run",
         runtime="python",
         entry="rfmlake.pipeline.stages:quality_gold",
         reads=("gold.*",),
+        in_place=True,
     ),
     Stage(
         "profiles",

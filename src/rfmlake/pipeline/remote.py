@@ -39,6 +39,9 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
     ctx = build_context(JobArgs(landing, lake, config, run_id))
     if ctx.lake.is_local or stage.runtime == "spark":  # Spark reads and writes s3:// itself (Glue)
         return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx)}
+    if stage.in_place:  # SQL over the s3:// files (the quality checks): nothing is copied to /tmp
+        return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx),
+                "lake": {"read_in_place": True}}
     # One-process stages work on a local copy of what they read; it is published when they succeed.
     # dbt on Athena reads silver and builds gold in Athena itself: its workspace holds only its reports.
     reads = () if stage.runtime == "dbt" else stage.reads

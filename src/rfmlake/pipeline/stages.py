@@ -102,9 +102,11 @@ def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
     context = QualityContext.from_settings(ctx.settings, segment_names=tuple(rules.names), run_at=ctx.started_at)
     report = run_quality(ctx.lake, zone, context=context)
     state.reports[f"quality_{zone}"] = report
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.run_dir / f"quality_{zone}.txt").write_text(report.render())
-    (ctx.run_dir / f"quality_{zone}.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    # Through the lake's storage: on AWS the stage reads the lake on S3 in place (no workspace), so
+    # its reports go straight to the run's folder there.
+    ctx.lake.write_system(report.render().encode(), "runs", ctx.run_id, f"quality_{zone}.txt")
+    ctx.lake.write_system(json.dumps(report.to_dict(), indent=2, default=str).encode(),
+                          "runs", ctx.run_id, f"quality_{zone}.json")
     report.raise_for_critical()
     return {"summary": report.summary(), "warnings": len(report.warnings)}
 

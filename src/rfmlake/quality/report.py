@@ -1,6 +1,6 @@
 """The outcome of a quality run: per table, per expectation; rendered as plain text for people and
 as a dict for the run's JSON report. Values held here are already plain (JSON-safe) and never
-personal data: PII checks keep counts and row keys only (see runner._outcome_from_result)."""
+personal data: PII checks keep counts and row keys only (see outcome_from_result)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rfmlake.errors import QualityError
-from rfmlake.quality.suites import Severity
+from rfmlake.quality.suites import Check, Severity, TableSuite
 
 TableStatus = Literal["validated", "skipped", "missing"]
+EXAMPLE_COUNT = 5
 _MAX_RENDERED_SET = 8
+_COLUMN_KWARGS = frozenset({"column", "column_A", "column_B", "column_list"})
 
 
 def to_plain(value: Any) -> Any:
@@ -118,6 +120,59 @@ class ExpectationOutcome:
         return lines
 
 
+def outcome_from_result(suite: TableSuite, check: Check, *, success: bool, error: str | None = None,
+                        result: Mapping[str, Any] | None = None) -> ExpectationOutcome:
+    """An ExpectationOutcome from a result in great-expectations' SUMMARY shape (element_count,
+    unexpected_count, unexpected_percent[_total], observed_value, details.mismatched,
+    partial_unexpected_list, partial_unexpected_index_list), whichever engine computed it. A PII
+    check keeps counts and row keys only."""
+    result = result or {}
+    parameters = {k: to_plain(v) for k, v in check.kwargs.items() if k not in _COLUMN_KWARGS}
+    element_count = result.get("element_count")
+    unexpected_count = result.get("unexpected_count")
+    percent = result.get("unexpected_percent_total", result.get("unexpected_percent"))
+    observed = result.get("observed_value")
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if mismatched is not None:
+        observed = to_plain(mismatched)
+    examples: tuple[Any, ...] = ()
+    rows: tuple[Mapping[str, Any], ...] = ()
+    if not success:
+        if not check.pii:
+            seen: list[Any] = []
+            for value in result.get("partial_unexpected_list") or ():
+                plain = to_plain(value)
+                # None (a null) and booleans (a derived yes/no) say nothing the description does not.
+                if plain is not None and not isinstance(plain, bool) and plain not in seen:
+                    seen.append(plain)
+            examples = tuple(seen[:EXAMPLE_COUNT])
+        # Row keys only: an index entry may also hold the checked column's value, which for a token
+        # column may be the clear-text e-mail it caught.
+        key = set(suite.key)
+        rows = tuple(
+            {k: to_plain(v) for k, v in entry.items() if k in key}
+            for entry in (result.get("partial_unexpected_index_list") or ())[:EXAMPLE_COUNT]
+            if isinstance(entry, Mapping)
+        )
+        rows = tuple({repr(r): r for r in rows if r}.values())
+    return ExpectationOutcome(
+        expectation=check.expectation,
+        columns=suite.source_columns(check),
+        severity=check.severity,
+        success=success,
+        description=check.description,
+        parameters=parameters,
+        pii=check.pii,
+        element_count=int(element_count) if element_count is not None else None,
+        unexpected_count=int(unexpected_count) if unexpected_count is not None else None,
+        unexpected_percent=float(percent) if percent is not None else None,
+        observed_value=None if check.pii else to_plain(observed),
+        unexpected_examples=examples,
+        unexpected_rows=rows,
+        error=error,
+    )
+
+
 @dataclass(frozen=True)
 class TableOutcome:
     table: str  # qualified, e.g. silver.orders
@@ -126,6 +181,10 @@ class TableOutcome:
     row_count: int | None = None
     reason: str = ""
     expectations: tuple[ExpectationOutcome, ...] = ()
+    # An incremental run's row scope: row checks read `rows_in_scope` rows (their element_count),
+    # table-level checks all `row_count`. Empty scope: the whole table.
+    scope: str = ""
+    rows_in_scope: int | None = None
 
     @property
     def critical_failures(self) -> tuple[ExpectationOutcome, ...]:
@@ -146,6 +205,7 @@ class TableOutcome:
             "required": self.required,
             "row_count": self.row_count,
             "reason": self.reason,
+            "row_scope": {"scope": self.scope, "rows_in_scope": self.rows_in_scope} if self.scope else None,
             "expectations": [e.to_dict() for e in self.expectations],
         }
 
@@ -155,6 +215,9 @@ class TableOutcome:
         if self.status == "missing":
             return f"{self.table}: MISSING, critical ({self.reason})"
         rows = f"{self.row_count:,} rows" if self.row_count is not None else "row count unknown"
+        if self.scope:
+            in_scope = f"{self.rows_in_scope:,}" if self.rows_in_scope is not None else "unknown"
+            rows += f"; row checks on {in_scope} rows of {self.scope}"
         return f"{self.table} ({rows})"
 
 

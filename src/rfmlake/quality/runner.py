@@ -1,55 +1,76 @@
-"""Run a zone's suites with great-expectations 1.x on DataFrames read from the lake's catalog.
+"""Run a zone's suites as SQL in DuckDB, over the lake's catalog views (local Parquet, or s3:// through
+httpfs): per table one scan computes every row check's unexpected count and the table's aggregates,
+one GROUP BY per uniqueness check counts duplicated keys, and only a failed check reads a few example
+rows. Nothing the size of a table is held in Python; DuckDB works within `memory_limit` and spills
+to a temporary folder beyond it (docs/adr: quality checks compiled to SQL).
 
-GE is imported lazily (it takes seconds) and kept quiet: no usage statistics, no progress bars, no
-log chatter, an ephemeral in-memory context (nothing written to disk, nothing fetched).
+In an incremental run a caller may pass a `RowScope` per table: row checks then read only the rows
+it selects, table-level checks (row counts, uniqueness, referential checks) still the whole table.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
+import tempfile
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
-from rfmlake.quality.report import ExpectationOutcome, QualityReport, TableOutcome, to_plain
+from rfmlake.quality.report import EXAMPLE_COUNT, QualityReport, TableOutcome, outcome_from_result
+from rfmlake.quality.sql import CompiledCheck, RowScope, compile_suite, duplicate_groups_sql, quote
 from rfmlake.quality.suites import Check, QualityContext, TableSuite, suites_for
 
 if TYPE_CHECKING:
     import duckdb
-    import pandas as pd
+
+    from rfmlake.quality.report import ExpectationOutcome
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_COUNT = 5
-_COLUMN_KWARGS = frozenset({"column", "column_A", "column_B", "column_list"})
-_META_KEY = "rfmlake_check"
+# What DuckDB may hold at once; beyond it joins and aggregations spill to disk. A fixed bound, so the
+# stage's memory does not grow with the tables (a Lambda gets half of its configured memory).
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
-def run_quality(lake: Lake, zone: str, *, context: QualityContext) -> QualityReport:
+def run_quality(lake: Lake, zone: str, *, context: QualityContext, scope: Mapping[str, RowScope] | None = None,
+                memory_limit: str | None = None) -> QualityReport:
     """Validate every table of `zone` that has a suite. Tables absent from the lake are reported as
     skipped, or as missing (a critical failure) when their suite is required. Never raises for bad
-    data: call `raise_for_critical()` on the report to stop a run."""
+    data: call `raise_for_critical()` on the report to stop a run.
+
+    `scope` maps qualified table names ("silver.orders") to the rows an incremental run changed:
+    row checks of those tables read only those rows; tables not in it are checked whole. Raises
+    ValueError for a scope naming a table without a suite, or one the table cannot be filtered by."""
     suites = suites_for(zone, context)
+    compiled = {suite.qualified_name: compile_suite(suite) for suite in suites}
+    scope = dict(scope or {})
+    unknown = sorted(set(scope) - set(compiled))
+    if unknown:
+        raise ValueError(f"row scope for {', '.join(unknown)}: no quality suite in the {zone} zone has that "
+                         f"table; tables: {', '.join(compiled)}")
     started = time.perf_counter()
-    validator: _GxValidator | None = None
-    outcomes: list[TableOutcome] = []
-    con = connect(lake)
-    try:
-        for suite in suites:
-            if lake.current(suite.zone, suite.table) is None:
-                outcomes.append(_absent(suite))
-                continue
-            if validator is None:
-                validator = _GxValidator()
-            outcomes.append(_run_suite(con, lake, suite, validator))
-    finally:
-        con.close()
-    report = QualityReport(zone, context.run_at, tuple(outcomes), time.perf_counter() - started)
+    present = [suite for suite in suites if lake.current(suite.zone, suite.table) is not None]
+    outcomes: dict[str, TableOutcome] = {s.qualified_name: _absent(s) for s in suites if s not in present}
+    if present:
+        zones = tuple(sorted({zone, *(r.split(".", 1)[0] for s in present for d in s.derived for r in d.requires)}))
+        spill = tempfile.mkdtemp(prefix="rfmlake-quality-")
+        con = connect(lake, zones=zones)
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory = '{spill}'")
+            con.execute("SET preserve_insertion_order = false")
+            for suite in present:
+                outcomes[suite.qualified_name] = TableValidation(
+                    con, lake, suite, scope.get(suite.qualified_name), compiled[suite.qualified_name]).run()
+        finally:
+            con.close()
+            shutil.rmtree(spill, ignore_errors=True)
+    report = QualityReport(zone, context.run_at, tuple(outcomes[s.qualified_name] for s in suites),
+                           time.perf_counter() - started)
     log.info("%s", report.summary())
     return report
 
@@ -61,202 +82,236 @@ def _absent(suite: TableSuite) -> TableOutcome:
     return TableOutcome(suite.qualified_name, "skipped", reason="not in the lake")
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+@dataclass
+class _Counts:
+    rows: int
+    values: dict[int, Any]  # check index -> unexpected count (row, duplicates) or observed value (aggregate)
+    errors: dict[int, str]
 
 
-def _run_suite(con: duckdb.DuckDBPyConnection, lake: Lake, suite: TableSuite,
-               validator: _GxValidator) -> TableOutcome:
-    table_sql = f"{_quote(suite.zone)}.{_quote(suite.table)}"
-    column_types: dict[str, str] = {
-        name: str(type_) for name, type_, *_ in con.execute(f"DESCRIBE {table_sql}").fetchall()
-    }
-    row_count = int(con.execute(f"SELECT count(*) FROM {table_sql}").fetchone()[0])  # type: ignore[index]
+class TableValidation:
+    """One table's suite on a catalog connection (`connect(lake)`): its queries, and their results as
+    a TableOutcome (`run()`)."""
 
-    runnable: list[tuple[int, Check]] = []
-    not_evaluated: dict[int, ExpectationOutcome] = {}
-    for index, check in enumerate(suite.checks):
-        reason = _why_not_runnable(lake, suite, check, column_types)
-        if reason:
-            not_evaluated[index] = _outcome(suite, check, success=False, error=reason)
-        else:
-            runnable.append((index, check))
+    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Lake, suite: TableSuite,
+                 scope: RowScope | None = None, compiled: Sequence[CompiledCheck] | None = None) -> None:
+        self.con, self.lake, self.suite, self.scope = con, lake, suite, scope
+        self.compiled = tuple(compiled) if compiled is not None else compile_suite(suite)
+        self.table_sql = f"{quote(suite.zone)}.{quote(suite.table)}"
+        self.column_types: dict[str, str] = {
+            name: str(type_) for name, type_, *_ in con.execute(f"DESCRIBE {self.table_sql}").fetchall()
+        }
+        self.key = [c for c in suite.key if c in self.column_types]
+        # A float NaN is a missing value to great-expectations (pandas), but a number above all others
+        # to SQL: the checks read NaN as null, so that `between` ignores it and `not_null` catches it.
+        floats = [name for name, type_ in self.column_types.items() if type_ in ("DOUBLE", "FLOAT")]
+        self.source_sql = self.table_sql
+        if floats:
+            replaced = ", ".join(f"CASE WHEN isnan({quote(c)}) THEN NULL ELSE {quote(c)} END AS {quote(c)}"
+                                 for c in floats)
+            self.source_sql = f"(SELECT * REPLACE ({replaced}) FROM {self.table_sql}) AS {quote(suite.table)}"
+        if scope is not None:
+            missing = [c for c in scope.columns if c not in self.column_types]
+            if missing:
+                raise ValueError(f"row scope for {suite.qualified_name}: column(s) {', '.join(missing)} not in the "
+                                 "table, so it cannot be filtered by source file")
 
-    key = [c for c in suite.key if c in column_types]
-    frame = con.execute(_select_sql(table_sql, suite, [c for _, c in runnable], key, column_types)).df()
-
-    results: dict[int, ExpectationOutcome] = dict(not_evaluated)
-    results.update(validator.validate(suite, frame, runnable, key))
-    expectations = [_schema_outcome(suite, column_types, validator)] if suite.expected_columns else []
-    expectations.extend(results[i] for i in range(len(suite.checks)))
-    return TableOutcome(suite.qualified_name, "validated", required=suite.required, row_count=row_count,
-                        expectations=tuple(expectations))
-
-
-def _why_not_runnable(lake: Lake, suite: TableSuite, check: Check, column_types: Mapping[str, str]) -> str:
-    missing = [c for c in suite.source_columns(check) if c not in column_types]
-    if missing:
-        return f"column(s) {', '.join(missing)} not in {suite.qualified_name}"
-    for name in check.columns:
-        derived = suite.derived_column(name)
-        for required in derived.requires if derived else ():
-            zone, table = required.split(".", 1)
-            if lake.current(zone, table) is None:
-                return f"needs {required}, which is not in the lake"
-    return ""
-
-
-def _select_sql(table_sql: str, suite: TableSuite, checks: Sequence[Check], key: Sequence[str],
-                column_types: Mapping[str, str]) -> str:
-    # Only the columns the checks read: a 1M-row table with wide text columns stays small in pandas.
-    wanted: list[str] = list(key)
-    derived: dict[str, str] = {}
-    for check in checks:
-        for name in check.columns:
-            column = suite.derived_column(name)
-            if column is not None:
-                derived[column.name] = column.sql
+    def run(self) -> TableOutcome:
+        results: dict[int, ExpectationOutcome] = {}
+        runnable: list[int] = []
+        for index, item in enumerate(self.compiled):
+            reason = self._why_not_runnable(item.check)
+            if reason:
+                results[index] = outcome_from_result(self.suite, item.check, success=False, error=reason)
+            elif item.shape == "schema":
+                results[index] = self._schema(item.check)
             else:
-                wanted.append(name)
-    parts: list[str] = []
-    for name in dict.fromkeys(wanted):
-        if column_types[name].startswith("TIMESTAMP WITH TIME ZONE"):
-            # The catalog session is UTC: the cast gives naive UTC wall time, comparable to run_at.
-            parts.append(f"CAST({_quote(name)} AS TIMESTAMP) AS {_quote(name)}")
-        else:
-            parts.append(_quote(name))
-    parts.extend(f"({sql}) AS {_quote(name)}" for name, sql in derived.items())
-    return f"SELECT {', '.join(parts) or '1 AS _row'} FROM {table_sql}"
+                runnable.append(index)
 
+        scoped = [i for i in runnable if self.scope is not None and not self.compiled[i].whole_table]
+        whole = [i for i in runnable if i not in scoped and self.compiled[i].shape != "duplicates"]
+        duplicates = [i for i in runnable if self.compiled[i].shape == "duplicates"]
+        table = self._aggregate(whole, scoped=False)
+        in_scope = self._aggregate(scoped, scoped=True) if self.scope is not None else table
+        for index in duplicates:
+            table.values[index], error = self._duplicate_count(index)
+            if error:
+                table.errors[index] = error
 
-def _schema_outcome(suite: TableSuite, column_types: Mapping[str, str],
-                    validator: _GxValidator) -> ExpectationOutcome:
-    check = Check("expect_table_columns_to_match_set",
-                  {"column_set": list(suite.expected_columns), "exact_match": False}, suite.schema_severity,
-                  "the table has every column of its contract")
-    import pandas as pd
+        for index in runnable:
+            counts = in_scope if index in scoped else table
+            results[index] = self._outcome(index, counts)
+        expectations = [self._schema(self._schema_check())] if self.suite.expected_columns else []
+        expectations.extend(results[i] for i in range(len(self.compiled)))
+        scope_fields: dict[str, Any] = {}
+        if self.scope is not None:
+            scope_fields = {"scope": self.scope.describe(), "rows_in_scope": in_scope.rows}
+        return TableOutcome(self.suite.qualified_name, "validated", required=self.suite.required,
+                            row_count=table.rows, expectations=tuple(expectations), **scope_fields)
 
-    empty = pd.DataFrame({name: pd.Series(dtype="object") for name in column_types})
-    return validator.validate(suite, empty, [(0, check)], [], asset_suffix="schema")[0]
+    # -- planning -------------------------------------------------------------------------------
+    def _why_not_runnable(self, check: Check) -> str:
+        missing = [c for c in self.suite.source_columns(check) if c not in self.column_types]
+        if missing:
+            return f"column(s) {', '.join(missing)} not in {self.suite.qualified_name}"
+        for name in check.columns:
+            derived = self.suite.derived_column(name)
+            for required in derived.requires if derived else ():
+                zone, table = required.split(".", 1)
+                if self.lake.current(zone, table) is None:
+                    return f"needs {required}, which is not in the lake"
+        return ""
 
+    def frame_sql(self, indexes: Sequence[int], *, scoped: bool) -> str:
+        """The table as the checks see it: key columns, the columns they read, their derived columns;
+        restricted to the scope's rows when `scoped`."""
+        wanted: list[str] = list(self.key)
+        derived: dict[str, str] = {}
+        for index in indexes:
+            for name in self.compiled[index].check.columns:
+                column = self.suite.derived_column(name)
+                if column is not None:
+                    derived[column.name] = column.sql
+                else:
+                    wanted.append(name)
+        parts: list[str] = []
+        for name in dict.fromkeys(wanted):
+            if self.column_types[name].startswith("TIMESTAMP WITH TIME ZONE"):
+                # The catalog session is UTC: the cast gives naive UTC wall time, as the lake reads it.
+                parts.append(f"CAST({quote(name)} AS TIMESTAMP) AS {quote(name)}")
+            else:
+                parts.append(quote(name))
+        parts.extend(f"({sql}) AS {quote(name)}" for name, sql in derived.items())
+        where = f" WHERE {self.scope.sql()}" if scoped and self.scope is not None else ""
+        return f"SELECT {', '.join(parts) or '1 AS _row'} FROM {self.source_sql}{where}"
 
-def _outcome(suite: TableSuite, check: Check, *, success: bool, error: str | None = None,
-             result: Mapping[str, Any] | None = None) -> ExpectationOutcome:
-    result = result or {}
-    parameters = {k: to_plain(v) for k, v in check.kwargs.items() if k not in _COLUMN_KWARGS}
-    element_count = result.get("element_count")
-    unexpected_count = result.get("unexpected_count")
-    percent = result.get("unexpected_percent_total", result.get("unexpected_percent"))
-    observed = result.get("observed_value")
-    mismatched = (result.get("details") or {}).get("mismatched")
-    if mismatched is not None:
-        observed = to_plain(mismatched)
-    examples: tuple[Any, ...] = ()
-    rows: tuple[Mapping[str, Any], ...] = ()
-    if not success:
-        if not check.pii:
-            seen: list[Any] = []
-            for value in result.get("partial_unexpected_list") or ():
-                plain = to_plain(value)
-                # None (a null) and booleans (a derived yes/no) say nothing the description does not.
-                if plain is not None and not isinstance(plain, bool) and plain not in seen:
-                    seen.append(plain)
-            examples = tuple(seen[:EXAMPLE_COUNT])
-        # Row keys only: GE also puts the checked column's value in each index entry, which for a
-        # token column may be the clear-text e-mail it caught.
-        key = set(suite.key)
-        rows = tuple(
-            {k: to_plain(v) for k, v in entry.items() if k in key}
-            for entry in (result.get("partial_unexpected_index_list") or ())[:EXAMPLE_COUNT]
-            if isinstance(entry, Mapping)
-        )
-        rows = tuple({repr(r): r for r in rows if r}.values())
-    return ExpectationOutcome(
-        expectation=check.expectation,
-        columns=suite.source_columns(check),
-        severity=check.severity,
-        success=success,
-        description=check.description,
-        parameters=parameters,
-        pii=check.pii,
-        element_count=int(element_count) if element_count is not None else None,
-        unexpected_count=int(unexpected_count) if unexpected_count is not None else None,
-        unexpected_percent=float(percent) if percent is not None else None,
-        observed_value=None if check.pii else to_plain(observed),
-        unexpected_examples=examples,
-        unexpected_rows=rows,
-        error=error,
-    )
+    # -- counting -------------------------------------------------------------------------------
+    def _select_items(self, index: int) -> str:
+        item = self.compiled[index]
+        if item.shape == "row":
+            return f"count_if({item.unexpected_sql}) AS _c{index}"
+        return f"{item.aggregate_sql} AS _c{index}"
 
-
-def _exception_message(exception_info: Any) -> str | None:
-    """GE reports exceptions either as one info dict or as a dict of them keyed by metric."""
-    if not isinstance(exception_info, Mapping):
-        return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
-    for info in infos:
-        if isinstance(info, Mapping) and info.get("raised_exception"):
-            return str(info.get("exception_message") or "great-expectations raised an exception")
-    return None
-
-
-def _import_gx() -> Any:
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
-    for name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import great_expectations as gx
-    return gx
-
-
-class _GxValidator:
-    """One ephemeral GE context per quality run, with one pandas datasource."""
-
-    def __init__(self) -> None:
-        gx = _import_gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-        self._gx = gx
-        self._configuration = ExpectationConfiguration
-        self._context = gx.get_context(mode="ephemeral")
-        self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self._datasource = self._context.data_sources.add_pandas(
-            f"rfmlake_lake_{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-        )
-
-    def validate(self, suite: TableSuite, frame: pd.DataFrame, checks: Sequence[tuple[int, Check]],
-                 key: Sequence[str], asset_suffix: str = "data") -> dict[int, ExpectationOutcome]:
-        if not checks:
-            return {}
-        gx_suite = self._gx.ExpectationSuite(name=f"{suite.suite_name}_{asset_suffix}")
-        for index, check in checks:
-            config = self._configuration(type=check.expectation, kwargs=dict(check.kwargs),
-                                         meta={_META_KEY: index})
-            gx_suite.add_expectation(config.to_domain_obj())
-        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLE_COUNT}
-        if key:
-            result_format["unexpected_index_column_names"] = list(key)
+    def _aggregate(self, indexes: Sequence[int], *, scoped: bool) -> _Counts:
+        """One scan: the row count and every check's count or aggregate. If the combined query fails,
+        each check runs alone, so an error is reported on the check that caused it."""
+        frame = self.frame_sql(indexes, scoped=scoped)
+        items = ", ".join(["count(*) AS _rows", *(self._select_items(i) for i in indexes)])
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                asset = self._datasource.add_dataframe_asset(f"{suite.qualified_name}.{asset_suffix}")
-                batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
-                    batch_parameters={"dataframe": frame}
-                )
-                validation = batch.validate(gx_suite, result_format=result_format)
-        except Exception as exc:  # noqa: BLE001 - reported per expectation; critical ones stop the run
-            error = f"great-expectations could not validate: {type(exc).__name__}: {exc}"
-            return {index: _outcome(suite, check, success=False, error=error) for index, check in checks}
-        by_index = dict(checks)
-        outcomes: dict[int, ExpectationOutcome] = {}
-        for item in validation.results:
-            index = int(item.expectation_config.meta[_META_KEY])
-            error = _exception_message(item.exception_info)
-            outcomes[index] = _outcome(suite, by_index[index], success=bool(item.success) and error is None,
-                                       error=error, result=dict(item.result or {}))
-        for index, check in checks:
-            if index not in outcomes:
-                outcomes[index] = _outcome(suite, check, success=False, error="great-expectations returned no result")
-        return outcomes
+            row = self.con.execute(f"SELECT {items} FROM ({frame}) AS _frame").fetchone()
+            assert row is not None
+            return _Counts(int(row[0]), {i: row[n + 1] for n, i in enumerate(indexes)}, {})
+        except self._errors() as exc:
+            if not indexes:  # nothing but the frame itself: the scope (or the table) cannot be read
+                if scoped:
+                    raise ValueError(self._scope_error(exc)) from None
+                raise
+        counts = _Counts(self._count_rows(scoped), {}, {})
+        for index in indexes:
+            try:
+                frame = self.frame_sql([index], scoped=scoped)
+                counts.values[index] = self.con.execute(
+                    f"SELECT {self._select_items(index)} FROM ({frame}) AS _frame").fetchone()[0]  # type: ignore[index]
+            except self._errors() as exc:
+                counts.errors[index] = f"could not be evaluated: {exc}"
+        return counts
+
+    def _count_rows(self, scoped: bool) -> int:
+        try:
+            return int(self.con.execute(f"SELECT count(*) FROM ({self.frame_sql([], scoped=scoped)})").fetchone()[0])  # type: ignore[index]
+        except self._errors() as exc:
+            if scoped:
+                raise ValueError(self._scope_error(exc)) from None
+            raise
+
+    def _scope_error(self, exc: Exception) -> str:
+        assert self.scope is not None
+        return f"row scope for {self.suite.qualified_name} ({self.scope.sql()}) cannot filter the table: {exc}"
+
+    def _duplicate_count(self, index: int) -> tuple[int | None, str]:
+        groups = duplicate_groups_sql(self.frame_sql([index], scoped=False), self.compiled[index].columns)
+        try:
+            row = self.con.execute(f"SELECT coalesce(sum(_n), 0) FROM ({groups}) AS _dups").fetchone()
+            return int(row[0]), ""  # type: ignore[index]
+        except self._errors() as exc:
+            return None, f"could not be evaluated: {exc}"
+
+    @staticmethod
+    def _errors() -> tuple[type[Exception], ...]:
+        import duckdb
+
+        return (duckdb.Error,)
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def _outcome(self, index: int, counts: _Counts) -> ExpectationOutcome:
+        item = self.compiled[index]
+        if index in counts.errors:
+            return outcome_from_result(self.suite, item.check, success=False, error=counts.errors[index])
+        value = counts.values[index]
+        if item.shape == "aggregate":
+            return outcome_from_result(self.suite, item.check, success=item.success_of(value),
+                                       result={"observed_value": value})
+        unexpected = int(value or 0)
+        result: dict[str, Any] = {
+            "element_count": counts.rows,
+            "unexpected_count": unexpected,
+            "unexpected_percent_total": 100.0 * unexpected / counts.rows if counts.rows else None,
+        }
+        if unexpected:
+            result.update(self._examples(index, scoped=self._is_scoped(index)))
+        return outcome_from_result(self.suite, item.check, success=unexpected == 0, result=result)
+
+    def _is_scoped(self, index: int) -> bool:
+        return self.scope is not None and not self.compiled[index].whole_table
+
+    def _examples(self, index: int, *, scoped: bool) -> dict[str, Any]:
+        """A few unexpected rows, in key order: their key columns and (unless the values may be
+        personal data) the checked values, in the shape great-expectations reports them."""
+        item = self.compiled[index]
+        values = [] if item.check.pii else list(item.columns)
+        selected = list(dict.fromkeys([*self.key, *values])) or list(item.columns)
+        order = ", ".join(quote(c) for c in (self.key or list(item.columns)))
+        frame = self.frame_sql([index], scoped=scoped)
+        names = ", ".join(f"_frame.{quote(c)}" for c in selected)
+        if item.shape == "duplicates":
+            match = " AND ".join(f"_frame.{quote(c)} IS NOT DISTINCT FROM _d.{quote(c)}" for c in item.columns)
+            dups = duplicate_groups_sql(frame, item.columns)
+            sql = (f"SELECT {names} FROM ({frame}) AS _frame WHERE EXISTS (SELECT 1 FROM ({dups}) AS _d "
+                   f"WHERE {match}) ORDER BY {order} LIMIT {EXAMPLE_COUNT}")
+        else:
+            sql = (f"SELECT {names} FROM ({frame}) AS _frame WHERE {item.unexpected_sql} "
+                   f"ORDER BY {order} LIMIT {EXAMPLE_COUNT}")
+        try:
+            rows = [dict(zip(selected, row, strict=True)) for row in self.con.execute(sql).fetchall()]
+        except self._errors() as exc:
+            log.warning("%s: examples of %s not read: %s", self.suite.qualified_name, item.check.expectation, exc)
+            return {}
+        examples: list[Any] = []
+        if values:
+            for row in rows:
+                if len(values) == 1:
+                    examples.append(row[values[0]])
+                elif item.shape == "duplicates":
+                    examples.append({c: row[c] for c in values})
+                else:
+                    examples.append(tuple(row[c] for c in values))
+        return {"partial_unexpected_list": examples,
+                "partial_unexpected_index_list": [{k: row[k] for k in self.key} for row in rows]}
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _schema_check(self) -> Check:
+        return Check("expect_table_columns_to_match_set",
+                     {"column_set": list(self.suite.expected_columns), "exact_match": False},
+                     self.suite.schema_severity, "the table has every column of its contract")
+
+    def _schema(self, check: Check) -> ExpectationOutcome:
+        expected = list(check.kwargs["column_set"])
+        present = list(self.column_types)
+        missing = [c for c in expected if c not in self.column_types]
+        unexpected = [c for c in present if c not in expected]
+        exact = bool(check.kwargs.get("exact_match"))
+        success = not missing and not (exact and unexpected)
+        result: dict[str, Any] = {"observed_value": present}
+        if not success:
+            result["details"] = {"mismatched": {"unexpected": unexpected, "missing": missing}}
+        return outcome_from_result(self.suite, check, success=success, result=result)

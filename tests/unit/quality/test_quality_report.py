@@ -11,8 +11,8 @@ import pytest
 
 from rfmlake.errors import QualityError
 from rfmlake.quality import ExpectationOutcome, QualityReport, Severity, TableOutcome, silver_suites
-from rfmlake.quality.report import to_plain
-from rfmlake.quality.runner import _exception_message, _outcome
+from rfmlake.quality.gx import exception_message
+from rfmlake.quality.report import outcome_from_result, to_plain
 from rfmlake.quality.suites import QualityContext
 
 RUN_AT = datetime(2024, 6, 1, 12, tzinfo=UTC)
@@ -93,7 +93,7 @@ _GE_RESULT = {  # the shape great-expectations 1.x returns with result_format SU
 def test_pii_check_keeps_counts_and_row_keys_only() -> None:
     check = next(c for c in _CUSTOMERS.checks if c.columns == ("email_token",))
 
-    outcome = _outcome(_CUSTOMERS, check, success=False, result=_GE_RESULT)
+    outcome = outcome_from_result(_CUSTOMERS, check, success=False, result=_GE_RESULT)
 
     assert (outcome.unexpected_count, outcome.unexpected_percent) == (1, 33.3)
     assert outcome.unexpected_examples == ()
@@ -106,13 +106,13 @@ def test_non_pii_check_keeps_examples_but_drops_the_checked_value_from_row_keys(
     result = {**_GE_RESULT, "partial_unexpected_list": ["se", "se", None],
               "partial_unexpected_index_list": [{"country": "se", "customer_id": "c1"}]}
 
-    outcome = _outcome(_CUSTOMERS, check, success=False, result=result)
+    outcome = outcome_from_result(_CUSTOMERS, check, success=False, result=result)
 
     assert outcome.unexpected_examples == ("se",)
     assert outcome.unexpected_rows == ({"customer_id": "c1"},)
 
 
 def test_exception_info_shapes() -> None:
-    assert _exception_message({"raised_exception": False, "exception_message": None}) is None
+    assert exception_message({"raised_exception": False, "exception_message": None}) is None
     nested = {"metric-a": {"raised_exception": True, "exception_message": 'The column "x" does not exist.'}}
-    assert _exception_message(nested) == 'The column "x" does not exist.'
+    assert exception_message(nested) == 'The column "x" does not exist.'
