@@ -120,7 +120,7 @@ class TableValidation:
         results: dict[int, ExpectationOutcome] = {}
         runnable: list[int] = []
         for index, item in enumerate(self.compiled):
-            reason = self._why_not_runnable(item.check)
+            reason = self.why_not_runnable(item.check)
             if reason:
                 results[index] = outcome_from_result(self.suite, item.check, success=False, error=reason)
             elif item.shape == "schema":
@@ -150,7 +150,9 @@ class TableValidation:
                             row_count=table.rows, expectations=tuple(expectations), **scope_fields)
 
     # -- planning -------------------------------------------------------------------------------
-    def _why_not_runnable(self, check: Check) -> str:
+    def why_not_runnable(self, check: Check) -> str:
+        """Why a check cannot run on this table (a column it reads is absent, a table it needs is not
+        in the lake), or "" if it can."""
         missing = [c for c in self.suite.source_columns(check) if c not in self.column_types]
         if missing:
             return f"column(s) {', '.join(missing)} not in {self.suite.qualified_name}"
