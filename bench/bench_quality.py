@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lake", type=Path, action="append", default=[], help="a lake the pipeline built")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--label", default="quality", help="results file name: <date>-<host>-<label>.json/.md")
     parser.add_argument("--replicate", type=Path, help="build --out as --factor copies of this lake, then stop")
     parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--out", type=Path)
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engines = args.engines.split(",")
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "machine": machine(), "runs": []}
+                               "machine": machine(), "label": args.label, "runs": []}
     for lake in args.lake:
         for zone in ZONES:
             rows = _rows(lake, zone)
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_results(results: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['started_at'][:10]}-{results['machine']['host']}-quality"
+    stem = f"{results['started_at'][:10]}-{results['machine']['host']}-{results['label']}"
     (folder / f"{stem}.json").write_text(json.dumps(results, indent=2))
     m = results["machine"]
     lines = [

@@ -11,6 +11,7 @@ it selects, table-level checks (row counts, uniqueness, referential checks) stil
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -32,8 +33,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # What DuckDB may hold at once; beyond it joins and aggregations spill to disk. A fixed bound, so the
-# stage's memory does not grow with the tables (a Lambda gets half of its configured memory).
+# stage's memory does not grow with the tables.
 DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def default_memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """DEFAULT_MEMORY_LIMIT, or in a Lambda half of the function's memory (the interpreter, pyarrow
+    and DuckDB's own code take most of the rest)."""
+    env = os.environ if env is None else env
+    lambda_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if lambda_mb.isdigit():
+        return f"{max(128, int(lambda_mb) // 2)}MB"
+    return DEFAULT_MEMORY_LIMIT
 
 
 def run_quality(lake: Lake, zone: str, *, context: QualityContext, scope: Mapping[str, RowScope] | None = None,
@@ -60,7 +71,7 @@ def run_quality(lake: Lake, zone: str, *, context: QualityContext, scope: Mappin
         spill = tempfile.mkdtemp(prefix="rfmlake-quality-")
         con = connect(lake, zones=zones)
         try:
-            con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+            con.execute(f"SET memory_limit = '{memory_limit or default_memory_limit()}'")
             con.execute(f"SET temp_directory = '{spill}'")
             con.execute("SET preserve_insertion_order = false")
             for suite in present:

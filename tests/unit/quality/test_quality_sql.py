@@ -78,3 +78,11 @@ def test_row_scope_sql() -> None:
         RowScope(predicate="  ")
     with pytest.raises(ValueError, match="not file names: 3"):
         RowScope(source_files=frozenset({"a", 3}))  # type: ignore[arg-type]
+
+
+def test_duckdb_memory_bound_is_fixed_and_half_a_lambda() -> None:
+    from rfmlake.quality.runner import DEFAULT_MEMORY_LIMIT, default_memory_limit
+
+    assert default_memory_limit({}) == DEFAULT_MEMORY_LIMIT == "1GB"
+    assert default_memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == "512MB"
+    assert default_memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}) == "128MB"
