@@ -175,9 +175,10 @@ class TableValidation:
                     return f"needs {required}, which is not in the lake"
         return ""
 
-    def frame_sql(self, indexes: Sequence[int], *, scoped: bool) -> str:
+    def frame_sql(self, indexes: Sequence[int], *, scoped: bool, read_out: bool = False) -> str:
         """The table as the checks see it: key columns, the columns they read, their derived columns;
-        restricted to the scope's rows when `scoped`."""
+        restricted to the scope's rows when `scoped`. `read_out`: the values leave DuckDB (examples,
+        a DataFrame), so timestamps with a time zone become naive UTC, as the lake reads them."""
         wanted: list[str] = list(self.key)
         derived: dict[str, str] = {}
         for index in indexes:
@@ -189,8 +190,8 @@ class TableValidation:
                     wanted.append(name)
         parts: list[str] = []
         for name in dict.fromkeys(wanted):
-            if self.column_types[name].startswith("TIMESTAMP WITH TIME ZONE"):
-                # The catalog session is UTC: the cast gives naive UTC wall time, as the lake reads it.
+            if read_out and self.column_types[name].startswith("TIMESTAMP WITH TIME ZONE"):
+                # The catalog session is UTC: the cast gives naive UTC wall time.
                 parts.append(f"CAST({quote(name)} AS TIMESTAMP) AS {quote(name)}")
             else:
                 parts.append(quote(name))
@@ -284,7 +285,7 @@ class TableValidation:
         values = [] if item.check.pii else list(item.columns)
         selected = list(dict.fromkeys([*self.key, *values])) or list(item.columns)
         order = ", ".join(quote(c) for c in (self.key or list(item.columns)))
-        frame = self.frame_sql([index], scoped=scoped)
+        frame = self.frame_sql([index], scoped=scoped, read_out=True)
         names = ", ".join(f"_frame.{quote(c)}" for c in selected)
         if item.shape == "duplicates":
             match = " AND ".join(f"_frame.{quote(c)} IS NOT DISTINCT FROM _d.{quote(c)}" for c in item.columns)

@@ -105,7 +105,7 @@ def _both(lake: Lake, columns: dict[str, Any]) -> tuple[list[ExpectationOutcome]
     try:
         validation = TableValidation(con, lake, SUITE)
         ours = list(validation.run().expectations)
-        frame = con.execute(validation.frame_sql(range(len(CHECKS)), scoped=False)).df()
+        frame = con.execute(validation.frame_sql(range(len(CHECKS)), scoped=False, read_out=True)).df()
     finally:
         con.close()
     theirs = GxValidator().validate(SUITE, frame, list(enumerate(CHECKS)))
