@@ -74,7 +74,7 @@ def _gx_pandas(lake: Any, zone: str, context: Any) -> list[dict[str, Any]]:
 def _sql(lake: Any, zone: str, context: Any) -> list[dict[str, Any]]:
     from rfmlake.quality import run_quality
 
-    report = run_quality(lake, zone, context=context)
+    report = run_quality(lake, zone, context=context, memory_limit=os.environ.get("BENCH_MEMORY_LIMIT") or None)
     tables = []
     for table in report.tables:
         if table.status != "validated":
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--label", default="quality", help="results file name: <date>-<host>-<label>.json/.md")
+    parser.add_argument("--memory-limit", help="DuckDB's memory_limit for the sql engine (default: the runner's)")
     parser.add_argument("--replicate", type=Path, help="build --out as --factor copies of this lake, then stop")
     parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--out", type=Path)
@@ -192,9 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     from run_bench import machine
 
     engines = args.engines.split(",")
+    if args.memory_limit:
+        os.environ["BENCH_MEMORY_LIMIT"] = args.memory_limit  # the child processes inherit it
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine(), "label": args.label,
-                               "load_average": [round(x, 1) for x in os.getloadavg()], "runs": []}
+                               "load_average": [round(x, 1) for x in os.getloadavg()],
+                               "memory_limit": args.memory_limit or "the runner's default (1GB)", "runs": []}
     for lake in args.lake:
         for zone in ZONES:
             rows = _rows(lake, zone)
@@ -225,6 +229,7 @@ def write_results(results: dict[str, Any], folder: Path) -> None:
         f"- machine: {m['cpus']} CPUs, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}",
         f"- load average when it started: {results['load_average']} (a shared machine: CPU seconds are the "
         "figure other work disturbs least)",
+        f"- DuckDB memory_limit of the sql engine: {results['memory_limit']}",
         "- each measurement is a fresh process: seconds = the checks (wall), CPU = user + system seconds of the "
         "checks, process = from interpreter start (imports included), peak RSS = the process's high-water mark",
         "",
