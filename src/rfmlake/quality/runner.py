@@ -19,15 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.quality.report import EXAMPLE_COUNT, QualityReport, TableOutcome, outcome_from_result
-from rfmlake.quality.sql import CompiledCheck, RowScope, compile_suite, duplicate_groups_sql, quote
+from rfmlake.quality.sql import CompiledCheck, RowScope, compile_suite, duplicate_groups_sql, literal, quote
 from rfmlake.quality.suites import Check, QualityContext, TableSuite, suites_for
 
 if TYPE_CHECKING:
-    import duckdb
-
     from rfmlake.quality.report import ExpectationOutcome
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,13 @@ def run_quality(lake: Lake, zone: str, *, context: QualityContext, scope: Mappin
     present = [suite for suite in suites if lake.current(suite.zone, suite.table) is not None]
     outcomes: dict[str, TableOutcome] = {s.qualified_name: _absent(s) for s in suites if s not in present}
     if present:
-        zones = tuple(sorted({zone, *(r.split(".", 1)[0] for s in present for d in s.derived for r in d.requires)}))
+        derived = [d for s in present for d in (*s.derived, *(d for c in s.checks for d in c.derived))]
+        zones = tuple(sorted({zone, *(r.split(".", 1)[0] for d in derived for r in d.requires)}))
         spill = tempfile.mkdtemp(prefix="rfmlake-quality-")
         con = connect(lake, zones=zones)
         try:
-            con.execute(f"SET memory_limit = '{memory_limit or default_memory_limit()}'")
-            con.execute(f"SET temp_directory = '{spill}'")
+            con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")
+            con.execute(f"SET temp_directory = {literal(spill)}")
             con.execute("SET preserve_insertion_order = false")
             for suite in present:
                 outcomes[suite.qualified_name] = TableValidation(
@@ -215,7 +216,7 @@ class TableValidation:
             row = self.con.execute(f"SELECT {items} FROM ({frame}) AS _frame").fetchone()
             assert row is not None
             return _Counts(int(row[0]), {i: row[n + 1] for n, i in enumerate(indexes)}, {})
-        except self._errors() as exc:
+        except duckdb.Error as exc:
             if not indexes:  # nothing but the frame itself: the scope (or the table) cannot be read
                 if scoped:
                     raise ValueError(self._scope_error(exc)) from None
@@ -226,14 +227,14 @@ class TableValidation:
                 frame = self.frame_sql([index], scoped=scoped)
                 counts.values[index] = self.con.execute(
                     f"SELECT {self._select_items(index)} FROM ({frame}) AS _frame").fetchone()[0]  # type: ignore[index]
-            except self._errors() as exc:
+            except duckdb.Error as exc:
                 counts.errors[index] = f"could not be evaluated: {exc}"
         return counts
 
     def _count_rows(self, scoped: bool) -> int:
         try:
             return int(self.con.execute(f"SELECT count(*) FROM ({self.frame_sql([], scoped=scoped)})").fetchone()[0])  # type: ignore[index]
-        except self._errors() as exc:
+        except duckdb.Error as exc:
             if scoped:
                 raise ValueError(self._scope_error(exc)) from None
             raise
@@ -247,14 +248,8 @@ class TableValidation:
         try:
             row = self.con.execute(f"SELECT coalesce(sum(_n), 0) FROM ({groups}) AS _dups").fetchone()
             return int(row[0]), ""  # type: ignore[index]
-        except self._errors() as exc:
+        except duckdb.Error as exc:
             return None, f"could not be evaluated: {exc}"
-
-    @staticmethod
-    def _errors() -> tuple[type[Exception], ...]:
-        import duckdb
-
-        return (duckdb.Error,)
 
     # -- outcomes -------------------------------------------------------------------------------
     def _outcome(self, index: int, counts: _Counts) -> ExpectationOutcome:
@@ -283,7 +278,9 @@ class TableValidation:
         personal data) the checked values, in the shape great-expectations reports them."""
         item = self.compiled[index]
         values = [] if item.check.pii else list(item.columns)
-        selected = list(dict.fromkeys([*self.key, *values])) or list(item.columns)
+        selected = list(dict.fromkeys([*self.key, *values]))
+        if not selected:  # personal data in a table without a key: nothing to show, nothing to read
+            return {}
         order = ", ".join(quote(c) for c in (self.key or list(item.columns)))
         frame = self.frame_sql([index], scoped=scoped, read_out=True)
         names = ", ".join(f"_frame.{quote(c)}" for c in selected)
@@ -297,7 +294,7 @@ class TableValidation:
                    f"ORDER BY {order} LIMIT {EXAMPLE_COUNT}")
         try:
             rows = [dict(zip(selected, row, strict=True)) for row in self.con.execute(sql).fetchall()]
-        except self._errors() as exc:
+        except duckdb.Error as exc:
             log.warning("%s: examples of %s not read: %s", self.suite.qualified_name, item.check.expectation, exc)
             return {}
         examples: list[Any] = []

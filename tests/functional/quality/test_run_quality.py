@@ -246,3 +246,22 @@ def test_score_range_follows_score_bins(write_gold, quality_context) -> None:
 
     run_quality(lake, "gold", context=seven_bins).raise_for_critical()
     assert "r_score in 1..5" in _critical_message(run_quality(lake, "gold", context=quality_context))
+
+
+def test_pii_in_a_table_without_a_key_is_counted_never_shown(lake, write_silver, quality_context) -> None:
+    write_silver()
+    ip = "203.0.113.77"
+    write_table(lake, "silver", "access_logs", {
+        "ip_token": [tok("10.0.0.1"), ip], "remote_user_token": [None, None],
+        "request_ts": pa.array([ts(1), ts(2)], TS), "request_date": pa.array([date(2024, 5, 1), date(2024, 5, 2)]),
+        "method": ["GET", "GET"], "path": ["/", f"/login?user={ip}"], "protocol": ["HTTP/1.1"] * 2,
+        "status": pa.array([200, 200], pa.int32()), "bytes_sent": pa.array([10, 20], pa.int64()),
+        "referrer": [None, None], "user_agent": ["UA", "UA"], "_source_file": ["a.log", "a.log"],
+        "_row_hash": [tok("1"), tok("2")]})
+
+    report = run_quality(lake, "silver", context=quality_context)
+
+    [failure] = report.critical_failures
+    assert (failure.columns, failure.unexpected_count) == (("ip_token",), 1)
+    assert failure.unexpected_examples == () and failure.unexpected_rows == ()
+    assert ip not in report.render(show_passed=True) + json.dumps(report.to_dict())
