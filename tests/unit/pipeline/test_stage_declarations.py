@@ -61,3 +61,10 @@ def test_each_runtime_gets_the_zones_its_stages_declare() -> None:
     assert zone_access("segmentation") == ((), ("gold",))
     # the quality check reads the quarantine, activation the customers' addresses in bronze
     assert zone_access("python") == (("bronze", "silver"), ("gold",))
+
+
+def test_only_stages_that_publish_nothing_read_s3_in_place() -> None:
+    in_place = [s.name for s in PIPELINE if s.in_place]
+    assert in_place == ["quality_silver", "quality_gold"]
+    with pytest.raises(ValueError, match="an in-place stage .* may not declare writes, state or exports"):
+        Stage("x", "test", runtime="python", entry="m:f", writes=("gold.a",), in_place=True)
