@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from quality_tables import silver_tables, write_table
 
@@ -22,9 +23,10 @@ def s3_lake(aws) -> Lake:
     return open_lake(f"s3://{new_bucket(aws)}/lake", Settings(prefix=PREFIX), boto3_session=aws)
 
 
-def _write_silver(lake: Lake, **changes: dict) -> Lake:
+def _write_silver(lake: Lake, skip: tuple[str, ...] = (), **changes: dict) -> Lake:
     for name, columns in silver_tables().items():
-        write_table(lake, "silver", name, {**columns, **changes.get(name, {})})
+        if name not in skip:
+            write_table(lake, "silver", name, {**columns, **changes.get(name, {})})
     return lake
 
 
@@ -83,3 +85,28 @@ def test_quality_stage_reads_s3_in_place_and_writes_its_reports_there(
     assert saved["passed"] is False and saved["zone"] == "silver"
     text = (s3_lake.read_system("runs", "aws-run", "quality_silver.txt") or b"").decode()
     assert "silver.order_items (4 rows)" in text
+
+
+def test_partitioned_silver_on_s3_scoped_by_partition(s3_lake: Lake, lake: Lake,
+                                                      quality_context: QualityContext) -> None:
+    """Silver as ingestion writes it (partitioned by load date and landing file), read in place;
+    the scope filters on the partition column, so DuckDB reads only those partitions' files."""
+    orders = {**silver_tables()["orders"], "currency": ["EUR", "XXX", "EUR", "EUR"],
+              "_load_date": ["2024-05-01", "2024-05-01", "2024-05-02", "2024-05-02"],
+              "_file": ["f0", "f1", "f2", "f3"]}
+    reports = []
+    for target in (s3_lake, lake):
+        _write_silver(target, skip=("orders",))
+        target.write_partitions("silver", "orders", ("_load_date", "_file"), pa.table(orders))
+        assert target.require("silver", "orders").is_partitioned
+        newest = {"silver.orders": RowScope(predicate="_file IN ('f2', 'f3')")}
+        reports.append((run_quality(target, "silver", context=quality_context, scope=newest),
+                        run_quality(target, "silver", context=quality_context)))
+
+    (scoped, whole), (local_scoped, local_whole) = reports
+    assert _without_duration(scoped.to_dict()) == _without_duration(local_scoped.to_dict())
+    assert _without_duration(whole.to_dict()) == _without_duration(local_whole.to_dict())
+    scoped.raise_for_critical()
+    assert scoped.table("silver.orders").rows_in_scope == 2
+    [failure] = whole.critical_failures
+    assert (failure.columns, failure.unexpected_rows) == (("currency",), ({"order_id": "o2"},))
