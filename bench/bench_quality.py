@@ -144,6 +144,7 @@ def replicate(source: Path, target: Path, factor: int) -> None:
     import duckdb
 
     from rfmlake.lake import Lake
+    from rfmlake.lake.tables import parquet_scan
 
     src, out = Lake(source), Lake(target)
     con = duckdb.connect()
@@ -152,15 +153,15 @@ def replicate(source: Path, target: Path, factor: int) -> None:
     for zone in ZONES:
         for ref in src.tables(zone):
             copies = 1 if ref.qualified_name in _NOT_REPLICATED else factor
-            glob = ref.glob.replace("'", "''")
-            columns = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()
+            scan = parquet_scan(ref)  # a partitioned table comes out unpartitioned, its partition columns as columns
+            columns = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
             ids = [name for name, type_, *_ in columns if name.endswith("_id") and type_ == "VARCHAR"]
             replace = ", ".join(f"CASE WHEN _copy = 0 THEN \"{c}\" ELSE \"{c}\" || '~' || _copy END AS \"{c}\""
                                 for c in ids)
             select = f"* EXCLUDE (_copy) REPLACE ({replace})" if ids else "* EXCLUDE (_copy)"
             version = out.new_version(zone, ref.name)
             Path(version).mkdir(parents=True)
-            con.execute(f"COPY (SELECT {select} FROM read_parquet('{glob}'), range({copies}) AS _r(_copy)) "
+            con.execute(f"COPY (SELECT {select} FROM {scan} AS _t, range({copies}) AS _r(_copy)) "
                         f"TO '{version}/part-00000.parquet' (FORMAT parquet, COMPRESSION zstd)")
             out.commit(zone, ref.name, version)
             print(f"{ref.qualified_name}: x{copies}, ids suffixed: {', '.join(ids) or '-'}", flush=True)
