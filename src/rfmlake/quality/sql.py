@@ -6,7 +6,7 @@ Each `Check` names a great-expectations expectation; `compile_check` states what
 means as SQL, with great-expectations' semantics: value checks ignore nulls; every copy of a
 duplicated key is unexpected; pair and compound checks ignore rows where all their columns are
 null; regular expressions search (as `re.search`), they do not have to match the whole value.
-tests/unit/quality/test_sql_conformance.py holds the two to the same answers on the same rows.
+tests/functional/quality/test_sql_conformance.py holds the two to the same answers on the same rows.
 
 A compiled check is one of four shapes:
 - `row`: a boolean SQL expression, true for an unexpected row; counted with `count_if`.
@@ -95,7 +95,7 @@ def literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+        return f"{'TIMESTAMPTZ' if value.tzinfo else 'TIMESTAMP'} '{value.isoformat(sep=' ')}'"
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
     raise UnsupportedCheckError(f"{value!r} ({type(value).__name__}) has no SQL literal")

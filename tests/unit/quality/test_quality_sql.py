@@ -60,8 +60,9 @@ def test_checks_read_as_great_expectations_defines_them() -> None:
 
 def test_literals() -> None:
     assert [literal(v) for v in (True, 3, 0.5, Decimal("1.10"), "o'k", date(2024, 5, 1),
-                                 datetime(2024, 5, 1, 12, 30))] == [
-        "TRUE", "3", "0.5", "1.10", "'o''k'", "DATE '2024-05-01'", "TIMESTAMP '2024-05-01 12:30:00'"]
+                                 datetime(2024, 5, 1, 12, 30), datetime(2024, 5, 1, 12, 30, tzinfo=UTC))] == [
+        "TRUE", "3", "0.5", "1.10", "'o''k'", "DATE '2024-05-01'", "TIMESTAMP '2024-05-01 12:30:00'",
+        "TIMESTAMPTZ '2024-05-01 12:30:00+00:00'"]
     with pytest.raises(UnsupportedCheckError, match="has no SQL literal"):
         literal(float("nan"))
     with pytest.raises(UnsupportedCheckError, match=r"\[1\] \(list\) has no SQL literal"):
