@@ -160,6 +160,20 @@ def _read_state(lake: Lake) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def _write_state(lake: Lake, state: dict[str, Any]) -> None:
+    lake.write_system(json.dumps(state).encode(), *STATE_FILE)
+
+
+def partitions_written(lake: Lake, run_id: str) -> dict[str, list[str]] | None:
+    """The `_file` keys of the partitions run `run_id` wrote per table ("silver.orders"), for
+    checks that look only at what changed; None when that run rebuilt silver in full (or is not the
+    last one that conformed it): then everything changed."""
+    state = _read_state(lake)
+    if state.get("run_id") != run_id or state.get("mode") not in ("incremental", "unchanged"):
+        return None
+    return {table: list(keys) for table, keys in state.get("written", {}).items()}
+
+
 def _old_reconciliation(lake: Lake) -> dict[str, dict[str, Any]]:
     ref = lake.current("silver", RECONCILIATION_TABLE)
     if ref is None:
@@ -474,6 +488,7 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
             report.files_conformed = sorted(changed)
         if not changed and not retracted and not implausible:
             report.mode = "unchanged"
+            _write_state(lake, {**state, "run_id": ctx.run_id, "mode": "unchanged", "written": {}})
             return _finish_report(engine, lake, report, old_recon_rows(old_recon))
         report.keys_recomputed = merge.compute_keys()
     merge.classify()
@@ -526,8 +541,10 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
         _commit_currency_rates(lake, ctx)
         lake.write_arrow("silver", RECONCILIATION_TABLE,
                          pa.Table.from_pylist(recon_rows, schema=RECONCILIATION_SCHEMA))
-    lake.write_system(json.dumps({"fingerprint": fingerprint, "run_id": ctx.run_id,
-                                  "plausible_until": rules.latest.isoformat()}).encode(), *STATE_FILE)
+    written = {f"{zone}.{table}": sorted({key.rsplit("_file=", 1)[1] for key in add})
+               for (zone, table), (add, _) in plans.items()}
+    _write_state(lake, {"fingerprint": fingerprint, "run_id": ctx.run_id, "plausible_until": rules.latest.isoformat(),
+                        "mode": report.mode, "written": written})
     report.reconciliation = recon
     return _finish_report(engine, lake, report, recon)
 

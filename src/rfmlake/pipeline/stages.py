@@ -100,7 +100,7 @@ def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
 
     rules = SegmentRules.load(ctx.settings.segmentation.rules_file, expected_n_bins=ctx.settings.rfm.score_bins)
     context = QualityContext.from_settings(ctx.settings, segment_names=tuple(rules.names), run_at=ctx.started_at)
-    report = run_quality(ctx.lake, zone, context=context)
+    report = run_quality(ctx.lake, zone, context=context, scope=_silver_scope(ctx) if zone == "silver" else None)
     state.reports[f"quality_{zone}"] = report
     # Through the lake's storage: on AWS the stage reads the lake on S3 in place (no workspace), so
     # its reports go straight to the run's folder there.
@@ -109,6 +109,24 @@ def _quality(ctx: RunContext, state: RunState, zone: str) -> dict[str, Any]:
                           "runs", ctx.run_id, f"quality_{zone}.json")
     report.raise_for_critical()
     return {"summary": report.summary(), "warnings": len(report.warnings)}
+
+
+def _silver_scope(ctx: RunContext) -> dict[str, Any] | None:
+    """In an incremental run, row checks read only the silver partitions this run wrote (table
+    checks still read every row); after a full rebuild, everything."""
+    from rfmlake.ingest.silver import partitions_written
+    from rfmlake.quality.sql import RowScope
+
+    written = None if ctx.full else partitions_written(ctx.lake, ctx.run_id)
+    if written is None:
+        return None
+    scope: dict[str, Any] = {}
+    for ref in ctx.lake.tables("silver"):
+        if ref.is_partitioned:
+            keys = written.get(ref.qualified_name, [])
+            listed = ", ".join("'" + k.replace("'", "''") + "'" for k in keys)
+            scope[ref.qualified_name] = RowScope(predicate=f"_file IN ({listed})" if keys else "false")
+    return scope
 
 
 def quality_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:

@@ -104,3 +104,43 @@ def test_bad_scopes_are_refused_with_the_reason(write_silver, quality_context: Q
         RowScope()
     with pytest.raises(ValueError, match="a collection of file names, not one string"):
         RowScope(source_files="f1.csv")  # type: ignore[arg-type]
+
+
+def test_an_incremental_run_checks_rows_of_the_partitions_it_wrote(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The pipeline's quality_silver scope: after an incremental ingest, row checks read the silver
+    partitions that run wrote; after a full rebuild (or for another run), every row."""
+    from rfmlake.ingest.engine import DuckEngine
+    from rfmlake.ingest.jobs import run_ingest
+    from rfmlake.ingest.sql import file_id
+    from rfmlake.lake import Lake
+    from rfmlake.pipeline.context import RunContext
+    from rfmlake.pipeline.stages import _silver_scope
+    from rfmlake.settings import Settings
+
+    monkeypatch.setenv("RFMLAKE_PII_KEY", "test-key-not-a-secret")
+    landing, lake = tmp_path / "landing", Lake(tmp_path / "lake")
+    (landing / "orders").mkdir(parents=True)
+    (landing / "orders" / "a.csv").write_text("order_id,customer_id,order_ts\no1,c1,2024-01-01\n")
+
+    def ingest(run_id: str, full: bool = False) -> RunContext:
+        ctx = RunContext(landing_dir=landing, lake=lake, settings=Settings(), run_id=run_id, full=full)
+        engine = DuckEngine()
+        try:
+            run_ingest(engine, ctx)
+        finally:
+            engine.close()
+        return ctx
+
+    first = ingest("r1")
+    assert _silver_scope(first) is None  # the first run builds silver in full: everything is new
+    (landing / "orders" / "b.csv").write_text("order_id,customer_id,order_ts\no2,c2,2024-01-02\n")
+    second = ingest("r2")
+    scope = _silver_scope(second)
+    assert scope is not None
+    assert scope["silver.orders"].predicate == f"_file IN ('{file_id('orders/b.csv')}')"
+    assert scope["silver.customers"].predicate == "false"
+    context = QualityContext.from_settings(Settings(), segment_names=(), run_at=second.started_at)
+    report = run_quality(lake, "silver", context=context, scope=scope)
+    assert report.to_dict()["tables"]
+    assert _silver_scope(RunContext(landing_dir=landing, lake=lake, settings=Settings(), run_id="another")) is None
+    assert _silver_scope(ingest("r3", full=True)) is None
