@@ -96,13 +96,27 @@ def accepted(classified: str, table: str) -> str:
     return f"SELECT {columns} FROM {classified} WHERE {REASON} IS NULL"
 
 
-def quarantined(classified: str, entity_name: str, raw_names: Sequence[str]) -> str:
-    """bronze.quarantine rows: entity, source_file, reason, detail, raw (JSON of the raw bronze row),
-    record_key, _row_hash, _loaded_at."""
+RAW = "_raw"  # a classified row's raw bronze values as JSON, for the quarantine (quarantined rows only)
+
+
+def slim(classified: str, table: str | None, raw_names: Sequence[str], keep: Sequence[str] = ()) -> str:
+    """What later steps read of a classified relation: the silver table's typed values, lineage,
+    reason, detail, record key, the raw row as JSON for quarantined rows only, and `keep`. Keeping
+    every raw and intermediate column of a big table costs more than classifying it."""
     raw = ", ".join(f"{ident(c)} := {col(c)}" for c in raw_names)
+    lineage = {name for name, _, _ in LINEAGE_COLUMNS}
+    values = [v(name) for name in silver_columns(table) if name not in lineage] if table else []
+    columns = ", ".join([*values, *(col(k) for k in keep), "_source_file", "_row_hash", "_loaded_at", REASON, DETAIL,
+                         RECORD_KEY, f"CASE WHEN {REASON} IS NOT NULL THEN to_json(struct_pack({raw})) END AS {RAW}"])
+    return f"(SELECT {columns} FROM {classified} AS slim)"
+
+
+def quarantined(classified: str, entity_name: str) -> str:
+    """bronze.quarantine rows of a `slim` classified relation: entity, source_file, reason, detail,
+    raw (JSON of the raw bronze row), record_key, _row_hash, _loaded_at."""
     return (
         f"SELECT {lit(entity_name)} AS entity, _source_file AS source_file, {REASON} AS reason, "
-        f"{DETAIL} AS detail, to_json(struct_pack({raw})) AS raw, CAST({RECORD_KEY} AS VARCHAR) AS record_key, "
+        f"{DETAIL} AS detail, {RAW} AS raw, CAST({RECORD_KEY} AS VARCHAR) AS record_key, "
         f"_row_hash, _loaded_at FROM {classified} WHERE {REASON} IS NOT NULL"
     )
 

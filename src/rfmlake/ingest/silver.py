@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from rfmlake.contract.entities import ENTITIES, QuarantineReason
 from rfmlake.errors import PipelineError
 from rfmlake.ingest import access_logs, aws_guidance, conform
 from rfmlake.ingest.bronze import MANIFEST_TABLE, PARTITION_BY, ManifestEntry, read_manifest
-from rfmlake.ingest.conform import ConformRules, accepted, quarantined
+from rfmlake.ingest.conform import ConformRules, accepted, quarantined, slim
 from rfmlake.ingest.engine import Engine
 from rfmlake.ingest.pii import resolve_pii_key
 from rfmlake.ingest.sql import clean, col, ident, lit
@@ -300,15 +299,26 @@ class _Merge:
             f"(SELECT * FROM bronze_aws_rfm_guidance WHERE {self._in(clean(col('customerid')), 'customers')} OR "
             f"{self._in(order_of_guidance, 'orders')} OR {self._in('_row_hash', 'events')} OR "
             f"{self._in('_row_hash', 'guidance')} OR {in_changed})")
-        e.create("cls_customers", f"SELECT * FROM {conform.classify_customers(candidates('customers', clean(col('customer_id')), 'customers'), rules)} AS c")  # noqa: E501
-        e.create("cls_orders", f"SELECT * FROM {conform.classify_orders(candidates('orders', clean(col('order_id')), 'orders'), rules)} AS c")  # noqa: E501
-        e.create("cls_products", f"SELECT * FROM {conform.classify_products(candidates('products', clean(col('product_id')), 'products'), rules)} AS c")  # noqa: E501
-        e.create("cls_events", f"SELECT * FROM {conform.classify_events(candidates('events', conform.event_key(), 'events'), rules)} AS c")  # noqa: E501
-        e.create("cls_guidance", f"SELECT * FROM {aws_guidance.classify_guidance(guidance_candidates, rules)} AS c")
+
+        def classified(name: str, query: str) -> None:
+            # Materialised slim: typed values, lineage, reason, raw JSON of quarantined rows only.
+            e.create(f"cls_{name}", f"SELECT * FROM {slim(query, name, self._raw_columns(name))}")
+
+        classified("customers", conform.classify_customers(candidates("customers", clean(col("customer_id")),
+                                                                      "customers"), rules))
+        classified("orders", conform.classify_orders(candidates("orders", clean(col("order_id")), "orders"), rules))
+        classified("products", conform.classify_products(candidates("products", clean(col("product_id")), "products"),
+                                                         rules))
+        classified("events", conform.classify_events(candidates("events", conform.event_key(), "events"), rules))
+        # The guidance file feeds four tables from its raw columns: they stay (it is small).
+        guidance_keep = [*self._raw_columns("aws_rfm_guidance"),
+            "_event_name", "_purchased", "_ts", conform.V + "customer_id", conform.V + "product_id",
+            conform.V + "quantity", conform.V + "unit_price"]
+        e.create("cls_guidance", f"SELECT * FROM {slim(aws_guidance.classify_guidance(guidance_candidates, rules), None, self._raw_columns('aws_rfm_guidance'), guidance_keep)}")  # noqa: E501
         # Access-log lines have no key: a changed file (or one with implausible lines to revisit)
         # is classified whole.
         access = "bronze_access_logs" if self.full else f"(SELECT * FROM bronze_access_logs WHERE {in_changed})"
-        e.create("cls_access_logs", f"SELECT * FROM {access_logs.classify_access_logs(access, rules)} AS c")
+        classified("access_logs", access_logs.classify_access_logs(access, rules))
 
         e.create("guidance_items", f"SELECT * FROM {aws_guidance.guidance_order_items('cls_guidance')} AS g")
         e.create("orders_out", f"SELECT * FROM ({accepted('cls_orders', 'orders')} UNION ALL SELECT * FROM "
@@ -320,7 +330,7 @@ class _Merge:
             "(SELECT order_id FROM orders_out UNION ALL SELECT order_id FROM old_orders "
             "WHERE order_id NOT IN (SELECT k FROM keys_orders))")
         items = candidates("order_items", clean(col("order_id")), "order_items")
-        e.create("cls_order_items", f"SELECT * FROM {conform.classify_order_items(items, accepted_ids)} AS c")
+        classified("order_items", conform.classify_order_items(items, accepted_ids))
         crm = f"(SELECT customer_id FROM ({accepted('cls_customers', 'customers')}) AS crm)"
         outputs = {
             "customers": (f"SELECT * FROM ({accepted('cls_customers', 'customers')} UNION ALL SELECT * FROM "
@@ -339,17 +349,17 @@ class _Merge:
         for table, query in outputs.items():
             e.view(f"new_{table}", query)
 
-        def quarantine(entity_name: str, relation: str, raw: Sequence[str]) -> str:
+        def quarantine(entity_name: str, relation: str) -> str:
             namespace = ENTITY_KEYS[entity_name]
-            rows = quarantined(relation, entity_name, raw)
+            rows = quarantined(relation, entity_name)
             if self.full or namespace is None:
                 return rows
             return (f"SELECT * FROM ({rows}) AS q WHERE record_key IS NULL OR "
                     f"{self._in('record_key', namespace)}")
 
-        parts = [quarantine(name, f"cls_{name}", self._raw_columns(name)) for name in
+        parts = [quarantine(name, f"cls_{name}") for name in
                  ("customers", "orders", "order_items", "products", "events", "access_logs")]
-        parts.append(quarantine("aws_rfm_guidance", "cls_guidance", self._raw_columns("aws_rfm_guidance")))
+        parts.append(quarantine("aws_rfm_guidance", "cls_guidance"))
         suppressed = self.lake.current("bronze", "suppressed_rows")
         e.scan("suppressed", suppressed, ["entity", "_source_file", "_row_hash", "_loaded_at"], exclude=PARTITION_BY)
         parts.append(
