@@ -92,7 +92,22 @@ def main(argv: list[str] | None = None) -> int:
         SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY customer_id
                ORDER BY updated_at DESC NULLS LAST, _row_hash DESC) AS rn FROM typed) WHERE rn = 1""")
 
-    # orders: CSV history + JSON Lines; one row per order id
+    # The AWS RFM guidance CSV: PURCHASED rows are order lines, one order per customer and date.
+    guidance = files("aws_rfm_guidance", "*.csv")
+    if guidance:
+        con.execute(f"""
+            CREATE TABLE guidance AS
+            SELECT 'awsrfm-' || substring(sha256(CustomerID || '|' || trim(Date)), 1, 16) AS order_id,
+                   CustomerID AS customer_id, ProductCode AS product_id,
+                   {integer('Quantity')} AS quantity, {dec('UnitPrice', 'DECIMAL(18, 4)')} AS unit_price,
+                   strptime(regexp_replace(trim(Date), '^[A-Za-z]{{3}}, ', ''), '%d %b %Y %H:%M:%S %z') AS order_ts
+            FROM read_csv({guidance}, all_varchar = true, header = true)
+            WHERE upper(trim(EventName)) = 'PURCHASED'""")
+    else:
+        con.execute("CREATE TABLE guidance (order_id VARCHAR, customer_id VARCHAR, product_id VARCHAR, "
+                    "quantity INTEGER, unit_price DECIMAL(18, 4), order_ts TIMESTAMPTZ)")
+
+    # orders: CSV history + JSON Lines (+ the guidance file's); one row per order id
     write("orders", f"""
         WITH raw AS (
             SELECT order_id, customer_id, order_ts, status, currency, order_total
@@ -101,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             SELECT order_id, customer_id, order_ts, status, currency, CAST(order_total AS VARCHAR)
             FROM read_json({files('orders', '*.jsonl')}, format = 'newline_delimited',
                            columns = {{order_id: 'VARCHAR', customer_id: 'VARCHAR', order_ts: 'VARCHAR',
-                                      status: 'VARCHAR', currency: 'VARCHAR', order_total: 'VARCHAR'}})),
+                                      status: 'VARCHAR', currency: 'VARCHAR', order_total: 'VARCHAR'}})
+            UNION ALL
+            SELECT DISTINCT order_id, customer_id, strftime(min(order_ts) OVER (PARTITION BY order_id),
+                   '%Y-%m-%dT%H:%M:%SZ'), 'completed', 'EUR', NULL FROM guidance),
         typed AS (
             SELECT trim(order_id) AS order_id, trim(customer_id) AS customer_id, {ts('order_ts')} AS order_ts,
                    coalesce(lower(nullif(trim(status), '')), 'completed') AS status,
@@ -121,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             SELECT CAST(order_id AS VARCHAR) AS order_id, CAST(product_id AS VARCHAR) AS product_id,
                    CAST(quantity AS VARCHAR) AS quantity, CAST(unit_price AS VARCHAR) AS unit_price,
                    CAST(line_number AS VARCHAR) AS line_number, CAST(discount AS VARCHAR) AS discount
-            FROM read_parquet({files('order_items', '*.parquet')}) {csv_part}),
+            FROM read_parquet({files('order_items', '*.parquet')}) {csv_part}
+            UNION ALL
+            SELECT order_id, product_id, CAST(quantity AS VARCHAR), CAST(unit_price AS VARCHAR),
+                   CAST(row_number() OVER (PARTITION BY order_id ORDER BY product_id) AS VARCHAR), '0'
+            FROM guidance),
         typed AS (
             SELECT trim(order_id) AS order_id, {integer('line_number')} AS line_number, trim(product_id) AS product_id,
                    {integer('quantity')} AS quantity, {dec('unit_price', 'DECIMAL(18, 4)')} AS unit_price,

@@ -213,11 +213,13 @@ def _read_as_of(database: Path) -> date | None:
 
 
 def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", select: str | None = None, *,
-            unit_tests: bool = True) -> DbtResult:
+            unit_tests: bool = True, source_tests: bool = True) -> DbtResult:
     """Run `dbt <command>` for the run's settings and as_of; locally also prepare silver and export
     gold into the lake. Raises PipelineError listing what failed when a model or test fails.
     `unit_tests=False` leaves out dbt's unit tests: they check the models' SQL on fixed rows, not
-    the data, so the pipeline leaves them to the test suite (tests/functional/modeling)."""
+    the data, so the pipeline leaves them to the test suite (tests/functional/modeling).
+    `source_tests=False` leaves out the tests on the silver sources: the pipeline's quality_silver
+    stage has checked the same rules on silver just before (docs/pipeline.md)."""
     if target not in TARGETS:
         raise PipelineError(f"unknown dbt target {target!r}; targets are {list(TARGETS)}")
     if command not in ("build", "run", "test", "compile", "parse"):
@@ -240,6 +242,8 @@ def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", sele
         args += ["--select", select]
     if not unit_tests and command in ("build", "test"):
         args += ["--exclude-resource-type", "unit_test"]
+    if not source_tests and command in ("build", "test"):
+        args += ["--exclude", "source:*"]
     if target == "athena" and command == "compile":
         args += ["--no-populate-cache"]
     success, run_result, error = invoke_dbt(

@@ -142,7 +142,8 @@ def dbt_build(ctx: RunContext, state: RunState) -> dict[str, Any]:
 
     # A lake on S3 (this process holds only a workspace of it) is built by dbt-athena in Athena,
     # into the Glue databases <prefix>_<layer>; a local lake by dbt-duckdb, exported into the lake.
-    result = run_dbt(ctx, "build", target="local" if ctx.workspace_of is None else "athena", unit_tests=False)
+    result = run_dbt(ctx, "build", target="local" if ctx.workspace_of is None else "athena", unit_tests=False,
+                     source_tests=False)
     state.reports["dbt_build"] = result
     return result.to_dict()
 
