@@ -10,13 +10,14 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked
 from rfmlake_infra.storage import StorageStack
 
 ZONES: tuple[str, ...] = ("bronze", "silver", "gold")
 
 
 def database_name(environment: Environment, zone: str) -> str:
-    return f"{environment.prefix}_{zone}"
+    return checked("glue_database", f"{environment.prefix}_{zone}")
 
 
 class CatalogStack(cdk.Stack):
@@ -48,7 +49,7 @@ class CatalogStack(cdk.Stack):
                     name=database_name(environment, name), description=description, location_uri=location
                 ),
             )
-        self.workgroup_name = f"{environment.resource_prefix}"
+        self.workgroup_name = checked("athena_workgroup", environment.resource_prefix)
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",

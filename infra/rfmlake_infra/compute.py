@@ -21,6 +21,7 @@ from constructs import Construct
 
 from rfmlake.activation.config import destination_env, destination_iam
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked, processing_job_prefix
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.pipeline.definition import PIPELINE, Runtime, Stage, zone_access
 from rfmlake_infra.build import BuildArtifacts
@@ -37,7 +38,9 @@ SEGMENTATION_SCRIPTS: dict[str, str] = {"segmentation": "models/segmentation/pro
 
 
 def job_name(environment: Environment, stage: Stage) -> str:
-    return f"{environment.resource_prefix}-{stage.name.replace('_', '-')}"
+    """The Glue job or CodeBuild project of a stage (both limits checked: the tighter is CodeBuild's)."""
+    name = f"{environment.resource_prefix}-{stage.name.replace('_', '-')}"
+    return checked("codebuild_project" if stage.runtime == "dbt" else "glue_job", name)
 
 
 class ComputeStack(cdk.Stack):
@@ -375,7 +378,7 @@ class ComputeStack(cdk.Stack):
                 }
 
             self.stage_resources[stage.name] = {
-                "job_prefix": f"{env.resource_prefix}-{stage.name.replace('_', '-')}"[:27].rstrip("-"),
+                "job_prefix": processing_job_prefix(env.resource_prefix, stage.name),
                 "processing": {
                     "AppSpecification": {
                         "ImageUri": image.image_uri,
@@ -450,7 +453,7 @@ class ComputeStack(cdk.Stack):
         self.stage_function = lambda_.DockerImageFunction(
             self,
             "StageFunction",
-            function_name=f"{env.resource_prefix}-pipeline-stage",
+            function_name=checked("lambda_function", f"{env.resource_prefix}-pipeline-stage"),
             code=function_code(self.repo_root, "pipeline_stage"),
             architecture=ARCHITECTURE,
             role=role,

@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.monitoring import QUARANTINE_RATE
 from rfmlake.pipeline.definition import PIPELINE
@@ -66,7 +67,7 @@ class OrchestrationStack(cdk.Stack):
                 )
             )
         self.topic = sns.Topic(
-            self, "FailureTopic", topic_name=f"{prefix}-failures", master_key=topic_key, enforce_ssl=True
+            self, "FailureTopic", topic_name=checked("sns_topic", f"{prefix}-failures"), master_key=topic_key, enforce_ssl=True
         )
         if deploy.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(deploy.alarm_email))
@@ -92,7 +93,7 @@ class OrchestrationStack(cdk.Stack):
         self.state_machine = sfn.CfnStateMachine(
             self,
             "Pipeline",
-            state_machine_name=f"{prefix}-pipeline",
+            state_machine_name=checked("state_machine", f"{prefix}-pipeline"),
             state_machine_type="STANDARD",
             role_arn=self.role.role_arn,
             definition_string=cdk.Stack.of(self).to_json_string(self.definition),
@@ -164,7 +165,7 @@ class OrchestrationStack(cdk.Stack):
         self.start_function = lambda_.DockerImageFunction(
             self,
             "StartFunction",
-            function_name=f"{prefix}-start-pipeline",
+            function_name=checked("lambda_function", f"{prefix}-start-pipeline"),
             code=function_code(repo_root, "start_pipeline"),
             architecture=ARCHITECTURE,
             role=start_role,

@@ -29,10 +29,10 @@ with `critical=False` records its error and the run goes on.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from rfmlake.deploy.names import PROCESSING_JOB_PREFIX_MAX, UUID_LENGTH, name_problem
 from rfmlake.errors import ConfigError
 from rfmlake.pipeline.definition import PIPELINE, Stage
 
@@ -53,7 +53,6 @@ _REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 }
 # CreateProcessingJob fields the renderer owns (name, per-run environment); the rest come from resources.
 _PROCESSING_REQUIRED = ("AppSpecification", "ProcessingResources", "RoleArn")
-_PROCESSING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,26}$")  # prefix + "-" + 36-char UUID <= 63
 
 
 def render_state_machine(
@@ -212,10 +211,12 @@ def _task(stage: Stage, found: Mapping[str, Any]) -> dict[str, Any]:
         if missing:
             raise ConfigError(f"resources.stages.{stage.name}.processing is missing: {', '.join(missing)}")
         prefix = str(found.get("job_prefix") or stage.name.replace("_", "-"))
-        if not _PROCESSING_JOB_NAME.match(prefix):
+        # The job name is "<prefix>-<UUID>" whatever the execution name: it fits by construction.
+        problem = name_problem("processing_job", f"{prefix}-{'0' * UUID_LENGTH}")
+        if problem or len(prefix) > PROCESSING_JOB_PREFIX_MAX:
             raise ConfigError(
-                f"resources.stages.{stage.name}.job_prefix {prefix!r}: letters, digits and single hyphens, "
-                "at most 27 characters (SageMaker job names are <= 63 with the run's UUID)"
+                f"resources.stages.{stage.name}.job_prefix {prefix!r}: letters, digits and hyphens, at most "
+                f"{PROCESSING_JOB_PREFIX_MAX} characters (SageMaker job names are <= 63 with the run's UUID)"
             )
         environment = {str(k): str(v) for k, v in (processing.pop("Environment", None) or {}).items()}
         environment["RFMLAKE_RUN_ID.$"] = RUN_ID_PATH
