@@ -26,7 +26,7 @@ class Synth:
     env: str = "dev"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def synthesize(env: str = "dev") -> Synth:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     sys.path.insert(0, str(REPO / "infra"))

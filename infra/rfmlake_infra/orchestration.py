@@ -67,7 +67,8 @@ class OrchestrationStack(cdk.Stack):
                 )
             )
         self.topic = sns.Topic(
-            self, "FailureTopic", topic_name=checked("sns_topic", f"{prefix}-failures"), master_key=topic_key, enforce_ssl=True
+            self, "FailureTopic", topic_name=checked("sns_topic", f"{prefix}-failures"), master_key=topic_key,
+            enforce_ssl=True,
         )
         if deploy.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(deploy.alarm_email))

@@ -38,8 +38,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from rfmlake.deploy import Environment
-from rfmlake.deploy.names import checked
 from rfmlake.deploy.aws_rules import OPENSEARCH_AVAILABILITY_ZONES, OPENSEARCH_VOLUME_TYPE
+from rfmlake.deploy.names import checked
 from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read, secret_read
