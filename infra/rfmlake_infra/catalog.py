@@ -46,7 +46,10 @@ class CatalogStack(cdk.Stack):
                 f"{name.title()}Database",
                 catalog_id=self.account,
                 database_input=glue.CfnDatabase.DatabaseInputProperty(
-                    name=database_name(environment, name), description=description, location_uri=location
+                    name=database_name(environment, name), description=description, location_uri=location,
+                    # Lake Formation alone governs the tables created here (docs/adr/0010): no default
+                    # IAMAllowedPrincipals grant on new tables, whatever the account's defaults say.
+                    create_table_default_permissions=[],
                 ),
             )
         self.workgroup_name = checked("athena_workgroup", environment.resource_prefix)

@@ -113,7 +113,9 @@ class ComputeStack(cdk.Stack):
 
     def _catalog_statement(self, sid: str, zones: tuple[str, ...], write: bool) -> iam.PolicyStatement:
         env = self.environment_config
-        actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"]
+        # GetDatabases: dbt's create_schemas lists the catalog's databases (a paginator) before it builds.
+        actions = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition",
+                   "glue:GetPartitions"]
         if write:
             actions += [
                 "glue:CreateTable",
@@ -123,6 +125,11 @@ class ComputeStack(cdk.Stack):
                 "glue:CreatePartition",
                 "glue:UpdatePartition",
                 "glue:BatchDeletePartition",
+                # Every UpdateTable keeps the old definition as a table version; dbt-athena expires them
+                # after each materialization (expire_glue_table_versions: GetTableVersions, DeleteTableVersion).
+                "glue:GetTableVersions",
+                "glue:DeleteTableVersion",
+                "glue:BatchDeleteTableVersion",
             ]
         resources = [f"arn:aws:glue:{self.region}:{self.account}:catalog"]
         for zone in zones:

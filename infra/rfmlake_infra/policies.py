@@ -52,6 +52,7 @@ def s3_write(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicySta
                 "s3:PutObject",
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",  # Athena writing query results and CTAS data
             ],
             resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes],
         ),
