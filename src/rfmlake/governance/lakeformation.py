@@ -316,9 +316,10 @@ def _iam_allowed_principals_changes(config: GovernanceConfig, lf: Any) -> list[C
         if database not in ours or not entry.get("Permissions"):
             continue
         what = f"database {database}" if "Database" in resource else f"table {database}.{resource['Table'].get('Name')}"
+        principal = {"DataLakePrincipalIdentifier": IAM_ALLOWED_PRINCIPALS}
         changes.append(Change("revoke", f"IAMAllowedPrincipals on {what}", "revoke_permissions",
-                              {"CatalogId": catalog, "Principal": {"DataLakePrincipalIdentifier": IAM_ALLOWED_PRINCIPALS},
-                               "Resource": resource, "Permissions": sorted(entry["Permissions"])}))
+                              {"CatalogId": catalog, "Principal": principal, "Resource": resource,
+                               "Permissions": sorted(entry["Permissions"])}))
     return changes
 
 
