@@ -470,6 +470,8 @@ class ComputeStack(cdk.Stack):
             ephemeral_storage_size=cdk.Size.mebibytes(env.deploy.lambdas.ephemeral_storage_mb),
             timeout=cdk.Duration.seconds(env.deploy.lambdas.timeout_seconds),
             environment=self.stage_function_env,
+            # Its stages commit tables and send activation changes: never two at once (ADR 0008).
+            reserved_concurrent_executions=1,
         )
         for stage in PIPELINE:
             if stage.runtime == "python":
