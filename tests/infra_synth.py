@@ -24,6 +24,7 @@ class Synth:
     outdir: Path
     wheel_name: str
     env: str = "dev"
+    artifacts: Any = None  # rfmlake_infra.build.BuildArtifacts
 
 
 @functools.cache
@@ -39,7 +40,7 @@ def synthesize(env: str = "dev") -> Synth:
     platform = build_platform(app, env_name=env, repo_root=REPO, artifacts=artifacts)
     assembly = app.synth()
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
-    return Synth(platform, templates, work / "cdk.out", artifacts.wheel.name, env)
+    return Synth(platform, templates, work / "cdk.out", artifacts.wheel.name, env, artifacts)
 
 
 @functools.lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read,
 from rfmlake_infra.storage import StorageStack
 
 SETTINGS_KEY = "config/settings.yaml"
+GLUE_BUNDLE_PREFIX = "glue-python/"  # the Glue bundle's wheels (rfmlake_infra.build), next to glue/ (pruned apart)
 DBT_DATA_DIR = "gold/_dbt/"  # inside the gold zone: the same S3 access and Lake Formation location
 PROCESSING = "/opt/ml/processing"  # the job's ML storage volume (inputs, and scratch via TMPDIR)
 DBT_ATHENA_PIN = "dbt-athena-community==1.11.1"
@@ -63,6 +64,9 @@ class ComputeStack(cdk.Stack):
         self.wheel_name = artifacts.wheel.name
         bucket = storage.artifacts
         self.wheel_uri = f"s3://{bucket.bucket_name}/wheels/{self.wheel_name}"
+        # What each Glue job pip-installs, with --no-deps: the package and the `glue` extra's closure, nothing else.
+        self.glue_modules = [self.wheel_uri, *(f"s3://{bucket.bucket_name}/{GLUE_BUNDLE_PREFIX}{w.name}"
+                                               for w in artifacts.glue_bundle)]
         self.settings_uri = f"s3://{bucket.bucket_name}/{SETTINGS_KEY}"
         self.lake_uri = f"s3://{storage.lake.bucket_name}/"
         self.landing_uri = f"s3://{storage.landing.bucket_name}/"
@@ -100,6 +104,8 @@ class ComputeStack(cdk.Stack):
             ),
             "Settings": ([s3deploy.Source.data(SETTINGS_KEY.split("/")[-1], settings)], "config/"),
         }
+        if artifacts.glue_bundle:
+            uploads["GlueBundle"] = ([s3deploy.Source.asset(str(artifacts.glue_bundle[0].parent))], GLUE_BUNDLE_PREFIX)
         self.uploads: dict[str, s3deploy.BucketDeployment] = {}
         for name, (sources, prefix) in uploads.items():
             self.uploads[name] = s3deploy.BucketDeployment(
@@ -168,7 +174,7 @@ class ComputeStack(cdk.Stack):
             description="rfmlake Glue jobs: landing -> bronze -> silver",
         )
         for statement in [
-            *s3_read("ArtifactsRead", storage.artifacts, "glue/", "wheels/", "config/"),
+            *s3_read("ArtifactsRead", storage.artifacts, "glue/", "wheels/", GLUE_BUNDLE_PREFIX, "config/"),
             *s3_write("GlueTempWrite", storage.artifacts, "glue-temp/"),
             *s3_read("LandingRead", storage.landing, ""),
             *self._lake_access("spark"),
@@ -222,7 +228,9 @@ class ComputeStack(cdk.Stack):
                 execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
                 default_arguments={
                     "--job-language": "python",
-                    "--additional-python-modules": self.wheel_uri,
+                    # Wheels only, installed without resolving dependencies: no job start reaches PyPI.
+                    "--additional-python-modules": ",".join(self.glue_modules),
+                    "--python-modules-installer-option": "--no-deps",
                     "--extra-files": self.settings_uri,  # copied into the job's working dir as settings.yaml
                     "--TempDir": f"s3://{storage.artifacts.bucket_name}/glue-temp/",
                     "--enable-metrics": "true",
