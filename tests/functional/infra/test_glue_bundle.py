@@ -84,7 +84,7 @@ def test_the_glue_scripts_run_with_only_the_bundle_and_glue(synth: Synth, tmp_pa
         work.mkdir()
         (work / "settings.yaml").write_text(compute.settings_text)  # --extra-files puts it in the working dir
         arguments = []
-        for key, value in job(synth, stage.name)["DefaultArguments"].items():
+        for key in job(synth, stage.name)["DefaultArguments"]:
             if key in ("--lake", "--landing", "--config", "--metrics"):
                 local = {"--lake": str(lake), "--landing": str(landing), "--config": "settings.yaml",
                          "--metrics": "local"}[key]  # the S3 locations, as local folders; no CloudWatch here
