@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from aws_calls import assert_role_allows, recorded
 from infra_synth import REPO, Synth, resources
 from rfmlake.pipeline.stepfunctions import HOLD_LEASE_STATE, RELEASE_LEASE_AFTER_FAILURE_STATE, RELEASE_LEASE_STATE
 from rfmlake.pipeline.trigger import SCHEDULE_MESSAGE, PipelineBusy
@@ -114,8 +116,16 @@ def test_a_stopped_run_frees_the_lease_and_a_redelivered_batch_starts_nothing_tw
         synth: Synth, aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     handler, machine, _table = deployed(synth, aws, monkeypatch)
     sfn = aws.client("stepfunctions")
-    first = handler(landing_batch("orders/a.csv"), None)
-    assert first["started"]
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        first = handler(landing_batch("orders/a.csv"), None)
+        assert first["started"]
+        with pytest.raises(PipelineBusy):
+            handler(landing_batch("orders/c.csv"), None)
+    orchestration = synth.platform.orchestration
+    calls = assert_role_allows(synth, orchestration, orchestration.start_function.role, requests,
+                               source="start function", buckets={})
+    assert {"dynamodb:PutItem", "dynamodb:GetItem", "states:StartExecution", "states:DescribeExecution"} <= {
+        c.action for c in calls}
     assert handler(landing_batch("orders/a.csv"), None)["reason"] == "already running"  # SQS redelivery
     with pytest.raises(PipelineBusy, match=f"execution {first['execution_name']} is running"):
         handler(landing_batch("orders/b.csv"), None)
