@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rfmlake.deploy.iam_check import ApiCall, call_from_request
@@ -30,6 +33,11 @@ def recorded(endpoint: str) -> Iterator[list[dict[str, Any]]]:
     def post(path: str) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/{path}", method="POST"))
 
+    # The server runs in this process (tests/aws_lake.py): its recorder writes to a file of ours, not
+    # to ./moto_recording in the working directory.
+    from moto.moto_api import recorder
+
+    recorder._location = str(Path(tempfile.gettempdir()) / f"rfmlake-moto-recording-{os.getpid()}.jsonl")
     post("reset-recording")
     post("start-recording")
     requests: list[dict[str, Any]] = []
