@@ -71,7 +71,9 @@ class Denial:
     resource: str
 
     def describe(self) -> str:
-        return f"{self.role} may not {self.call.action} on {self.resource} ({self.call.source or 'declared'})"
+        context = "".join(f" [{k}={v!r}]" for k, v in self.call.context)
+        return (f"{self.role} may not {self.call.action} on {self.resource}{context} "
+                f"({self.call.source or 'declared'})")
 
 
 def roles(templates: Templates) -> dict[str, Role]:
