@@ -120,6 +120,10 @@ def test_pinpoint_is_refused_naming_its_successors_unless_acknowledged(where: st
         assert main(["activate", "--lake", str(lake), "--destination", "pinpoint"]) != 0
         err = capsys.readouterr().err
         assert "retired" in err and "Traceback" not in err
+        with pytest.raises(SystemExit):
+            main(["activate", "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "'pinpoint' is RETIRED" in help_text and "End User Messaging SMS" in help_text
 
 
 def test_deploy_activation_is_checked_when_the_config_loads(tmp_path: Path) -> None:
