@@ -1,6 +1,6 @@
 """Lake Formation as deployed, in every environment: the lake locations are registered with a role that
 may use the lake bucket's KMS key (not the service-linked role), one permission mode (Lake Formation
-only, docs/adr/0010: no hybrid access, no default IAMAllowedPrincipals on any table), and grants for
+only, docs/adr/0012: no hybrid access, no default IAMAllowedPrincipals on any table), and grants for
 every pipeline role and every persona."""
 
 from __future__ import annotations
@@ -94,6 +94,6 @@ def test_every_pipeline_role_and_persona_has_its_grants(synth_env: Synth) -> Non
 
 
 def test_the_permission_mode_is_recorded() -> None:
-    (adr,) = sorted((REPO / "docs" / "adr").glob("0010-*.md"))
+    (adr,) = sorted((REPO / "docs" / "adr").glob("*-lake-formation-permission-mode.md"))
     text = adr.read_text()
     assert "hybrid access mode" in text and "IAMAllowedPrincipals" in text and "Status: accepted" in text
