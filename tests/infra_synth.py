@@ -13,29 +13,42 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Every environment in config/ that deploys (has a `deploy:` section): each is synthesized by the tests.
+ENVIRONMENTS = tuple(sorted(p.stem for p in (REPO / "config").glob("*.yaml") if "\ndeploy:" in p.read_text()))
+
+
 @dataclass
 class Synth:
     platform: Any          # rfmlake_infra.platform.Platform
     templates: dict[str, dict[str, Any]]   # stack name -> template
     outdir: Path
     wheel_name: str
+    env: str = "dev"
+    artifacts: Any = None  # rfmlake_infra.build.BuildArtifacts
 
 
-@functools.lru_cache(maxsize=1)
-def synthesize() -> Synth:
+@functools.cache
+def synthesize(env: str = "dev") -> Synth:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     sys.path.insert(0, str(REPO / "infra"))
     import aws_cdk as cdk
-    from rfmlake_infra.build import build_artifacts
     from rfmlake_infra.platform import build_platform
 
-    work = Path(tempfile.mkdtemp(prefix="rfmlake-infra-test-"))
-    artifacts = build_artifacts(work / "build", REPO)
+    work = Path(tempfile.mkdtemp(prefix=f"rfmlake-infra-test-{env}-"))
+    artifacts = _artifacts()
     app = cdk.App(outdir=str(work / "cdk.out"))
-    platform = build_platform(app, env_name="dev", repo_root=REPO, artifacts=artifacts)
+    platform = build_platform(app, env_name=env, repo_root=REPO, artifacts=artifacts)
     assembly = app.synth()
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
-    return Synth(platform, templates, work / "cdk.out", artifacts.wheel.name)
+    return Synth(platform, templates, work / "cdk.out", artifacts.wheel.name, env, artifacts)
+
+
+@functools.lru_cache(maxsize=1)
+def _artifacts() -> Any:
+    """The build (wheel, Glue bundle) is the same for every environment: made once per session."""
+    from rfmlake_infra.build import build_artifacts
+
+    return build_artifacts(Path(tempfile.mkdtemp(prefix="rfmlake-build-")), REPO)
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,7 @@ OFFLINE_ENV = {
     "RFMLAKE_OPENSEARCH_ENDPOINT": f"https://{CLOSED}",
     "RFMLAKE_PII_KEY": "probe-key-not-a-secret",
     "RFMLAKE_STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:probe",
+    "RFMLAKE_RUN_LEASE_TABLE": "probe-run-lease",
     "DO_NOT_TRACK": "1",
 }
 

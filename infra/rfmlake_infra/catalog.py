@@ -10,13 +10,14 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked
 from rfmlake_infra.storage import StorageStack
 
 ZONES: tuple[str, ...] = ("bronze", "silver", "gold")
 
 
 def database_name(environment: Environment, zone: str) -> str:
-    return f"{environment.prefix}_{zone}"
+    return checked("glue_database", f"{environment.prefix}_{zone}")
 
 
 class CatalogStack(cdk.Stack):
@@ -45,10 +46,13 @@ class CatalogStack(cdk.Stack):
                 f"{name.title()}Database",
                 catalog_id=self.account,
                 database_input=glue.CfnDatabase.DatabaseInputProperty(
-                    name=database_name(environment, name), description=description, location_uri=location
+                    name=database_name(environment, name), description=description, location_uri=location,
+                    # Lake Formation alone governs the tables created here (docs/adr/0012): no default
+                    # IAMAllowedPrincipals grant on new tables, whatever the account's defaults say.
+                    create_table_default_permissions=[],
                 ),
             )
-        self.workgroup_name = f"{environment.resource_prefix}"
+        self.workgroup_name = checked("athena_workgroup", environment.resource_prefix)
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",

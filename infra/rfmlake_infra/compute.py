@@ -21,6 +21,7 @@ from constructs import Construct
 
 from rfmlake.activation.config import destination_env, destination_iam
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked, processing_job_prefix
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.pipeline.definition import PIPELINE, Runtime, Stage, zone_access
 from rfmlake_infra.build import BuildArtifacts
@@ -30,6 +31,7 @@ from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_read,
 from rfmlake_infra.storage import StorageStack
 
 SETTINGS_KEY = "config/settings.yaml"
+GLUE_BUNDLE_PREFIX = "glue-python/"  # the Glue bundle's wheels (rfmlake_infra.build), next to glue/ (pruned apart)
 DBT_DATA_DIR = "gold/_dbt/"  # inside the gold zone: the same S3 access and Lake Formation location
 PROCESSING = "/opt/ml/processing"  # the job's ML storage volume (inputs, and scratch via TMPDIR)
 DBT_ATHENA_PIN = "dbt-athena-community==1.11.1"
@@ -37,7 +39,9 @@ SEGMENTATION_SCRIPTS: dict[str, str] = {"segmentation": "models/segmentation/pro
 
 
 def job_name(environment: Environment, stage: Stage) -> str:
-    return f"{environment.resource_prefix}-{stage.name.replace('_', '-')}"
+    """The Glue job or CodeBuild project of a stage (both limits checked: the tighter is CodeBuild's)."""
+    name = f"{environment.resource_prefix}-{stage.name.replace('_', '-')}"
+    return checked("codebuild_project" if stage.runtime == "dbt" else "glue_job", name)
 
 
 class ComputeStack(cdk.Stack):
@@ -60,6 +64,9 @@ class ComputeStack(cdk.Stack):
         self.wheel_name = artifacts.wheel.name
         bucket = storage.artifacts
         self.wheel_uri = f"s3://{bucket.bucket_name}/wheels/{self.wheel_name}"
+        # What each Glue job pip-installs, with --no-deps: the package and the `glue` extra's closure, nothing else.
+        self.glue_modules = [self.wheel_uri, *(f"s3://{bucket.bucket_name}/{GLUE_BUNDLE_PREFIX}{w.name}"
+                                               for w in artifacts.glue_bundle)]
         self.settings_uri = f"s3://{bucket.bucket_name}/{SETTINGS_KEY}"
         self.lake_uri = f"s3://{storage.lake.bucket_name}/"
         self.landing_uri = f"s3://{storage.landing.bucket_name}/"
@@ -97,6 +104,8 @@ class ComputeStack(cdk.Stack):
             ),
             "Settings": ([s3deploy.Source.data(SETTINGS_KEY.split("/")[-1], settings)], "config/"),
         }
+        if artifacts.glue_bundle:
+            uploads["GlueBundle"] = ([s3deploy.Source.asset(str(artifacts.glue_bundle[0].parent))], GLUE_BUNDLE_PREFIX)
         self.uploads: dict[str, s3deploy.BucketDeployment] = {}
         for name, (sources, prefix) in uploads.items():
             self.uploads[name] = s3deploy.BucketDeployment(
@@ -110,7 +119,9 @@ class ComputeStack(cdk.Stack):
 
     def _catalog_statement(self, sid: str, zones: tuple[str, ...], write: bool) -> iam.PolicyStatement:
         env = self.environment_config
-        actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"]
+        # GetDatabases: dbt's create_schemas lists the catalog's databases (a paginator) before it builds.
+        actions = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition",
+                   "glue:GetPartitions"]
         if write:
             actions += [
                 "glue:CreateTable",
@@ -120,6 +131,11 @@ class ComputeStack(cdk.Stack):
                 "glue:CreatePartition",
                 "glue:UpdatePartition",
                 "glue:BatchDeletePartition",
+                # Every UpdateTable keeps the old definition as a table version; dbt-athena expires them
+                # after each materialization (expire_glue_table_versions: GetTableVersions, DeleteTableVersion).
+                "glue:GetTableVersions",
+                "glue:DeleteTableVersion",
+                "glue:BatchDeleteTableVersion",
             ]
         resources = [f"arn:aws:glue:{self.region}:{self.account}:catalog"]
         for zone in zones:
@@ -158,7 +174,7 @@ class ComputeStack(cdk.Stack):
             description="rfmlake Glue jobs: landing -> bronze -> silver",
         )
         for statement in [
-            *s3_read("ArtifactsRead", storage.artifacts, "glue/", "wheels/", "config/"),
+            *s3_read("ArtifactsRead", storage.artifacts, "glue/", "wheels/", GLUE_BUNDLE_PREFIX, "config/"),
             *s3_write("GlueTempWrite", storage.artifacts, "glue-temp/"),
             *s3_read("LandingRead", storage.landing, ""),
             *self._lake_access("spark"),
@@ -212,7 +228,9 @@ class ComputeStack(cdk.Stack):
                 execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
                 default_arguments={
                     "--job-language": "python",
-                    "--additional-python-modules": self.wheel_uri,
+                    # Wheels only, installed without resolving dependencies: no job start reaches PyPI.
+                    "--additional-python-modules": ",".join(self.glue_modules),
+                    "--python-modules-installer-option": "--no-deps",
                     "--extra-files": self.settings_uri,  # copied into the job's working dir as settings.yaml
                     "--TempDir": f"s3://{storage.artifacts.bucket_name}/glue-temp/",
                     "--enable-metrics": "true",
@@ -375,7 +393,7 @@ class ComputeStack(cdk.Stack):
                 }
 
             self.stage_resources[stage.name] = {
-                "job_prefix": f"{env.resource_prefix}-{stage.name.replace('_', '-')}"[:27].rstrip("-"),
+                "job_prefix": processing_job_prefix(env.resource_prefix, stage.name),
                 "processing": {
                     "AppSpecification": {
                         "ImageUri": image.image_uri,
@@ -450,7 +468,7 @@ class ComputeStack(cdk.Stack):
         self.stage_function = lambda_.DockerImageFunction(
             self,
             "StageFunction",
-            function_name=f"{env.resource_prefix}-pipeline-stage",
+            function_name=checked("lambda_function", f"{env.resource_prefix}-pipeline-stage"),
             code=function_code(self.repo_root, "pipeline_stage"),
             architecture=ARCHITECTURE,
             role=role,
@@ -460,6 +478,8 @@ class ComputeStack(cdk.Stack):
             ephemeral_storage_size=cdk.Size.mebibytes(env.deploy.lambdas.ephemeral_storage_mb),
             timeout=cdk.Duration.seconds(env.deploy.lambdas.timeout_seconds),
             environment=self.stage_function_env,
+            # Its stages commit tables and send activation changes: never two at once (ADR 0008).
+            reserved_concurrent_executions=1,
         )
         for stage in PIPELINE:
             if stage.runtime == "python":

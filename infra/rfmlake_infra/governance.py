@@ -2,6 +2,12 @@
 registered lake locations, LF-tags, the layer tag on each zone database, the persona roles and
 their LF-tag-policy grants, and the pipeline roles' own database/location grants.
 
+Permission mode (docs/adr/0012): Lake Formation only, no hybrid access mode. The lake locations are
+registered with a role of our own that may use the lake bucket's customer-managed KMS key (the
+service-linked role may not); the catalog stack creates the databases without default table
+permissions, so no table is ever open to IAMAllowedPrincipals; `rfmlake governance apply` revokes the
+database-level IAMAllowedPrincipals grant an account's defaults may add.
+
 Table and column tag assignments (assignments.yaml `tables:`) are not here: those tables are
 created by the pipeline's first run, after the deploy; `rfmlake governance apply` assigns them."""
 
@@ -15,10 +21,17 @@ from aws_cdk import aws_lakeformation as lf
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked
 from rfmlake.governance.lakeformation import desired_grants
 from rfmlake.governance.model import GovernanceConfig
 from rfmlake_infra.catalog import ZONES, CatalogStack
+from rfmlake_infra.policies import kms_use, lake_formation_data_access, s3_write
 from rfmlake_infra.storage import StorageStack
+
+# Lake Formation table permissions of a role that writes a zone: DROP for the tables dbt-athena replaces
+# (DeleteTable on its __ha/tmp tables) and ALTER for every commit (UpdateTable).
+WRITE_TABLE_PERMISSIONS = ["ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT", "SELECT"]
+READ_TABLE_PERMISSIONS = ["DESCRIBE", "SELECT"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,8 @@ class PipelineAccess:
 
 def persona_role_name(config: GovernanceConfig, persona: str) -> str:
     """The IAM role name lakeformation/account.yaml `role_arn` gives a persona (apply and infra agree)."""
-    return config.account.role_arn.split(":role/", 1)[1].format(persona=persona, account_id="")
+    name = config.account.role_arn.split(":role/", 1)[1].format(persona=persona, account_id="")
+    return checked("iam_role", name, setting="lakeformation/account.yaml role_arn")
 
 
 class GovernanceStack(cdk.Stack):
@@ -49,14 +63,28 @@ class GovernanceStack(cdk.Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # Athena, dbt and the personas read the lake through credentials Lake Formation vends with the
+        # role a location is registered with: it must reach the zones and use the bucket's KMS key.
+        self.data_access_role = iam.Role(
+            self,
+            "LakeFormationDataAccessRole",
+            assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com"),
+            description="rfmlake: the role Lake Formation vends lake credentials with (registered locations)",
+        )
+        for statement in [*s3_write("LakeZones", storage.lake, *(f"{zone}/" for zone in ZONES)),
+                          kms_use(storage.key)]:
+            self.data_access_role.add_to_policy(statement)
         self.locations: dict[str, lf.CfnResource] = {}
         for zone in ZONES:
             self.locations[zone] = lf.CfnResource(
                 self,
                 f"{zone.title()}Location",
                 resource_arn=f"{storage.lake.bucket_arn}/{zone}",
-                use_service_linked_role=True,
+                use_service_linked_role=False,
+                role_arn=self.data_access_role.role_arn,
+                hybrid_access_enabled=False,
             )
+            self.locations[zone].node.add_dependency(self.data_access_role)
         self.lf_tags: dict[str, lf.CfnTag] = {}
         for key, values in sorted(config.tags.lf_tags.items()):
             self.lf_tags[key] = lf.CfnTag(
@@ -91,6 +119,7 @@ class GovernanceStack(cdk.Stack):
                 description=f"rfmlake persona {persona}: data access through Lake Formation grants only",
                 assumed_by=iam.AccountRootPrincipal(),  # who may assume it is decided by the account's IAM/SSO
             )
+        self.persona_query_policy = self._persona_query_policy(environment, storage, catalog)
         self.grants: list[lf.CfnPrincipalPermissions] = []
         template_account = config.account.account_id
         for index, ((principal, _key), (resource, permissions)) in enumerate(
@@ -127,6 +156,42 @@ class GovernanceStack(cdk.Stack):
         for name, access in sorted(pipeline.items()):
             self._pipeline_grants(name, access, catalog)
 
+    def _persona_query_policy(self, environment: Environment, storage: StorageStack,
+                              catalog: CatalogStack) -> iam.ManagedPolicy:
+        """What every persona needs in IAM to query through Athena: the workgroup, the catalog's metadata of
+        the zones (Lake Formation decides which databases, tables and columns it sees), credentials vended
+        by Lake Formation, and the query results. No S3 access to the lake itself: that comes from Lake
+        Formation's grants only."""
+        region, account = self.region, self.account
+        databases = [catalog.databases[zone].ref for zone in ZONES]
+        policy = iam.ManagedPolicy(
+            self,
+            "PersonaQueryAccess",
+            description=f"rfmlake {environment.deploy.name}: query the lake through Athena and Lake Formation",
+            statements=[
+                iam.PolicyStatement(
+                    sid="AthenaWorkGroup",
+                    actions=["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                             "athena:StopQueryExecution", "athena:GetWorkGroup", "athena:ListNamedQueries",
+                             "athena:BatchGetNamedQuery", "athena:GetNamedQuery"],
+                    resources=[f"arn:aws:athena:{region}:{account}:workgroup/{catalog.workgroup_name}"],
+                ),
+                iam.PolicyStatement(
+                    sid="CatalogMetadata",
+                    actions=["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables",
+                             "glue:GetPartition", "glue:GetPartitions"],
+                    resources=[f"arn:aws:glue:{region}:{account}:catalog",
+                               *(f"arn:aws:glue:{region}:{account}:database/{db}" for db in databases),
+                               *(f"arn:aws:glue:{region}:{account}:table/{db}/*" for db in databases)],
+                ),
+                lake_formation_data_access(),
+                *s3_write("QueryResults", storage.athena_results, "results/"),
+                kms_use(storage.key),  # the workgroup encrypts results with the data key
+            ],
+            roles=list(self.persona_roles.values()),
+        )
+        return policy
+
     def _pipeline_grants(self, name: str, access: PipelineAccess, catalog: CatalogStack) -> None:
         principal = lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
             data_lake_principal_identifier=access.role.role_arn
@@ -154,7 +219,7 @@ class GovernanceStack(cdk.Stack):
                         catalog_id=self.account, database_name=database, table_wildcard={}
                     )
                 ),  # every table of this zone: the job creates them at run time
-                permissions=(["ALTER", "DELETE", "DESCRIBE", "INSERT", "SELECT"] if writes else ["DESCRIBE", "SELECT"]),
+                permissions=WRITE_TABLE_PERMISSIONS if writes else READ_TABLE_PERMISSIONS,
                 permissions_with_grant_option=[],
             )
             if writes and zone in self.locations:  # dbt's view-only layers have no data location

@@ -8,6 +8,8 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from rfmlake.deploy.names import checked
+
 
 def _alarm(scope: Construct, prefix: str, name: str, metric: cloudwatch.IMetric, threshold: float,
            comparison: cloudwatch.ComparisonOperator, topic: sns.ITopic,
@@ -15,7 +17,7 @@ def _alarm(scope: Construct, prefix: str, name: str, metric: cloudwatch.IMetric,
     alarm = metric.create_alarm(
         scope,
         f"Alarm{name}",
-        alarm_name=f"{prefix}-{name}",
+        alarm_name=checked("cloudwatch_alarm", f"{prefix}-{name}"),
         alarm_description=description,
         threshold=threshold,
         evaluation_periods=1,

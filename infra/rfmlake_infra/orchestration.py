@@ -1,6 +1,7 @@
 """Orchestration and monitoring: the state machine rendered from PIPELINE
-(rfmlake.pipeline.stepfunctions), the failure topic, the debounced landing trigger
-(EventBridge -> SQS batching window -> start Lambda -> one execution), the schedule, and alarms."""
+(rfmlake.pipeline.stepfunctions), the failure topic, the one trigger (landing events and the schedule
+-> EventBridge -> one SQS queue, batched -> the start Lambda -> at most one execution, guarded by the
+run lease in DynamoDB: rfmlake.pipeline.trigger), and alarms."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -24,10 +26,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import checked
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.monitoring import QUARANTINE_RATE
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.stepfunctions import render_state_machine
+from rfmlake.pipeline.trigger import LEASE_KEY, SCHEDULE_MESSAGE
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_above, alarm_on_any
@@ -66,13 +70,25 @@ class OrchestrationStack(cdk.Stack):
                 )
             )
         self.topic = sns.Topic(
-            self, "FailureTopic", topic_name=f"{prefix}-failures", master_key=topic_key, enforce_ssl=True
+            self, "FailureTopic", topic_name=checked("sns_topic", f"{prefix}-failures"), master_key=topic_key,
+            enforce_ssl=True,
         )
         if deploy.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(deploy.alarm_email))
 
+        # One item: the execution that may run (rfmlake.pipeline.trigger takes it, the state machine gives it back).
+        self.lease_table = dynamodb.Table(
+            self,
+            "RunLease",
+            table_name=checked("dynamodb_table", f"{prefix}-run-lease"),
+            partition_key=dynamodb.Attribute(name=LEASE_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=cdk.RemovalPolicy.DESTROY,  # holds nothing but the current run's name
+        )
         self.definition = render_state_machine(
-            PIPELINE, resources={"failure_topic_arn": self.topic.topic_arn, "stages": compute.stage_resources}
+            PIPELINE, resources={"failure_topic_arn": self.topic.topic_arn, "stages": compute.stage_resources,
+                                 "run_lease_table": self.lease_table.table_name}
         )
         self.role = iam.Role(
             self,
@@ -92,7 +108,7 @@ class OrchestrationStack(cdk.Stack):
         self.state_machine = sfn.CfnStateMachine(
             self,
             "Pipeline",
-            state_machine_name=f"{prefix}-pipeline",
+            state_machine_name=checked("state_machine", f"{prefix}-pipeline"),
             state_machine_type="STANDARD",
             role_arn=self.role.role_arn,
             definition_string=cdk.Stack.of(self).to_json_string(self.definition),
@@ -110,9 +126,9 @@ class OrchestrationStack(cdk.Stack):
             tracing_configuration=sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True),
         )
         self.state_machine.node.add_dependency(self.role)
-        machine = sfn.StateMachine.from_state_machine_arn(self, "PipelineRef", self.state_machine.attr_arn)
 
-        # Landing trigger, debounced: files arriving within debounce_seconds become one execution.
+        # The one trigger, debounced: files arriving within debounce_seconds, and the schedule's ticks,
+        # reach one queue; its consumer starts at most one execution at a time.
         self.queue = sqs.Queue(
             self,
             "LandingEvents",
@@ -144,6 +160,17 @@ class OrchestrationStack(cdk.Stack):
             iam.PolicyStatement(
                 sid="StartPipeline", actions=["states:StartExecution"], resources=[self.state_machine.attr_arn]
             ),
+            iam.PolicyStatement(  # is the lease holder still running?
+                sid="DescribePipelineRuns",
+                actions=["states:DescribeExecution"],
+                resources=[f"arn:aws:states:{self.region}:{self.account}:execution:"
+                           f"{self.state_machine.state_machine_name}:*"],
+            ),
+            iam.PolicyStatement(
+                sid="RunLease",
+                actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+                resources=[self.lease_table.table_arn],
+            ),
             iam.PolicyStatement(
                 sid="ConsumeLandingEvents",
                 resources=[self.queue.queue_arn],
@@ -164,14 +191,16 @@ class OrchestrationStack(cdk.Stack):
         self.start_function = lambda_.DockerImageFunction(
             self,
             "StartFunction",
-            function_name=f"{prefix}-start-pipeline",
+            function_name=checked("lambda_function", f"{prefix}-start-pipeline"),
             code=function_code(repo_root, "start_pipeline"),
             architecture=ARCHITECTURE,
             role=start_role,
             log_group=start_logs,
             memory_size=256,  # boto3 and one StartExecution call
             timeout=cdk.Duration.minutes(1),
-            environment={"RFMLAKE_STATE_MACHINE_ARN": self.state_machine.attr_arn},
+            environment={"RFMLAKE_STATE_MACHINE_ARN": self.state_machine.attr_arn,
+                         "RFMLAKE_RUN_LEASE_TABLE": self.lease_table.table_name},
+            reserved_concurrent_executions=1,  # the lease decides; one poller at a time keeps retries few
         )
         self.start_function.add_event_source(
             sources.SqsEventSource(
@@ -187,9 +216,8 @@ class OrchestrationStack(cdk.Stack):
                 "Schedule",
                 description="scheduled pipeline run",
                 schedule=events.Schedule.expression(deploy.schedule),
-                targets=[
-                    targets.SfnStateMachine(machine, input=events.RuleTargetInput.from_object({"trigger": "schedule"}))
-                ],
+                # Through the queue, like landing events: the same lease guards both (no second entry point).
+                targets=[targets.SqsQueue(self.queue, message=events.RuleTargetInput.from_object(SCHEDULE_MESSAGE))],
             )
 
         # Monitoring: any failed job or run, and errors of the functions, reach the topic.
@@ -251,6 +279,10 @@ class OrchestrationStack(cdk.Stack):
         region, account = self.region, self.account
         statements = [
             iam.PolicyStatement(sid="NotifyFailure", actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+            iam.PolicyStatement(  # HoldRunLease / ReleaseRunLease
+                sid="RunLease", actions=["dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[self.lease_table.table_arn],
+            ),
             iam.PolicyStatement(
                 sid="NotifyFailureKey", actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[topic_key.key_arn]
             ),

@@ -35,11 +35,19 @@ def s3_read(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicyStat
         ),
         iam.PolicyStatement(
             sid=f"{sid}List",
-            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+            actions=["s3:ListBucket"],
             resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes] + [""]}},
         ),
+        _bucket_location(sid, bucket),
     ]
+
+
+def _bucket_location(sid: str, bucket: s3.IBucket, *actions: str) -> iam.PolicyStatement:
+    """Bucket calls that carry no s3:prefix: under the ListBucket statement's prefix condition they would
+    never be allowed (the IAM check found Athena's GetBucketLocation on its results bucket denied)."""
+    return iam.PolicyStatement(sid=f"{sid}Bucket", actions=["s3:GetBucketLocation", *actions],
+                               resources=[bucket.bucket_arn])
 
 
 def s3_write(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicyStatement]:
@@ -52,15 +60,17 @@ def s3_write(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicySta
                 "s3:PutObject",
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",  # Athena writing query results and CTAS data
             ],
             resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes],
         ),
         iam.PolicyStatement(
             sid=f"{sid}List",
-            actions=["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+            actions=["s3:ListBucket"],
             resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes] + [""]}},
         ),
+        _bucket_location(sid, bucket, "s3:ListBucketMultipartUploads"),
     ]
 
 

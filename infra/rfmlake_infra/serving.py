@@ -39,6 +39,7 @@ from constructs import Construct
 
 from rfmlake.deploy import Environment
 from rfmlake.deploy.aws_rules import OPENSEARCH_AVAILABILITY_ZONES, OPENSEARCH_VOLUME_TYPE
+from rfmlake.deploy.names import checked
 from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read, secret_read
@@ -66,6 +67,13 @@ ACCESS_LOG_FORMAT: dict[str, str] = {
 
 
 class ServingStack(cdk.Stack):
+    @property
+    def availability_zones(self) -> list[str]:
+        """The region's first zones, resolved by CloudFormation (Fn::GetAZs) at deploy time. Without this,
+        an environment with a fixed account (prod) makes the VPC look the zones up at synth, which
+        `rfmlake deploy --synth` (no credentials, no CDK CLI) answers with placeholders ('dummy1a')."""
+        return [cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(OPENSEARCH_AVAILABILITY_ZONES)]
+
     def __init__(
         self,
         scope: Construct,
@@ -119,7 +127,7 @@ class ServingStack(cdk.Stack):
             "IndexerRole", "rfmlake profile indexer: gold.customer_profile -> OpenSearch"
         )
         self.api_role = self._function_role("ApiRole", "rfmlake profile API: reads OpenSearch")
-        self.domain_name = f"{prefix}-profiles"[:28]
+        self.domain_name = checked("opensearch_domain", f"{prefix}-profiles")
         domain_arn = f"arn:aws:es:{self.region}:{self.account}:domain/{self.domain_name}"
         # The domain's error logs (ES_APPLICATION_LOGS) in CloudWatch: the service writes them under a
         # resource policy that names this log group only and this account's domain.
@@ -214,7 +222,7 @@ class ServingStack(cdk.Stack):
         self.indexer = lambda_.DockerImageFunction(
             self,
             "ProfileIndexer",
-            function_name=f"{prefix}-profile-indexer",
+            function_name=checked("lambda_function", f"{prefix}-profile-indexer"),
             code=function_code(repo_root, "profile_indexer"),
             architecture=ARCHITECTURE,
             role=self.indexer_role.without_policy_updates(),
@@ -265,7 +273,7 @@ class ServingStack(cdk.Stack):
         self.api_function = lambda_.DockerImageFunction(
             self,
             "ProfileApiFunction",
-            function_name=f"{prefix}-profile-api",
+            function_name=checked("lambda_function", f"{prefix}-profile-api"),
             code=function_code(repo_root, "profile_api"),
             architecture=ARCHITECTURE,
             role=self.api_role.without_policy_updates(),
@@ -316,7 +324,7 @@ class ServingStack(cdk.Stack):
         self.invoke_policy = iam.ManagedPolicy(
             self,
             "ProfileApiInvoke",
-            managed_policy_name=f"{prefix}-profile-api-invoke",
+            managed_policy_name=checked("iam_managed_policy", f"{prefix}-profile-api-invoke"),
             description="attach to a role that may call the profile API (GET on its routes)",
             statements=[
                 iam.PolicyStatement(

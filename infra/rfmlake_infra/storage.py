@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.names import bucket_name, checked
 
 BUCKETS: tuple[str, ...] = ("landing", "lake", "artifacts", "athena-results")
 
@@ -23,7 +24,7 @@ class StorageStack(cdk.Stack):
         self.key = kms.Key(
             self,
             "DataKey",
-            alias=f"alias/{prefix}-data",
+            alias=checked("kms_alias", f"alias/{prefix}-data"),
             description=f"rfmlake {deploy.name}: encrypts every data bucket",
             enable_key_rotation=True,
             removal_policy=removal,
@@ -31,7 +32,7 @@ class StorageStack(cdk.Stack):
         self.logs_bucket = s3.Bucket(
             self,
             "LogsBucket",
-            bucket_name=f"{prefix}-logs-{self.account}",
+            bucket_name=bucket_name(prefix, "logs", self.account),
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
@@ -72,7 +73,7 @@ class StorageStack(cdk.Stack):
             self.buckets[name] = s3.Bucket(
                 self,
                 f"{name.title().replace('-', '')}Bucket",
-                bucket_name=f"{prefix}-{name}-{self.account}",
+                bucket_name=bucket_name(prefix, name, self.account),
                 encryption=s3.BucketEncryption.KMS,
                 encryption_key=self.key,
                 bucket_key_enabled=True,

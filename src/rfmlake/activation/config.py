@@ -13,7 +13,16 @@ from rfmlake.activation.errors import ActivationError
 if TYPE_CHECKING:
     import boto3
 
-DESTINATION_KINDS: tuple[str, ...] = ("file", "eventbridge", "ses", "pinpoint", "customer_profiles")
+DESTINATION_KINDS: tuple[str, ...] = ("file", "eventbridge", "ses", "sms", "customer_profiles", "pinpoint")
+RETIRED_KINDS: tuple[str, ...] = ("pinpoint",)
+PINPOINT_RETIRED = (
+    "destination 'pinpoint' is retired: AWS ended Amazon Pinpoint's engagement features (endpoints, segments, "
+    "campaigns, journeys) on 2026-10-30. Use 'ses' (Amazon SES) for email, 'sms' (AWS End User Messaging SMS, "
+    "the pinpoint-sms-voice-v2 API) for SMS, 'customer_profiles' (Amazon Connect Customer Profiles) for "
+    "contact centers. Only for an account that still has Pinpoint's engagement API: set "
+    "RFMLAKE_PINPOINT_ACKNOWLEDGE_RETIRED=true (deploy.activation.pinpoint.acknowledge_retired: 'true')"
+)
+_TRUE = ("true", "yes", "1")
 
 ENV_DESTINATIONS = "RFMLAKE_ACTIVATION_DESTINATIONS"   # comma list, default "file"
 ENV_ENDPOINT_URL = "RFMLAKE_AWS_ENDPOINT_URL"          # a test or LocalStack endpoint; unset on AWS
@@ -23,8 +32,14 @@ ENV_SETTINGS: dict[str, tuple[str, str, bool]] = {
     "RFMLAKE_EVENTBRIDGE_BUS": ("eventbridge", "event_bus", False),
     "RFMLAKE_EVENTBRIDGE_SOURCE": ("eventbridge", "source", False),
     "RFMLAKE_SES_CONTACT_LIST": ("ses", "contact_list", False),
+    "RFMLAKE_SMS_ORIGINATION_IDENTITY": ("sms", "origination_identity", True),
+    "RFMLAKE_SMS_MESSAGE": ("sms", "message", True),
+    "RFMLAKE_SMS_MESSAGE_TYPE": ("sms", "message_type", False),
+    "RFMLAKE_SMS_CONFIGURATION_SET": ("sms", "configuration_set", False),
+    "RFMLAKE_SMS_SEGMENTS": ("sms", "segments", False),
     "RFMLAKE_PINPOINT_APPLICATION_ID": ("pinpoint", "application_id", True),
     "RFMLAKE_PINPOINT_CHANNEL": ("pinpoint", "channel", False),
+    "RFMLAKE_PINPOINT_ACKNOWLEDGE_RETIRED": ("pinpoint", "acknowledge_retired", False),
     "RFMLAKE_PROFILES_DOMAIN": ("customer_profiles", "domain_name", True),
 }
 
@@ -36,6 +51,8 @@ def build_destination(kind: str, *, options: Mapping[str, Any] | None = None,
         from rfmlake.activation.destinations.file import FileDestination
 
         return FileDestination(**options)
+    if kind == "pinpoint" and str(options.pop("acknowledge_retired", "")).lower() not in _TRUE:
+        raise ActivationError(PINPOINT_RETIRED)
     missing = [var for var, (k, arg, required) in ENV_SETTINGS.items() if k == kind and required and arg not in options]
     if missing:
         raise ActivationError(f"destination {kind!r} needs {', '.join(missing)} to be set")
@@ -49,6 +66,10 @@ def build_destination(kind: str, *, options: Mapping[str, Any] | None = None,
             from rfmlake.activation.destinations.ses import SesContactListDestination
 
             return SesContactListDestination(**aws)
+        if kind == "sms":
+            from rfmlake.activation.destinations.sms import SmsDestination
+
+            return SmsDestination(**aws)
         if kind == "pinpoint":
             from rfmlake.activation.destinations.pinpoint import PinpointDestination
 
@@ -96,6 +117,8 @@ def check_destination(kind: str, options: Mapping[str, str]) -> Destination:
     if unknown:
         raise ActivationError(f"destination {kind!r} has no option {', '.join(map(repr, unknown))}; "
                               f"options: {', '.join(allowed) or 'none'}")
+    if kind in RETIRED_KINDS and str(options.get("acknowledge_retired", "")).lower() not in _TRUE:
+        raise ActivationError(PINPOINT_RETIRED)
     missing = [arg for arg, required in allowed.items() if required and not options.get(arg)]
     if missing:
         raise ActivationError(f"destination {kind!r} needs {', '.join(missing)}")
@@ -125,6 +148,12 @@ DESTINATION_IAM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "ses:UpdateContact"),
         ("arn:{partition}:ses:{region}:{account}:contact-list/{contact_list}",),
     ),
+    "sms": (
+        ("sms-voice:SendTextMessage",),
+        # the origination identity (filled in by destination_iam), the configuration set if one is set, and
+        # the opt-out lists SendTextMessage checks the number against
+        ("arn:{partition}:sms-voice:{region}:{account}:opt-out-list/*",),
+    ),
     "pinpoint": (
         ("mobiletargeting:GetSegments", "mobiletargeting:CreateSegment", "mobiletargeting:UpdateSegment",
          "mobiletargeting:UpdateEndpointsBatch"),
@@ -148,6 +177,15 @@ def destination_iam(kind: str, options: Mapping[str, str], *, partition: str, re
     values = {arg: getattr(destination, arg) for arg in destination_options(kind) if hasattr(destination, arg)}
     if kind == "eventbridge" and str(values["event_bus"]).startswith("arn:"):
         return actions, [str(values["event_bus"])]  # a bus named by its ARN (e.g. in another account)
+    if kind == "sms":
+        identity = str(values["origination_identity"])
+        if not identity.startswith("arn:"):  # phone-<id> / pool-<id>
+            kind_of = "phone-number" if identity.startswith("phone-") else "pool"
+            identity = f"arn:{partition}:sms-voice:{region}:{account}:{kind_of}/{identity}"
+        resources = [identity, *(t.format(partition=partition, region=region, account=account) for t in templates)]
+        if values.get("configuration_set"):
+            resources.append(f"arn:{partition}:sms-voice:{region}:{account}:configuration-set/{values['configuration_set']}")
+        return actions, resources
     return actions, [t.format(partition=partition, region=region, account=account, **values) for t in templates]
 
 

@@ -13,15 +13,19 @@ from rfmlake.errors import ConfigError
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "activate",
-        help="push segments to marketing tools (file export, EventBridge, SES, Pinpoint, Customer Profiles)",
+        help="push segments to marketing tools (file export, EventBridge, SES, End User Messaging SMS, "
+             "Connect Customer Profiles)",
         description="Sync gold.customer_rfm membership to destinations: only what changed since the last "
                     "successful sync, only consenting customers with a usable address. Destination settings "
-                    "come from RFMLAKE_* environment variables (docs/activation.md).",
+                    "come from RFMLAKE_* environment variables (docs/activation.md). 'pinpoint' is RETIRED: AWS "
+                    "ended Amazon Pinpoint's engagement features on 2026-10-30; use ses (email), sms (AWS End "
+                    "User Messaging SMS) or customer_profiles (Amazon Connect); pinpoint runs only with "
+                    "RFMLAKE_PINPOINT_ACKNOWLEDGE_RETIRED=true.",
     )
     parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
     parser.add_argument("--destination", action="append", choices=DESTINATION_KINDS, metavar="NAME",
-                        help=f"destination (repeatable; one of {', '.join(DESTINATION_KINDS)}; "
-                             "default: RFMLAKE_ACTIVATION_DESTINATIONS or file)")
+                        help=f"destination (repeatable; one of {', '.join(DESTINATION_KINDS)} (pinpoint: "
+                             "retired); default: RFMLAKE_ACTIVATION_DESTINATIONS or file)")
     parser.add_argument("--full", action="store_true", help="resend every member, not only the changes")
     parser.add_argument("--json", action="store_true", help="print the sync reports as JSON")
     parser.set_defaults(func=run)

@@ -159,12 +159,15 @@ class ActivationDeploy(_Strict):
 
     destinations: tuple[str, ...] = Field(
         ("file",), min_length=1,
-        description="file (exports in the lake), eventbridge, ses, pinpoint, customer_profiles",
+        description="file (exports in the lake), eventbridge, ses, sms, customer_profiles; pinpoint is retired",
     )
     file: dict[str, str] | None = None
     eventbridge: dict[str, str] | None = Field(None, description="event_bus (name or ARN), source")
     ses: dict[str, str] | None = Field(None, description="contact_list")
-    pinpoint: dict[str, str] | None = Field(None, description="application_id (required), channel")
+    sms: dict[str, str] | None = Field(
+        None, description="origination_identity and message (required), message_type, configuration_set, segments")
+    pinpoint: dict[str, str] | None = Field(
+        None, description="retired (2026-10-30): application_id, channel, and acknowledge_retired: 'true'")
     customer_profiles: dict[str, str] | None = Field(None, description="domain_name (required)")
 
     @model_validator(mode="after")

@@ -219,6 +219,7 @@ def _plan(config: GovernanceConfig, lf: Any, glue: Any) -> Plan:
             changes.extend(_column_changes(config, db_name, table_name, columns, current_columns, table.columns))
 
     changes.extend(_grant_changes(config, lf))
+    changes.extend(_iam_allowed_principals_changes(config, lf))
 
     for key in sorted(set(current_tags) - set(desired_tags)):
         changes.append(Change("delete LF-tag", key, "delete_lf_tag", {"CatalogId": catalog, "TagKey": key}))
@@ -293,6 +294,32 @@ def _grant_changes(config: GovernanceConfig, lf: Any) -> list[Change]:
             changes.append(Change("grant", f"{label} {sorted(want - have)}", "grant_permissions",
                                   {"CatalogId": catalog, "Principal": {"DataLakePrincipalIdentifier": principal},
                                    "Resource": want_resource, "Permissions": sorted(want - have)}))
+    return changes
+
+
+IAM_ALLOWED_PRINCIPALS = "IAM_ALLOWED_PRINCIPALS"
+
+
+def _iam_allowed_principals_changes(config: GovernanceConfig, lf: Any) -> list[Change]:
+    """Lake Formation permission mode (docs/adr/0012): rfmlake's databases and their tables are governed
+    by Lake Formation alone. The infra creates each database with no default table permissions, so the
+    tables the pipeline creates never get IAMAllowedPrincipals; the grant the account's default gives a
+    new database, and any a table got before, are revoked here."""
+    catalog = config.account.account_id
+    ours = {database_name(config, zone) for zone in config.assignments.databases}
+    changes: list[Change] = []
+    for entry in _pages(lf.list_permissions, "PrincipalResourcePermissions", CatalogId=catalog):
+        if entry.get("Principal", {}).get("DataLakePrincipalIdentifier") != IAM_ALLOWED_PRINCIPALS:
+            continue
+        resource = entry.get("Resource", {})
+        database = (resource.get("Database") or {}).get("Name") or (resource.get("Table") or {}).get("DatabaseName")
+        if database not in ours or not entry.get("Permissions"):
+            continue
+        what = f"database {database}" if "Database" in resource else f"table {database}.{resource['Table'].get('Name')}"
+        principal = {"DataLakePrincipalIdentifier": IAM_ALLOWED_PRINCIPALS}
+        changes.append(Change("revoke", f"IAMAllowedPrincipals on {what}", "revoke_permissions",
+                              {"CatalogId": catalog, "Principal": principal, "Resource": resource,
+                               "Permissions": sorted(entry["Permissions"])}))
     return changes
 
 

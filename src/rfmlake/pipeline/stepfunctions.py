@@ -23,20 +23,28 @@ with `critical=False` records its error and the run goes on.
      "stages": {"ingest_bronze": {"job_name": "...", "arguments": {"--lake": "s3://..."}},
                 "dbt_build": {"project_name": "..."},
                 "segmentation": {"job_prefix": "segmentation", "processing": {...CreateProcessingJob fields}},
-                "quality_silver": {"function_arn": "arn:aws:lambda:..."}}}
+                "quality_silver": {"function_arn": "arn:aws:lambda:..."}},
+     "run_lease_table": "<DynamoDB table>"}   # optional: one run at a time (rfmlake.pipeline.trigger)
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from rfmlake.deploy.names import PROCESSING_JOB_PREFIX_MAX, UUID_LENGTH, name_problem
 from rfmlake.errors import ConfigError
 from rfmlake.pipeline.definition import PIPELINE, Stage
 
 NOTIFY_STATE = "NotifyFailure"
+# One run at a time (rfmlake.pipeline.trigger): the first state checks this execution holds the run
+# lease, the last ones give it back, on either path.
+HOLD_LEASE_STATE = "HoldRunLease"
+RELEASE_LEASE_STATE = "ReleaseRunLease"
+RELEASE_LEASE_AFTER_FAILURE_STATE = "ReleaseRunLeaseAfterFailure"
+NOT_HOLDER_STATE = "NotTheRunLeaseHolder"
+LEASE_STATES = (HOLD_LEASE_STATE, RELEASE_LEASE_STATE, RELEASE_LEASE_AFTER_FAILURE_STATE)
 FAIL_STATE = "RunFailed"
 SUCCEED_STATE = "RunSucceeded"
 FAILED_PREFIX = "Failed: "
@@ -53,7 +61,6 @@ _REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 }
 # CreateProcessingJob fields the renderer owns (name, per-run environment); the rest come from resources.
 _PROCESSING_REQUIRED = ("AppSpecification", "ProcessingResources", "RoleArn")
-_PROCESSING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,26}$")  # prefix + "-" + 36-char UUID <= 63
 
 
 def render_state_machine(
@@ -79,9 +86,13 @@ def render_state_machine(
     if unknown:
         raise ConfigError(f"resources.stages names stages the pipeline does not have: {unknown}")
 
+    lease_table = resources.get("run_lease_table")
     states: dict[str, Any] = {}
+    if lease_table:
+        states.update(_lease_states(str(lease_table), first=pipeline[0].name))
     for index, stage in enumerate(pipeline):
-        following = pipeline[index + 1].name if index + 1 < len(pipeline) else SUCCEED_STATE
+        last = RELEASE_LEASE_STATE if lease_table else SUCCEED_STATE
+        following = pipeline[index + 1].name if index + 1 < len(pipeline) else last
         task = _task(stage, _stage_resources(stage, stage_resources))
         task["Retry"] = [_retry(stage)]
         if stage.critical:
@@ -123,16 +134,70 @@ def render_state_machine(
             }
         ],
         # The run fails either way: a notification that cannot be sent must not hide the failure.
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notify_error", "Next": FAIL_STATE}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notify_error",
+                   "Next": RELEASE_LEASE_AFTER_FAILURE_STATE if lease_table else FAIL_STATE}],
         "ResultPath": None,
-        "Next": FAIL_STATE,
+        "Next": RELEASE_LEASE_AFTER_FAILURE_STATE if lease_table else FAIL_STATE,
     }
     states[FAIL_STATE] = {
         "Type": "Fail",
         "Error": "RfmlakePipelineFailed",
         "Cause": "a pipeline stage failed; see the SNS notification and the failed state's input",
     }
+    if lease_table:
+        from rfmlake.pipeline.trigger import RUN_TIMEOUT_SECONDS
+
+        # No execution outlives its lease (expires_at = start + this + the start grace).
+        return {"Comment": comment, "StartAt": HOLD_LEASE_STATE, "TimeoutSeconds": RUN_TIMEOUT_SECONDS,
+                "States": states}
     return {"Comment": comment, "StartAt": pipeline[0].name, "States": states}
+
+
+def _lease_states(table: str, *, first: str) -> dict[str, Any]:
+    """HoldRunLease (before the first stage) and the two ReleaseRunLease states (before Succeed and Fail)."""
+    from rfmlake.pipeline.trigger import LEASE_ID, LEASE_KEY
+
+    key = {LEASE_KEY: {"S": LEASE_ID}}
+    me = {":me": {"S.$": "$$.Execution.Name"}}
+    not_holder = "DynamoDB.ConditionalCheckFailedException"
+
+    def release(next_state: str) -> dict[str, Any]:
+        return {
+            "Type": "Task",
+            "Comment": "give the run lease back (only if this execution still holds it)",
+            "Resource": "arn:aws:states:::dynamodb:deleteItem",
+            "Parameters": {"TableName": table, "Key": key, "ConditionExpression": "execution = :me",
+                           "ExpressionAttributeValues": me},
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3,
+                       "BackoffRate": RETRY_BACKOFF_RATE}],
+            # Not the holder any more, or DynamoDB unreachable: the next trigger takes an ended holder's lease over.
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.release_error", "Next": next_state}],
+            "ResultPath": None,
+            "Next": next_state,
+        }
+
+    return {
+        HOLD_LEASE_STATE: {
+            "Type": "Task",
+            "Comment": "runs start only through the trigger, which takes the run lease for this execution",
+            "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {"TableName": table, "Key": key, "ConditionExpression": "execution = :me",
+                           "UpdateExpression": "SET started_at = :started",
+                           "ExpressionAttributeValues": {**me, ":started": {"S.$": "$$.Execution.StartTime"}}},
+            "Catch": [{"ErrorEquals": [not_holder], "ResultPath": "$.error", "Next": NOT_HOLDER_STATE},
+                      {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": NOT_HOLDER_STATE}],
+            "ResultPath": None,
+            "Next": first,
+        },
+        NOT_HOLDER_STATE: {
+            "Type": "Fail",
+            "Error": "RfmlakeNotTheRunLeaseHolder",
+            "Cause": "another run holds the run lease, or this execution was not started by the trigger "
+                     "(send a message to the trigger queue to start a run)",
+        },
+        RELEASE_LEASE_STATE: release(SUCCEED_STATE),
+        RELEASE_LEASE_AFTER_FAILURE_STATE: release(FAIL_STATE),
+    }
 
 
 def render_state_machine_json(pipeline: tuple[Stage, ...] = PIPELINE, *, resources: Mapping[str, Any]) -> str:
@@ -149,7 +214,7 @@ def task_state_names(definition: Mapping[str, Any]) -> list[str]:
     while name is not None and name not in seen:
         seen.add(name)
         state = states[name]
-        if state["Type"] == "Task" and name != NOTIFY_STATE:
+        if state["Type"] == "Task" and name != NOTIFY_STATE and name not in LEASE_STATES:
             order.append(name)
         name = state.get("Next")
     return order
@@ -212,10 +277,12 @@ def _task(stage: Stage, found: Mapping[str, Any]) -> dict[str, Any]:
         if missing:
             raise ConfigError(f"resources.stages.{stage.name}.processing is missing: {', '.join(missing)}")
         prefix = str(found.get("job_prefix") or stage.name.replace("_", "-"))
-        if not _PROCESSING_JOB_NAME.match(prefix):
+        # The job name is "<prefix>-<UUID>" whatever the execution name: it fits by construction.
+        problem = name_problem("processing_job", f"{prefix}-{'0' * UUID_LENGTH}")
+        if problem or len(prefix) > PROCESSING_JOB_PREFIX_MAX:
             raise ConfigError(
-                f"resources.stages.{stage.name}.job_prefix {prefix!r}: letters, digits and single hyphens, "
-                "at most 27 characters (SageMaker job names are <= 63 with the run's UUID)"
+                f"resources.stages.{stage.name}.job_prefix {prefix!r}: letters, digits and hyphens, at most "
+                f"{PROCESSING_JOB_PREFIX_MAX} characters (SageMaker job names are <= 63 with the run's UUID)"
             )
         environment = {str(k): str(v) for k, v in (processing.pop("Environment", None) or {}).items()}
         environment["RFMLAKE_RUN_ID.$"] = RUN_ID_PATH

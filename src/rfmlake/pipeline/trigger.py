@@ -1,15 +1,23 @@
-"""Start the pipeline when landing files arrive or the schedule fires. EventBridge delivers each S3
-object-created event, and each scheduled tick, to an SQS queue; the start Lambda receives a batch
-(the queue's batching window is the debounce) and starts ONE execution for all of it. The execution
-name is derived from the batch, so a redelivered batch starts nothing twice (StartExecution with an
-existing name and input is idempotent).
+"""Start the pipeline: the ONE entry point of every run on AWS. EventBridge delivers each S3
+object-created event of the landing bucket, and each scheduled tick, to one SQS queue; the start Lambda
+receives a batch (the queue's batching window is the debounce) and starts at most one execution for it.
 
-Runs never overlap: while an execution is running the Lambda fails the batch with PipelineBusy, and
-SQS delivers it again after the visibility timeout, so files that land during a run start the next
-one (messages wait up to the queue's retention period)."""
+One run at a time, by construction:
+- A lease in DynamoDB (one item) is taken with a conditional write before StartExecution: of two
+  triggers racing, exactly one write succeeds. The other fails its batch with PipelineBusy and SQS
+  delivers it again after the visibility timeout, so files that land during a run start the next one.
+- The state machine's first state checks that its execution holds the lease (a conditional update),
+  so an execution started any other way stops before any stage; its last state (success or failure)
+  gives the lease back.
+- A lease whose execution ended without giving it back (stopped by hand) is taken over once Step
+  Functions reports the execution is no longer running; a lease never outlives the state machine's
+  timeout (`expires_at`), which bounds every execution.
+- The execution name is derived from the batch, so a redelivered batch starts nothing twice.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -23,10 +31,16 @@ if TYPE_CHECKING:
 
 
 SCHEDULE_MESSAGE = {"trigger": "schedule"}  # what the schedule rule puts on the queue
+LEASE_KEY = "lease"          # the table's partition key
+LEASE_ID = "pipeline"        # the one item: one pipeline per table
+# A lease taken by a trigger that then died before StartExecution is free again after this long
+# (longer than the start function's timeout).
+START_GRACE_SECONDS = 300
+RUN_TIMEOUT_SECONDS = 24 * 3600  # the state machine's TimeoutSeconds: no execution, and no lease, lives longer
 
 
 class PipelineBusy(PipelineError):
-    """An execution is running; the batch is retried later."""
+    """An execution holds the run lease; the batch is retried later."""
 
 
 def landed_objects(event: Mapping[str, Any]) -> list[str]:
@@ -54,28 +68,111 @@ def execution_name(objects: list[str], now: datetime | None = None) -> str:
     return f"landing-{(now or datetime.now(UTC)):%Y%m%d}-{digest}"
 
 
-def start_from_landing(event: Mapping[str, Any], state_machine_arn: str, *, now: datetime | None = None,
-                       boto3_session: boto3.Session | None = None) -> dict[str, Any]:
-    """Start one execution for a batch of landed objects; returns its name, ARN and the object count."""
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name>."""
+    head, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    if not machine:
+        raise ConfigError(f"{state_machine_arn!r} is not a state machine ARN")
+    return f"{head}:execution:{machine}:{name}"
+
+
+def start_from_landing(event: Mapping[str, Any], state_machine_arn: str, lease_table: str, *,
+                       now: datetime | None = None, boto3_session: boto3.Session | None = None) -> dict[str, Any]:
+    """Start one execution for a batch of landed objects and scheduled ticks, if no run holds the lease.
+    Returns what happened; raises PipelineBusy (the batch is redelivered) while another run holds it."""
     import boto3 as _boto3
 
     objects = landed_objects(event)
     scheduled = any(_is_schedule(record) for record in event["Records"])
     if not objects and not scheduled:
         return {"started": False, "objects": 0}
-    client = (boto3_session or _boto3.Session()).client("stepfunctions")
-    running = client.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
-    if running.get("executions"):
-        raise PipelineBusy(f"execution {running['executions'][0]['name']} is running; this batch of "
-                           f"{len(objects)} object(s) starts the next run when SQS delivers it again")
+    now = now or datetime.now(UTC)
     name = execution_name(objects or ["schedule"], now)
     if not objects:
         name = name.replace("landing-", "schedule-", 1)
+    session = boto3_session or _boto3.Session()
+    lease = RunLease(lease_table, state_machine_arn, session)
+    if not lease.acquire(name, now):
+        return {"started": False, "execution_name": name, "objects": len(objects), "reason": "already running"}
     payload = json.dumps({"trigger": "landing" if objects else "schedule", "objects": objects[:100],
                           "object_count": len(objects)})
-    response = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
+    client = session.client("stepfunctions")
+    try:
+        response = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
+    except client.exceptions.ExecutionAlreadyExists:
+        lease.release(name)  # this batch already ran (a redelivery after its run ended): nothing to do
+        return {"started": False, "execution_name": name, "objects": len(objects), "reason": "already ran"}
+    except Exception:
+        lease.release(name)
+        raise
     return {"started": True, "execution_name": name, "execution_arn": response["executionArn"],
             "objects": len(objects)}
+
+
+class RunLease:
+    """The run lease: one DynamoDB item naming the execution that may run."""
+
+    def __init__(self, table: str, state_machine_arn: str, session: boto3.Session) -> None:
+        self.table = table
+        self.state_machine_arn = state_machine_arn
+        self.dynamodb = session.client("dynamodb")
+        self.stepfunctions = session.client("stepfunctions")
+
+    def acquire(self, name: str, now: datetime) -> bool:
+        """True when `name` now holds the lease (to start it); False when `name` holds it and is running
+        (a redelivered batch: nothing to start). Raises PipelineBusy when another execution holds it."""
+        item = {LEASE_KEY: {"S": LEASE_ID}, "execution": {"S": name}, "acquired_at": {"N": str(int(now.timestamp()))},
+                "expires_at": {"N": str(int(now.timestamp()) + RUN_TIMEOUT_SECONDS + START_GRACE_SECONDS)}}
+        if self._put(item, "attribute_not_exists(#k) OR expires_at < :now",
+                     {":now": {"N": str(int(now.timestamp()))}}):
+            return True
+        holder = self.dynamodb.get_item(TableName=self.table, Key={LEASE_KEY: {"S": LEASE_ID}},
+                                        ConsistentRead=True).get("Item")
+        if holder is None:  # given back between our write and our read: try once more
+            if self._put(item, "attribute_not_exists(#k)", None):
+                return True
+            raise PipelineBusy("another trigger took the run lease at the same moment; this batch is retried")
+        held_by = holder["execution"]["S"]
+        status = self._status(held_by)
+        if status == "RUNNING":
+            if held_by == name:
+                return False
+            raise PipelineBusy(f"execution {held_by} is running; this batch starts the next run when SQS "
+                               "delivers it again")
+        starting = now.timestamp() - int(holder["acquired_at"]["N"]) < START_GRACE_SECONDS
+        if status is None and held_by != name and starting:
+            raise PipelineBusy(f"execution {held_by} is being started; this batch is retried")
+        # The holder ended without giving the lease back (stopped, or never started): take it over.
+        if self._put(item, "execution = :holder", {":holder": {"S": held_by}}):
+            return True
+        raise PipelineBusy("another trigger took the run lease at the same moment; this batch is retried")
+
+    def release(self, name: str) -> None:
+        """Give the lease back if `name` still holds it (what the state machine's last state does)."""
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.delete_item(TableName=self.table, Key={LEASE_KEY: {"S": LEASE_ID}},
+                                      ConditionExpression="execution = :me",
+                                      ExpressionAttributeValues={":me": {"S": name}})
+
+    def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
+        params: dict[str, Any] = {"TableName": self.table, "Item": item, "ConditionExpression": condition}
+        if "#k" in condition:
+            params["ExpressionAttributeNames"] = {"#k": LEASE_KEY}
+        if values:
+            params["ExpressionAttributeValues"] = values
+        try:
+            self.dynamodb.put_item(**params)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _status(self, name: str) -> str | None:
+        """The execution's status, or None when it does not exist (yet)."""
+        try:
+            arn = execution_arn(self.state_machine_arn, name)
+            return str(self.stepfunctions.describe_execution(executionArn=arn)["status"])
+        except self.stepfunctions.exceptions.ExecutionDoesNotExist:
+            return None
 
 
 def _is_schedule(record: Mapping[str, Any]) -> bool:

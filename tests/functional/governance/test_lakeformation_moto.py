@@ -160,3 +160,28 @@ def test_an_unmanaged_principal_is_left_alone(session: boto3.Session, moto_endpo
         Permissions=["SELECT"],
     )
     assert lfm.plan(config, boto3_session=session, endpoint_url=moto_endpoint).is_empty
+
+
+def test_iam_allowed_principals_is_revoked_from_our_databases_only(session: boto3.Session, moto_endpoint: str) -> None:
+    """The permission mode of docs/adr/0012: what the account's defaults gave IAMAllowedPrincipals on
+    rfmlake's databases and tables is revoked; another team's database keeps it."""
+    config = load_governance(REPO_CONFIG)
+    _create_glue(session, moto_endpoint, config)
+    glue = session.client("glue", endpoint_url=moto_endpoint)
+    glue.create_database(DatabaseInput={"Name": "someone_elses"})
+    lf = session.client("lakeformation", endpoint_url=moto_endpoint)
+    everyone = {"DataLakePrincipalIdentifier": lfm.IAM_ALLOWED_PRINCIPALS}
+    gold = lfm.database_name(config, "gold")
+    table = next(iter(config.assignments.databases["gold"].tables))
+    for resource in ({"Database": {"Name": gold}}, {"Database": {"Name": "someone_elses"}},
+                     {"Table": {"DatabaseName": gold, "Name": table}}):
+        lf.grant_permissions(Principal=everyone, Resource=resource, Permissions=["ALL"])
+
+    plan = lfm.plan(config, boto3_session=session, endpoint_url=moto_endpoint)
+    revokes = sorted(c.target for c in plan.changes if "IAMAllowedPrincipals" in c.target)
+    assert revokes == [f"IAMAllowedPrincipals on database {gold}", f"IAMAllowedPrincipals on table {gold}.{table}"]
+    lfm.apply(config, boto3_session=session, endpoint_url=moto_endpoint)
+    left = [p["Resource"] for p in lf.list_permissions()["PrincipalResourcePermissions"]
+            if p["Principal"] == everyone]
+    assert [r.get("Database", {}).get("Name") for r in left] == ["someone_elses"]
+    assert lfm.plan(config, boto3_session=session, endpoint_url=moto_endpoint).is_empty

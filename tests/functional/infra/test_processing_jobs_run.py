@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from aws_calls import assert_role_allows, recorded
 from infra_synth import REPO, Synth
 from rfmlake.lake import open_lake
 from rfmlake.settings import load_settings
@@ -77,13 +79,13 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aw
     write_simulated_gold(lake, n=600, seed=2, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
                          max_first_days=700)  # the dbt marts the jobs read
 
-    segmentation = run_job(synth, "segmentation", tmp_path / "segmentation", lake_uri)
-    assert segmentation.returncode == 0, segmentation.stderr[-3000:]
-    assert set(json.loads(segmentation.stdout)["committed"]) == {
-        "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
-    value = run_job(synth, "customer_value", tmp_path / "customer_value", lake_uri)
-    assert value.returncode == 0, value.stderr[-3000:]
-
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:  # the jobs' own calls, from their processes
+        segmentation = run_job(synth, "segmentation", tmp_path / "segmentation", lake_uri)
+        assert segmentation.returncode == 0, segmentation.stderr[-3000:]
+        assert set(json.loads(segmentation.stdout)["committed"]) == {
+            "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
+        value = run_job(synth, "customer_value", tmp_path / "customer_value", lake_uri)
+        assert value.returncode == 0, value.stderr[-3000:]
     rfm = lake.read_arrow(lake.require("gold", "customer_rfm"))
     assert rfm.num_rows == lake.count_rows(lake.require("gold", "customer_rfm_features")) > 0
     assert lake.count_rows(lake.require("gold", "customer_value")) == rfm.num_rows
@@ -94,3 +96,24 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aw
     # the run id the state machine passed names the run's reports
     assert any(s.startswith(f"runs/{STATE_MACHINE_RUN_ID}/") for s in state)
     assert not list((tmp_path / "segmentation").glob("rfmlake-workspace-*"))  # scratch cleaned up
+    check_calls(synth, requests, bucket)
+
+
+def check_calls(synth: Synth, requests: list[dict[str, Any]], bucket: str) -> None:
+    """The IAM check on what the jobs did. Known fault, outside infra/: the workspace looks into every zone
+    (rfmlake.lake.workspace.copy_tables walks ZONES, not the zones its patterns name), so the jobs call
+    glue:GetTables (and list S3 prefixes) in bronze and silver, which their role (gold only) may not:
+    AccessDenied on AWS. Expected to fail until the workspace reads only the zones it copies; any other
+    denial fails."""
+    compute = synth.platform.compute
+    try:
+        calls = assert_role_allows(synth, compute, compute.sagemaker_role, requests, source="processing jobs",
+                                   buckets={bucket: compute.storage.lake})
+    except AssertionError as exc:
+        denied = str(exc).splitlines()[1:]
+        other_zones = re.compile(r" may not (glue:GetTables on \S+_(bronze|silver)\b|s3:ListBucket on \S+ "
+                                 r"\[s3:prefix='(bronze|silver)/)")
+        if denied and all(other_zones.search(line) for line in denied):
+            pytest.xfail("rfmlake.lake.workspace looks into every zone: " + "; ".join(denied))
+        raise
+    assert {"s3:GetObject", "s3:PutObject", "glue:UpdateTable"} <= {c.action for c in calls}

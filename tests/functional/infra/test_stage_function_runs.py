@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
+from aws_calls import assert_role_allows, recorded
 from aws_lake import activation_events_queue
 from infra_synth import REPO, Synth
 from rfmlake.lake import open_lake
@@ -53,7 +55,12 @@ def test_the_deployed_stage_function_activates_to_the_configured_destinations(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    result = module.handler(payload, None)
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        result = module.handler(payload, None)
+    # every call the function made (S3 through pyarrow too) is allowed by its synthesized role
+    calls = assert_role_allows(synth, compute, compute.stage_function_role, requests, source="stage function: activate",
+                               buckets={lake_bucket: compute.storage.lake, artifacts: compute.storage.artifacts})
+    assert {"events:PutEvents", "s3:PutObject", "glue:GetTable"} <= {c.action for c in calls}
 
     assert result["run_id"] == RUN_ID
     reports = result["summary"]

@@ -24,6 +24,8 @@ INTEGRATIONS = {  # Task Resource -> (botocore service, operation)
     "arn:aws:states:::sagemaker:createProcessingJob.sync": ("sagemaker", "CreateProcessingJob"),
     "arn:aws:states:::lambda:invoke": ("lambda", "Invoke"),
     "arn:aws:states:::sns:publish": ("sns", "Publish"),
+    "arn:aws:states:::dynamodb:updateItem": ("dynamodb", "UpdateItem"),  # the run lease
+    "arn:aws:states:::dynamodb:deleteItem": ("dynamodb", "DeleteItem"),
 }
 EXECUTION_NAME = "landing-2026-12-01-0123abcd"
 _TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
@@ -42,6 +44,8 @@ def fill(value: Any) -> Any:
                     out[key[:-2]] = match["template"].replace("{}", str(uuid.uuid4()))
                 elif item == "$$.Execution.Name":
                     out[key[:-2]] = EXECUTION_NAME
+                elif item == "$$.Execution.StartTime":
+                    out[key[:-2]] = "2026-12-01T03:00:00.000Z"
                 else:  # a path into the state input or the context object: some JSON value
                     out[key[:-2]] = {"from": item}
             else:

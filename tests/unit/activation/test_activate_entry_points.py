@@ -46,7 +46,7 @@ def test_cli_errors_are_one_line(lake, tmp_path, capsys):
 
 def test_destination_config_from_env_is_checked():
     with pytest.raises(ActivationError, match="RFMLAKE_PINPOINT_APPLICATION_ID"):
-        destination_from_env("pinpoint", {})
+        destination_from_env("pinpoint", {"RFMLAKE_PINPOINT_ACKNOWLEDGE_RETIRED": "true"})
     with pytest.raises(ActivationError, match="unknown destination"):
         destination_names_from_env({"RFMLAKE_ACTIVATION_DESTINATIONS": "file,mailchimp"})
     dest = destination_from_env("ses", {"RFMLAKE_SES_CONTACT_LIST": "vip"})

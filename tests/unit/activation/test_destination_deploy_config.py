@@ -25,8 +25,11 @@ from rfmlake.deploy import load_environment
 from rfmlake.errors import ConfigError
 
 APP = "0123456789abcdef0123456789abcdef"
+POOL = "pool-0123456789abcdef0123456789abcdef"
 SELECTED = {"file": {"channel": "email"}, "eventbridge": {"event_bus": "marketing", "source": "shop.segments"},
-            "ses": {"contact_list": "vip"}, "pinpoint": {"application_id": APP, "channel": "phone"},
+            "ses": {"contact_list": "vip"},
+            "sms": {"origination_identity": POOL, "message": "Hello {segment}", "segments": "At Risk"},
+            "pinpoint": {"application_id": APP, "channel": "phone", "acknowledge_retired": "true"},
             "customer_profiles": {"domain_name": "shop"}}
 
 
@@ -38,13 +41,15 @@ def test_the_deployed_environment_builds_the_configured_destinations() -> None:
     assert built["ses"].contact_list == "vip" and built["customer_profiles"].domain_name == "shop"
     assert built["pinpoint"].application_id == APP and built["pinpoint"].channel == "phone"
     assert built["file"].channel == "email"
+    assert built["sms"].origination_identity == POOL and built["sms"].segments == ("At Risk",)
 
 
 @pytest.mark.parametrize(("kind", "options", "message"), [
-    ("pinpoint", {}, "destination 'pinpoint' needs application_id"),
+    ("pinpoint", {"acknowledge_retired": "true"}, "destination 'pinpoint' needs application_id"),
     ("ses", {"list": "x"}, "destination 'ses' has no option 'list'; options: contact_list"),
-    ("pinpoint", {"application_id": APP, "channel": "fax"}, "channel must be one of"),
-    ("sms", {}, "unknown destination 'sms'"),
+    ("pinpoint", {"application_id": APP, "channel": "fax", "acknowledge_retired": "yes"}, "channel must be one of"),
+    ("sms", {"message": "hi"}, "destination 'sms' needs origination_identity"),
+    ("mms", {}, "unknown destination 'mms'"),
 ])
 def test_bad_destination_settings_are_named(kind: str, options: dict, message: str) -> None:
     with pytest.raises(ActivationError, match=message):
@@ -65,7 +70,8 @@ def _client_operations(kind: str) -> set[str]:
     return {mapping[m] for m in methods}
 
 
-IAM_PREFIX = {"eventbridge": "events", "ses": "ses", "pinpoint": "mobiletargeting", "customer_profiles": "profile"}
+IAM_PREFIX = {"eventbridge": "events", "ses": "ses", "sms": "sms-voice", "pinpoint": "mobiletargeting",
+              "customer_profiles": "profile"}
 
 
 @pytest.mark.parametrize("kind", [k for k in DESTINATION_KINDS if k != "file"])
@@ -80,10 +86,44 @@ def test_resources_are_the_configured_ones_with_defaults_from_the_destination() 
     other = "arn:aws:events:eu-west-1:210987654321:event-bus/central"
     assert destination_iam("eventbridge", {"event_bus": other}, **where)[1] == [other]
     assert destination_iam("ses", {}, **where)[1] == ["arn:aws:ses:eu-west-1:123456789012:contact-list/rfmlake-segments"]
-    assert destination_iam("pinpoint", {"application_id": APP}, **where)[1] == [
+    assert destination_iam("pinpoint", {"application_id": APP, "acknowledge_retired": "true"}, **where)[1] == [
         f"arn:aws:mobiletargeting:eu-west-1:123456789012:apps/{APP}",
         f"arn:aws:mobiletargeting:eu-west-1:123456789012:apps/{APP}/*"]
     assert destination_iam("file", {}, **where) == ((), [])
+    sms = {"origination_identity": POOL, "message": "hi", "configuration_set": "events"}
+    assert destination_iam("sms", sms, **where) == (("sms-voice:SendTextMessage",), [
+        f"arn:aws:sms-voice:eu-west-1:123456789012:pool/{POOL}",
+        "arn:aws:sms-voice:eu-west-1:123456789012:opt-out-list/*",
+        "arn:aws:sms-voice:eu-west-1:123456789012:configuration-set/events"])
+
+
+@pytest.mark.parametrize("where", ["cli", "env", "deploy"])
+def test_pinpoint_is_refused_naming_its_successors_unless_acknowledged(where: str, tmp_path: Path, capsys) -> None:
+    """AWS ended Pinpoint's engagement features on 2026-10-30: every way of choosing it says so."""
+    successors = r"'ses' \(Amazon SES\) for email, 'sms' \(AWS End User Messaging SMS, the pinpoint-sms-voice-v2 API\)"
+    if where == "env":
+        with pytest.raises(ActivationError, match=successors):
+            destination_from_env("pinpoint", {"RFMLAKE_PINPOINT_APPLICATION_ID": APP})
+        assert destination_from_env("pinpoint", {"RFMLAKE_PINPOINT_APPLICATION_ID": APP,
+                                                 "RFMLAKE_PINPOINT_ACKNOWLEDGE_RETIRED": "true"}).application_id == APP
+    elif where == "deploy":
+        (tmp_path / "t.yaml").write_text("prefix: rfmlake_t\ndeploy:\n  name: t\n  activation:\n"
+                                         f"    destinations: [pinpoint]\n    pinpoint: {{application_id: '{APP}'}}\n")
+        with pytest.raises(ConfigError, match=r"deploy\.activation: destination 'pinpoint' is retired.*"
+                                              r"Amazon Connect Customer Profiles"):
+            load_environment("t", tmp_path)
+    else:
+        from rfmlake.cli.main import main
+
+        lake = tmp_path / "lake"
+        lake.mkdir()
+        assert main(["activate", "--lake", str(lake), "--destination", "pinpoint"]) != 0
+        err = capsys.readouterr().err
+        assert "retired" in err and "Traceback" not in err
+        with pytest.raises(SystemExit):
+            main(["activate", "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "'pinpoint' is RETIRED" in help_text and "End User Messaging SMS" in help_text
 
 
 def test_deploy_activation_is_checked_when_the_config_loads(tmp_path: Path) -> None:

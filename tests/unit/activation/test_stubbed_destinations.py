@@ -134,3 +134,52 @@ def test_customer_profiles_object_is_keyed_on_customer_id():
     fields = object_type_fields()
     assert fields["customer_id"]["Target"] == "_profile.AccountNumber"
     assert fields["rfm_segment"]["Target"] == "_profile.Attributes.rfm_segment"
+
+
+SMS_POOL = "arn:aws:sms-voice:eu-west-1:123456789012:pool/pool-0123456789abcdef0123456789abcdef"
+
+
+def test_sms_texts_customers_entering_a_segment_through_end_user_messaging(lake):
+    """AWS End User Messaging SMS (pinpoint-sms-voice-v2 SendTextMessage), each request validated against
+    the service model: only entering the chosen segments sends a text; throttling is retried, an opted-out
+    number fails that record only."""
+    from rfmlake.activation.destinations.sms import SmsDestination
+
+    write_customers(lake, 8, no_consent={1})
+    write_rfm(lake, round_robin(8))  # C0..C7: Champions, Loyal, At Risk, Hibernating, ...
+    client = _client("pinpoint-sms-voice-v2")
+    dest = SmsDestination(origination_identity=SMS_POOL, message="We miss you! ({segment})", segments="At Risk,Champions",
+                          configuration_set="rfmlake-events", client=client)
+
+    def request(customer: str, segment: str) -> dict:
+        return {"DestinationPhoneNumber": f"+4670{int(customer[1:]):07d}", "OriginationIdentity": SMS_POOL,
+                "MessageBody": f"We miss you! ({segment})", "MessageType": "PROMOTIONAL",
+                "ConfigurationSetName": "rfmlake-events",
+                "Context": {"rfmlake_customer_id": customer, "rfmlake_segment": segment}}
+
+    with Stubber(client) as stubber:
+        # entering Champions: C000000, C000004; At Risk: C000002, C000006 (C000001 has no consent)
+        stubber.add_response("send_text_message", {"MessageId": "m0"}, request("C000000", "Champions"))
+        stubber.add_client_error("send_text_message", "ThrottlingException", "rate", 429,
+                                 expected_params=request("C000002", "At Risk"))
+        stubber.add_response("send_text_message", {"MessageId": "m4"}, request("C000004", "Champions"))
+        stubber.add_client_error("send_text_message", "ValidationException", "destination is opted out", 400,
+                                 expected_params=request("C000006", "At Risk"))
+        stubber.add_response("send_text_message", {"MessageId": "m2"}, request("C000002", "At Risk"))  # retried
+        report = sync(lake, dest, policy=_policy([]))
+        stubber.assert_no_pending_responses()
+    assert report.failed == 1 and report.retries == 1
+    assert report.sent == 6  # the 7 consenting customers minus the opted-out one; Loyal/Hibernating send nothing
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"origination_identity": "+46700000000", "message": "hi"}, "origination_identity"),
+    ({"origination_identity": SMS_POOL, "message": "hi {name}"}, "may name only {segment}"),
+    ({"origination_identity": SMS_POOL, "message": "x" * 1601}, "1..1600"),
+    ({"origination_identity": SMS_POOL, "message": "hi", "message_type": "MARKETING"}, "message_type"),
+])
+def test_sms_settings_are_checked(options: dict, message: str):
+    from rfmlake.activation.destinations.sms import SmsDestination
+
+    with pytest.raises(ValueError, match=message):
+        SmsDestination(client=object(), **options)

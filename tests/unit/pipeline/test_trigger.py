@@ -1,4 +1,5 @@
-"""The debounced landing trigger: one execution per SQS batch, idempotent by name."""
+"""The one trigger: one execution per SQS batch, idempotent by name, only with the run lease
+(the races and takeovers run against moto in tests/functional/infra/test_one_run_at_a_time.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rfmlake.errors import ConfigError
 from rfmlake.pipeline.remote import find_stage, handle_event
 from rfmlake.pipeline.trigger import (
     SCHEDULE_MESSAGE,
-    PipelineBusy,
+    execution_arn,
     execution_name,
     landed_objects,
     start_from_landing,
@@ -28,62 +29,46 @@ def batch(*keys: str) -> dict:
                         for k in keys]}
 
 
-def test_one_execution_for_a_batch_named_by_its_objects() -> None:
-    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
-    client = session.client("stepfunctions")
-    event = batch("orders/b.csv", "orders/a.csv", "orders/a.csv")
-    name = execution_name(["s3://landing/orders/a.csv", "s3://landing/orders/b.csv"], NOW)
-    with Stubber(client) as stub:
-        stub.add_response("list_executions", {"executions": []},
-                          {"stateMachineArn": ARN, "statusFilter": "RUNNING", "maxResults": 1})
-        stub.add_response("start_execution", {"executionArn": ARN + ":" + name, "startDate": NOW},
-                          {"stateMachineArn": ARN, "name": name, "input": json.dumps({
-                              "trigger": "landing", "objects": ["s3://landing/orders/a.csv", "s3://landing/orders/b.csv"],
-                              "object_count": 2})})
-
-        class Session:
-            def client(self, service: str) -> object:
-                return client
-
-        result = start_from_landing(event, ARN, now=NOW, boto3_session=Session())  # type: ignore[arg-type]
-    assert result["started"] and result["objects"] == 2 and result["execution_name"] == name
-    assert len(name) <= 80 and name == execution_name(["s3://landing/orders/a.csv", "s3://landing/orders/b.csv"], NOW)
-
-
 class _Session:
-    def __init__(self, client: object) -> None:
-        self._client = client
+    def __init__(self, **clients: object) -> None:
+        self._clients = clients
 
     def client(self, service: str) -> object:
-        return self._client
+        return self._clients[service]
 
 
-def test_a_running_execution_defers_the_batch_for_redelivery() -> None:
-    client = boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x").client(
-        "stepfunctions")
-    running = {"executionArn": ARN.replace("stateMachine", "execution") + ":landing-1", "stateMachineArn": ARN,
-               "name": "landing-1", "status": "RUNNING", "startDate": NOW}
-    with Stubber(client) as stub:
-        stub.add_response("list_executions", {"executions": [running]},
-                          {"stateMachineArn": ARN, "statusFilter": "RUNNING", "maxResults": 1})
-        with pytest.raises(PipelineBusy, match="execution landing-1 is running; this batch of 1 object"):
-            start_from_landing(batch("orders/a.csv"), ARN, now=NOW, boto3_session=_Session(client))  # type: ignore[arg-type]
-        stub.assert_no_pending_responses()
+def _client(service: str):  # noqa: ANN202 - a botocore client
+    return boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x").client(service)
 
 
-def test_a_scheduled_tick_starts_a_schedule_execution() -> None:
-    client = boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x").client(
-        "stepfunctions")
-    name = execution_name(["schedule"], NOW).replace("landing-", "schedule-")
-    with Stubber(client) as stub:
-        stub.add_response("list_executions", {"executions": []},
-                          {"stateMachineArn": ARN, "statusFilter": "RUNNING", "maxResults": 1})
+def test_one_execution_for_a_batch_named_by_its_objects_once_the_lease_is_taken() -> None:
+    """The requests, as botocore's models validate them: the conditional lease write, then the start."""
+    dynamodb, sfn = _client("dynamodb"), _client("stepfunctions")
+    event = batch("orders/b.csv", "orders/a.csv", "orders/a.csv")
+    objects = ["s3://landing/orders/a.csv", "s3://landing/orders/b.csv"]
+    name = execution_name(objects, NOW)
+    now = str(int(NOW.timestamp()))
+    with Stubber(dynamodb) as db, Stubber(sfn) as stub:
+        db.add_response("put_item", {}, {
+            "TableName": "lease", "ConditionExpression": "attribute_not_exists(#k) OR expires_at < :now",
+            "ExpressionAttributeNames": {"#k": "lease"}, "ExpressionAttributeValues": {":now": {"N": now}},
+            "Item": {"lease": {"S": "pipeline"}, "execution": {"S": name}, "acquired_at": {"N": now},
+                     "expires_at": {"N": str(int(NOW.timestamp()) + 24 * 3600 + 300)}}})
         stub.add_response("start_execution", {"executionArn": ARN + ":" + name, "startDate": NOW},
-                          {"stateMachineArn": ARN, "name": name,
-                           "input": json.dumps({"trigger": "schedule", "objects": [], "object_count": 0})})
-        event = {"Records": [{"body": json.dumps(SCHEDULE_MESSAGE)}]}
-        result = start_from_landing(event, ARN, now=NOW, boto3_session=_Session(client))  # type: ignore[arg-type]
-    assert result["started"] and result["execution_name"].startswith("schedule-20260501-")
+                          {"stateMachineArn": ARN, "name": name, "input": json.dumps({
+                              "trigger": "landing", "objects": objects, "object_count": 2})})
+        result = start_from_landing(event, ARN, "lease", now=NOW,
+                                    boto3_session=_Session(dynamodb=dynamodb, stepfunctions=sfn))  # type: ignore[arg-type]
+        db.assert_no_pending_responses()
+        stub.assert_no_pending_responses()
+    assert result["started"] and result["objects"] == 2 and result["execution_name"] == name
+    assert len(name) <= 80
+    assert execution_arn(ARN, name) == f"arn:aws:states:eu-west-1:123456789012:execution:rfmlake-dev-pipeline:{name}"
+
+
+def test_a_batch_without_objects_or_ticks_starts_nothing() -> None:
+    assert start_from_landing({"Records": []}, ARN, "lease", now=NOW) == {"started": False, "objects": 0}
+    assert SCHEDULE_MESSAGE == {"trigger": "schedule"}
 
 
 def test_a_record_that_is_not_an_s3_event_is_named() -> None:
