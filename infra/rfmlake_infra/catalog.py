@@ -47,7 +47,7 @@ class CatalogStack(cdk.Stack):
                 catalog_id=self.account,
                 database_input=glue.CfnDatabase.DatabaseInputProperty(
                     name=database_name(environment, name), description=description, location_uri=location,
-                    # Lake Formation alone governs the tables created here (docs/adr/0012): no default
+                    # Lake Formation alone governs the tables created here (docs/adr/0014): no default
                     # IAMAllowedPrincipals grant on new tables, whatever the account's defaults say.
                     create_table_default_permissions=[],
                 ),

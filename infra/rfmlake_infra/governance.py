@@ -2,7 +2,7 @@
 registered lake locations, LF-tags, the layer tag on each zone database, the persona roles and
 their LF-tag-policy grants, and the pipeline roles' own database/location grants.
 
-Permission mode (docs/adr/0012): Lake Formation only, no hybrid access mode. The lake locations are
+Permission mode (docs/adr/0014): Lake Formation only, no hybrid access mode. The lake locations are
 registered with a role of our own that may use the lake bucket's customer-managed KMS key (the
 service-linked role may not); the catalog stack creates the databases without default table
 permissions, so no table is ever open to IAMAllowedPrincipals; `rfmlake governance apply` revokes the

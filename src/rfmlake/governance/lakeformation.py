@@ -301,7 +301,7 @@ IAM_ALLOWED_PRINCIPALS = "IAM_ALLOWED_PRINCIPALS"
 
 
 def _iam_allowed_principals_changes(config: GovernanceConfig, lf: Any) -> list[Change]:
-    """Lake Formation permission mode (docs/adr/0012): rfmlake's databases and their tables are governed
+    """Lake Formation permission mode (docs/adr/0014): rfmlake's databases and their tables are governed
     by Lake Formation alone. The infra creates each database with no default table permissions, so the
     tables the pipeline creates never get IAMAllowedPrincipals; the grant the account's default gives a
     new database, and any a table got before, are revoked here."""

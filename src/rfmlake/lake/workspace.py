@@ -102,7 +102,9 @@ def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
     are left alone. Returns qualified name -> the version `target` now has."""
     skip = skip or {}
     copied: list[tuple[TableRef, str]] = []
-    for zone in ZONES:
+    # Only the zones the patterns name are listed: a stage's role may reach no other (ADR 0009).
+    zones = [z for z in ZONES if any(fnmatch.fnmatchcase(z, p.split(".", 1)[0]) for p in patterns)]
+    for zone in zones:
         for ref in source.tables(zone):
             if table_matches(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
                 copied.append((ref, _copy_version(source, ref, target)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -100,20 +99,9 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aw
 
 
 def check_calls(synth: Synth, requests: list[dict[str, Any]], bucket: str) -> None:
-    """The IAM check on what the jobs did. Known fault, outside infra/: the workspace looks into every zone
-    (rfmlake.lake.workspace.copy_tables walks ZONES, not the zones its patterns name), so the jobs call
-    glue:GetTables (and list S3 prefixes) in bronze and silver, which their role (gold only) may not:
-    AccessDenied on AWS. Expected to fail until the workspace reads only the zones it copies; any other
-    denial fails."""
+    """The IAM check on what the jobs did: every call allowed by the SageMaker role (the workspace
+    looks only into the zones the stages read)."""
     compute = synth.platform.compute
-    try:
-        calls = assert_role_allows(synth, compute, compute.sagemaker_role, requests, source="processing jobs",
-                                   buckets={bucket: compute.storage.lake})
-    except AssertionError as exc:
-        denied = str(exc).splitlines()[1:]
-        other_zones = re.compile(r" may not (glue:GetTables on \S+_(bronze|silver)\b|s3:ListBucket on \S+ "
-                                 r"\[s3:prefix='(bronze|silver)/)")
-        if denied and all(other_zones.search(line) for line in denied):
-            pytest.xfail("rfmlake.lake.workspace looks into every zone: " + "; ".join(denied))
-        raise
+    calls = assert_role_allows(synth, compute, compute.sagemaker_role, requests, source="processing jobs",
+                               buckets={bucket: compute.storage.lake})
     assert {"s3:GetObject", "s3:PutObject", "glue:UpdateTable"} <= {c.action for c in calls}
