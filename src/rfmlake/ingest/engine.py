@@ -73,16 +73,6 @@ def _lower_unique(names: Sequence[str], where: str) -> list[str]:
 
 # -- DuckDB ----------------------------------------------------------------------------------------
 
-def _memory_limit() -> str:
-    """Half of this machine's memory, so the whole process tree stays well inside it; DuckDB spills
-    joins, sorts and windows to its temp directory beyond that."""
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        return f"{max(1, int(pages * size * 0.5 / 2**30))}GB"
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return "4GB"
-
-
 class DuckEngine:
     """One in-process DuckDB database (in memory, spilling to `temp_dir`)."""
 
@@ -96,7 +86,8 @@ class DuckEngine:
         self._temp.mkdir(parents=True, exist_ok=True)
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
-        limit = memory_limit or os.environ.get("RFMLAKE_DUCKDB_MEMORY") or _memory_limit()
+        # DuckDB spills joins, sorts and windows to temp_dir beyond this (settings.duckdb_memory_limit).
+        limit = memory_limit or os.environ.get("RFMLAKE_DUCKDB_MEMORY") or "3GB"
         self.con.execute(f"SET memory_limit = {lit(limit)}")
         self.con.execute(f"SET temp_directory = {lit(str(self._temp))}")
         self.con.execute("SET preserve_insertion_order = false")  # lets big COPYs stream in bounded memory

@@ -230,7 +230,7 @@ def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", sele
     profiles_dir = work_dir / "profiles"
     target_path = work_dir / "target" / target
     log_path = ctx.run_dir / "dbt"
-    write_profiles(profiles_dir, database, ctx.settings.prefix)
+    write_profiles(profiles_dir, database, ctx.settings.prefix, memory_limit=ctx.settings.duckdb_memory_limit)
 
     empty_sources: tuple[str, ...] = ()
     if target == "local":

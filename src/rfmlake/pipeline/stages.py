@@ -55,7 +55,7 @@ class RunState:
                 self._engine = SparkEngine(self.spark)
             else:
                 scratch = ctx.lake.system_dir / "tmp" / ctx.run_id if ctx.lake.is_local else None
-                self._engine = DuckEngine(temp_dir=scratch)
+                self._engine = DuckEngine(temp_dir=scratch, memory_limit=ctx.settings.duckdb_memory_limit)
         return self._engine
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ def test_profile_has_local_duckdb_and_offline_athena_targets(tmp_path: Path) -> 
     assert doc["rfmlake"]["target"] == "local"
     assert outputs["local"]["type"] == "duckdb"
     assert outputs["local"]["path"] == str(tmp_path / "db" / "rfmlake.duckdb")
-    assert outputs["local"]["settings"] == {"TimeZone": "UTC"}
+    assert outputs["local"]["settings"] == {"TimeZone": "UTC", "memory_limit": "3GB"}  # settings.duckdb_memory_limit
     athena = outputs["athena"]
     assert athena["type"] == "athena"
     assert athena["s3_staging_dir"] == "{{ env_var('RFMLAKE_ATHENA_S3_STAGING_DIR', 's3://shop-athena-results/') }}"
