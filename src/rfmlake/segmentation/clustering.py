@@ -9,7 +9,6 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
-from kneed import KneeLocator
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
@@ -478,6 +477,8 @@ def _elbow(curve: list[KCandidate]) -> int | None:
     fewer than three points or no elbow (kneed warns then, which is not news here)."""
     if len(curve) < 3:
         return None
+    from kneed import KneeLocator  # imports scipy.signal (a second): only when k is chosen
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         knee = KneeLocator([c.k for c in curve], [c.inertia for c in curve], curve="convex",
