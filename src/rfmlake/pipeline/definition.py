@@ -29,6 +29,10 @@ class Stage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     state: tuple[str, ...] = ()
+    # Tables among `reads` that a workspace does not copy: the stage scans them on S3 with DuckDB
+    # (rfmlake.lake.duck), because they grow with the data. Never among `writes` unless partitioned
+    # and only appended to (a workspace publishes partitions the stage wrote, and drops none).
+    reads_in_place: tuple[str, ...] = ()
     # Lake folders of plain files (not tables) the stage writes, published from a workspace.
     exports: tuple[str, ...] = ()
     # Reads a lake on S3 where it lies (SQL through DuckDB httpfs) instead of from a workspace copy;
@@ -84,7 +88,9 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:segmentation",
         max_attempts=2,
-        reads=("gold.*",),
+        # The history grows with customers x runs: the stage reads two partitions of it, in place.
+        reads=("gold.customer_rfm_features", "gold.segment_membership_history", "gold.segment_migration"),
+        reads_in_place=("gold.segment_membership_history", "gold.segment_migration"),
         writes=("gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"),
         state=("models/segmentation",),
     ),

@@ -6,7 +6,6 @@ import json
 from datetime import date
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from rfmlake.errors import PipelineError
@@ -25,7 +24,7 @@ def context(lake, tmp_path, as_of=None, **overrides) -> RunContext:
 
 
 def read(lake, name: str) -> pa.Table:
-    return pq.read_table(lake.require("gold", name).path)
+    return lake.read_arrow(lake.require("gold", name))
 
 
 def test_writes_customer_rfm_and_history(lake, tmp_path, features_table):
