@@ -96,3 +96,19 @@ def test_bad_queries_are_rejected():
         ProfileQuery(cursor="not-a-cursor!")
     with pytest.raises(InvalidQueryError, match="limit"):
         ProfileQuery(limit=0)
+
+
+def test_a_generation_updated_from_the_active_one_holds_it_plus_the_changes(store, documents):
+    store.load_generation(documents, "g1", source="v1")
+    store.activate("g1")
+    moved = dict(documents[3], rfm_segment="Champions", city="Porto")
+    new = dict(documents[0], customer_id="c9999", email_token="tok9999")
+    assert store.update_generation([moved, new], ["c0004", "c0005", "nobody"], "g2", source="v2") == 4
+    assert store.get("c0004") is not None  # g2 is not visible before it is activated
+    store.activate("g2")
+    assert store.source_of("g2") == "v2" and store.source_of("g1") == "v1"
+    assert store.get("c0004") is None and store.get("c0005") is None
+    assert store.get("c0003") == moved and store.get("c9999") == new and store.get("c0006") == documents[6]
+    assert [d["customer_id"] for d in store.search(ProfileQuery(text="porto", limit=10)).items] == ["c0003"]
+    assert store.find_by_email_token("tok9999")["customer_id"] == "c9999"
+    assert sum(s.customers for s in store.segments()) == len(documents) - 1
