@@ -95,6 +95,12 @@ class StagePeakMemory(PeakMemory):
         super().__init__()
         self._process = psutil.Process(pid)
 
+    def _rss(self) -> int:
+        try:
+            return super()._rss()
+        except psutil.NoSuchProcess:  # the stage has exited: its peak was sampled while it ran
+            return 0
+
 
 def run_stage(stage: str, src: Path, lake_dir: Path, landing: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src), "DO_NOT_TRACK": "1"}
