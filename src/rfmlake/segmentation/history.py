@@ -8,7 +8,7 @@ for an as_of between two existing ones (a backfill) also replaces the migration 
 as_of, so the table keeps holding every consecutive pair.
 
 Lakes written before the history was partitioned are converted on the first run that writes it
-(docs/adr/partitioned-membership-history.md): each as_of of the old table becomes a partition,
+(docs/adr/gold-stages-bounded-memory.md): each as_of of the old table becomes a partition,
 copied by DuckDB, then the table's pointer is replaced. The old pointer is kept beside it until
 the new one is written, so a crash part-way is resumed by the next run.
 """
