@@ -90,3 +90,13 @@ def test_a_partition_dropped_in_a_pulled_table_is_dropped_on_s3(s3_lake: Lake) -
     with workspace(s3_lake, reads=("gold.daily",), writes=("gold.daily",)) as (local, _):
         local.commit_partitions("gold", "daily", by, drop={"day=1"})
     assert [p.key for p in s3_lake.require("gold", "daily").partitions] == ["day=2"]
+
+
+def test_a_partitioned_table_pulled_and_left_alone_is_not_published(s3_lake: Lake) -> None:
+    s3_lake.write_partitions("gold", "daily", ("day",), pa.table({"day": ["1", "2"], "n": [1, 2]}))
+    before = s3_lake.require("gold", "daily").version
+    with workspace(s3_lake, reads=("gold.*",), writes=("gold.customer_profile",)) as (local, report):
+        assert "gold.daily" in report.pulled
+        local.write_arrow("gold", "customer_profile", pa.table({"customer_id": ["c1"]}))
+    assert set(report.pushed) == {"gold.customer_profile"}
+    assert s3_lake.require("gold", "daily").version == before
