@@ -250,11 +250,8 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
     try:
         local = WorkspaceLake(folder / "lake", remote=lake, in_place=in_place, label=lake.label)
         report.pulled = copy_tables(lake, local, reads, exclude=in_place) if reads else {}
-        pulled_refs = local.local_tables()
         held = {ref.qualified_name: frozenset(p.key for p in ref.partitions)
-                for ref in pulled_refs if ref.is_partitioned}
-        # The local versions as pulled: a partitioned copy is committed under a commit id of its own.
-        baseline = {ref.qualified_name: ref.version for ref in pulled_refs}
+                for ref in local.local_tables() if ref.is_partitioned}
         # The PII key fingerprint always comes along: a stage that tokenizes checks its key against it.
         state = (*state, PII_FINGERPRINT)
         pulled_state = _pull_state(lake, local, state)
@@ -263,13 +260,13 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
                  len(report.pulled), len(pulled_state), report.bytes_down, lake.location)
         yield local, report
         committed = {ref.qualified_name for ref in local.local_tables()
-                     if baseline.get(ref.qualified_name) != ref.version}
+                     if report.pulled.get(ref.qualified_name) != ref.version}
         undeclared = sorted(name for name in committed if not table_matches(name, writes))
         if undeclared:
             raise WorkspaceError(f"the stage committed {', '.join(undeclared)}, outside what it may write "
                                  f"({', '.join(writes) or 'nothing'}); nothing was published to {lake.location}")
         published = Lake(local.location)  # the workspace's own tables, not those read in place
-        report.pushed = copy_tables(published, lake, ("*",), skip=baseline, held=held)
+        report.pushed = copy_tables(published, lake, ("*",), skip=report.pulled, held=held)
         _push_exports(local, lake, exports, report)
         _push_state(local, lake, state, pulled_state, report)
         log.info("workspace: committed %s on %s", ", ".join(sorted(report.pushed)) or "no tables", lake.location)

@@ -8,14 +8,14 @@ for an as_of between two existing ones (a backfill) also replaces the migration 
 as_of, so the table keeps holding every consecutive pair.
 
 Lakes written before the history was partitioned are converted on the first run that writes it
-(docs/adr/gold-stages-bounded-memory.md): each as_of of the old table becomes a partition,
-copied by DuckDB, then the table's pointer is replaced. The old pointer is kept beside it until
-the new one is written, so a crash part-way is resumed by the next run.
+(docs/adr/gold-stages-bounded-memory.md): each as_of of the old table becomes a partition, copied
+by DuckDB, and one pointer write (`commit_partitions(replace=True)`) swaps the table over.
+
+As everywhere in the lake, partition values live in the folder names, not in the data files.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,8 +39,6 @@ from rfmlake.segmentation.migration import (
 from rfmlake.segmentation.segment import HISTORY_SCHEMA, HISTORY_TABLE
 
 HISTORY_PARTITION_BY: tuple[str, ...] = ("as_of_date",)
-_POINTER = "_current"  # rfmlake.lake.tables' pointer file (see _replace_unpartitioned)
-_LEGACY_POINTER = "_current.unpartitioned"
 _BATCH_ROWS = 100_000
 
 
@@ -82,10 +80,7 @@ class History:
 
 
 def current_history(lake: Lake) -> History:
-    ref = lake.current("gold", HISTORY_TABLE)
-    if ref is None:
-        ref = _interrupted_conversion(lake, HISTORY_TABLE)
-    return History(ref)
+    return History(lake.current("gold", HISTORY_TABLE))
 
 
 def migration_between(lake: Lake, from_date: date, to_date: date, dimension: str = "rfm_segment") -> pd.DataFrame:
@@ -128,17 +123,19 @@ def record_history(lake: Lake, rows: pa.Table) -> tuple[TableRef, TableRef]:
     try:
         sources = {day: history.source(day) for day in history.dates()}
         key = partition_key({"as_of_date": as_of.isoformat()})
-        version = lake.new_partition_version("gold", HISTORY_TABLE, {"as_of_date": as_of.isoformat()})
-        lake.write_version(version, rows)
-        sources[as_of] = _read([Storage.join(version, "*.parquet")])
+        version = lake.new_version("gold", HISTORY_TABLE)
+        lake.write_version(Storage.join(version, key), rows.drop_columns(list(HISTORY_PARTITION_BY)))
+        sources[as_of] = _read([Storage.join(version, key, "*.parquet")])
         days_sorted = sorted(sources)
         at = days_sorted.index(as_of)
         migration_add: dict[str, str] = {}
+        migration_version = lake.new_version("gold", MIGRATION_TABLE)
         for before, after in [(days_sorted[i - 1], days_sorted[i]) for i in (at, at + 1) if 0 < i < len(days_sorted)]:
-            values = {"to_as_of_date": after.isoformat()}
-            folder = lake.new_partition_version("gold", MIGRATION_TABLE, values)
-            lake.write_version(folder, migration_table(con, sources[before], sources[after], before, after))
-            migration_add[partition_key(values)] = folder
+            to_key = partition_key({"to_as_of_date": after.isoformat()})
+            table = migration_table(con, sources[before], sources[after], before, after)
+            lake.write_version(Storage.join(migration_version, to_key),
+                               table.drop_columns(list(MIGRATION_PARTITION_BY)))
+            migration_add[to_key] = migration_version
     finally:
         con.close()
     # An as_of with nothing before it has no migration into it.
@@ -151,13 +148,12 @@ def record_history(lake: Lake, rows: pa.Table) -> tuple[TableRef, TableRef]:
 
 
 # -- lakes from before partitioning -----------------------------------------------------------------
-def _copy_partition(lake: Lake, con: duckdb.DuckDBPyConnection, name: str, column: str, day: date,
-                    select: str, schema: pa.Schema) -> str:
-    """Stream one partition's rows from DuckDB into a new partition version, batch by batch."""
+def _copy_partition(lake: Lake, con: duckdb.DuckDBPyConnection, version: str, key: str, select: str,
+                    schema: pa.Schema) -> None:
+    """Stream one partition's rows from DuckDB into `version`/`key`, batch by batch."""
     import pyarrow.parquet as pq
 
-    values = {column: day.isoformat()}
-    folder = lake.new_partition_version("gold", name, values)
+    folder = Storage.join(version, key)
     lake.storage.make_dir(folder)
     target = Storage.join(folder, "part-00000.parquet")
     path = target.removeprefix(S3_SCHEME) if lake.storage.s3 else target
@@ -165,30 +161,39 @@ def _copy_partition(lake: Lake, con: duckdb.DuckDBPyConnection, name: str, colum
     with pq.ParquetWriter(path, schema, filesystem=lake.storage.fs, compression="zstd") as writer:
         for batch in reader:
             writer.write_batch(batch.cast(schema))
-    return folder
+
+
+def _data_schema(schema: pa.Schema, partition_by: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in partition_by])
 
 
 def _convert_history(lake: Lake, con: duckdb.DuckDBPyConnection, ref: TableRef) -> dict[str, str]:
     """One partition per as_of of an unpartitioned history, each copied by DuckDB."""
     history = History(ref)
-    columns = ", ".join(HISTORY_SCHEMA.names)
-    return {partition_key({"as_of_date": day.isoformat()}): _copy_partition(
-                lake, con, HISTORY_TABLE, "as_of_date", day,
-                f"SELECT {columns} FROM {history.source(day)} ORDER BY customer_id", HISTORY_SCHEMA)
-            for day in history.dates(con)}
+    version = lake.new_version("gold", HISTORY_TABLE)
+    schema = _data_schema(HISTORY_SCHEMA, HISTORY_PARTITION_BY)
+    add = {}
+    for day in history.dates(con):
+        key = partition_key({"as_of_date": day.isoformat()})
+        _copy_partition(lake, con, version, key,
+                        f"SELECT {', '.join(schema.names)} FROM {history.source(day)} ORDER BY customer_id", schema)
+        add[key] = version
+    return add
 
 
 def _convert_migration(lake: Lake, con: duckdb.DuckDBPyConnection, ref: TableRef) -> dict[str, str]:
     scan = parquet_scan(ref)
-    columns = ", ".join(MIGRATION_SCHEMA.names)
+    schema = _data_schema(MIGRATION_SCHEMA, MIGRATION_PARTITION_BY)
     rank = " ".join(f"WHEN '{d}' THEN {i}" for i, d in enumerate(DIMENSIONS))
-    days = [row[0] for row in con.execute(f"SELECT DISTINCT to_as_of_date FROM {scan} ORDER BY 1").fetchall()]
-    return {partition_key({"to_as_of_date": day.isoformat()}): _copy_partition(
-                lake, con, MIGRATION_TABLE, "to_as_of_date", day,
-                f"SELECT {columns} FROM {scan} WHERE to_as_of_date = DATE '{day.isoformat()}' "
-                f"ORDER BY CASE dimension {rank} END, from_segment NULLS LAST, to_segment NULLS LAST",
-                MIGRATION_SCHEMA)
-            for day in days}
+    version = lake.new_version("gold", MIGRATION_TABLE)
+    add = {}
+    for (day,) in con.execute(f"SELECT DISTINCT to_as_of_date FROM {scan} ORDER BY 1").fetchall():
+        key = partition_key({"to_as_of_date": day.isoformat()})
+        _copy_partition(lake, con, version, key,
+                        f"SELECT {', '.join(schema.names)} FROM {scan} WHERE to_as_of_date = DATE '{day.isoformat()}' "
+                        f"ORDER BY CASE dimension {rank} END, from_segment NULLS LAST, to_segment NULLS LAST", schema)
+        add[key] = version
+    return add
 
 
 _CONVERSIONS = ((HISTORY_TABLE, HISTORY_PARTITION_BY, HISTORY_SCHEMA, _convert_history),
@@ -202,7 +207,7 @@ def convert_unpartitioned(lake: Lake) -> list[str]:
     workspace that reads the history in place, on S3. Returns the tables converted."""
     converted = []
     for name, partition_by, schema, convert in _CONVERSIONS:
-        ref = lake.current("gold", name) or _interrupted_conversion(lake, name)
+        ref = lake.current("gold", name)
         if ref is None or ref.is_partitioned:
             continue
         remote: Lake | None = getattr(lake, "remote", None)
@@ -212,34 +217,10 @@ def convert_unpartitioned(lake: Lake) -> list[str]:
             add = convert(owner, con, ref)
         finally:
             con.close()
-        _commit_replacing_unpartitioned(owner, name, partition_by, add, schema)
+        # One pointer write replaces the unpartitioned table (a rebuild, in ADR 0010's terms).
+        owner.commit_partitions("gold", name, partition_by, add=add, schema=schema, replace=True)
         converted.append(f"gold.{name}")
     return converted
-
-
-def _interrupted_conversion(lake: Lake, name: str) -> TableRef | None:
-    """The unpartitioned version a conversion was replacing when it stopped (local lakes: with a
-    Glue catalog the table's location still names it, and `Lake.current` returns it)."""
-    raw = lake.storage.read_bytes(Storage.join(lake.table_uri("gold", name), _LEGACY_POINTER))
-    if raw is None:
-        return None
-    version = json.loads(raw)["version"]
-    return TableRef("gold", name, Storage.join(lake.table_uri("gold", name), "versions", version))
-
-
-def _commit_replacing_unpartitioned(lake: Lake, name: str, partition_by: tuple[str, ...], add: dict[str, str],
-                                    schema: pa.Schema) -> TableRef:
-    # Lake.commit_partitions refuses a table committed unpartitioned (ADR 0010). Its pointer is set
-    # aside first and kept until the partitioned pointer is written, so a crash in between is
-    # resumed from it (_interrupted_conversion); the old version stays until vacuum removes it.
-    table = lake.table_uri("gold", name)
-    pointer = lake.storage.read_bytes(Storage.join(table, _POINTER))
-    if pointer is not None:
-        lake.storage.write_bytes(Storage.join(table, _LEGACY_POINTER), pointer)
-        lake.storage.delete_file(Storage.join(table, _POINTER))
-    ref = lake.commit_partitions("gold", name, partition_by, add=add, schema=schema)
-    lake.storage.delete_file(Storage.join(table, _LEGACY_POINTER))
-    return ref
 
 
 __all__ = ["HISTORY_PARTITION_BY", "History", "convert_unpartitioned", "current_history", "migration_between",
