@@ -31,6 +31,9 @@ from rfmlake.profiles.store import ProfileStore
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000  # profiles per Arrow batch out of DuckDB (about 2 MB of documents)
+# Past this share of the table changed (a new as_of moves every scored customer's recency), a fresh
+# load is cheaper than copying the active generation and rewriting most of it.
+FULL_LOAD_SHARE = 0.5
 
 
 def new_generation_id() -> str:
@@ -93,21 +96,27 @@ def index_version(con: duckdb.DuckDBPyConnection, version: str, store: ProfileSt
     active = store.active_generation()
     previous = store.source_of(active) if active is not None and not full else None
     new = _scan(version)
+    profiles = int(con.execute(f"SELECT count(*) FROM {new}").fetchone()[0])  # type: ignore[index]
+    diff = None
     if previous is not None and _exists(con, previous):
-        changed_sql = (f"SELECT n.* FROM {new} AS n JOIN (SELECT h.customer_id FROM {_hashed(version)} AS h "
-                       f"LEFT JOIN {_hashed(previous)} AS o USING (customer_id) "
-                       "WHERE o.content_hash IS DISTINCT FROM h.content_hash) AS c USING (customer_id) "
+        # Materialised once in DuckDB (ids only; spills past its memory limit), read by two cursors below.
+        con.execute(f"""CREATE OR REPLACE TABLE profile_changes AS
+            SELECT coalesce(h.customer_id, o.customer_id) AS customer_id, h.customer_id IS NULL AS gone
+            FROM {_hashed(version)} AS h FULL OUTER JOIN {_hashed(previous)} AS o USING (customer_id)
+            WHERE o.content_hash IS DISTINCT FROM h.content_hash""")
+        diff = int(con.execute("SELECT count(*) FROM profile_changes").fetchone()[0])  # type: ignore[index]
+    if diff is not None and diff <= FULL_LOAD_SHARE * max(profiles, 1):
+        changed_sql = (f"SELECT n.* FROM {new} AS n SEMI JOIN profile_changes AS c USING (customer_id) "
                        "ORDER BY n.customer_id")
-        gone_sql = (f"SELECT o.customer_id FROM {_hashed(previous)} AS o ANTI JOIN {_hashed(version)} AS h "
-                    "USING (customer_id) ORDER BY 1")
+        gone_sql = "SELECT customer_id FROM profile_changes WHERE gone ORDER BY 1"
         changed = store.update_generation(_documents(con, changed_sql), _ids(con, gone_sql), generation,
                                           source=version)
         mode = "incremental"
+        con.execute("DROP TABLE profile_changes")
     else:
         changed = store.load_generation(_documents(con, f"SELECT * FROM {new} ORDER BY customer_id"), generation,
                                         source=version)
         mode = "full"
-    profiles = int(con.execute(f"SELECT count(*) FROM {new}").fetchone()[0])  # type: ignore[index]
     store.activate(generation)
     removed = store.cleanup(keep=keep)
     source_version = version.rstrip("/").rsplit("/", 1)[-1]

@@ -57,3 +57,14 @@ def test_a_store_whose_source_version_is_gone_is_loaded_whole(served, tmp_path):
     shutil.rmtree(indexed)  # e.g. vacuumed while the indexer was down
     again = index_profiles(lake, rebuild=False)
     assert again.mode == "full" and again.profiles == first.profiles == 40
+
+
+def test_when_most_profiles_changed_a_fresh_load_is_made_instead(served, tmp_path):
+    lake = Lake(shutil.copytree(served["lake"].root, tmp_path / "lake"))
+    index_profiles(lake, full=True)
+    dim = lake.read_arrow(lake.require("gold", "dim_customers"))  # every city renamed: all 40 differ
+    lake.write_arrow("gold", "dim_customers", dim.set_column(
+        dim.schema.get_field_index("city"), "city", pc.utf8_upper(dim.column("city"))))
+    report = index_profiles(lake)
+    assert (report.mode, report.changed, report.profiles) == ("full", 40, 40)
+    assert embedded_store(lake).get("C00001")["city"] == "BERLIN"
