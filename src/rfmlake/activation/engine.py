@@ -297,15 +297,18 @@ def _plan_batches(lake: Lake, con: duckdb.DuckDBPyConnection, store: _Store, bat
     """The plan in order, batch by batch, each row with what sending it needs: the member's
     current audience row (entries and changes) or the accepted address (exits, to unsubscribe
     them whatever their consent is now). One DuckDB query, streamed."""
-    exits = (f"LEFT JOIN ({accepted_addresses_sql(lake)}) AS x ON x.customer_id = p.customer_id AND p.kind = 'exited'"
-             if with_exit_addresses else "")
-    exit_columns = "x.email AS exit_email, x.phone AS exit_phone" if with_exit_addresses else \
+    # Equi-joins on customer_id only (a condition on the plan's kind in ON makes DuckDB fall back to
+    # a slow join); the kind picks the columns instead: an exit's address, never anyone else's.
+    exits = f"LEFT JOIN ({accepted_addresses_sql(lake)}) AS x ON x.customer_id = p.customer_id" \
+        if with_exit_addresses else ""
+    exit_columns = ("CASE WHEN p.kind = 'exited' THEN x.email END AS exit_email, "
+                    "CASE WHEN p.kind = 'exited' THEN x.phone END AS exit_phone") if with_exit_addresses else \
         "CAST(NULL AS VARCHAR) AS exit_email, CAST(NULL AS VARCHAR) AS exit_phone"
     sql = f"""
         SELECT p.file_row_number AS position, p.kind, p.customer_id AS plan_customer_id,
                p.segment AS plan_segment, p.previous_segment, a.*, {exit_columns}
         FROM {store.plan_sql()} AS p
-        LEFT JOIN ({audience_sql(lake)}) AS a ON a.customer_id = p.customer_id AND p.kind <> 'exited'
+        LEFT JOIN ({audience_sql(lake)}) AS a ON a.customer_id = p.customer_id
         {exits}
         ORDER BY p.file_row_number
     """
