@@ -113,8 +113,9 @@ def run_stage(stage: str, src: Path, lake_dir: Path, landing: Path) -> dict[str,
         seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{stage} failed:\n{stderr[-3000:]}")
+    # The machine is shared: the 1-minute load average when the stage ended says how busy it was.
     return {"stage": stage, "seconds": round(seconds, 2), "peak_rss_mb": memory.peak_mb,
-            "summary": stdout.strip()[-600:]}
+            "load_1m": round(os.getloadavg()[0], 1), "summary": stdout.strip()[-600:]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         for stage in STAGES:
             run = run_stage(stage, args.src, lake_dir, args.landing)
             runs.append(run)
-            print(f"  {scenario} ({as_of}) {stage}: {run['seconds']}s, peak {run['peak_rss_mb']} MB", flush=True)
+            print(f"  {scenario} ({as_of}) {stage}: {run['seconds']}s, peak {run['peak_rss_mb']} MB, "
+                  f"load {run['load_1m']}", flush=True)
         results["scenarios"].append({"scenario": scenario, "as_of": as_of, "stages": runs})
     write_results(results, args.results)
     return 0
@@ -160,11 +162,12 @@ def write_results(results: dict[str, Any], folder: Path) -> None:
     lines = [f"# Gold stages, {results['label']}: {results['customers']:,} customers, "
              f"{results['history_days']} as_of dates of history ({results['history_rows_before']:,} rows)", "",
              f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['memory_gb']} GB. Code: {results['src']}", "",
-             "| scenario | as_of | stage | seconds | peak RSS (MB, process tree) |", "| --- | --- | --- | ---: | ---: |"]
+             "| scenario | as_of | stage | seconds | peak RSS (MB, process tree) | load (1 min) |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
     for scenario in results["scenarios"]:
         for run in scenario["stages"]:
             lines.append(f"| {scenario['scenario']} | {scenario['as_of']} | {run['stage']} | {run['seconds']} "
-                         f"| {run['peak_rss_mb']} |")
+                         f"| {run['peak_rss_mb']} | {run.get('load_1m', '')} |")
     (folder / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
