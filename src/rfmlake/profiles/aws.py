@@ -75,7 +75,8 @@ def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | No
     """Index the committed gold.customer_profile version the event names: DuckDB reads it on S3
     (httpfs) and diffs it against the version the active index holds; only changed profiles are
     sent, in bulk requests (rfmlake.profiles.indexer)."""
-    from rfmlake.lake.duck import configure_s3, connect_duckdb
+    from rfmlake.lake.duck import connect_duckdb
+    from rfmlake.lake.duckdb_s3 import enable_s3
 
     location = profile_version_from_event(event, boto3_session)
     store = store or store_from_env(boto3_session=boto3_session)
@@ -86,7 +87,7 @@ def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | No
         return {"generation": generation, "skipped": True}
     con = connect_duckdb(memory_limit=INDEXER_DUCKDB_MEMORY)
     try:
-        configure_s3(con, boto3_session)
+        enable_s3(con, boto3_session)
         report: IndexReport = index_version(con, location, store, generation=generation)
     finally:
         con.close()
