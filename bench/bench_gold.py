@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -88,33 +87,19 @@ def set_features(lake_dir: Path, scenario: str) -> str:
     return str(features.column("as_of_date")[0])
 
 
-class StagePeakMemory(PeakMemory):
-    """PeakMemory of one stage process and its children, without this driver."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__()
-        self._process = psutil.Process(pid)
-
-    def _rss(self) -> int:
-        try:
-            return super()._rss()
-        except psutil.NoSuchProcess:  # the stage has exited: its peak was sampled while it ran
-            return 0
-
-
-def run_stage(stage: str, src: Path, lake_dir: Path, landing: Path) -> dict[str, Any]:
+def run_stage(stage: str, src: Path, lake_dir: Path, landing: Path, config: Path | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src), "DO_NOT_TRACK": "1"}
     command = [sys.executable, "-m", "rfmlake.pipeline.remote", "--stage", stage, "--lake", str(lake_dir),
-               "--landing", str(landing)]
+               "--landing", str(landing), *(["--config", str(config)] if config else [])]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with StagePeakMemory(process.pid) as memory:
+    with PeakMemory(process.pid) as memory:  # the stage's process tree, not this driver
         stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{stage} failed:\n{stderr[-3000:]}")
     # The machine is shared: the 1-minute load average when the stage ended says how busy it was.
-    return {"stage": stage, "seconds": round(seconds, 2), "peak_rss_mb": memory.peak_mb,
+    return {"stage": stage, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 2**20, 1),
             "load_1m": round(os.getloadavg()[0], 1), "summary": stdout.strip()[-600:]}
 
 
@@ -125,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, required=True, help="the src/ folder of the code tree to measure")
     parser.add_argument("--label", required=True, help="e.g. before / after")
     parser.add_argument("--history-days", type=int, default=30)
+    parser.add_argument("--refit-first", action="store_true",
+                        help="refit the stored model once before the scenarios (a tree whose model format differs "
+                             "from the lake's); that run is recorded apart")
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "gold")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
@@ -142,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         "history_rows_before": history_rows, "scenarios": [],
     }
     print(f"{args.label}: {customers:,} customers, history {history_rows:,} rows", flush=True)
+    if args.refit_first:
+        config = lake_dir.parent / "refit.yaml"
+        config.write_text("segmentation:\n  refit: true\n")
+        results["prepare"] = run_stage("segmentation", args.src, lake_dir, args.landing, config)
+        print(f"  prepare (refit) segmentation: {results['prepare']['seconds']}s", flush=True)
     for scenario in SCENARIOS:
         as_of = set_features(lake_dir, scenario)
         runs = []
