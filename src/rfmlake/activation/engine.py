@@ -12,6 +12,10 @@ continues after the last journaled batch. A run for a newer version first folds 
 crashed sync delivered into the snapshot, so nothing is lost or sent twice. A crash between a
 delivered batch and its journal line replays that one batch, which destinations absorb (every
 operation is an upsert or carries a deterministic id).
+
+Nothing here holds every member in Python: the audience streams through rfmlake.activation.audience
+into a Parquet file of fingerprints, DuckDB computes the plan and the next snapshot from Parquet
+files, and batches are sent from one streamed query (docs/adr/gold-stages-bounded-memory.md).
 """
 
 from __future__ import annotations
@@ -48,10 +52,6 @@ from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
 
 SKIP_NO_LONGER_ELIGIBLE = "no_longer_eligible"
-_PLAN_SCHEMA = pa.schema([
-    ("kind", pa.string()), ("customer_id", pa.string()), ("segment", pa.string()),
-    ("previous_segment", pa.string()), ("fingerprint", pa.string()),
-])
 _SNAPSHOT_SCHEMA = FINGERPRINT_SCHEMA  # customer_id, segment, fingerprint
 
 
