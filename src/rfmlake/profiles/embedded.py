@@ -45,6 +45,19 @@ CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, count
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _BATCH = 5000
+# Generations written before `update_generation` have no link from a profile to its text row: give
+# each profile one and rebuild the text table from the documents, in SQLite (bounded memory).
+_UPGRADE = """
+ALTER TABLE profiles ADD COLUMN text_rowid INTEGER NOT NULL DEFAULT 0;
+UPDATE profiles SET text_rowid = r.n FROM (
+    SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS n FROM profiles) AS r
+WHERE r.customer_id = profiles.customer_id;
+DELETE FROM profiles_text;
+INSERT INTO profiles_text(rowid, customer_id, city, country_code, rfm_segment, cluster_label)
+    SELECT text_rowid, customer_id, json_extract(doc, '$.city'), json_extract(doc, '$.country_code'),
+           rfm_segment, cluster_label FROM profiles;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
 _INDEXES = """
 CREATE INDEX profiles_email ON profiles(email_token);
 CREATE INDEX profiles_segment ON profiles(rfm_segment, customer_id);
@@ -99,7 +112,7 @@ class EmbeddedProfileStore:
                 source_con.backup(con)
             columns = {row[1] for row in con.execute("PRAGMA table_info(profiles)")}
             if "text_rowid" not in columns:
-                raise ProfileStoreError(f"profile generation {base} predates incremental updates; load a full one")
+                con.executescript(_UPGRADE)  # a generation written before updates: link its text rows
             next_rowid = con.execute("SELECT coalesce(max(text_rowid), 0) FROM profiles").fetchone()[0]
             count = 0
             batch: list[str] = []
