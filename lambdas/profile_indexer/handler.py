@@ -1,6 +1,8 @@
 """Lambda: a new gold.customer_profile version was committed (EventBridge S3 'Object Created' for
-the table's `_current` pointer) -> index it into OpenSearch under a new index and swap the alias.
-Thin: the work is rfmlake.profiles.aws.handle_index_event (idempotent per table version).
+the table's `_current` pointer) -> index it into OpenSearch under a new index and swap the alias;
+only the profiles that changed since the version the active index holds are sent (DuckDB reads and
+diffs the versions on S3, in bounded memory). Thin: the work is
+rfmlake.profiles.aws.handle_index_event (idempotent per table version).
 
 Environment: RFMLAKE_OPENSEARCH_ENDPOINT, AWS_REGION, optional RFMLAKE_PROFILES_ALIAS.
 """

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rfmlake.activation.errors import ActivationError
 from rfmlake.activation.model import MEMBER_ATTRIBUTES, Channel, Member
-from rfmlake.lake import Lake
+from rfmlake.lake import Lake, TableRef
+from rfmlake.lake.duck import connect_duckdb
 from rfmlake.lake.tables import parquet_scan
+
+FINGERPRINT_SCHEMA = pa.schema([("customer_id", pa.string()), ("segment", pa.string()), ("fingerprint", pa.string())])
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 _PHONE_STRIP = re.compile(r"[\s().\-/]")
@@ -45,20 +52,23 @@ def normalize_phone(value: str | None) -> str | None:
 
 
 @dataclass
-class Audience:
-    """Members eligible for one channel, and why the others were skipped."""
+class AudienceSummary:
+    """What planning learnt about the audience of one gold.customer_rfm version for one channel:
+    the members themselves are never all held at once (see write_fingerprints)."""
 
     gold_version: str
     as_of: str
-    members: dict[str, Member]
+    eligible: int
     skipped: Counter[str]
     segments: tuple[str, ...]
 
 
-def _sql_connect(lake: Lake):  # noqa: ANN202 - duckdb connection
-    import duckdb
+BATCH_ROWS = 10_000  # audience rows per Arrow batch out of DuckDB
 
-    return duckdb.connect(":memory:")
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """DuckDB over the lake, S3 included (a workspace reads these tables in place)."""
+    return connect_duckdb(lake)
 
 
 def _scan(lake: Lake, zone: str, name: str) -> str:
@@ -67,6 +77,13 @@ def _scan(lake: Lake, zone: str, name: str) -> str:
         raise ActivationError(f"activation needs {zone}.{name}, which does not exist in the lake at {lake}; "
                               "run the pipeline first (rfmlake run)")
     return parquet_scan(ref)
+
+
+def gold_ref(lake: Lake) -> TableRef:
+    ref = lake.current("gold", "customer_rfm")
+    if ref is None:
+        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}; run the pipeline first")
+    return ref
 
 
 # The address of a customer is the one of the CRM record silver accepted: the bronze row with the
@@ -79,63 +96,89 @@ _ACCEPTED_ADDRESS_SQL = """
 """
 
 
-def load_audience(lake: Lake, channel: Channel) -> Audience:
-    """Every customer of the current gold.customer_rfm version, eligible for `channel` or skipped with a reason."""
-    gold_ref = lake.current("gold", "customer_rfm")
-    if gold_ref is None:
-        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}; run the pipeline first")
-    con = _sql_connect(lake)
+def accepted_addresses_sql(lake: Lake) -> str:
+    return _ACCEPTED_ADDRESS_SQL.format(silver=_scan(lake, "silver", "customers"),
+                                        bronze=_scan(lake, "bronze", "customers"))
+
+
+def audience_sql(lake: Lake) -> str:
+    """Every customer of the current gold.customer_rfm version with consent and, only where
+    consent is true, the accepted address (the others never leave bronze), ordered by id."""
     attrs = ", ".join(f"g.{c}" for c in MEMBER_ATTRIBUTES if c != "rfm_segment")
-    # Addresses are selected only where consent is true: the others never leave bronze.
-    sql = f"""
+    return f"""
         WITH consent AS (
             SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}
-        ), addr AS ({_ACCEPTED_ADDRESS_SQL.format(silver=_scan(lake, "silver", "customers"),
-                                                   bronze=_scan(lake, "bronze", "customers"))})
+        ), addr AS ({accepted_addresses_sql(lake)})
         SELECT g.customer_id, g.rfm_segment, {attrs},
                c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                CASE WHEN c.marketing_opt_in THEN a.phone END AS phone
-        FROM {parquet_scan(gold_ref)} g
+        FROM {parquet_scan(gold_ref(lake))} g
         LEFT JOIN consent c USING (customer_id)
         LEFT JOIN addr a USING (customer_id)
         ORDER BY g.customer_id
     """
-    table: pa.Table = con.execute(sql).fetch_arrow_table()
-    con.close()
-    rows = table.to_pylist()
-    members: dict[str, Member] = {}
+
+
+def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | None, str | None]:
+    """The member an audience row makes for `channel`, or None and why it is skipped."""
+    if row["rfm_segment"] is None:
+        raise ActivationError(f"gold.customer_rfm has a customer without rfm_segment ({row['customer_id']!r})")
+    if not row["in_crm"]:
+        return None, SKIP_NOT_IN_CRM
+    if row["marketing_opt_in"] is None:
+        return None, SKIP_CONSENT_UNKNOWN
+    if not row["marketing_opt_in"]:
+        return None, SKIP_NO_CONSENT
+    email, phone = normalize_email(row["email"]), normalize_phone(row["phone"])
+    reason = _missing_address(channel, row["email"], email, row["phone"], phone)
+    if reason:
+        return None, reason
+    attributes = {c: _plain(row[c]) for c in MEMBER_ATTRIBUTES}
+    return Member(customer_id=row["customer_id"], segment=row["rfm_segment"], attributes=attributes,
+                  email=email if channel in ("email", "any") else None,
+                  phone=phone if channel in ("phone", "any") else None), None
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
+    """The rows of a query, streamed in Arrow batches of BATCH_ROWS."""
+    for batch in con.cursor().execute(sql).fetch_record_batch(BATCH_ROWS):
+        yield from batch.to_pylist()
+
+
+def write_fingerprints(lake: Lake, channel: Channel, path: Path) -> AudienceSummary:
+    """Stream the audience and write one row per eligible member (customer_id, segment and the
+    fingerprint of what the destination would receive) to the Parquet file `path`, batch by
+    batch. Addresses are hashed into the fingerprint, never written."""
+    ref = gold_ref(lake)
     skipped: Counter[str] = Counter()
     segments: set[str] = set()
     as_of = ""
-    for row in rows:
-        segment = row["rfm_segment"]
-        if segment is None:
-            raise ActivationError(f"gold.customer_rfm has a customer without rfm_segment ({row['customer_id']!r})")
-        segments.add(segment)
-        as_of = str(row["as_of_date"])
-        if not row["in_crm"]:
-            skipped[SKIP_NOT_IN_CRM] += 1
-            continue
-        if row["marketing_opt_in"] is None:
-            skipped[SKIP_CONSENT_UNKNOWN] += 1
-            continue
-        if not row["marketing_opt_in"]:
-            skipped[SKIP_NO_CONSENT] += 1
-            continue
-        email, phone = normalize_email(row["email"]), normalize_phone(row["phone"])
-        reason = _missing_address(channel, row["email"], email, row["phone"], phone)
-        if reason:
-            skipped[reason] += 1
-            continue
-        attributes = {c: _plain(row[c]) for c in MEMBER_ATTRIBUTES}
-        members[row["customer_id"]] = Member(
-            customer_id=row["customer_id"], segment=segment, attributes=attributes,
-            email=email if channel in ("email", "any") else None,
-            phone=phone if channel in ("phone", "any") else None,
-        )
-    return Audience(gold_version=gold_ref.path.name, as_of=as_of, members=members, skipped=skipped,
-                    segments=tuple(sorted(segments)))
+    eligible = 0
+    con = connect(lake)
+    try:
+        with pq.ParquetWriter(path, FINGERPRINT_SCHEMA) as writer:
+            for batch in con.cursor().execute(audience_sql(lake)).fetch_record_batch(BATCH_ROWS):
+                ids: list[str] = []
+                segs: list[str] = []
+                fps: list[str] = []
+                for row in batch.to_pylist():
+                    member, reason = member_from_row(row, channel)
+                    segments.add(row["rfm_segment"])
+                    as_of = str(row["as_of_date"])
+                    if member is None:
+                        skipped[str(reason)] += 1
+                        continue
+                    ids.append(member.customer_id)
+                    segs.append(member.segment)
+                    fps.append(member.fingerprint(channel))
+                if ids:
+                    writer.write_table(pa.table([ids, segs, fps], schema=FINGERPRINT_SCHEMA))
+                    eligible += len(ids)
+    finally:
+        con.close()
+    return AudienceSummary(gold_version=ref.version, as_of=as_of, eligible=eligible, skipped=skipped,
+                           segments=tuple(sorted(segments)))
 
 
 def _missing_address(channel: Channel, raw_email: str | None, email: str | None,
@@ -159,19 +202,3 @@ def _plain(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
-
-
-def load_exit_addresses(lake: Lake, customer_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
-    """The accepted address of customers leaving a destination, so they can be unsubscribed
-    whatever their consent is now (a withdrawal must reach the tool)."""
-    ids = sorted(set(customer_ids))
-    if not ids or lake.current("bronze", "customers") is None or lake.current("silver", "customers") is None:
-        return {}
-    con = _sql_connect(lake)
-    con.register("exit_ids", pa.table({"customer_id": ids}))
-    addresses = _ACCEPTED_ADDRESS_SQL.format(silver=_scan(lake, "silver", "customers"),
-                                             bronze=_scan(lake, "bronze", "customers"))
-    sql = f"SELECT a.* FROM ({addresses}) a JOIN exit_ids USING (customer_id)"
-    rows = con.execute(sql).fetchall()
-    con.close()
-    return {cid: (normalize_email(email), normalize_phone(phone)) for cid, email, phone in rows}

@@ -12,6 +12,10 @@ continues after the last journaled batch. A run for a newer version first folds 
 crashed sync delivered into the snapshot, so nothing is lost or sent twice. A crash between a
 delivered batch and its journal line replays that one batch, which destinations absorb (every
 operation is an upsert or carries a deterministic id).
+
+Nothing here holds every member in Python: the audience streams through rfmlake.activation.audience
+into a Parquet file of fingerprints, DuckDB computes the plan and the next snapshot from Parquet
+files, and batches are sent from one streamed query (docs/adr/gold-stages-bounded-memory.md).
 """
 
 from __future__ import annotations
@@ -21,16 +25,25 @@ import json
 import os
 import shutil
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from rfmlake.activation.audience import Audience, load_audience, load_exit_addresses
+from rfmlake.activation.audience import (
+    FINGERPRINT_SCHEMA,
+    accepted_addresses_sql,
+    audience_sql,
+    connect,
+    gold_ref,
+    member_from_row,
+    normalize_email,
+    normalize_phone,
+    rows,
+    write_fingerprints,
+)
 from rfmlake.activation.destinations.base import Destination, SyncSession
 from rfmlake.activation.errors import ActivationError, PermanentError, RetryableError
 from rfmlake.activation.model import Change, RecordFailure, SyncReport
@@ -39,18 +52,7 @@ from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
 
 SKIP_NO_LONGER_ELIGIBLE = "no_longer_eligible"
-_KIND_ORDER = {"exited": 0, "entered": 1, "changed": 2}
-_PLAN_SCHEMA = pa.schema([
-    ("kind", pa.string()), ("customer_id", pa.string()), ("segment", pa.string()),
-    ("previous_segment", pa.string()), ("fingerprint", pa.string()),
-])
-_SNAPSHOT_SCHEMA = pa.schema([("customer_id", pa.string()), ("segment", pa.string()), ("fingerprint", pa.string())])
-
-
-@dataclass(frozen=True)
-class Held:
-    segment: str
-    fingerprint: str
+_SNAPSHOT_SCHEMA = FINGERPRINT_SCHEMA  # customer_id, segment, fingerprint
 
 
 def state_dir(lake: Lake, destination: str) -> Path:
@@ -66,15 +68,24 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
+def _quote(value: str | Path) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
+    """DuckDB writes the query's rows to a Parquet file, renamed into place once complete."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+    con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet)")
     os.replace(tmp, path)
 
 
 def _exclusive(directory: Path) -> contextlib.AbstractContextManager[None]:
     return exclusive_lock(directory / ".lock",
                           ActivationError(f"a sync of destination {directory.name!r} is already running"))
+
+
+def _ids_table(ids: Sequence[str]) -> pa.Table:
+    return pa.table({"customer_id": pa.array(sorted(set(ids)), pa.string())})
 
 
 class _Store:
@@ -88,12 +99,17 @@ class _Store:
         path = self.root / "state.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def snapshot(self) -> dict[str, Held]:
+    def snapshot_sql(self) -> str:
+        """The destination's holdings after the last sync, as a DuckDB table expression."""
         name = self.state().get("snapshot")
         if not name:
-            return {}
-        table = pq.read_table(self.root / name).to_pylist()
-        return {r["customer_id"]: Held(r["segment"], r["fingerprint"]) for r in table}
+            columns = ", ".join(f"CAST(NULL AS VARCHAR) AS {f.name}" for f in _SNAPSHOT_SCHEMA)
+            return f"(SELECT {columns} WHERE false)"
+        return f"read_parquet({_quote(self.root / name)})"
+
+    def plan_sql(self) -> str:
+        # file_row_number is the plan position: batch i holds rows [i * batch_size, (i + 1) * batch_size).
+        return f"read_parquet({_quote(self.inflight / 'plan.parquet')}, file_row_number = true)"
 
     def journal(self) -> list[dict[str, Any]]:
         path = self.inflight / "journal.jsonl"
@@ -113,12 +129,11 @@ class _Store:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def commit(self, sync_id: str, gold_version: str, snapshot: dict[str, Held], dead: list[dict[str, Any]]) -> None:
+    def commit(self, con: duckdb.DuckDBPyConnection, sync_id: str, gold_version: str, snapshot_sql: str,
+               dead: list[dict[str, Any]]) -> None:
         name = f"snapshot-{sync_id}.parquet"
-        ids = sorted(snapshot)
-        _write_parquet_atomic(self.root / name, pa.table({
-            "customer_id": ids, "segment": [snapshot[i].segment for i in ids],
-            "fingerprint": [snapshot[i].fingerprint for i in ids]}, schema=_SNAPSHOT_SCHEMA))
+        _copy_atomic(con, f"SELECT customer_id, segment, fingerprint FROM {snapshot_sql} ORDER BY customer_id",
+                     self.root / name)
         if dead:
             with open(self.root / "dead_letter.jsonl", "a") as fh:
                 fh.writelines(json.dumps(d, sort_keys=True) + "\n" for d in dead)
@@ -131,39 +146,39 @@ class _Store:
             (self.root / old).unlink(missing_ok=True)
 
 
-def plan_changes(audience_fps: dict[str, tuple[str, str]], previous: dict[str, Held], *, full: bool) -> pa.Table:
-    """The changes that bring a destination from `previous` to the audience (customer -> (segment, fingerprint))."""
-    rows: list[tuple[str, str, str, str | None, str]] = []
-    for cid, (segment, fp) in audience_fps.items():
-        held = previous.get(cid)
-        if held is None:
-            rows.append(("entered", cid, segment, None, fp))
-        elif held.segment != segment:
-            rows.append(("entered", cid, segment, held.segment, fp))
-        elif full:
-            rows.append(("entered", cid, segment, None, fp))
-        elif held.fingerprint != fp:
-            rows.append(("changed", cid, segment, None, fp))
-    for cid, held in previous.items():
-        if cid not in audience_fps:
-            rows.append(("exited", cid, held.segment, None, ""))
-    rows.sort(key=lambda r: (_KIND_ORDER[r[0]], r[1]))
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _PLAN_SCHEMA]
-    return pa.table({f.name: list(col) for f, col in zip(_PLAN_SCHEMA, columns, strict=True)}, schema=_PLAN_SCHEMA)
+def plan_sql(audience: str, snapshot: str, *, full: bool) -> str:
+    """The changes that bring a destination from `snapshot` to `audience` (both DuckDB table
+    expressions of customer_id, segment, fingerprint): exits first, then entries (a move between
+    segments is an entry with its previous segment), then changes of what a member carries."""
+    changed = "'entered'" if full else "CASE WHEN s.fingerprint <> a.fingerprint THEN 'changed' END"
+    return f"""
+        SELECT kind, customer_id, segment, previous_segment, fingerprint FROM (
+            SELECT CASE WHEN s.customer_id IS NULL OR s.segment <> a.segment THEN 'entered' ELSE {changed} END AS kind,
+                   a.customer_id, a.segment,
+                   CASE WHEN s.segment <> a.segment THEN s.segment END AS previous_segment, a.fingerprint
+            FROM {audience} AS a LEFT JOIN {snapshot} AS s USING (customer_id)
+            UNION ALL
+            SELECT 'exited', s.customer_id, s.segment, NULL, ''
+            FROM {snapshot} AS s ANTI JOIN {audience} AS a USING (customer_id)
+        ) WHERE kind IS NOT NULL
+        ORDER BY CASE kind WHEN 'exited' THEN 0 WHEN 'entered' THEN 1 ELSE 2 END, customer_id
+    """
 
 
-def _apply(snapshot: dict[str, Held], plan_rows: Sequence[dict[str, Any]], failed: set[str]) -> None:
-    for row in plan_rows:
-        if row["customer_id"] in failed:
-            continue  # not delivered: the next sync sees the difference and sends it again
-        if row["kind"] == "exited":
-            snapshot.pop(row["customer_id"], None)
-        else:
-            snapshot[row["customer_id"]] = Held(row["segment"], row["fingerprint"])
-
-
-def _batches(rows: Sequence[dict[str, Any]], size: int) -> list[Sequence[dict[str, Any]]]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
+def folded_snapshot_sql(con: duckdb.DuckDBPyConnection, store: _Store, batch_size: int,
+                        journal: list[dict[str, Any]]) -> str:
+    """The snapshot with the plan's journaled batches applied, except the records that failed or
+    were skipped (the next sync sees those differences and sends them again)."""
+    con.register("done_batches", pa.table({"batch": pa.array(sorted({int(e["batch"]) for e in journal}), pa.int64())}))
+    con.register("not_applied", _ids_table([d["customer_id"] for e in journal for d in e["failed"]]
+                                           + [cid for e in journal for cid in e.get("skipped_ids", [])]))
+    delivered = (f"(SELECT p.* FROM {store.plan_sql()} AS p "
+                 f"SEMI JOIN done_batches AS d ON d.batch = p.file_row_number // {int(batch_size)} "
+                 "ANTI JOIN not_applied AS n USING (customer_id))")
+    snapshot = store.snapshot_sql()
+    return (f"(SELECT customer_id, segment, fingerprint FROM {snapshot} AS s ANTI JOIN {delivered} AS d "
+            f"USING (customer_id) UNION ALL SELECT customer_id, segment, fingerprint FROM {delivered} AS d "
+            "WHERE kind <> 'exited')")
 
 
 def deliver(destination: Destination, changes: Sequence[Change], policy: RetryPolicy,
@@ -204,22 +219,23 @@ def sync(lake: Lake, destination: Destination, *, full: bool = False, policy: Re
     """Bring `destination` up to date with the current gold.customer_rfm version."""
     started = clock()
     policy = policy or RetryPolicy()
-    gold_ref = lake.current("gold", "customer_rfm")
-    if gold_ref is None:
-        raise ActivationError(f"gold.customer_rfm does not exist in the lake at {lake}; run the pipeline first")
-    version = gold_ref.path.name
+    version = gold_ref(lake).version
     store = _Store(state_dir(lake, destination.name))
+    store.root.mkdir(parents=True, exist_ok=True)
     with _exclusive(store.root):
-        report = _sync_locked(lake, destination, store, version, full, policy)
+        con = connect(lake)
+        try:
+            report = _sync_locked(lake, con, destination, store, version, full, policy)
+        finally:
+            con.close()
     report.seconds = round(clock() - started, 3)
     return report
 
 
-def _sync_locked(lake: Lake, destination: Destination, store: _Store, version: str, full: bool,
-                 policy: RetryPolicy) -> SyncReport:
+def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destination, store: _Store, version: str,
+                 full: bool, policy: RetryPolicy) -> SyncReport:
     report = SyncReport(destination=destination.name, gold_version=version, full=full)
     state = store.state()
-    snapshot = store.snapshot()
     meta_path = store.inflight / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     if meta is not None and meta["sync_id"] == state.get("sync_id"):
@@ -230,41 +246,39 @@ def _sync_locked(lake: Lake, destination: Destination, store: _Store, version: s
     elif meta is not None:
         # An unfinished sync of an older version (or a full resync asked over an incremental one):
         # what it delivered is part of the destination's state now.
-        plan_rows = pq.read_table(store.inflight / "plan.parquet").to_pylist()
-        done_failed = _journal_outcome(store.journal(), destination.batch_size, plan_rows)
-        _apply(snapshot, done_failed[0], done_failed[1])
-        shutil.rmtree(store.inflight)
+        folded = folded_snapshot_sql(con, store, int(meta["batch_size"]), store.journal())
+        store.commit(con, f"{meta['sync_id']}-partial", str(state.get("gold_version", "")), folded, [])
+        state = store.state()
         meta = None
     elif state.get("gold_version") == version and not full:
         report.status = "up_to_date"
         return report
 
-    audience = load_audience(lake, destination.channel)
-    report.skipped.update(audience.skipped)
+    store.inflight.mkdir(parents=True, exist_ok=True)
+    audience_path = store.inflight / "audience.parquet"  # ids, segments, fingerprints: no address
+    summary = write_fingerprints(lake, destination.channel, audience_path)
+    report.skipped.update(summary.skipped)
     if meta is None:
         sync_id = f"{version}-full" if full else version
-        fps = {cid: (m.segment, m.fingerprint(destination.channel)) for cid, m in audience.members.items()}
-        plan = plan_changes(fps, snapshot, full=full)
-        store.inflight.mkdir(parents=True, exist_ok=True)
-        _write_parquet_atomic(store.inflight / "plan.parquet", plan)
+        _copy_atomic(con, plan_sql(f"read_parquet({_quote(audience_path)})", store.snapshot_sql(), full=full),
+                     store.inflight / "plan.parquet")
         _write_atomic(meta_path, json.dumps({"gold_version": version, "full": full, "sync_id": sync_id,
                                              "batch_size": destination.batch_size}).encode())
         meta = json.loads(meta_path.read_text())
-    plan_rows = pq.read_table(store.inflight / "plan.parquet").to_pylist()
-    report.planned = dict(sorted(Counter(r["kind"] for r in plan_rows).items()))
-    session = SyncSession(lake_root=lake.root, gold_version=version, as_of=audience.as_of, sync_id=meta["sync_id"],
-                          segments=audience.segments, full=meta["full"])
+    audience_path.unlink(missing_ok=True)
+    planned = con.execute(f"SELECT kind, count(*) FROM {store.plan_sql()} GROUP BY 1 ORDER BY 1").fetchall()
+    report.planned = {kind: int(n) for kind, n in planned}
+    session = SyncSession(lake_root=lake.root, gold_version=version, as_of=summary.as_of, sync_id=meta["sync_id"],
+                          segments=summary.segments, full=meta["full"])
     batch_size = int(meta["batch_size"])
     done = {int(e["batch"]): e for e in store.journal()}
-    exits = [r["customer_id"] for r in plan_rows if r["kind"] == "exited"]
-    addresses = load_exit_addresses(lake, exits) if exits and destination.channel != "none" else {}
     destination.open(session)
     dead: list[dict[str, Any]] = []
-    for index, rows in enumerate(_batches(plan_rows, batch_size)):
+    for index, plan_rows in _plan_batches(lake, con, store, batch_size, destination.channel != "none"):
         if index in done:
             entry = done[index]
         else:
-            entry = _send_batch(index, rows, destination, audience, addresses, policy, report, meta["sync_id"])
+            entry = _send_batch(index, plan_rows, destination, policy, report, meta["sync_id"])
             store.append_journal(entry)
         report.batches += 1
         report.sent += entry["sent"]
@@ -272,43 +286,58 @@ def _sync_locked(lake: Lake, destination: Destination, store: _Store, version: s
         report.skipped.update(entry.get("skipped", {}))
         dead.extend(entry["failed"])
     destination.close(session)
-    failed_ids = {d["customer_id"] for d in dead}
-    skipped_ids = {cid for e in store.journal() for cid in e.get("skipped_ids", [])}
-    _apply(snapshot, plan_rows, failed_ids | skipped_ids)
-    store.commit(meta["sync_id"], version, snapshot, dead)
+    store.commit(con, meta["sync_id"], version, folded_snapshot_sql(con, store, batch_size, store.journal()), dead)
     if dead:
         report.dead_letter = str(store.root / "dead_letter.jsonl")
     return report
 
 
-def _journal_outcome(journal: list[dict[str, Any]], batch_size: int,
-                     plan_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
-    delivered: list[dict[str, Any]] = []
-    failed: set[str] = set()
-    for entry in journal:
-        start = int(entry["batch"]) * batch_size
-        delivered.extend(plan_rows[start:start + batch_size])
-        failed.update(d["customer_id"] for d in entry["failed"])
-        failed.update(entry.get("skipped_ids", []))
-    return delivered, failed
+def _plan_batches(lake: Lake, con: duckdb.DuckDBPyConnection, store: _Store, batch_size: int,
+                  with_exit_addresses: bool) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The plan in order, batch by batch, each row with what sending it needs: the member's
+    current audience row (entries and changes) or the accepted address (exits, to unsubscribe
+    them whatever their consent is now). One DuckDB query, streamed."""
+    # Equi-joins on customer_id only (a condition on the plan's kind in ON makes DuckDB fall back to
+    # a slow join); the kind picks the columns instead: an exit's address, never anyone else's.
+    exits = f"LEFT JOIN ({accepted_addresses_sql(lake)}) AS x ON x.customer_id = p.customer_id" \
+        if with_exit_addresses else ""
+    exit_columns = ("CASE WHEN p.kind = 'exited' THEN x.email END AS exit_email, "
+                    "CASE WHEN p.kind = 'exited' THEN x.phone END AS exit_phone") if with_exit_addresses else \
+        "CAST(NULL AS VARCHAR) AS exit_email, CAST(NULL AS VARCHAR) AS exit_phone"
+    sql = f"""
+        SELECT p.file_row_number AS position, p.kind, p.customer_id AS plan_customer_id,
+               p.segment AS plan_segment, p.previous_segment, a.*, {exit_columns}
+        FROM {store.plan_sql()} AS p
+        LEFT JOIN ({audience_sql(lake)}) AS a ON a.customer_id = p.customer_id
+        {exits}
+        ORDER BY p.file_row_number
+    """
+    batch: list[dict[str, Any]] = []
+    index = 0
+    for row in rows(con, sql):
+        if int(row["position"]) // batch_size != index:
+            yield index, batch
+            batch, index = [], int(row["position"]) // batch_size
+        batch.append(row)
+    if batch:
+        yield index, batch
 
 
-def _send_batch(index: int, rows: Sequence[dict[str, Any]], destination: Destination, audience: Audience,
-                addresses: dict[str, tuple[str | None, str | None]], policy: RetryPolicy, report: SyncReport,
-                sync_id: str) -> dict[str, Any]:
+def _send_batch(index: int, plan_rows: Sequence[dict[str, Any]], destination: Destination, policy: RetryPolicy,
+                report: SyncReport, sync_id: str) -> dict[str, Any]:
     changes: list[Change] = []
     skipped_ids: list[str] = []
-    for row in rows:
-        cid = row["customer_id"]
+    for row in plan_rows:
+        cid, segment = row["plan_customer_id"], row["plan_segment"]
         if row["kind"] == "exited":
-            email, phone = addresses.get(cid, (None, None))
-            changes.append(Change("exited", cid, row["segment"], email=email, phone=phone))
+            changes.append(Change("exited", cid, segment, email=normalize_email(row["exit_email"]),
+                                  phone=normalize_phone(row["exit_phone"])))
             continue
-        member = audience.members.get(cid)
-        if member is None or member.segment != row["segment"]:
+        member = member_from_row(row, destination.channel)[0] if row["customer_id"] is not None else None
+        if member is None or member.segment != segment:
             skipped_ids.append(cid)  # consent withdrawn or data changed since the plan: the next sync catches up
             continue
-        changes.append(Change(row["kind"], cid, row["segment"], previous_segment=row["previous_segment"],
+        changes.append(Change(row["kind"], cid, segment, previous_segment=row["previous_segment"],
                               member=member, email=member.email, phone=member.phone))
     gave_up = deliver(destination, changes, policy, report) if changes else []
     failed = [{"sync_id": sync_id, "batch": index, "customer_id": c.customer_id, "kind": c.kind,

@@ -53,10 +53,11 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
     if version != "_current" and version != ref.version:
         # A version file landed but is not committed (yet): the commit's own event triggers the sync.
         return {"status": "ignored", "reason": "version not committed", "gold_version": ref.version}
-    # On S3: the activate stage's tables and journal in a local workspace; the journal and the file
-    # exports are published after.
+    # On S3: the activate stage's journal in a local workspace, its tables read in place (DuckDB on
+    # S3, nothing copied); the journal and the file exports are published after.
     stage = find_stage("activate")
     with workspace(lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
-                   state=stage.state) as (local, _sync):
+                   state=stage.state, in_place=stage.reads_in_place) as (local, sync):
         reports = activate(local, env=env, boto3_session=boto3_session)
-    return {"status": "done", "gold_version": ref.version, "reports": [r.to_dict() for r in reports]}
+    return {"status": "done", "gold_version": ref.version, "reports": [r.to_dict() for r in reports],
+            "tables_copied": sorted(sync.pulled), "bytes_copied": sync.bytes_down}

@@ -16,6 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     index = sub.add_parser("index", help="build gold.customer_profile and index it into the local store")
     index.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
     index.add_argument("--keep", type=int, default=2, help="generations to keep, the active one included")
+    index.add_argument("--full", action="store_true",
+                       help="load every profile (default: only those changed since the version the store holds)")
     index.set_defaults(func=run_index)
     key = sub.add_parser("create-key", help="create an API key (printed once; only its hash is stored)")
     key.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
@@ -38,7 +40,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     if args.keep < 1:
         raise ConfigError(f"--keep must be >= 1, got {args.keep}")
-    report = index_profiles(_lake(args.lake), keep=args.keep)
+    report = index_profiles(_lake(args.lake), keep=args.keep, full=args.full)
     print(json.dumps(report.to_dict(), indent=2))
     return 0
 

@@ -6,13 +6,11 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 
 # The CLI parses arguments before anything heavy is needed; the segmentation package pulls in
 # scikit-learn, so it is imported by the command that uses it, not when `rfmlake --help` runs.
 DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label")  # = rfmlake.segmentation.migration.DIMENSIONS
-HISTORY_TABLE = "segment_membership_history"
 
 
 def _date(value: str) -> date:
@@ -39,15 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_diff(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
-    import pyarrow.parquet as pq
+    from rfmlake.segmentation.history import migration_between
+    from rfmlake.segmentation.migration import render_matrix
 
-    from rfmlake.segmentation.migration import migration_between, render_matrix
-
-    ref = lake.current("gold", HISTORY_TABLE)
-    if ref is None:
-        raise RfmlakeError(f"no gold.{HISTORY_TABLE} in the lake at {lake} (run `rfmlake run` first)")
-    history = pq.read_table(ref.path).to_pandas()
-    counts = migration_between(history, args.from_date, args.to_date, args.by)
+    # DuckDB joins the two dates' partitions; the rest of the history is never read.
+    counts = migration_between(lake, args.from_date, args.to_date, args.by)
     moved = int(counts.loc[counts["from_segment"] != counts["to_segment"], "customers"].sum())
     print(f"{args.by}: {args.from_date.isoformat()} -> {args.to_date.isoformat()} "
           f"({int(counts['customers'].sum())} customers, {moved} changed, entered or exited)")

@@ -51,22 +51,23 @@ def erase_from_profile_store(store: ProfileStore, customer_id: str, email_token:
     )
     if not present:
         return 0
-    kept: list[dict[str, Any]] = []
-    removed = 0
+    # Only the ids to remove are collected (a page at a time); the new generation is the active one
+    # without them, so the store is never held in memory.
+    removed_ids: list[str] = []
     cursor: str | None = None
     while True:
         page = store.search(ProfileQuery(limit=MAX_PAGE_SIZE, cursor=cursor))
         for doc in page.items:
             by_email = email_token is not None and doc.get("email_token") == email_token
             if doc.get("customer_id") == customer_id or by_email:
-                removed += 1
-            else:
-                kept.append(doc)
+                removed_ids.append(str(doc["customer_id"]))
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
+    active = store.active_generation()
     generation = new_generation_id()
-    store.load_generation(kept, generation)
+    removed = store.update_generation([], removed_ids, generation,
+                                      source=store.source_of(active) if active is not None else None)
     store.activate(generation)
     store.cleanup(keep=1)  # older generations still hold the customer
     return removed

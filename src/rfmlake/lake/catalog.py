@@ -1,6 +1,7 @@
 """The local catalog: DuckDB schemas `bronze`, `silver`, `gold` with one view per committed table,
 so a query written for Athena (`SELECT ... FROM gold.customer_rfm`) runs locally unchanged. A lake on
-S3 gets the same views over its s3:// files, read in place through httpfs (rfmlake.lake.duckdb_s3)."""
+S3 gets the same views over its s3:// files, read in place through httpfs (rfmlake.lake.duckdb_s3), as
+do the tables a workspace reads in place (rfmlake.lake.workspace)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from rfmlake.lake.duck import reads_s3
+from rfmlake.lake.storage import is_s3
 from rfmlake.lake.tables import ZONES, Lake, TableRef, parquet_scan
 
 if TYPE_CHECKING:
@@ -20,7 +23,7 @@ def _quote(identifier: str) -> str:
 
 
 def _scan(lake: Lake, ref: TableRef) -> str:
-    if lake.is_local or ref.is_partitioned:
+    if not is_s3(ref.uri) or ref.is_partitioned:
         return parquet_scan(ref)
     # A version on S3 may hold files Athena wrote (dbt-athena, CTAS), whose names have no .parquet
     # suffix: read the version's data files by name (hidden and marker files are not listed).
@@ -58,7 +61,7 @@ def connect(
     con = duckdb.connect(str(database))
     try:
         con.execute("SET TimeZone = 'UTC'")
-        if not lake.is_local:
+        if reads_s3(lake):
             from rfmlake.lake.duckdb_s3 import enable_s3
 
             enable_s3(con, boto3_session)

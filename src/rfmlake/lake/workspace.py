@@ -9,6 +9,15 @@ stage succeeds it uploads every new version under the same version id and commit
 nothing, so the lake on S3 never shows a half-done stage. SageMaker's own ProcessingInput/Output
 copies work the same way; doing it here keeps one mechanism for Lambda and SageMaker.
 
+Tables a stage reads `in_place` are not copied: the workspace lake resolves them to their
+committed versions on S3 and the stage scans them there with DuckDB (rfmlake.lake.duck), which
+streams by row group. That is how stages read tables that grow with the data (the membership
+history, bronze and silver customers) without copying them into a Lambda's /tmp.
+
+A partitioned table is published partition by partition: the partitions the stage wrote are added
+or replaced on S3, and only partitions it held in the workspace and dropped are dropped, so a stage
+that appends one partition to a table it read in place (or did not read) leaves the others alone.
+
 Spark stages do not use this: on Glue they read and write s3:// directly.
 """
 
@@ -23,10 +32,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rfmlake.errors import PipelineError
-from rfmlake.lake.storage import Storage
+from rfmlake.lake.storage import Storage, is_s3
 from rfmlake.lake.tables import ZONES, Lake, TableRef
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -80,35 +93,96 @@ def _copy_version(source: Lake, ref: TableRef, target: Lake) -> str:
     return table
 
 
-def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str) -> str:
+def _commit_copy(source: Lake, ref: TableRef, target: Lake, version_dir: str, drop: set[str] | None) -> str:
     """Commit a copied version in `target`; returns the version the target now has (a partitioned
-    table gets a commit of its own)."""
+    table gets a commit of its own). A partitioned table drops the partitions in `drop`; None: every
+    partition of `target` that `ref` does not hold (a copy of the whole table)."""
     if not ref.is_partitioned:
         return target.commit(ref.zone, ref.name, version_dir).version
     current = target.current(ref.zone, ref.name)
-    stale = {p.key for p in current.partitions} if current is not None and current.is_partitioned else set()
+    present = current.partitions if current is not None and current.is_partitioned else ()
+    if drop is None:
+        drop = {p.key for p in present}
+    held = {(p.key, p.version) for p in present}
     wanted = {p.key for p in ref.partitions}
     return target.commit_partitions(
         ref.zone, ref.name, ref.partition_by,
-        add={p.key: Storage.join(version_dir, "versions", p.version) for p in ref.partitions},
-        drop=stale - wanted, schema=source.table_schema(ref)).version
+        add={p.key: Storage.join(version_dir, "versions", p.version) for p in ref.partitions
+             if (p.key, p.version) not in held},
+        drop=drop - wanted, schema=source.table_schema(ref)).version
 
 
 def copy_tables(source: Lake, target: Lake, patterns: Sequence[str] = ("*",),
-                skip: dict[str, str] | None = None) -> dict[str, str]:
+                skip: dict[str, str] | None = None, *,
+                held: dict[str, frozenset[str]] | None = None, exclude: Sequence[str] = ()) -> dict[str, str]:
     """Copy the current version of every table matching `patterns` ("gold.*", "bronze.customers")
-    from `source` to `target` and commit it there. All versions are copied before any is committed,
-    so a failure part-way leaves `target` as it was. Tables whose current version equals `skip`'s
-    are left alone. Returns qualified name -> the version `target` now has."""
+    but not `exclude` from `source` to `target` and commit it there. All versions are copied before
+    any is committed, so a failure part-way leaves `target` as it was. Tables whose current version
+    equals `skip`'s are left alone. `held` (publishing a workspace) maps a partitioned table to the
+    partition keys the source started with: only those it no longer has are dropped from `target`,
+    and a table absent from `held` only gains or replaces partitions. Returns qualified name -> the
+    version `target` now has."""
     skip = skip or {}
     copied: list[tuple[TableRef, str]] = []
     # Only the zones the patterns name are listed: a stage's role may reach no other (ADR 0009).
     zones = [z for z in ZONES if any(fnmatch.fnmatchcase(z, p.split(".", 1)[0]) for p in patterns)]
     for zone in zones:
         for ref in source.tables(zone):
-            if table_matches(ref.qualified_name, patterns) and skip.get(ref.qualified_name) != ref.version:
+            if (table_matches(ref.qualified_name, patterns) and not table_matches(ref.qualified_name, exclude)
+                    and skip.get(ref.qualified_name) != ref.version):
                 copied.append((ref, _copy_version(source, ref, target)))
-    return {ref.qualified_name: _commit_copy(source, ref, target, version_dir) for ref, version_dir in copied}
+    return {ref.qualified_name: _commit_copy(source, ref, target, version_dir,
+                                             None if held is None else set(held.get(ref.qualified_name, ())))
+            for ref, version_dir in copied}
+
+
+class WorkspaceLake(Lake):
+    """The local lake of a workspace. Tables matching `in_place` that the stage has not written
+    resolve to their committed versions on `remote` (s3:// files, read with DuckDB); everything
+    else is local."""
+
+    def __init__(self, root: str | Path, *, remote: Lake, in_place: Sequence[str], label: str | None = None) -> None:
+        super().__init__(root, label=label)
+        self.remote = remote
+        self.in_place = tuple(in_place)
+
+    def local_tables(self, zone: str | None = None) -> list[TableRef]:
+        """The tables held (pulled or written) in the workspace itself."""
+        return [ref for ref in super().tables(zone) if not is_s3(ref.uri)]
+
+    def current(self, zone: str, name: str) -> TableRef | None:
+        ref = super().current(zone, name)
+        if ref is None and table_matches(f"{zone}.{name}", self.in_place):
+            return self.remote.current(zone, name)
+        return ref
+
+    def tables(self, zone: str | None = None) -> list[TableRef]:
+        refs = {ref.qualified_name: ref for ref in super().tables(zone)}
+        for z in (zone,) if zone else ZONES:
+            for ref in self.remote.tables(z):
+                if table_matches(ref.qualified_name, self.in_place):
+                    refs.setdefault(ref.qualified_name, ref)
+        return [refs[name] for name in sorted(refs, key=lambda n: (ZONES.index(n.split(".")[0]), n))]
+
+    def _owner(self, ref: TableRef | str) -> Lake:
+        uri = ref.uri if isinstance(ref, TableRef) else str(ref)
+        return self.remote if is_s3(uri) else self
+
+    def files(self, version: str | TableRef) -> list[str]:
+        owner = self._owner(version)
+        return Lake.files(owner, version) if owner is self else owner.files(version)
+
+    def table_schema(self, ref: TableRef) -> pa.Schema:
+        owner = self._owner(ref)
+        return Lake.table_schema(owner, ref) if owner is self else owner.table_schema(ref)
+
+    def read_arrow(self, ref: TableRef, columns: list[str] | None = None) -> pa.Table:
+        owner = self._owner(ref)
+        return Lake.read_arrow(owner, ref, columns) if owner is self else owner.read_arrow(ref, columns)
+
+    def count_rows(self, version: str | TableRef) -> int:
+        owner = self._owner(version)
+        return Lake.count_rows(owner, version) if owner is self else owner.count_rows(version)
 
 
 def _digest(data: bytes) -> str:
@@ -164,19 +238,22 @@ def _push_exports(local: Lake, remote: Lake, folders: Sequence[str], report: Syn
 
 @contextmanager
 def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), writes: Sequence[str] = ("*",),
-              exports: Sequence[str] = (), scratch: str | Path | None = None) -> Iterator[tuple[Lake, SyncReport]]:
-    """Yield a local lake holding the tables matching `reads` and the `_system/<state>` folders of
-    `lake`; when the block exits without an error, publish the tables it committed (which must match
-    `writes`, else nothing is published), the state it changed and the files under `exports`. A
-    local `lake` is yielded as it is."""
+              exports: Sequence[str] = (), scratch: str | Path | None = None,
+              in_place: Sequence[str] = ()) -> Iterator[tuple[Lake, SyncReport]]:
+    """Yield a local lake holding the tables matching `reads` (but not `in_place`: those are read
+    on S3) and the `_system/<state>` folders of `lake`; when the block exits without an error,
+    publish the tables it committed (which must match `writes`, else nothing is published), the
+    state it changed and the files under `exports`. A local `lake` is yielded as it is."""
     report = SyncReport()
     if lake.is_local:
         yield lake, report
         return
     folder = Path(tempfile.mkdtemp(prefix="rfmlake-workspace-", dir=scratch))
     try:
-        local = Lake(folder / "lake", label=lake.label)
-        report.pulled = copy_tables(lake, local, reads)
+        local = WorkspaceLake(folder / "lake", remote=lake, in_place=in_place, label=lake.label)
+        report.pulled = copy_tables(lake, local, reads, exclude=in_place) if reads else {}
+        held = {ref.qualified_name: frozenset(p.key for p in ref.partitions)
+                for ref in local.local_tables() if ref.is_partitioned}
         # The PII key fingerprint always comes along: a stage that tokenizes checks its key against it.
         state = (*state, PII_FINGERPRINT)
         pulled_state = _pull_state(lake, local, state)
@@ -184,13 +261,14 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
         log.info("workspace: pulled %d tables and %d state files (%d bytes) from %s",
                  len(report.pulled), len(pulled_state), report.bytes_down, lake.location)
         yield local, report
-        committed = {ref.qualified_name for ref in local.tables()
+        committed = {ref.qualified_name for ref in local.local_tables()
                      if report.pulled.get(ref.qualified_name) != ref.version}
         undeclared = sorted(name for name in committed if not table_matches(name, writes))
         if undeclared:
             raise WorkspaceError(f"the stage committed {', '.join(undeclared)}, outside what it may write "
                                  f"({', '.join(writes) or 'nothing'}); nothing was published to {lake.location}")
-        report.pushed = copy_tables(local, lake, ("*",), skip=report.pulled)
+        published = Lake(local.location)  # the workspace's own tables, not those read in place
+        report.pushed = copy_tables(published, lake, ("*",), skip=report.pulled, held=held)
         _push_exports(local, lake, exports, report)
         _push_state(local, lake, state, pulled_state, report)
         log.info("workspace: committed %s on %s", ", ".join(sorted(report.pushed)) or "no tables", lake.location)

@@ -29,6 +29,12 @@ class Stage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     state: tuple[str, ...] = ()
+    # Tables among `reads` that the stage's workspace does not copy: the stage scans them on S3 with
+    # DuckDB (rfmlake.lake.duck), because they grow with the data, and still publishes its writes and
+    # state through the workspace (`in_place` below: the whole stage, with nothing to publish). Never
+    # among `writes` unless partitioned and only appended to (a workspace publishes the partitions
+    # the stage wrote, and drops none).
+    reads_in_place: tuple[str, ...] = ()
     # Lake folders of plain files (not tables) the stage writes, published from a workspace.
     exports: tuple[str, ...] = ()
     # Reads a lake on S3 where it lies (SQL through DuckDB httpfs) instead of from a workspace copy;
@@ -84,7 +90,9 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:segmentation",
         max_attempts=2,
-        reads=("gold.*",),
+        # The history grows with customers x runs: the stage reads two partitions of it, in place.
+        reads=("gold.customer_rfm_features", "gold.segment_membership_history", "gold.segment_migration"),
+        reads_in_place=("gold.segment_membership_history", "gold.segment_migration"),
         writes=("gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"),
         state=("models/segmentation",),
     ),
@@ -111,7 +119,9 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="python",
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
-        reads=("silver.events", "gold.*"),
+        # The profile's inputs, scanned in place on S3 (silver.events grows with the clickstream).
+        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
+        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
         writes=("gold.customer_profile",),
     ),
     Stage(
@@ -120,7 +130,10 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="python",
         entry="rfmlake.pipeline.stages:activate",
         max_attempts=2,
-        reads=("bronze.customers", "silver.customers", "gold.*"),
+        # Only what it reads, each scanned in place on S3 (never whole gold, fct_orders included,
+        # copied into the function's /tmp); its journal and snapshots are its state.
+        reads=("gold.customer_rfm", "silver.customers", "bronze.customers"),
+        reads_in_place=("gold.customer_rfm", "silver.customers", "bronze.customers"),
         state=("activation",),
         exports=("gold/_activation",),  # the file destination's exports (rfmlake.activation.destinations.file)
     ),

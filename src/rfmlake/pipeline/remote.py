@@ -45,7 +45,7 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
     # One-process stages work on a local copy of what they read; it is published when they succeed.
     # dbt on Athena reads silver and builds gold in Athena itself: its workspace holds only its reports.
     reads = () if stage.runtime == "dbt" else stage.reads
-    with workspace(ctx.lake, reads=reads, writes=stage.writes, exports=stage.exports,
+    with workspace(ctx.lake, reads=reads, writes=stage.writes, exports=stage.exports, in_place=stage.reads_in_place,
                    state=(*stage.state, f"runs/{ctx.run_id}")) as (local, sync):
         summary = _run(stage, dataclasses.replace(ctx, lake=local, workspace_of=ctx.lake.location))
     return {"stage": stage.name, "run_id": ctx.run_id, "summary": summary,

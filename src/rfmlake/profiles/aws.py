@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import ConfigError
-from rfmlake.profiles.indexer import IndexReport, index_parquet
+from rfmlake.profiles.indexer import IndexReport, index_version
 from rfmlake.profiles.opensearch import OpenSearchProfileStore, client_for
 
 if TYPE_CHECKING:
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 ENDPOINT_ENV = "RFMLAKE_OPENSEARCH_ENDPOINT"
+# DuckDB's share of the indexer Lambda's memory (1 GB in infra): past it DuckDB spills to /tmp, so
+# the function holds at most this, one Arrow batch and one bulk request whatever the table size.
+INDEXER_DUCKDB_MEMORY = "384MB"
 ALIAS_ENV = "RFMLAKE_PROFILES_ALIAS"
 # The lake may sit at the bucket's root (infra: gold/customer_profile/...) or under a prefix.
 _VERSION_KEY = re.compile(r"^(?P<table>(?:.*/)?gold/customer_profile)/versions/(?P<version>[^/]+)/[^/]+\.parquet$")
@@ -68,7 +71,13 @@ def generation_for(version: str) -> str:
 
 
 def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | None = None,
-                       boto3_session: boto3.Session | None = None, filesystem: Any = None) -> dict[str, Any]:
+                       boto3_session: boto3.Session | None = None) -> dict[str, Any]:
+    """Index the committed gold.customer_profile version the event names: DuckDB reads it on S3
+    (httpfs) and diffs it against the version the active index holds; only changed profiles are
+    sent, in bulk requests (rfmlake.profiles.indexer)."""
+    from rfmlake.lake.duck import connect_duckdb
+    from rfmlake.lake.duckdb_s3 import enable_s3
+
     location = profile_version_from_event(event, boto3_session)
     store = store or store_from_env(boto3_session=boto3_session)
     generation = generation_for(location.rsplit("/", 1)[1])
@@ -76,8 +85,12 @@ def handle_index_event(event: dict[str, Any], store: OpenSearchProfileStore | No
         if store.active_generation() != generation:
             store.activate(generation)
         return {"generation": generation, "skipped": True}
-    path = location.removeprefix("s3://") if filesystem is not None else location
-    report: IndexReport = index_parquet(path, store, filesystem=filesystem, generation=generation)
+    con = connect_duckdb(memory_limit=INDEXER_DUCKDB_MEMORY)
+    try:
+        enable_s3(con, boto3_session)
+        report: IndexReport = index_version(con, location, store, generation=generation)
+    finally:
+        con.close()
     return {**report.to_dict(), "skipped": False}
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow as pa
-
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.storage import Storage
 
 PROFILE_TABLE = "customer_profile"
 REQUIRED = ("dim_customers", "customer_rfm")
@@ -35,9 +34,7 @@ def _value_select(lake: Lake) -> tuple[str, str]:
     ref = lake.current("gold", "customer_value")
     if ref is None:
         return "cast(null as varchar) as value_json", ""
-    import pyarrow.parquet as pq
-
-    names = [n for n in pq.read_schema(next(ref.path.glob("*.parquet"))).names if n != "customer_id"]
+    names = [n for n in lake.table_schema(ref).names if n != "customer_id"]
     if not names:
         return "cast(null as varchar) as value_json", ""
     pack = ", ".join(f'"{n}" := v."{n}"' for n in names)
@@ -65,7 +62,7 @@ def profile_query(lake: Lake) -> str:
     if missing:
         raise PipelineError(
             f"the customer profile needs {', '.join('gold.' + n for n in missing)}, absent from the lake at "
-            f"{lake.root}; run the dbt and segmentation stages first"
+            f"{lake}; run the dbt and segmentation stages first"
         )
     value_sql, value_join = _value_select(lake)
     events_sql, events_join = _events_select(lake)
@@ -87,17 +84,19 @@ def profile_query(lake: Lake) -> str:
     """
 
 
-def build_profile_table(lake: Lake) -> pa.Table:
+def write_profile_table(lake: Lake) -> TableRef:
+    """Build gold.customer_profile from the current gold tables and commit it as a new version.
+    DuckDB writes the Parquet file itself (streaming, spilling past its memory limit): the table
+    never passes through Python."""
+    version = lake.new_version("gold", PROFILE_TABLE)
+    lake.storage.make_dir(version)
+    target = Storage.join(version, "part-00000.parquet").replace("'", "''")
     con = connect(lake, zones=("silver", "gold"))
     try:
-        return con.execute(profile_query(lake)).fetch_arrow_table()
+        con.execute(f"COPY ({profile_query(lake)}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
     finally:
         con.close()
-
-
-def write_profile_table(lake: Lake) -> TableRef:
-    """Build gold.customer_profile from the current gold tables and commit it as a new version."""
-    return lake.write_arrow("gold", PROFILE_TABLE, build_profile_table(lake))
+    return lake.commit("gold", PROFILE_TABLE, version)
 
 
 def _jsonable(value: Any) -> Any:
@@ -122,8 +121,3 @@ def to_document(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def iter_documents(table: pa.Table, batch_size: int = 10_000):
-    """Documents of a gold.customer_profile Arrow table, in order, a batch at a time."""
-    for batch in table.to_batches(max_chunksize=batch_size):
-        for row in batch.to_pylist():
-            yield to_document(row)

@@ -33,6 +33,7 @@ _GENERATION = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 _SCHEMA = """
 CREATE TABLE profiles (
     customer_id TEXT PRIMARY KEY,
+    text_rowid INTEGER NOT NULL,
     email_token TEXT,
     rfm_segment TEXT,
     cluster_label TEXT,
@@ -41,6 +42,21 @@ CREATE TABLE profiles (
     doc TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, country_code, rfm_segment, cluster_label);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+_BATCH = 5000
+# Generations written before `update_generation` have no link from a profile to its text row: give
+# each profile one and rebuild the text table from the documents, in SQLite (bounded memory).
+_UPGRADE = """
+ALTER TABLE profiles ADD COLUMN text_rowid INTEGER NOT NULL DEFAULT 0;
+UPDATE profiles SET text_rowid = r.n FROM (
+    SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS n FROM profiles) AS r
+WHERE r.customer_id = profiles.customer_id;
+DELETE FROM profiles_text;
+INSERT INTO profiles_text(rowid, customer_id, city, country_code, rfm_segment, cluster_label)
+    SELECT text_rowid, customer_id, json_extract(doc, '$.city'), json_extract(doc, '$.country_code'),
+           rfm_segment, cluster_label FROM profiles;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _INDEXES = """
 CREATE INDEX profiles_email ON profiles(email_token);
@@ -73,24 +89,56 @@ class EmbeddedProfileStore:
     def _path(self, generation: str) -> Path:
         return self.root / f"{check_generation(generation)}.sqlite"
 
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str) -> int:
+    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+        def fill(con: sqlite3.Connection) -> int:
+            con.executescript(_SCHEMA)
+            count = self._upsert(con, documents, 0, replace=False)
+            con.executescript(_INDEXES)
+            return count
+
+        return self._build(generation, fill, source)
+
+    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+                          source: str | None = None) -> int:
+        """A new generation: a copy of the active one (SQLite's backup API, page by page) with the
+        documents in `upserts` written and the customer ids in `deletes` removed. Returns the number
+        of changes applied."""
+        base = self.active_generation()
+        if base is None:
+            raise ProfileStoreError(f"no active profile generation in {self.root} to update")
+
+        def fill(con: sqlite3.Connection) -> int:
+            with sqlite3.connect(f"file:{self._path(base)}?mode=ro", uri=True) as source_con:
+                source_con.backup(con)
+            columns = {row[1] for row in con.execute("PRAGMA table_info(profiles)")}
+            if "text_rowid" not in columns:
+                con.executescript(_UPGRADE)  # a generation written before updates: link its text rows
+            next_rowid = con.execute("SELECT coalesce(max(text_rowid), 0) FROM profiles").fetchone()[0]
+            count = 0
+            batch: list[str] = []
+            for customer_id in deletes:
+                batch.append(customer_id)
+                if len(batch) >= _BATCH:
+                    count += self._delete(con, batch)
+                    batch = []
+            count += self._delete(con, batch)
+            return count + self._upsert(con, upserts, next_rowid, replace=True)
+
+        return self._build(generation, fill, source)
+
+    def _build(self, generation: str, fill: Any, source: str | None) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self._path(generation)
         if final.exists():
             raise ProfileStoreError(f"profile generation {generation} already exists in {self.root}")
         tmp = self.root / f".{generation}.{uuid.uuid4().hex}.loading"
         con = sqlite3.connect(tmp)
-        count = 0
         try:
-            con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
-            batch: list[dict[str, Any]] = []
-            for doc in documents:
-                batch.append(doc)
-                if len(batch) >= 5000:
-                    count += self._insert(con, batch)
-                    batch = []
-            count += self._insert(con, batch)
-            con.executescript(_INDEXES + "INSERT INTO profiles_text(profiles_text) VALUES ('optimize'); ANALYZE;")
+            con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+            count = fill(con)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('source', ?)", (source,))
+            con.commit()
+            con.executescript("INSERT INTO profiles_text(profiles_text) VALUES ('optimize'); ANALYZE;")
             con.commit()
         except BaseException:
             con.close()
@@ -100,26 +148,64 @@ class EmbeddedProfileStore:
         os.replace(tmp, final)
         return count
 
+    def _upsert(self, con: sqlite3.Connection, documents: Iterable[dict[str, Any]], next_rowid: int, *,
+                replace: bool) -> int:
+        count = 0
+        batch: list[dict[str, Any]] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) >= _BATCH:
+                count += self._insert(con, batch, next_rowid + count, replace)
+                batch = []
+        return count + self._insert(con, batch, next_rowid + count, replace)
+
     @staticmethod
-    def _insert(con: sqlite3.Connection, docs: list[dict[str, Any]]) -> int:
+    def _delete(con: sqlite3.Connection, customer_ids: list[str]) -> int:
+        if not customer_ids:
+            return 0
+        params = [(c,) for c in customer_ids]
+        con.executemany(
+            "DELETE FROM profiles_text WHERE rowid = (SELECT text_rowid FROM profiles WHERE customer_id = ?)", params)
+        before = con.total_changes
+        con.executemany("DELETE FROM profiles WHERE customer_id = ?", params)
+        return con.total_changes - before
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, docs: list[dict[str, Any]], first_rowid: int, replace: bool) -> int:
         if not docs:
             return 0
+        if replace:  # an update: a document already held replaces the old one (and its text row)
+            EmbeddedProfileStore._delete(con, [d["customer_id"] for d in docs])
+        rowids = range(first_rowid + 1, first_rowid + 1 + len(docs))
         try:
             con.executemany(
-                "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(d["customer_id"], d.get("email_token"), d.get("rfm_segment"), d.get("cluster_label"),
+                "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(d["customer_id"], rowid, d.get("email_token"), d.get("rfm_segment"), d.get("cluster_label"),
                   d.get("r_score"), d.get("f_score"), d.get("m_score"), d.get("recency_days"),
                   d.get("frequency"), d.get("monetary"), json.dumps(d, separators=(",", ":")))
-                 for d in docs],
+                 for d, rowid in zip(docs, rowids, strict=True)],
             )
         except sqlite3.IntegrityError:
             raise ProfileStoreError("two profile documents share a customer_id") from None
         con.executemany(
-            "INSERT INTO profiles_text VALUES (?,?,?,?,?)",
-            [(d["customer_id"], d.get("city"), d.get("country_code"), d.get("rfm_segment"), d.get("cluster_label"))
-             for d in docs],
+            "INSERT INTO profiles_text(rowid, customer_id, city, country_code, rfm_segment, cluster_label) "
+            "VALUES (?,?,?,?,?,?)",
+            [(rowid, d["customer_id"], d.get("city"), d.get("country_code"), d.get("rfm_segment"),
+              d.get("cluster_label")) for d, rowid in zip(docs, rowids, strict=True)],
         )
         return len(docs)
+
+    def source_of(self, generation: str) -> str | None:
+        """The source (table version) a generation was built from, as given to load/update."""
+        path = self._path(generation)
+        if not path.is_file():
+            return None
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()
+            except sqlite3.OperationalError:  # a generation written before sources were recorded
+                return None
+        return row[0] if row else None
 
     def activate(self, generation: str) -> None:
         if not self._path(generation).is_file():

@@ -66,6 +66,11 @@ PROFILE_MAPPINGS: dict[str, Any] = {
         "event_count": {"type": "integer"},
     },
 }
+# Bulk requests: at most this many documents and bytes each (a profile document is about 1 KB, so
+# 2,000 documents stay near 2 MB, far below OpenSearch's 100 MB http.max_content_length).
+BULK_DOCUMENTS = 2000
+BULK_BYTES = 10 * 2**20
+REINDEX_TIMEOUT_SECONDS = 600
 _TEXT_QUERY_FIELDS = ["city", "country_code", "rfm_segment.text", "cluster_label.text"]
 _SEARCH_SORT = [{"customer_id": "asc"}]
 
@@ -110,21 +115,64 @@ class OpenSearchProfileStore:
         for doc in documents:
             yield {"_op_type": "index", "_index": index, "_id": doc["customer_id"], "_source": doc}
 
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str) -> int:
+    def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> int:
+        """Stream `actions` in bulk requests of BULK_DOCUMENTS documents (at most BULK_BYTES each)."""
         from opensearchpy import helpers
 
-        index = self.index_name(generation)
-        self.client.indices.put_index_template(name=f"{self.alias}-template", body=self.template_body())
-        # No refreshes while loading: the index is invisible to readers until the alias moves.
-        self.client.indices.create(index=index, body={"settings": {"refresh_interval": "-1"}})
-        count, errors = helpers.bulk(self.client, self._actions(index, documents), chunk_size=2000,
+        count, errors = helpers.bulk(self.client, actions, chunk_size=BULK_DOCUMENTS, max_chunk_bytes=BULK_BYTES,
                                      raise_on_error=False, stats_only=False)
+        # A delete of a document the index does not hold is what was wanted.
+        errors = [e for e in errors if not ("delete" in e and e["delete"].get("status") == 404)]
         if errors:
-            first = errors[0]
-            raise ProfileStoreError(f"OpenSearch rejected {len(errors)} profile documents in {index}; first: {first}")
+            raise ProfileStoreError(
+                f"OpenSearch rejected {len(errors)} profile documents in {index}; first: {errors[0]}")
+        return int(count)
+
+    def _create(self, index: str, source: str | None) -> None:
+        self.client.indices.put_index_template(name=f"{self.alias}-template", body=self.template_body())
+        # No refreshes while loading: the index is invisible to readers until the alias moves. The
+        # source (table version) it holds is kept in the mapping's _meta, where the next run finds it.
+        self.client.indices.create(index=index, body={"settings": {"refresh_interval": "-1"},
+                                                      "mappings": {"_meta": {"rfmlake_source": source}}})
+
+    def _open(self, index: str) -> None:
         self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
         self.client.indices.refresh(index=index)
-        return int(count)
+
+    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+        index = self.index_name(generation)
+        self._create(index, source)
+        count = self._bulk(index, self._actions(index, documents))
+        self._open(index)
+        return count
+
+    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+                          source: str | None = None) -> int:
+        """A new index: the active one copied inside the cluster (`_reindex`), then the changes
+        streamed in bulk requests. The client sends only the changes; the copy costs the cluster."""
+        base = self.active_generation()
+        if base is None:
+            raise ProfileStoreError(f"no profile index is active behind alias {self.alias} to update")
+        index = self.index_name(generation)
+        self._create(index, source)
+        self.client.reindex(body={"source": {"index": self.index_name(base)}, "dest": {"index": index}},
+                            wait_for_completion=True, refresh=False, request_timeout=REINDEX_TIMEOUT_SECONDS)
+        removals = ({"_op_type": "delete", "_index": index, "_id": customer_id} for customer_id in deletes)
+        count = self._bulk(index, removals) + self._bulk(index, self._actions(index, upserts))
+        self._open(index)
+        return count
+
+    def source_of(self, generation: str) -> str | None:
+        from opensearchpy import NotFoundError
+
+        index = self.index_name(generation)
+        try:
+            mapping = self.client.indices.get_mapping(index=index)
+        except NotFoundError:
+            return None
+        meta = mapping.get(index, {}).get("mappings", {}).get("_meta") or {}
+        source = meta.get("rfmlake_source")
+        return str(source) if source else None
 
     def _alias_indices(self) -> list[str]:
         from opensearchpy import NotFoundError

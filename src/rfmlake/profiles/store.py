@@ -1,6 +1,7 @@
 """The profile store interface shared by the embedded (SQLite) and OpenSearch adapters.
 
-A store holds generations: `load_generation` fills a new one that readers cannot see yet,
+A store holds generations: `load_generation` fills a new one that readers cannot see yet (or
+`update_generation` derives one from the active generation and a set of changes),
 `activate` makes it the one every read uses (atomically: a pointer file rename, an alias swap),
 `cleanup` drops the others. Reads always go to the active generation.
 """
@@ -98,8 +99,20 @@ def page_from(rows: list[dict[str, Any]], limit: int) -> ProfilePage:
 
 @runtime_checkable
 class ProfileStore(Protocol):
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str) -> int:
-        """Write every document into a new, not yet visible generation; returns the count."""
+    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+        """Write every document into a new, not yet visible generation; returns the count. `source`
+        (the table version the documents come from) is recorded with it."""
+        ...
+
+    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+                          source: str | None = None) -> int:
+        """A new, not yet visible generation: the active one with `upserts` written (replacing
+        documents of the same customer_id) and the customers in `deletes` removed; returns the
+        number of changes."""
+        ...
+
+    def source_of(self, generation: str) -> str | None:
+        """The `source` a generation was loaded or updated with, if any."""
         ...
 
     def activate(self, generation: str) -> None:

@@ -7,20 +7,16 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
-from rfmlake.segmentation.migration import MIGRATION_TABLE, consecutive_migrations
+from rfmlake.segmentation.history import record_history
 from rfmlake.segmentation.model import ModelStore
 from rfmlake.segmentation.report import SegmentationReport
 from rfmlake.segmentation.segment import (
     FEATURES_TABLE,
-    HISTORY_SCHEMA,
-    HISTORY_TABLE,
     OUTPUT_TABLE,
     customer_rfm_to_arrow,
     history_rows,
@@ -45,9 +41,10 @@ def read_features(lake: Lake) -> pd.DataFrame:
 
 def run_segmentation(ctx: RunContext) -> SegmentationReport:
     """Score, segment and cluster every customer of gold.customer_rfm_features; write
-    gold.customer_rfm (replaced) and this as_of's rows of gold.segment_membership_history
-    (replaced for that as_of, kept for the others, so a re-run is idempotent). Stores the model if
-    it was (re)fitted and makes it current. Writes the report to the run folder and returns it."""
+    gold.customer_rfm (replaced), this as_of's partition of gold.segment_membership_history and the
+    migration into it (rfmlake.segmentation.history: replaced for that as_of, the others untouched,
+    so a re-run is idempotent). Stores the model if it was (re)fitted and makes it current. Writes
+    the report to the run folder and returns it."""
     features = read_features(ctx.lake)
     store = model_store(ctx.lake)
     try:
@@ -66,22 +63,7 @@ def run_segmentation(ctx: RunContext) -> SegmentationReport:
     if report.refitted:
         store.save(model)
     ctx.lake.write_arrow("gold", OUTPUT_TABLE, customer_rfm_to_arrow(rfm))
-    history = _merged_history(ctx.lake, history_rows(rfm))
-    ctx.lake.write_arrow("gold", HISTORY_TABLE, history)
-    ctx.lake.write_arrow("gold", MIGRATION_TABLE, consecutive_migrations(history.to_pandas()))
+    record_history(ctx.lake, history_rows(rfm))
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
-
-
-def _merged_history(lake: Lake, new_rows: pa.Table) -> pa.Table:
-    """The current history without this run's as_of, plus this run's rows, sorted."""
-    ref = lake.current("gold", HISTORY_TABLE)
-    if ref is None:
-        merged = new_rows
-    else:
-        previous = pq.read_table(ref.path).select(HISTORY_SCHEMA.names).cast(HISTORY_SCHEMA)
-        as_of = new_rows.column("as_of_date")[0]
-        kept = previous.filter(pc.not_equal(previous.column("as_of_date"), as_of))
-        merged = pa.concat_tables([kept, new_rows])
-    return merged.sort_by([("as_of_date", "ascending"), ("customer_id", "ascending")])

@@ -3,21 +3,24 @@ dates of gold.segment_membership_history, including customers who entered (from_
 scored at the earlier date) and exited (to_segment null: not scored at the later date).
 
 gold.segment_migration holds every consecutive pair of as_of dates, for both segmentations
-(dimension 'rfm_segment' and 'cluster_label'). It is derived from the history the segmentation job
-has just written, so the job rebuilds it in the same stage (a dbt model would run before the
-segmentation stage and always lag one run behind).
+(dimension 'rfm_segment' and 'cluster_label'), one partition per to_as_of_date. A run adds the pair
+that ends at its as_of (rfmlake.segmentation.history), computed by DuckDB from the two history
+partitions: the work is two customer lists, never the whole history. A dbt model would run before
+the segmentation stage and always lag one run behind, so the stage writes it.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from rfmlake.errors import RfmlakeError
 
 MIGRATION_TABLE = "segment_migration"
+MIGRATION_PARTITION_BY: tuple[str, ...] = ("to_as_of_date",)
 DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label")
 MIGRATION_SCHEMA = pa.schema([
     pa.field("dimension", pa.string(), nullable=False),
@@ -29,49 +32,36 @@ MIGRATION_SCHEMA = pa.schema([
 ])
 
 
-def _dates(history: pd.DataFrame) -> list[date]:
-    return sorted({pd.Timestamp(d).date() for d in history["as_of_date"].unique()})
-
-
-def migration_between(history: pd.DataFrame, from_date: date, to_date: date,
-                      dimension: str = "rfm_segment") -> pd.DataFrame:
-    """Counts per (from_segment, to_segment) between two as_of dates present in `history`."""
+def check_dimension(dimension: str) -> str:
     if dimension not in DIMENSIONS:
         raise RfmlakeError(f"dimension must be one of {list(DIMENSIONS)}, got {dimension!r}")
-    available = _dates(history)
-    for name, wanted in (("--from", from_date), ("--to", to_date)):
-        if wanted not in available:
-            listed = ", ".join(d.isoformat() for d in available) or "none"
-            raise RfmlakeError(f"{name} {wanted.isoformat()} is not an as_of date of "
-                               f"gold.segment_membership_history (available: {listed})")
-    if from_date >= to_date:
-        raise RfmlakeError(f"--from ({from_date.isoformat()}) must be before --to ({to_date.isoformat()})")
-    day = pd.to_datetime(history["as_of_date"]).dt.date
-    before = history.loc[day == from_date, ["customer_id", dimension]].rename(columns={dimension: "from_segment"})
-    after = history.loc[day == to_date, ["customer_id", dimension]].rename(columns={dimension: "to_segment"})
-    joined = before.merge(after, on="customer_id", how="outer")
-    counts = (joined.groupby(["from_segment", "to_segment"], dropna=False).size()
-              .rename("customers").reset_index())
-    counts.insert(0, "to_as_of_date", to_date)
-    counts.insert(0, "from_as_of_date", from_date)
-    counts.insert(0, "dimension", dimension)
-    counts["customers"] = counts["customers"].astype("int64")
-    counts = counts.astype({"from_segment": "object", "to_segment": "object"})
-    counts = counts.where(counts.notna(), None)
-    # Entered/exited (null) sort after the named segments.
-    ordered = counts.sort_values(["from_segment", "to_segment"], na_position="last", kind="mergesort")
-    return ordered.reset_index(drop=True)
+    return dimension
 
 
-def consecutive_migrations(history: pd.DataFrame) -> pa.Table:
-    """gold.segment_migration: every consecutive pair of as_of dates, both dimensions."""
-    dates = _dates(history)
-    frames = [migration_between(history, a, b, dimension)
-              for dimension in DIMENSIONS for a, b in zip(dates, dates[1:], strict=False)]
-    if not frames:
-        return MIGRATION_SCHEMA.empty_table()
-    frame = pd.concat(frames, ignore_index=True)
-    return pa.Table.from_pandas(frame, schema=MIGRATION_SCHEMA, preserve_index=False)
+def migration_sql(before: str, after: str, from_date: date, to_date: date,
+                  dimensions: tuple[str, ...] = DIMENSIONS) -> str:
+    """Counts per (dimension, from_segment, to_segment) between two membership lists, given as
+    DuckDB table expressions holding customer_id and the dimension columns. Ordered by dimension
+    (as listed), then segment names with entered/exited (null) last."""
+    parts = []
+    for rank, dimension in enumerate(map(check_dimension, dimensions)):
+        parts.append(f"""
+        SELECT {rank} AS rank, '{dimension}' AS dimension,
+               DATE '{from_date.isoformat()}' AS from_as_of_date, DATE '{to_date.isoformat()}' AS to_as_of_date,
+               b.{dimension} AS from_segment, a.{dimension} AS to_segment, count(*)::BIGINT AS customers
+        FROM (SELECT customer_id, {dimension} FROM {before}) AS b
+        FULL OUTER JOIN (SELECT customer_id, {dimension} FROM {after}) AS a ON a.customer_id = b.customer_id
+        GROUP BY ALL""")
+    return (f"SELECT dimension, from_as_of_date, to_as_of_date, from_segment, to_segment, customers "
+            f"FROM ({' UNION ALL '.join(parts)}) "
+            "ORDER BY rank, from_segment NULLS LAST, to_segment NULLS LAST")
+
+
+def migration_table(con: duckdb.DuckDBPyConnection, before: str, after: str, from_date: date, to_date: date,
+                    dimensions: tuple[str, ...] = DIMENSIONS) -> pa.Table:
+    """gold.segment_migration rows for one pair of dates (MIGRATION_SCHEMA)."""
+    table = con.execute(migration_sql(before, after, from_date, to_date, dimensions)).fetch_arrow_table()
+    return table.cast(MIGRATION_SCHEMA)
 
 
 def render_matrix(counts: pd.DataFrame) -> str:

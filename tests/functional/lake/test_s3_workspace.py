@@ -61,3 +61,42 @@ def test_a_failing_stage_publishes_nothing(s3_lake: Lake) -> None:
         local.write_arrow("gold", "customer_profile", pa.table({"customer_id": ["c1"]}))
         raise RuntimeError("stage broke")
     assert _objects(s3_lake) == before
+
+
+def test_tables_read_in_place_are_scanned_on_s3_and_partitions_are_appended(s3_lake: Lake) -> None:
+    from rfmlake.lake.catalog import connect
+
+    by = ("as_of_date",)
+    for day in ("2026-01-01", "2026-01-02"):
+        s3_lake.write_partitions("gold", "history", by, pa.table({"as_of_date": [day, day], "customer_id": ["c1", "c2"]}))
+    with workspace(s3_lake, reads=("gold.*",), in_place=("gold.history",), writes=("gold.history",)) as (local, report):
+        assert "gold.history" not in report.pulled and [r.qualified_name for r in local.local_tables()] == [
+            "gold.customer_rfm"]
+        ref = local.require("gold", "history")
+        assert ref.uri.startswith("s3://") and len(ref.partitions) == 2
+        con = connect(local, zones=("gold",))  # DuckDB reads the partitions on S3 (httpfs)
+        assert con.execute("SELECT count(*), count(DISTINCT as_of_date) FROM gold.history").fetchone() == (4, 2)
+        con.close()
+        local.write_partitions("gold", "history", by, pa.table({"as_of_date": ["2026-01-03"], "customer_id": ["c1"]}))
+    assert set(report.pushed) == {"gold.history"}
+    after = s3_lake.require("gold", "history")
+    assert [p.key for p in after.partitions] == [f"as_of_date=2026-01-0{d}" for d in (1, 2, 3)]
+    assert s3_lake.count_rows(after) == 5
+
+
+def test_a_partition_dropped_in_a_pulled_table_is_dropped_on_s3(s3_lake: Lake) -> None:
+    by = ("day",)
+    s3_lake.write_partitions("gold", "daily", by, pa.table({"day": ["1", "2"], "n": [1, 2]}))
+    with workspace(s3_lake, reads=("gold.daily",), writes=("gold.daily",)) as (local, _):
+        local.commit_partitions("gold", "daily", by, drop={"day=1"})
+    assert [p.key for p in s3_lake.require("gold", "daily").partitions] == ["day=2"]
+
+
+def test_a_partitioned_table_pulled_and_left_alone_is_not_published(s3_lake: Lake) -> None:
+    s3_lake.write_partitions("gold", "daily", ("day",), pa.table({"day": ["1", "2"], "n": [1, 2]}))
+    before = s3_lake.require("gold", "daily").version
+    with workspace(s3_lake, reads=("gold.*",), writes=("gold.customer_profile",)) as (local, report):
+        assert "gold.daily" in report.pulled
+        local.write_arrow("gold", "customer_profile", pa.table({"customer_id": ["c1"]}))
+    assert set(report.pushed) == {"gold.customer_profile"}
+    assert s3_lake.require("gold", "daily").version == before

@@ -68,3 +68,18 @@ def test_only_stages_that_publish_nothing_read_s3_in_place() -> None:
     assert in_place == ["quality_silver", "quality_gold"]
     with pytest.raises(ValueError, match="an in-place stage .* may not declare writes, state or exports"):
         Stage("x", "test", runtime="python", entry="m:f", writes=("gold.a",), in_place=True)
+
+
+def test_tables_read_in_place_are_declared_reads_and_whole_zones_are_never_copied() -> None:
+    from rfmlake.lake.workspace import table_matches
+
+    for s in PIPELINE:
+        assert all(table_matches(t, s.reads) for t in s.reads_in_place), s.name
+        # a table both read in place and written is one the stage appends partitions to
+        assert {t for t in s.reads_in_place if table_matches(t, s.writes)} <= {
+            "gold.segment_membership_history", "gold.segment_migration"}, s.name
+    by_name = {s.name: s for s in PIPELINE}
+    # activation reads only the customers it may address and their scores: never fct_orders & co.
+    assert by_name["activate"].reads == ("gold.customer_rfm", "silver.customers", "bronze.customers")
+    assert set(by_name["activate"].reads_in_place) == set(by_name["activate"].reads)
+    assert "gold.*" not in by_name["segmentation"].reads and "gold.*" not in by_name["profiles"].reads

@@ -18,6 +18,7 @@ class FakeOpenSearch:
     def __init__(self) -> None:
         self.templates: dict[str, Any] = {}
         self.indices: dict[str, dict[str, dict[str, Any]]] = {}
+        self.meta: dict[str, dict[str, Any]] = {}  # index -> mappings._meta
         self.aliases: dict[str, set[str]] = {}  # alias -> indices
         self.requests: list[tuple[str, str, Any]] = []
 
@@ -64,7 +65,19 @@ class FakeOpenSearch:
             if parts[0] in self.indices:
                 return 400, {"error": {"type": "resource_already_exists_exception"}, "status": 400}
             self.indices[parts[0]] = {}
+            self.meta[parts[0]] = ((parsed or {}).get("mappings") or {}).get("_meta") or {}
             return 200, {"acknowledged": True, "index": parts[0]}
+        if len(parts) == 2 and parts[1] == "_mapping" and method == "GET":
+            if parts[0] not in self.indices:
+                return self._missing(parts[0])
+            return 200, {parts[0]: {"mappings": {"_meta": self.meta[parts[0]]} if self.meta[parts[0]] else {}}}
+        if method == "POST" and url == "/_reindex":
+            source, dest = parsed["source"]["index"], parsed["dest"]["index"]
+            if source not in self.indices:
+                return self._missing(source)
+            self.indices.setdefault(dest, {}).update({k: dict(v) for k, v in self.indices[source].items()})
+            return 200, {"took": 1, "total": len(self.indices[source]), "created": len(self.indices[source]),
+                         "failures": []}
         if len(parts) == 1 and method == "GET":
             found = sorted(i for i in self.indices if fnmatch.fnmatch(i, parts[0]))
             return 200, {i: {"aliases": {}, "mappings": {}, "settings": {}} for i in found}
@@ -94,16 +107,22 @@ class FakeOpenSearch:
         return 400, {"error": {"type": "fake_unsupported", "reason": f"{method} {url}"}, "status": 400}
 
     def _bulk(self, text: str) -> dict[str, Any]:
-        lines = text.strip("\n").split("\n")
+        lines = iter(text.strip("\n").split("\n"))
         items = []
-        for action_line, source_line in zip(lines[0::2], lines[1::2], strict=True):
+        for action_line in lines:
             (op, meta), = json.loads(action_line).items()
+            source = None if op == "delete" else json.loads(next(lines))
             index = meta["_index"]
             if index not in self.indices:
                 items.append({op: {"_index": index, "_id": meta["_id"], "status": 404,
                                    "error": {"type": "index_not_found_exception"}}})
                 continue
-            self.indices[index][meta["_id"]] = json.loads(source_line)
+            if op == "delete":
+                found = self.indices[index].pop(meta["_id"], None) is not None
+                items.append({op: {"_index": index, "_id": meta["_id"], "status": 200 if found else 404,
+                                   "result": "deleted" if found else "not_found"}})
+                continue
+            self.indices[index][meta["_id"]] = source
             items.append({op: {"_index": index, "_id": meta["_id"], "status": 201, "result": "created"}})
         return {"took": 1, "errors": any("error" in next(iter(i.values())) for i in items), "items": items}
 

@@ -39,7 +39,8 @@ def test_first_load_requests(fake_opensearch, os_client_factory, documents):
                      "mappings": PROFILE_MAPPINGS}})
     assert PROFILE_MAPPINGS["dynamic"] == "strict"
     assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0])
-    assert create == ("PUT", "/p-g1", {"settings": {"refresh_interval": "-1"}})
+    assert create == ("PUT", "/p-g1", {"settings": {"refresh_interval": "-1"},
+                                       "mappings": {"_meta": {"rfmlake_source": None}}})
     lines = bulk[2].strip("\n").split("\n")
     assert [json.loads(line) for line in lines] == [
         {"index": {"_index": "p-g1", "_id": "c0000"}}, documents[0],

@@ -10,7 +10,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyarrow import fs
 
 import rfmlake.profiles.aws as aws
 from rfmlake.errors import ConfigError
@@ -62,21 +61,48 @@ def test_api_lambda_refuses_calls_without_authorizer_context(api_handler):
     assert json.loads(response["body"])["error"]["code"] == "unauthorized"
 
 
-def test_indexer_loads_a_version_once(tmp_path, fake_opensearch, os_client_factory, documents):
-    version = tmp_path / "lake-bucket" / "rfmlake" / "gold" / "customer_profile" / "versions" / "20240401T000000Z-ab"
-    version.mkdir(parents=True)
+def _put_version(session, bucket: str, version: str, documents: list[dict]) -> dict:
+    """A gold.customer_profile version on S3 (moto) and the S3 event for its pointer."""
+    import io
+
     rows = [{k: v for k, v in d.items() if k != "value"} | {"value_json": None} for d in documents]
-    pq.write_table(pa.Table.from_pylist(rows), version / "part-00000.parquet")
-    event = {"detail": {"bucket": {"name": "lake-bucket"},
-                        "object": {"key": "rfmlake/gold/customer_profile/versions/20240401T000000Z-ab/part-00000.parquet"}}}
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    s3 = session.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"rfmlake/gold/customer_profile/versions/{version}/part-00000.parquet",
+                  Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key="rfmlake/gold/customer_profile/_current",
+                  Body=json.dumps({"version": version}).encode())
+    return {"detail": {"bucket": {"name": bucket}, "object": {"key": "rfmlake/gold/customer_profile/_current"}}}
+
+
+def test_indexer_loads_a_version_once_then_only_what_changed(aws, fake_opensearch, os_client_factory, documents):
+    bucket = "lake-bucket"
+    aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
-    local = fs.SubTreeFileSystem(str(tmp_path), fs.LocalFileSystem())
-    first = aws.handle_index_event(event, store, filesystem=local)
-    assert first["skipped"] is False and first["profiles"] == len(documents)
+    event = _put_version(aws, bucket, "20240401T000000Z-ab", documents)
+    first = aws_module_handle(event, store, aws)
+    assert first["skipped"] is False and first["profiles"] == len(documents) and first["mode"] == "full"
     assert store.active_generation() == "v20240401t000000z-ab"
     assert store.get("c0003")["city"] == documents[3]["city"]
-    assert aws.handle_index_event(event, store, filesystem=local) == {"generation": "v20240401t000000z-ab",
-                                                                      "skipped": True}
+    assert aws_module_handle(event, store, aws) == {"generation": "v20240401t000000z-ab", "skipped": True}
+
+    # The next version: one profile changed, one gone, one new. Only those three travel.
+    changed = [dict(d, city="Porto") if d["customer_id"] == "c0003" else d for d in documents
+               if d["customer_id"] != "c0007"] + [dict(documents[0], customer_id="c0100", email_token="tok0100")]
+    fake_opensearch.requests.clear()
+    second = aws_module_handle(_put_version(aws, bucket, "20240402T000000Z-cd", changed), store, aws)
+    assert second["mode"] == "incremental" and second["changed"] == 3 and second["profiles"] == len(documents)
+    bulk = [body for method, url, body in fake_opensearch.requests if url == "/_bulk"]
+    sent = [json.loads(line) for body in bulk for line in body.strip().split("\n")]
+    assert [next(iter(a.values()))["_id"] for a in sent if "index" in a or "delete" in a] == [
+        "c0007", "c0003", "c0100"]
+    assert store.get("c0003")["city"] == "Porto" and store.get("c0007") is None and store.get("c0100") is not None
+    assert store.get("c0004") == documents[4]  # carried over by the reindex, not sent again
+
+
+def aws_module_handle(event, store, session):
+    return aws.handle_index_event(event, store, boto3_session=session)
 
 
 def test_indexer_rejects_unrelated_events():

@@ -96,3 +96,54 @@ def test_bad_queries_are_rejected():
         ProfileQuery(cursor="not-a-cursor!")
     with pytest.raises(InvalidQueryError, match="limit"):
         ProfileQuery(limit=0)
+
+
+def test_a_generation_updated_from_the_active_one_holds_it_plus_the_changes(store, documents):
+    store.load_generation(documents, "g1", source="v1")
+    store.activate("g1")
+    moved = dict(documents[3], rfm_segment="Champions", city="Porto")
+    new = dict(documents[0], customer_id="c9999", email_token="tok9999")
+    assert store.update_generation([moved, new], ["c0004", "c0005", "nobody"], "g2", source="v2") == 4
+    assert store.get("c0004") is not None  # g2 is not visible before it is activated
+    store.activate("g2")
+    assert store.source_of("g2") == "v2" and store.source_of("g1") == "v1"
+    assert store.get("c0004") is None and store.get("c0005") is None
+    assert store.get("c0003") == moved and store.get("c9999") == new and store.get("c0006") == documents[6]
+    assert [d["customer_id"] for d in store.search(ProfileQuery(text="porto", limit=10)).items] == ["c0003"]
+    assert store.find_by_email_token("tok9999")["customer_id"] == "c9999"
+    assert sum(s.customers for s in store.segments()) == len(documents) - 1
+
+
+def test_an_embedded_generation_from_before_updates_can_be_updated(tmp_path, documents):
+    """A store written by the previous release (no text-row link, no meta table) still takes updates,
+    e.g. an erasure."""
+    import json
+    import sqlite3
+
+    from rfmlake.profiles.embedded import EmbeddedProfileStore
+
+    root = tmp_path / "profiles"
+    root.mkdir()
+    con = sqlite3.connect(root / "g1.sqlite")
+    con.executescript("""
+        CREATE TABLE profiles (customer_id TEXT PRIMARY KEY, email_token TEXT, rfm_segment TEXT,
+            cluster_label TEXT, r_score INTEGER, f_score INTEGER, m_score INTEGER, recency_days INTEGER,
+            frequency INTEGER, monetary REAL, doc TEXT NOT NULL) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, country_code, rfm_segment,
+            cluster_label);""")
+    for d in documents:
+        con.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (d["customer_id"], d["email_token"], d["rfm_segment"], d["cluster_label"], d["r_score"],
+                     d["f_score"], d["m_score"], d["recency_days"], d["frequency"], d["monetary"], json.dumps(d)))
+        con.execute("INSERT INTO profiles_text VALUES (?,?,?,?,?)",
+                    (d["customer_id"], d["city"], d["country_code"], d["rfm_segment"], d["cluster_label"]))
+    con.commit()
+    con.close()
+    store = EmbeddedProfileStore(root)
+    store.activate("g1")
+    assert store.source_of("g1") is None
+    store.update_generation([], ["c0004"], "g2")
+    store.activate("g2")
+    assert store.get("c0004") is None and store.get("c0009") == documents[9]
+    lyon = {d["customer_id"] for d in documents if d["city"] == "Lyon" and d["customer_id"] != "c0004"}
+    assert {d["customer_id"] for d in store.search(ProfileQuery(text="lyon", limit=100)).items} == lyon

@@ -1,0 +1,43 @@
+"""DuckDB connections that read the lake where it is: local files, or `s3://` objects through the
+httpfs extension (rfmlake.lake.duckdb_s3). DuckDB streams Parquet by row group and spills to disk
+past its memory limit, so a stage can scan a table that grows with the data without copying it into
+a workspace or loading it into Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    import boto3
+
+    from rfmlake.lake.tables import Lake
+
+
+def reads_s3(lake: Lake) -> bool:
+    """Whether readers of `lake` may meet s3:// files: a lake on S3, or a workspace that reads
+    some tables in place (rfmlake.lake.workspace.WorkspaceLake)."""
+    return not lake.is_local or getattr(lake, "remote", None) is not None
+
+
+def connect_duckdb(lake: Lake | None = None, database: str | Path = ":memory:", *,
+                   memory_limit: str | None = None, boto3_session: boto3.Session | None = None,
+                   ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC that can read `lake`'s tables wherever their files are.
+    `memory_limit` (e.g. "1GB") bounds what DuckDB holds before spilling to its temp directory."""
+    con = duckdb.connect(str(database))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute("SET memory_limit = '" + memory_limit.replace("'", "''") + "'")
+        if lake is not None and reads_s3(lake):
+            from rfmlake.lake.duckdb_s3 import enable_s3
+
+            enable_s3(con, boto3_session)
+    except BaseException:
+        con.close()
+        raise
+    return con
