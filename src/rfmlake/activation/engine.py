@@ -15,7 +15,7 @@ operation is an upsert or carries a deterministic id).
 
 Nothing here holds every member in Python: the audience streams through rfmlake.activation.audience
 into a Parquet file of fingerprints, DuckDB computes the plan and the next snapshot from Parquet
-files, and batches are sent from one streamed query (docs/adr/gold-stages-bounded-memory.md).
+files, and batches are sent from one streamed query (docs/adr/0015-gold-stages-bounded-memory.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ for an as_of between two existing ones (a backfill) also replaces the migration 
 as_of, so the table keeps holding every consecutive pair.
 
 Lakes written before the history was partitioned are converted on the first run that writes it
-(docs/adr/gold-stages-bounded-memory.md): each as_of of the old table becomes a partition, copied
+(docs/adr/0015-gold-stages-bounded-memory.md): each as_of of the old table becomes a partition, copied
 by DuckDB, and one pointer write (`commit_partitions(replace=True)`) swaps the table over.
 
 As everywhere in the lake, partition values live in the folder names, not in the data files.
