@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -53,6 +53,19 @@ def integer(value: object) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
         return int(value)
     return None
+
+
+ID = re.compile(r"^[A-Za-z0-9._:@+=~#-]{1,128}$")  # the contract's ids (reason bad_key)
+
+
+def bad_id(value: object) -> bool:
+    return not ID.match(str(value).strip())
+
+
+def implausible(value: object) -> bool:
+    """Outside the default plausible window: 1970-01-01 up to the day after today (settings.ingest)."""
+    day = datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+    return not date(1970, 1, 1) <= day <= date.today() + timedelta(days=1)
 
 
 def lower_keys(row: dict[str, object]) -> dict[str, object]:
@@ -152,10 +165,15 @@ def quarantine_counts(root: Path) -> dict[str, dict[str, int]]:
         total = row.get("order_total")
         if _empty(row.get("order_id")) or _empty(row.get("customer_id")) or _empty(row.get("order_ts")):
             reasons["missing_key"] += 1
+        elif bad_id(row["order_id"]) or bad_id(row["customer_id"]):
+            reasons["bad_key"] += 1
+        elif not is_iso(row["order_ts"]) and not (isinstance(row["order_ts"], str)
+                                                  and re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["order_ts"])):
+            reasons["unparsable_date"] += 1
+        elif implausible(row["order_ts"]):
+            reasons["implausible_date"] += 1
         elif not _empty(total) and decimal(total) is None:
             reasons["bad_type"] += 1
-        elif not is_iso(row["order_ts"]):
-            reasons["unparsable_date"] += 1
         elif not _empty(total) and decimal(total) < 0:  # type: ignore[operator]
             reasons["negative_amount"] += 1
         elif not _empty(row.get("currency")) and row["currency"] not in DEFAULT_CURRENCY_RATES:
@@ -184,6 +202,8 @@ def quarantine_counts(root: Path) -> dict[str, dict[str, int]]:
             reasons["negative_quantity"] += 1
         elif unit_price < 0 or (discount is not None and discount < 0):
             reasons["negative_amount"] += 1
+        elif discount is not None and discount > quantity * unit_price:
+            reasons["discount_exceeds_line"] += 1
         elif row["order_id"] not in order_ids:
             reasons["unknown_order"] += 1
         else:
