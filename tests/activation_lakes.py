@@ -38,6 +38,10 @@ def write_customers(lake: Lake, n: int, *, no_consent: set[int] = frozenset(), u
     }))
 
 
+def _last_order(customer_id: str) -> date:
+    return date.fromordinal(date(2026, 5, 31).toordinal() - int(customer_id[1:]) % 365)
+
+
 def write_rfm(lake: Lake, segments: dict[str, str], *, as_of: date = date(2026, 6, 1),
               monetary: dict[str, float] | None = None) -> str:
     """gold.customer_rfm with the given customer -> segment; returns the new version id."""
@@ -46,7 +50,8 @@ def write_rfm(lake: Lake, segments: dict[str, str], *, as_of: date = date(2026, 
     table = pa.table({
         "customer_id": ids,
         "as_of_date": pa.array([as_of] * len(ids), pa.date32()),
-        "recency_days": [int(c[1:]) % 365 for c in ids],
+        "recency_days": [(as_of - _last_order(c)).days for c in ids],
+        "last_order_date": pa.array([_last_order(c) for c in ids], pa.date32()),
         "frequency": [1 + int(c[1:]) % 7 for c in ids],
         "monetary": [monetary.get(c, 10.0 + int(c[1:]) % 100) for c in ids],
         "r_score": [1 + int(c[1:]) % 5 for c in ids],

@@ -109,7 +109,7 @@ def audience_sql(lake: Lake) -> str:
         WITH consent AS (
             SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}
         ), addr AS ({accepted_addresses_sql(lake)})
-        SELECT g.customer_id, g.rfm_segment, {attrs},
+        SELECT g.customer_id, g.rfm_segment, {attrs}, g.as_of_date,
                c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                CASE WHEN c.marketing_opt_in THEN a.phone END AS phone

@@ -13,9 +13,12 @@ ChangeKind = Literal["entered", "exited", "changed"]
 Channel = Literal["email", "phone", "any", "none"]
 
 # Attributes of gold.customer_rfm a destination receives (never addresses: those travel separately).
+# Only values that change when the customer does: the last order's date rather than recency_days
+# and the run's as_of, which move for everyone every day and would re-send the whole audience daily
+# (a destination that needs recency computes it from last_order_date).
 MEMBER_ATTRIBUTES: tuple[str, ...] = (
     "rfm_segment", "cluster_label", "rfm_cell", "r_score", "f_score", "m_score",
-    "recency_days", "frequency", "monetary", "as_of_date",
+    "last_order_date", "frequency", "monetary",
 )
 
 

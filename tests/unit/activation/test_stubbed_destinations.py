@@ -62,7 +62,8 @@ def test_pinpoint_batches_of_100_segments_and_throttling_retry(lake):
     item = sent[1][0]
     assert item["ChannelType"] == "EMAIL" and item["Address"].endswith("@example.com")
     assert item["Attributes"]["rfm_segment"][0] in ("Champions", "Loyal", "At Risk", "Hibernating")
-    assert set(item["Metrics"]) == {"r_score", "f_score", "m_score", "recency_days", "frequency", "monetary"}
+    assert set(item["Metrics"]) == {"r_score", "f_score", "m_score", "frequency", "monetary"}
+    assert set(item["Attributes"]) == {"rfm_segment", "cluster_label", "rfm_cell", "last_order_date"}
 
 
 def _segment_response(segment_id: str) -> dict:

@@ -70,6 +70,21 @@ def test_second_sync_sends_exactly_the_enters_and_exits_and_a_third_sends_nothin
     assert third.status == "up_to_date" and third.sent == 0 and dest.received == []
 
 
+def test_a_new_day_without_new_orders_sends_nothing(lake):
+    """Recency grows for everyone every day; destinations get last_order_date instead, so a daily run
+    re-sends only customers whose segment, scores or orders changed."""
+    from datetime import date
+
+    write_customers(lake, 8)
+    write_rfm(lake, round_robin(8), as_of=date(2026, 6, 1))
+    dest = Recorder()
+    assert sync(lake, dest, policy=no_sleep_policy()).sent == 8
+    dest.received.clear()
+    write_rfm(lake, round_robin(8), as_of=date(2026, 6, 2))  # the next day: every recency_days + 1
+    assert sync(lake, dest, policy=no_sleep_policy()).sent == 0
+    assert dest.received == []
+
+
 def test_duplicate_trigger_for_same_version_sends_nothing_but_full_resends_all(lake):
     write_customers(lake, 5)
     write_rfm(lake, round_robin(5))

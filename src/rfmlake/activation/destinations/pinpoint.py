@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import boto3
 
 UPDATE_ENDPOINTS_MAX_ITEMS = 100
-_METRICS = ("r_score", "f_score", "m_score", "recency_days", "frequency", "monetary")
+_METRICS = ("r_score", "f_score", "m_score", "frequency", "monetary")
 _CHANNEL_TYPES = {"email": "EMAIL", "phone": "SMS"}
 NO_SEGMENT = "none"
 
@@ -83,7 +83,7 @@ class PinpointDestination(AwsClientMixin, Destination):
         attrs = change.member.attributes if change.member else {}
         item["OptOut"] = "NONE"
         item["Attributes"] = {"rfm_segment": [change.segment],
-                              **{k: [str(attrs[k])] for k in ("cluster_label", "rfm_cell", "as_of_date")
+                              **{k: [str(attrs[k])] for k in ("cluster_label", "rfm_cell", "last_order_date")
                                  if attrs.get(k) is not None}}
         item["Metrics"] = {k: float(attrs[k]) for k in _METRICS if attrs.get(k) is not None}
         return item
