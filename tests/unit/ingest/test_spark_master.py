@@ -13,6 +13,10 @@ from rfmlake.ingest.spark import local_master
 def no_awsglue(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "awsglue" else real(name, *a))
+    # A Spark test earlier in the same worker may have left a context running; this is a fresh driver.
+    from pyspark import SparkContext
+
+    monkeypatch.setattr(SparkContext, "_active_spark_context", None)
 
 
 def test_local_default_is_every_core(no_awsglue):
@@ -33,4 +37,11 @@ def test_no_master_where_awsglue_is_importable(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "awsglue" else real(name, *a))
+    assert local_master(env={}) is None
+
+
+def test_no_master_where_a_context_is_already_running(no_awsglue, monkeypatch):
+    from pyspark import SparkContext
+
+    monkeypatch.setattr(SparkContext, "_active_spark_context", object())
     assert local_master(env={}) is None
