@@ -230,3 +230,26 @@ def test_a_file_export_cut_short_and_superseded_publishes_what_it_delivered(lake
             for line in p.read_text().splitlines()]
     assert sorted(r["customer_id"] for r in rows) == sorted(round_robin(9))  # every one, once
     assert not list((lake.root / "gold" / "_activation" / "file").glob(".staging-*"))
+
+
+def test_a_batch_staged_but_never_journaled_is_dropped_when_superseded(lake):
+    """Killed between writing a batch and journaling it, then superseded: the batch is not counted as
+    delivered, so the next sync sends it; its staged copy (addresses) does not linger."""
+    write_customers(lake, 5)
+    write_rfm(lake, round_robin(5))
+
+    class DiesAfterStaging(FileDestination):
+        def send(self, batch):
+            super().send(batch)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(lake, DiesAfterStaging(batch_size=2))
+    assert list((lake.root / "gold" / "_activation" / "file").glob(".staging-*/batch-*.jsonl"))
+    write_rfm(lake, round_robin(5))
+    dest = FileDestination(batch_size=2)
+    sync(lake, dest)
+    rows = [json.loads(line) for p in sorted(dest.output_dir.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    assert sorted(r["customer_id"] for r in rows) == sorted(round_robin(5))
+    assert len(list((lake.root / "gold" / "_activation" / "file").rglob("*.jsonl"))) == len(list(
+        dest.output_dir.glob("*.jsonl")))  # one export, no staged leftovers
