@@ -150,7 +150,7 @@ CASES = [
     ("segmentation", "rfmlake.lake.tables:Lake._publish"),
     ("customer_value", "rfmlake.lake.tables:Lake._publish"),
     ("quality_gold", "rfmlake.lake.tables:Lake.write_system"),
-    ("profiles", "rfmlake.profiles.embedded:EmbeddedProfileStore.load_generation"),
+    ("profiles", "rfmlake.profiles.indexer:index_version"),  # a new generation built, full or incremental
     ("activate", "rfmlake.activation.engine:_Store.append_journal"),
 ]
 # The cases whose next run is checked too (a whole run each; the kill -9 test checks one more).
