@@ -9,7 +9,8 @@ State per destination lives in `<lake>/_system/activation/<destination>/`:
 A sync is keyed on the gold.customer_rfm version id: a second trigger for the same version finds it
 in state.json and sends nothing. A crash leaves `inflight/`; the next run for the same version
 continues after the last journaled batch. A run for a newer version first folds the batches the
-crashed sync delivered into the snapshot, so nothing is lost or sent twice. A crash between a
+crashed sync delivered into the snapshot (a destination that publishes at close, the file export,
+publishes them first), so nothing is lost or sent twice. A crash between a
 delivered batch and its journal line replays that one batch, which destinations absorb (every
 operation is an upsert or carries a deterministic id).
 
@@ -245,7 +246,12 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
         report.resumed, report.full = True, meta["full"]
     elif meta is not None:
         # An unfinished sync of an older version (or a full resync asked over an incremental one):
-        # what it delivered is part of the destination's state now.
+        # what it delivered is part of the destination's state now. A destination that publishes at
+        # close (the file export stages its batches) publishes them first: they are not sent again.
+        if any(entry["sent"] for entry in store.journal()):
+            destination.close(SyncSession(lake_root=lake.root, gold_version=meta["gold_version"],
+                                          as_of=meta.get("as_of") or "", sync_id=meta["sync_id"], segments=(),
+                                          full=meta["full"]))
         folded = folded_snapshot_sql(con, store, int(meta["batch_size"]), store.journal())
         store.commit(con, f"{meta['sync_id']}-partial", str(state.get("gold_version", "")), folded, [])
         state = store.state()
@@ -263,7 +269,8 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
         _copy_atomic(con, plan_sql(f"read_parquet({_quote(audience_path)})", store.snapshot_sql(), full=full),
                      store.inflight / "plan.parquet")
         _write_atomic(meta_path, json.dumps({"gold_version": version, "full": full, "sync_id": sync_id,
-                                             "batch_size": destination.batch_size}).encode())
+                                             "batch_size": destination.batch_size,
+                                             "as_of": summary.as_of}).encode())
         meta = json.loads(meta_path.read_text())
     audience_path.unlink(missing_ok=True)
     planned = con.execute(f"SELECT kind, count(*) FROM {store.plan_sql()} GROUP BY 1 ORDER BY 1").fetchall()

@@ -14,6 +14,7 @@ from rfmlake.errors import ConfigError
 from rfmlake.ingest.jobs import ingested_stamps
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.paths import check_run_paths
 from rfmlake.pipeline.runner import RunSummary, run_pipeline
 from rfmlake.settings import load_settings
 
@@ -52,6 +53,7 @@ def execute(landing: Path, lake_dir: Path, *, as_of: date | None, config: Path |
     settings = load_settings(config, overrides)
     if lake_dir.exists() and not lake_dir.is_dir():
         raise ConfigError(f"--lake {lake_dir} exists and is not a folder")
+    check_run_paths(landing, lake_dir)
     ctx = RunContext(landing_dir=landing.resolve(), lake=Lake(lake_dir), settings=settings, as_of=as_of, full=full)
     # Fail fast on a landing folder that cannot be ingested, before any stage starts; the ingest
     # stage scans again, so a Glue run without this pre-flight is just as safe. Files already in

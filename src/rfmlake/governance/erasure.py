@@ -407,7 +407,9 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
         report.rows_added = {t: after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)}
         report.versions_purged = _purge(lake)
 
-        profiles = erase_from_profile_store(embedded_store(lake), customer_id, next(iter(person.email_tokens), None))
+        store = embedded_store(lake)
+        store.discard_unactivated()  # a generation a killed run loaded but never swapped in holds them too
+        profiles = erase_from_profile_store(store, customer_id, next(iter(person.email_tokens), None))
         if profiles:
             report.downstream_removed["profile_store"] = profiles
         report.downstream_removed.update(erase_from_activation(lake, customer_id, email))

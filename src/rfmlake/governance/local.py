@@ -5,6 +5,11 @@ Views over read_parquet stop working once external access is disabled (DuckDB 1.
 file access when the view is queried), so the permitted columns are loaded into in-memory tables
 first; then file access is disabled and the configuration locked, so read_parquet on a lake path,
 COPY, ATTACH and INSTALL all fail, and no query shape can reach a column that was never loaded.
+
+With external access disabled DuckDB still lets a connection write into its temp directory (`.tmp`
+under the working folder by default: COPY ... TO '.tmp/x.csv' and EXPORT DATABASE worked there), so a
+persona connection has none: it never spills to disk, and no path at all is writable. Persistent
+secrets (written under ~/.duckdb) are off too.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def connect_as(
     columns; tables with no visible column are absent. File access is off and locked."""
     config = config or load_governance()
     config.persona(persona)  # unknown persona -> GovernanceError naming the known ones
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:", config={"temp_directory": "", "allow_persistent_secrets": False})
     con.execute("SET TimeZone = 'UTC'")
     for zone in zones:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(zone)}")

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -118,13 +119,60 @@ def csv_header(landing_file: LandingFile, storage: Storage | None = None) -> lis
     return [name.strip() or f"_c{i}" for i, name in enumerate(header)]
 
 
+class LineEndings:
+    """The kinds of line ending (LF, CRLF, CR) a text file uses, outside quoted CSV fields, fed
+    decoded text chunk by chunk. DuckDB's readers split a file that mixes them into wrong records
+    (a CSV fails to parse; a bare CR after LF lines swallows a character of the next line), so a
+    mixed file is refused before any engine reads it (the same on Spark)."""
+
+    def __init__(self, quoted: bool) -> None:
+        self.quoted = quoted
+        self.in_quote = False
+        self.carry = ""  # a CR at the end of a chunk: the next chunk says whether it was a CRLF
+        self.kinds: set[str] = set()
+
+    def feed(self, text: str) -> None:
+        outside = self.carry + (self._unquoted(text) if self.quoted else text)
+        self.carry = ""
+        if outside.endswith("\r"):
+            outside, self.carry = outside[:-1], "\r"
+        crlf = outside.count("\r\n")
+        for kind, count in (("CRLF", crlf), ("LF", outside.count("\n") - crlf), ("CR", outside.count("\r") - crlf)):
+            if count:
+                self.kinds.add(kind)
+
+    def _unquoted(self, text: str) -> str:
+        """`text` without the quoted fields (a doubled quote inside one is two quoted pieces)."""
+        if self.in_quote:
+            end = text.find('"')
+            if end < 0:
+                return ""
+            text, self.in_quote = text[end + 1:], False
+        text = _QUOTED.sub("", text)
+        opening = text.find('"')  # a field whose closing quote is in a later chunk
+        if opening >= 0:
+            text, self.in_quote = text[:opening], True
+        return text
+
+    def mixed(self) -> str:
+        if self.carry:
+            self.kinds.add("CR")
+            self.carry = ""
+        return " and ".join(sorted(self.kinds)) if len(self.kinds) > 1 else ""
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | None = None) -> str:
     """Read the whole file once: its SHA-256, after checking that a text file is valid in its
-    encoding everywhere (not only in the first bytes) and that a Parquet file decodes. Raises
-    LandingError naming the file and, for text, the byte offset of the first invalid byte."""
+    encoding everywhere (not only in the first bytes) and ends its lines one way, and that a
+    Parquet file decodes. Raises LandingError naming the file and, for an encoding error, the byte
+    offset of the first invalid byte."""
     storage = storage or Storage.for_location(landing_file.uri)
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict") if landing_file.format != "parquet" else None
+    endings = LineEndings(quoted=landing_file.format == "csv")
     offset = 0
     try:
         with storage.open_input(landing_file.uri) as handle:
@@ -132,7 +180,7 @@ def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | No
                 digest.update(chunk)
                 if decoder is not None:
                     try:
-                        decoder.decode(chunk)
+                        endings.feed(decoder.decode(chunk))
                     except UnicodeDecodeError as exc:
                         raise LandingError(
                             f"landing file {landing_file.relative_path} is not valid {encoding}: byte "
@@ -147,6 +195,12 @@ def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | No
                 except UnicodeDecodeError:
                     raise LandingError(f"landing file {landing_file.relative_path} is not valid {encoding}: it "
                                        "ends inside a multi-byte character") from None
+                mixed = endings.mixed()
+                if mixed:
+                    raise LandingError(
+                        f"landing file {landing_file.relative_path} ends its lines in more than one way ({mixed}); "
+                        "convert it to one (LF, CRLF or CR), e.g. with dos2unix: the readers split such a "
+                        "file into the wrong records")
         if landing_file.format == "parquet" and landing_file.size:
             import pyarrow.parquet as pq
 

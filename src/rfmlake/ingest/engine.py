@@ -158,7 +158,8 @@ class DuckEngine:
     # -- landing files ----------------------------------------------------------------------------
     def _lines(self, file: LandingFile, column: str) -> str:
         return (f"read_csv({lit(file.uri)}, columns = {{{lit(column)}: 'VARCHAR'}}, header = false, "
-                f"auto_detect = false, delim = {lit(_LINE_DELIMITER)}, quote = '', escape = '', strict_mode = false)")
+                f"auto_detect = false, delim = {lit(_LINE_DELIMITER)}, quote = '', escape = '', strict_mode = false, "
+                f"max_line_size = {_max_line_size(file)})")
 
     def _json_lines(self, file: LandingFile) -> str:
         return f"SELECT value FROM {self._lines(file, 'value')} WHERE trim(value) <> ''"
@@ -214,8 +215,8 @@ class DuckEngine:
             encoding = f", encoding = {lit(raw_encoding(file))}"
             read = (f"read_csv({lit(file.uri)}, columns = {{{columns}}}, header = true, auto_detect = false, "
                     "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
-                    f"store_rejects = true, rejects_scan = {lit(scan + '_s')}, rejects_table = {lit(scan + '_r')}"
-                    f"{encoding})")
+                    f"store_rejects = true, rejects_scan = {lit(scan + '_s')}, rejects_table = {lit(scan + '_r')}, "
+                    f"max_line_size = {_max_line_size(file)}{encoding})")
             rows = ", ".join(ident(n) for n in header)
             # The scan fills its own rejects table as it runs; `rejected` reads it afterwards.
             # One row per rejected record: DuckDB reports a line once per error in it.
@@ -264,6 +265,24 @@ class DuckEngine:
 
         self.con.close()
         shutil.rmtree(self._temp, ignore_errors=True)
+
+
+def _nanosecond_columns(file: LandingFile) -> dict[str, bool]:
+    """The file's top-level nanosecond timestamp columns, and whether each has a time zone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rfmlake.lake.storage import Storage
+
+    with Storage.for_location(file.uri).open_input(file.uri) as handle:
+        schema = pq.read_schema(handle)
+    return {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
+
+
+def _max_line_size(file: LandingFile) -> int:
+    """No line of the file is too long for DuckDB's reader (its 2 MB default failed the run on a
+    longer JSON or log line, and quarantined a longer CSV record that Spark reads)."""
+    return max(2 * 1024 * 1024, file.size + 1)
 
 
 def raw_encoding(file: LandingFile) -> str:
@@ -405,12 +424,21 @@ class SparkEngine:
                 F.when(F.col("_m").isNull(), F.col("value")).alias(CORRUPT_COLUMN),
             )
         elif file.format == "parquet":
-            df = self.spark.read.parquet(file.uri)
+            # Dates before 1582 and timestamps before 1900 as written (proleptic Gregorian, as DuckDB
+            # and pyarrow read them); Spark's default refused the whole file with a stack trace.
+            # Nanosecond timestamps (pandas' default) have no Spark type: read as longs, converted below.
+            self.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+            nanos = _nanosecond_columns(file)
+            df = (self.spark.read.option("datetimeRebaseMode", "CORRECTED").option("int96RebaseMode", "CORRECTED")
+                  .parquet(file.uri))
             _lower_unique(df.columns, f"landing file {file.relative_path}")
             columns = []
             for field in df.schema.fields:
                 column = F.col(f"`{field.name}`")
-                if isinstance(field.dataType, T.StringType):
+                if field.name in nanos:
+                    micros = F.timestamp_micros(F.expr(f"`{field.name}` div 1000"))
+                    value = F.date_format(micros, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS" + ("'Z'" if nanos[field.name] else ""))
+                elif isinstance(field.dataType, T.StringType):
                     value = column
                 elif isinstance(field.dataType, (T.StructType, T.ArrayType, T.MapType)):
                     value = F.to_json(column)

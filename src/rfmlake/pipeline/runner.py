@@ -96,50 +96,99 @@ def run_pipeline(
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _lake_lock(ctx.lake):
-            # A run killed while committing a stage left a journal: put those tables back first.
+            # A run killed while committing left a journal: put those tables back first.
             restored = ctx.lake.recover()
             if restored:
                 logging.getLogger(__name__).warning("rolled back the interrupted commit of %s", ", ".join(restored))
-            for stage in stages:
-                if on_stage:
-                    on_stage(stage, "started", None)
-                t0 = time.perf_counter()
-                before = _versions(ctx.lake)
-                try:
-                    # Every table a stage writes becomes visible together, when it succeeds.
-                    with ctx.lake.transaction():
-                        summary = _resolve(stage.entry)(ctx, state)
-                    _check_writes(stage, before, _versions(ctx.lake))
-                except RfmlakeError as exc:
-                    seconds = time.perf_counter() - t0
-                    runs.append(StageRun(stage.name, "failed", seconds, error=str(exc)))
-                    if on_stage:
-                        on_stage(stage, "failed", seconds)
-                    _write_report(ctx, runs, None, error=str(exc))
-                    raise PipelineError(f"stage {stage.name} failed:\n{exc}") from None
-                except Exception as exc:  # a bug, not bad input: keep the traceback, show one line
-                    seconds = time.perf_counter() - t0
-                    log = ctx.run_dir / "error.log"
-                    log.write_text(traceback.format_exc())
-                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                    runs.append(StageRun(stage.name, "failed", seconds, error=message))
-                    if on_stage:
-                        on_stage(stage, "failed", seconds)
-                    _write_report(ctx, runs, None, error=message)
-                    raise PipelineError(
-                        f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
-                    ) from None
-                seconds = time.perf_counter() - t0
-                run = StageRun.finished(stage.name, seconds, summary)
-                runs.append(run)
-                if on_stage:
-                    on_stage(stage, "skipped" if run.status == "skipped" else "done", seconds)
+            kept = KeptState.capture(ctx.lake)
+            try:
+                # A failed run commits nothing: every table the stages commit joins one transaction
+                # that ends with the last stage (each stage reads what the ones before it committed;
+                # other readers see the lake as it was until then). A kill -9 leaves only orphan
+                # versions, which vacuum removes.
+                with ctx.lake.transaction():
+                    _run_stages(ctx, state, stages, runs, on_stage)
+            except BaseException:
+                kept.restore(ctx.lake)
+                raise
+            for action in state.after_commit:
+                action()
             ctx.lake.vacuum()
     finally:
         state.close()
     summary = summarize_lake(ctx, runs, time.perf_counter() - started)
     _write_report(ctx, runs, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class KeptState:
+    """What a local run changes in the lake besides its tables, put back when the run fails: the
+    segmentation model's `current` pointer (the segmentation stage moves it when it fits a model,
+    and customer_value records it) and the profile store generation the run loaded (the store's
+    active generation only moves once the run committed: RunState.after_commit). Activation's state
+    is not among them: it records what the destinations were sent, which no rollback can unsend
+    (rfmlake.activation.engine)."""
+
+    model_version: str | None
+
+    @classmethod
+    def capture(cls, lake: Lake) -> KeptState:
+        """What there is now, after dropping what a killed run left (a generation never swapped in)."""
+        from rfmlake.profiles.indexer import embedded_store
+        from rfmlake.segmentation.job import model_store
+
+        embedded_store(lake).discard_unactivated()
+        return cls(model_store(lake).current_version())
+
+    def restore(self, lake: Lake) -> None:
+        from rfmlake.profiles.indexer import embedded_store
+        from rfmlake.segmentation.job import model_store
+
+        try:
+            models = model_store(lake)
+            if models.current_version() != self.model_version:
+                models.set_current(self.model_version)
+            embedded_store(lake).discard_unactivated()
+        except Exception:  # the run's own error is the one to report
+            logging.getLogger(__name__).exception("could not put the segmentation model or profile store back")
+
+
+def _run_stages(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], runs: list[StageRun],
+                on_stage: StageCallback | None) -> None:
+    """Every stage in order; raises PipelineError naming the failed stage (reports written)."""
+    for stage in stages:
+        if on_stage:
+            on_stage(stage, "started", None)
+        t0 = time.perf_counter()
+        before = _versions(ctx.lake)
+        try:
+            summary = _resolve(stage.entry)(ctx, state)  # its commits join the run's transaction
+            _check_writes(stage, before, _versions(ctx.lake))
+        except RfmlakeError as exc:
+            seconds = time.perf_counter() - t0
+            runs.append(StageRun(stage.name, "failed", seconds, error=str(exc)))
+            if on_stage:
+                on_stage(stage, "failed", seconds)
+            _write_report(ctx, runs, None, error=str(exc))
+            raise PipelineError(f"stage {stage.name} failed:\n{exc}") from None
+        except Exception as exc:  # a bug, not bad input: keep the traceback, show one line
+            seconds = time.perf_counter() - t0
+            log = ctx.run_dir / "error.log"
+            log.write_text(traceback.format_exc())
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            runs.append(StageRun(stage.name, "failed", seconds, error=message))
+            if on_stage:
+                on_stage(stage, "failed", seconds)
+            _write_report(ctx, runs, None, error=message)
+            raise PipelineError(
+                f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
+            ) from None
+        seconds = time.perf_counter() - t0
+        run = StageRun.finished(stage.name, seconds, summary)
+        runs.append(run)
+        if on_stage:
+            on_stage(stage, "skipped" if run.status == "skipped" else "done", seconds)
 
 
 def _versions(lake: Lake) -> dict[str, str]:

@@ -10,7 +10,9 @@ of strings) are shown in the run summary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.pipeline.context import RunContext
@@ -26,6 +28,9 @@ class RunState:
     """What stages hand to later stages within one local run."""
 
     reports: dict[str, Any] = field(default_factory=dict)
+    # Run once the run's tables are committed (a local run commits them all at its end): switching
+    # readers of something outside the lake to what the run built, e.g. the profile store.
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
     _spark: SparkSession | None = None
     _owns_spark: bool = False
     _engine: Engine | None = None
@@ -167,7 +172,7 @@ def customer_value(ctx: RunContext, state: RunState) -> dict[str, Any]:
 
 
 def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
-    from rfmlake.profiles.indexer import index_profiles
+    from rfmlake.profiles.indexer import activate_generation, embedded_store, index_profiles
 
     if ctx.workspace_of is not None:
         # On AWS the commit of gold.customer_profile starts the profile_indexer Lambda, which loads
@@ -177,7 +182,10 @@ def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
         ref = write_profile_table(ctx.lake)
         return {"profiles": ctx.lake.count_rows(ref), "source_version": ref.version,
                 "indexed_by": "profile_indexer (on the commit of gold.customer_profile)"}
-    report = index_profiles(ctx.lake)
+    # Loaded now, swapped in for the API's readers when the run commits (never for a failed run).
+    store = embedded_store(ctx.lake)
+    report = index_profiles(ctx.lake, store, activate=False)
+    state.after_commit.append(partial(activate_generation, store, report.generation))
     state.reports["profiles"] = report
     return report.to_dict()
 

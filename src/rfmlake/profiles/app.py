@@ -4,6 +4,10 @@
 Every error is one JSON shape, {"error": {"status", "code", "message"}}, without stack traces.
 Logs name the route template, status and key name only: never a query string (the email lookup
 carries an address in it), never a path value.
+
+Everything but `/health` needs a key, the OpenAPI document (`/openapi.json`) and its UI (`/docs`)
+included, unless `ApiConfig.public_schema` says otherwise. Wrong keys are limited per client
+address (a token bucket of failed attempts), so keys cannot be guessed at request speed.
 """
 
 
@@ -16,20 +20,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rfmlake.errors import RfmlakeError
+from rfmlake.ingest.sql import ID_PATTERN
 from rfmlake.profiles.auth import ApiKey, ApiKeyRing, TokenBucket
 from rfmlake.profiles.store import MAX_PAGE_SIZE, InvalidQueryError, ProfileQuery, ProfileStore, ProfileStoreError
 
 log = logging.getLogger("rfmlake.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          429: "rate_limited", 500: "internal_error", 503: "unavailable"}
-CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+          429: "rate_limited", 431: "request_header_fields_too_large", 500: "internal_error", 503: "unavailable"}
+# Every id ingest accepts (anything else is quarantined as bad_key), so every accepted customer can
+# be fetched; `#` must be sent percent-encoded (%23), like any reserved character in a path.
+CUSTOMER_ID_PATTERN = ID_PATTERN
 SEGMENT_PATTERN = r"^[A-Za-z0-9 _.-]{1,64}$"
 
 
@@ -79,6 +87,15 @@ class ApiConfig:
     keys: ApiKeyRing | None = None
     rate_per_second: float = 50.0
     burst: int = 100
+    # Serve /openapi.json and /docs without a key (off: the schema names every route and filter).
+    public_schema: bool = False
+    # Wrong API keys per client address: `failed_key_burst` attempts, then one per
+    # 1 / failed_key_rate seconds; every request of a client out of attempts gets 429, a right
+    # key included (else guessing would go on and a hit would show). At most
+    # `failed_key_clients` addresses are tracked (bounded memory).
+    failed_key_rate: float = 0.1
+    failed_key_burst: int = 10
+    failed_key_clients: int = 10_000
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -96,8 +113,11 @@ def create_app(store: ProfileStore, config: ApiConfig, email_tokenizer: Callable
     if config.auth == "api_key" and not config.keys:
         raise RfmlakeError("the profile API needs at least one API key: run `rfmlake profiles create-key`")
     bucket = TokenBucket(config.rate_per_second, config.burst)
+    failed = TokenBucket(config.failed_key_rate, config.failed_key_burst, max_keys=config.failed_key_clients)
+    # FastAPI's own /docs, /redoc and /openapi.json would answer anyone: served below, behind the key.
     app = FastAPI(title="rfmlake profile API", version="1", description="Unified customer profiles: identity "
-                  "(tokenized), RFM scores and segment, cluster, value, recent activity, consent.")
+                  "(tokenized), RFM scores and segment, cluster, value, recent activity, consent.",
+                  docs_url=None, redoc_url=None, openapi_url=None)
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (rfmlake profiles create-key)")
 
     @app.exception_handler(ApiError)
@@ -143,8 +163,14 @@ def create_app(store: ProfileStore, config: ApiConfig, email_tokenizer: Callable
         else:
             if not api_key:
                 raise ApiError(401, "missing X-API-Key header")
+            client = request.client.host if request.client else "-"
+            wait = failed.wait(client)
+            if wait > 0:
+                raise ApiError(429, "too many wrong API keys from this address",
+                               {"Retry-After": str(max(1, math.ceil(wait)))})
             found = config.keys.authenticate(api_key) if config.keys else None
             if found is None:
+                failed.take(client)
                 raise ApiError(401, "unknown API key")
             key = found
         request.state.key_name = key.name
@@ -160,6 +186,20 @@ def create_app(store: ProfileStore, config: ApiConfig, email_tokenizer: Callable
     def need(key: ApiKey, scope: str) -> None:
         if scope not in key.scopes:
             raise ApiError(403, f"this API key lacks the {scope!r} scope")
+
+    async def schema_reader(request: Request, api_key: Annotated[str | None, Depends(header)]) -> None:
+        if not config.public_schema:
+            await principal(request, api_key)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(schema_reader)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(schema_reader)])
+    async def docs() -> HTMLResponse:
+        # The document goes inline: the browser page could not send the key to fetch it.
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs",
+                                   swagger_ui_parameters={"spec": app.openapi()})
 
     @app.get("/health", response_model=Health, responses={503: {"model": ErrorResponse}})
     async def health() -> Health:

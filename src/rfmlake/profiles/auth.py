@@ -1,4 +1,5 @@
-"""API keys (stored as SHA-256 hashes, never in clear) and a per-key token-bucket rate limit."""
+"""API keys (stored as SHA-256 hashes, never in clear) and token-bucket rate limits: requests per key,
+failed key attempts per client."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,25 +101,52 @@ def create_key(keys_file: Path, name: str, scopes: tuple[str, ...] = SCOPES) -> 
 
 
 class TokenBucket:
-    """Per-key token buckets: `rate` requests per second sustained, bursts up to `burst`."""
+    """Token buckets per key: `rate` tokens per second sustained, bursts up to `burst`.
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    At most `max_keys` buckets are kept, the least recently used dropped first (in O(1)): the keys
+    of failed API-key attempts are client addresses, which callers choose. A dropped bucket starts
+    full again, so a caller with more addresses than `max_keys` gets `burst` more attempts per
+    address; never unbounded memory."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, *,
+                 max_keys: int = 10_000) -> None:
         if rate <= 0 or burst < 1:
             raise ConfigError(f"rate limit must be > 0 per second with burst >= 1, got {rate}/{burst}")
+        if max_keys < 1:
+            raise ConfigError(f"a rate limiter must track at least one key, got {max_keys}")
         self.rate = rate
         self.burst = burst
+        self.max_keys = max_keys
         self._clock = clock
-        self._state: dict[str, tuple[float, float]] = {}
+        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, stamp = self._state.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - stamp) * self.rate)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self._state[key] = (tokens, now)
+        self._state.move_to_end(key)
+        while len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
+
     def take(self, key: str) -> float:
-        """0.0 when allowed, else the seconds to wait before the next token."""
+        """0.0 when allowed (a token is taken), else the seconds to wait before the next token."""
         with self._lock:
             now = self._clock()
-            tokens, stamp = self._state.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
+            tokens = self._tokens(key, now)
             if tokens >= 1.0:
-                self._state[key] = (tokens - 1.0, now)
+                self._store(key, tokens - 1.0, now)
                 return 0.0
-            self._state[key] = (tokens, now)
+            self._store(key, tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def wait(self, key: str) -> float:
+        """Like `take`, without taking: 0.0 while `key` has a token left."""
+        with self._lock:
+            tokens = self._tokens(key, self._clock())
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate

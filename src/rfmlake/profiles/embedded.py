@@ -214,6 +214,15 @@ class EmbeddedProfileStore:
         tmp.write_text(json.dumps({"generation": generation}))
         os.replace(tmp, self.root / _POINTER)  # atomic: readers see the old or the new generation
 
+    def discard_unactivated(self) -> list[str]:
+        """Delete the generations newer than the active one (all, when none is active): loaded by a
+        pipeline run that failed or was killed before it could swap them in. Returns them."""
+        active = self.active_generation()
+        stale = [g for g in self.generations() if active is None or g > active]
+        for generation in stale:
+            self._path(generation).unlink(missing_ok=True)
+        return stale
+
     def active_generation(self) -> str | None:
         try:
             return str(json.loads((self.root / _POINTER).read_text())["generation"])

@@ -89,9 +89,10 @@ def _hashed(version: str) -> str:
 
 
 def index_version(con: duckdb.DuckDBPyConnection, version: str, store: ProfileStore, *, keep: int = 2,
-                  generation: str | None = None, full: bool = False) -> IndexReport:
+                  generation: str | None = None, full: bool = False, activate: bool = True) -> IndexReport:
     """Index the gold.customer_profile version folder `version` (a local path or an s3:// URI that
-    `con` can read) into a new generation of `store`, activate it and clean up."""
+    `con` can read) into a new generation of `store`, activate it and clean up; with `activate`
+    False the caller swaps it in later (`activate_generation`)."""
     generation = generation or new_generation_id()
     active = store.active_generation()
     previous = store.source_of(active) if active is not None and not full else None
@@ -117,16 +118,21 @@ def index_version(con: duckdb.DuckDBPyConnection, version: str, store: ProfileSt
         changed = store.load_generation(_documents(con, f"SELECT * FROM {new} ORDER BY customer_id"), generation,
                                         source=version)
         mode = "full"
-    store.activate(generation)
-    removed = store.cleanup(keep=keep)
+    removed = activate_generation(store, generation, keep=keep) if activate else []
     source_version = version.rstrip("/").rsplit("/", 1)[-1]
     log.info("indexed %d profiles (%s, %d changed) into generation %s (source %s)", profiles, mode, changed,
              generation, source_version)
     return IndexReport(generation, profiles, source_version, tuple(removed), mode, changed)
 
 
+def activate_generation(store: ProfileStore, generation: str, *, keep: int = 2) -> list[str]:
+    """Switch readers to a loaded generation and drop old ones; returns those dropped."""
+    store.activate(generation)
+    return store.cleanup(keep=keep)
+
+
 def index_profiles(lake: Lake, store: ProfileStore | None = None, *, rebuild: bool = True, keep: int = 2,
-                   full: bool = False) -> IndexReport:
+                   full: bool = False, activate: bool = True) -> IndexReport:
     """Build gold.customer_profile from the current gold tables (unless rebuild is False and it
     exists) and index it (only what changed since the version the store holds, unless `full`);
     the embedded store under the lake by default."""
@@ -135,6 +141,6 @@ def index_profiles(lake: Lake, store: ProfileStore | None = None, *, rebuild: bo
         ref = write_profile_table(lake)
     con = connect_duckdb(lake)
     try:
-        return index_version(con, ref.uri, store or embedded_store(lake), keep=keep, full=full)
+        return index_version(con, ref.uri, store or embedded_store(lake), keep=keep, full=full, activate=activate)
     finally:
         con.close()

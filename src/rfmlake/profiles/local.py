@@ -18,10 +18,12 @@ def keys_file(lake: Lake) -> Path:
     return lake.system_dir / "api_keys.json"
 
 
-def local_app(lake: Lake, settings: Settings, *, rate_per_second: float = 50.0, burst: int = 100) -> FastAPI:
+def local_app(lake: Lake, settings: Settings, *, rate_per_second: float = 50.0, burst: int = 100,
+              public_schema: bool = False, failed_key_rate: float = 0.1, failed_key_burst: int = 10) -> FastAPI:
     key = resolve_pii_key(lake, settings)
     config = ApiConfig(auth="api_key", keys=ApiKeyRing.load(keys_file(lake)), rate_per_second=rate_per_second,
-                       burst=burst)
+                       burst=burst, public_schema=public_schema, failed_key_rate=failed_key_rate,
+                       failed_key_burst=failed_key_burst)
     return create_app(embedded_store(lake), config, lambda email: tokenize(email, key, "email"))
 
 
@@ -41,5 +43,5 @@ def curl_hint(lake: Lake, cli: str, port: int = 8000) -> list[str]:
         f"{cli} serve --lake {lake.root} --port {port} &",
         f'curl -s -H "X-API-Key: $KEY" {base}/profiles/{customer_id}',
         f'curl -s -H "X-API-Key: $KEY" "{base}/segments/Champions/members?limit=5"',
-        f"open {base}/docs for the OpenAPI document",
+        f'curl -s -H "X-API-Key: $KEY" {base}/openapi.json   # the OpenAPI document (UI: /docs)',
     ]

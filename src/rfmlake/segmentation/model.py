@@ -133,6 +133,17 @@ class ModelStore:
             _atomic_write(self.root / CURRENT_POINTER, version + "\n")
         return path
 
+    def set_current(self, model_version: str | None) -> None:
+        """Point `current` at a stored model again (None: no current model), as a failed run that
+        saved a new one leaves it (rfmlake.pipeline.runner)."""
+        pointer = self.root / CURRENT_POINTER
+        if model_version is None:
+            pointer.unlink(missing_ok=True)
+            return
+        if not self.path_of(model_version).is_file():
+            raise PipelineError(f"segmentation model {model_version} not found at {self.path_of(model_version)}")
+        _atomic_write(pointer, model_version + "\n")
+
     def current_version(self) -> str | None:
         pointer = self.root / CURRENT_POINTER
         if not pointer.is_file():

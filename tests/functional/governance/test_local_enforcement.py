@@ -94,6 +94,37 @@ def test_forbidden_columns_are_unreachable(persona: str, small_lake: Lake, tmp_p
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_persona_cannot_write_visible_data_anywhere(persona: str, small_lake: Lake, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not into DuckDB's temp folder either (`.tmp` under the working folder, which external access
+    off still allowed), by COPY, EXPORT DATABASE, or by pointing temp_directory elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tmp").mkdir()  # as a connection that spilled once leaves it
+    con = connect_as(small_lake, persona, CONFIG)
+    table = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() ORDER BY 1").fetchone()[0]
+    attempts = [
+        f"COPY {table} TO '.tmp/out.csv'",
+        f"COPY (SELECT * FROM {table}) TO '.tmp/out.parquet' (FORMAT parquet)",
+        f"COPY {table} TO '{tmp_path / 'out.csv'}'",
+        "EXPORT DATABASE '.tmp/export'",
+        f"EXPORT DATABASE '{tmp_path / 'export'}'",
+        f"SET temp_directory = '{tmp_path / 'spill'}'",
+        f"PRAGMA temp_directory = '{tmp_path / 'spill'}'",
+        "RESET temp_directory",
+        "SET allowed_directories = ['/']",
+        "CREATE PERSISTENT SECRET leak (TYPE s3, KEY_ID 'k', SECRET 's')",
+        "SELECT * FROM glob('.tmp/*')",
+    ]
+    for sql in attempts:
+        with pytest.raises(duckdb.Error):
+            con.execute(sql).fetchall()
+    assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 1  # the connection still works
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == ""
+    con.close()
+    assert [p.name for p in tmp_path.rglob("*")] == [".tmp"]  # nothing written anywhere
+
+
 def test_unknown_persona_is_a_clear_error(small_lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["sql", "--lake", str(small_lake.root), "--as", "intern", "SELECT 1"])
     assert code == 1

@@ -19,13 +19,16 @@ from rfmlake.lake import Lake
 from rfmlake.profiles.auth import create_key
 from rfmlake.profiles.indexer import index_profiles
 from rfmlake.profiles.local import keys_file, local_app
+from rfmlake.profiles.server import HeadLimits, server_config
 from rfmlake.settings import Settings
 
 EMAIL = "Alice.Martin@example.org"
 
 
-def _gold(lake: Lake, key: bytes, n: int = 40) -> None:
-    ids = [f"C{i:05d}" for i in range(n)]
+def _gold(lake: Lake, key: bytes, n: int = 40, ids: list[str] | None = None) -> None:
+    ids = ids or [f"C{i:05d}" for i in range(n)]
+    n = len(ids)
+    assert n % 2 == 0, "an even number of customers (two countries, alternating)"
     lake.write_arrow("gold", "dim_customers", pa.table({
         "customer_id": ids,
         "email_token": [tokenize(EMAIL if i == 3 else f"user{i}@example.org", key, "email") for i in range(n)],
@@ -80,10 +83,11 @@ def served(tmp_path_factory):
 
 
 @contextmanager
-def serving(app):
-    """Serve an ASGI app on a free localhost port in a thread; yields the base URL."""
+def serving(app, limits: HeadLimits | None = None):
+    """Serve an ASGI app on a free localhost port in a thread, configured as `rfmlake serve` does;
+    yields the base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, limits=limits, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -98,6 +102,12 @@ def serving(app):
         thread.join(timeout=10)
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def serve_app():
     return serving
+
+
+@pytest.fixture(scope="session")
+def write_gold():
+    """Writes the small gold tables profiles are built from: write_gold(lake, pii_key, ids=[...])."""
+    return _gold

@@ -10,11 +10,13 @@ from schemathesis.runner import events
 
 
 def test_fuzzing_the_openapi_finds_no_server_error(served):
-    schema = schemathesis.from_uri(served["base"] + "/openapi.json", base_url=served["base"], force_schema_version="30")
+    key = {"X-API-Key": served["keys"]["full"]}  # the document itself needs the key
+    schema = schemathesis.from_uri(served["base"] + "/openapi.json", base_url=served["base"], force_schema_version="30",
+                                   headers=key)
     runner = schemathesis.runner.from_schema(
         schema,
         checks=(not_a_server_error,),
-        headers={"X-API-Key": served["keys"]["full"]},
+        headers=key,
         hypothesis_settings=hypothesis.settings(max_examples=25, deadline=None, database=None,
                                                 suppress_health_check=list(hypothesis.HealthCheck)),
         seed=7,

@@ -109,9 +109,10 @@ def test_rate_limit_per_key_returns_429(served, serve_app):
         assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
 
 
-def test_openapi_is_served(served):
-    spec = _get(served, "/openapi.json", key=None).json()
+def test_openapi_is_served_with_a_key(served):
+    spec = _get(served, "/openapi.json").json()
     assert {"/profiles/{customer_id}", "/profiles", "/segments", "/segments/{name}/members", "/health"} <= set(spec["paths"])
+    assert not {"/openapi.json", "/docs"} & set(spec["paths"])
 
 
 def test_email_and_pii_never_logged(served, caplog):

@@ -201,3 +201,55 @@ def test_file_destination_end_to_end_and_resumed_export_is_complete(lake):
     manifest = json.loads((dest.output_dir / "_manifest.json").read_text())
     assert manifest["segments"]["Champions"] == {"entered": 3}
     assert lake.tables("gold")[0].name == "customer_rfm"  # the activation folder is not a table
+
+
+def test_a_file_export_cut_short_and_superseded_publishes_what_it_delivered(lake):
+    """A run that failed during activation leaves staged batches of a gold version that the next run
+    replaces: those batches count as delivered (the next sync does not send them again), so they must
+    be published, or their customers never reach an export."""
+    write_customers(lake, 9)
+    write_rfm(lake, round_robin(9))
+
+    class CrashingFile(FileDestination):
+        calls = 0
+
+        def send(self, batch):
+            CrashingFile.calls += 1
+            if CrashingFile.calls == 3:
+                raise KeyboardInterrupt
+            return super().send(batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(lake, CrashingFile(batch_size=2))
+    newer = write_rfm(lake, round_robin(9))  # the next run's gold version, same membership
+    dest = FileDestination(batch_size=2)
+    sync(lake, dest)
+    exports = sorted((lake.root / "gold" / "_activation" / "file" / "2026-06-01").iterdir())
+    assert len(exports) == 2 and dest.output_dir == exports[-1] and exports[-1].name == newer
+    rows = [json.loads(line) for export in exports for p in sorted(export.glob("*.jsonl"))
+            for line in p.read_text().splitlines()]
+    assert sorted(r["customer_id"] for r in rows) == sorted(round_robin(9))  # every one, once
+    assert not list((lake.root / "gold" / "_activation" / "file").glob(".staging-*"))
+
+
+def test_a_batch_staged_but_never_journaled_is_dropped_when_superseded(lake):
+    """Killed between writing a batch and journaling it, then superseded: the batch is not counted as
+    delivered, so the next sync sends it; its staged copy (addresses) does not linger."""
+    write_customers(lake, 5)
+    write_rfm(lake, round_robin(5))
+
+    class DiesAfterStaging(FileDestination):
+        def send(self, batch):
+            super().send(batch)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(lake, DiesAfterStaging(batch_size=2))
+    assert list((lake.root / "gold" / "_activation" / "file").glob(".staging-*/batch-*.jsonl"))
+    write_rfm(lake, round_robin(5))
+    dest = FileDestination(batch_size=2)
+    sync(lake, dest)
+    rows = [json.loads(line) for p in sorted(dest.output_dir.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    assert sorted(r["customer_id"] for r in rows) == sorted(round_robin(5))
+    assert len(list((lake.root / "gold" / "_activation" / "file").rglob("*.jsonl"))) == len(list(
+        dest.output_dir.glob("*.jsonl")))  # one export, no staged leftovers

@@ -37,6 +37,18 @@ def test_profile_store_loses_the_customer_in_a_new_generation_and_old_ones_go(la
     assert erase_from_profile_store(store, "c0007", None) == 0  # already gone: nothing rebuilt
 
 
+def test_erasure_drops_a_generation_a_killed_run_loaded_but_never_swapped_in(lake: Lake) -> None:
+    """The pipeline swaps a loaded generation in only once its run commits; one killed before that
+    leaves a newer generation nobody reads, which still holds the customer."""
+    lake.write_arrow("gold", "dim_customers", pa.table({"customer_id": ["c0001"], "email_token": ["t1"]}))
+    store = embedded_store(lake)
+    store.load_generation(_docs(3)[1:], "g1")  # the active one does not know c0000 yet
+    store.activate("g1")
+    store.load_generation(_docs(3), "g2")  # loaded by the killed run
+    erase_customer(lake, "c0000", allow_missing=True)
+    assert store.generations() == ["g1"] and store.get("c0000") is None
+
+
 def test_profile_store_without_a_generation_is_left_alone(tmp_path) -> None:
     assert erase_from_profile_store(EmbeddedProfileStore(tmp_path / "none"), "c1", None) == 0
 

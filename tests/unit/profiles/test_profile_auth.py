@@ -51,3 +51,18 @@ def test_token_bucket_refills_at_the_rate_per_key():
     assert bucket.take("a") == 0.0 and bucket.take("a") > 0
     with pytest.raises(ConfigError):
         TokenBucket(rate=0, burst=1)
+
+
+def test_token_bucket_tracks_a_bounded_number_of_keys():
+    now = [0.0]
+    failures = TokenBucket(rate=0.1, burst=2, clock=lambda: now[0], max_keys=100)
+    for i in range(10_000):  # one guess from each of 10,000 addresses
+        failures.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(failures) == 100  # memory stays bounded
+    assert failures.take("a") == 0.0 and failures.take("a") == 0.0
+    assert failures.wait("a") == pytest.approx(10.0) and failures.wait("a") == pytest.approx(10.0)  # wait takes nothing
+    assert failures.wait("b") == 0.0 and len(failures) == 100
+    now[0] += 10.0
+    assert failures.wait("a") == 0.0
+    with pytest.raises(ConfigError):
+        TokenBucket(rate=1, burst=1, max_keys=0)

@@ -116,5 +116,10 @@ class FileDestination(Destination):
             shutil.rmtree(final)  # a re-run of close after a crash: the staged batches are the truth
         os.rename(out, final)
         shutil.rmtree(staging)
+        # Staging folders of other syncs belong to syncs a newer one superseded before they delivered
+        # anything (the engine publishes those that delivered before folding them in; one sync of a
+        # destination runs at a time): addresses nobody will publish.
+        for stale in (activation_root(session.lake_root) / self.name).glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         self.output_dir = final
 
