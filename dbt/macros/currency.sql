@@ -84,7 +84,8 @@
     {%- set missing = [] -%}
     {%- for row in rows -%}
       {%- if row['currency'] != reporting and row['has_rate'] == 0 -%}
-        {%- do missing.append(row['currency'] ~ " (" ~ (row['orders'] | int) ~ " orders)") -%}
+        {%- set n = row['orders'] | int -%}
+        {%- do missing.append(row['currency'] ~ " (" ~ n ~ (" order)" if n == 1 else " orders)")) -%}
       {%- endif -%}
     {%- endfor -%}
     {%- if missing -%}
