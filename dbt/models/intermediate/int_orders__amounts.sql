@@ -18,6 +18,9 @@ lines as (
         count(*) as line_count,
         sum(line_amount) as lines_amount
     from {{ ref('stg_silver__order_items') }}
+    {%- if rfm_source_var() == 'events' %}
+    where false  -- purchase events have no lines, and their ids are not order ids
+    {%- endif %}
     group by order_id
 ),
 
@@ -45,43 +48,59 @@ fixed as (
     select currency, rate_to_reporting from rates where rate_source = 'settings'
 ),
 
--- One lookup per currency and day, not per order: orders share days, and the range join stays small.
+-- The latest landed rate date on or before each order day, without ASOF JOIN (Athena has none) or
+-- a range join (quadratic in days x rates): order days and rate dates of a currency in one
+-- timeline; a running max carries the last rate date forward (on a change day the rate comes
+-- first). One lookup per currency and day, not per order.
 order_days as (
     select distinct currency, order_date from orders where currency is not null
 ),
 
+timeline as (
+    select currency, order_date as on_date, cast(null as date) as rate_date, 0 as is_rate from order_days
+    union all
+    select currency, valid_from as on_date, valid_from as rate_date, 1 as is_rate from landed
+),
+
+carried as (
+    select
+        currency,
+        on_date,
+        is_rate,
+        max(rate_date) over (
+            partition by currency order by on_date, is_rate desc rows between unbounded preceding and current row
+        ) as latest_rate_date
+    from timeline
+),
+
 applied as (
     select
-        order_days.currency,
-        order_days.order_date,
+        carried.currency,
+        carried.on_date as order_date,
         case
-            when order_days.currency = reporting.reporting_currency then cast(1 as decimal(24, 12))
+            when carried.currency = reporting.reporting_currency then cast(1 as decimal(24, 12))
             when landed.currency is not null then landed.rate_to_reporting
             when fixed.currency is not null then fixed.rate_to_reporting
             else earliest.rate_to_reporting
         end as rate_to_reporting,
         case
-            when order_days.currency = reporting.reporting_currency then cast(null as date)
+            when carried.currency = reporting.reporting_currency then cast(null as date)
             when landed.currency is not null then landed.valid_from
             when fixed.currency is not null then cast(null as date)
             else earliest.valid_from
         end as rate_date,
         cast(case
-            when order_days.currency = reporting.reporting_currency then 'reporting'
+            when carried.currency = reporting.reporting_currency then 'reporting'
             when landed.currency is not null then 'landed'
             when fixed.currency is not null then 'settings'
             when earliest.currency is not null then 'landed_earliest'
         end as varchar) as rate_source
-    from order_days
+    from carried
     cross join reporting
-    left join landed
-        on landed.currency = order_days.currency
-        and order_days.order_date >= landed.valid_from
-        and (landed.valid_to is null or order_days.order_date < landed.valid_to)
-    left join fixed on fixed.currency = order_days.currency
-    left join earliest
-        on earliest.currency = order_days.currency
-        and order_days.order_date < earliest.valid_from
+    left join landed on landed.currency = carried.currency and landed.valid_from = carried.latest_rate_date
+    left join fixed on fixed.currency = carried.currency
+    left join earliest on earliest.currency = carried.currency
+    where carried.is_rate = 0
 ),
 
 amounts as (
@@ -106,8 +125,7 @@ amounts as (
         reporting.reporting_currency
     from orders
     cross join reporting
-    -- purchase events have no lines, and their ids are not order ids
-    left join lines on lines.order_id = orders.order_id and orders.order_source = 'orders'
+    left join lines on lines.order_id = orders.order_id
     left join applied on applied.currency = orders.currency and applied.order_date = orders.order_date
 )
 
