@@ -131,7 +131,7 @@ class QualityContext:
         object.__setattr__(self, "known_currencies", frozenset(self.known_currencies))
         object.__setattr__(self, "segment_names", tuple(self.segment_names))
         if not self.known_currencies:
-            raise ValueError("QualityContext.known_currencies is empty; pass the currencies of the rate table")
+            raise ValueError("QualityContext.known_currencies is empty; pass the ISO 4217 codes (from_settings does)")
         for code in self.known_currencies:
             if not re.fullmatch(r"[A-Z]{3}", code):
                 raise ValueError(f"QualityContext.known_currencies: {code!r} is not an ISO 4217 code like 'EUR'")
