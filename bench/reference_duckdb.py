@@ -187,18 +187,27 @@ def main(argv: list[str] | None = None) -> int:
                       delim = '\x1e\x1f', quote = '', escape = '', auto_detect = false)
         WHERE regexp_matches(line, '{clf}')""")
 
-    rates = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17, "SEK": 0.087, "DKK": 0.134, "CHF": 1.04, "JPY": 0.0061,
-             "PLN": 0.23}
-    values = ", ".join(f"('{c}', {r})" for c, r in rates.items())
+    # Exchange rates as landed (rate_date, currency, rate, base EUR: the generator's): each order is
+    # converted with the latest rate on or before its date (ASOF JOIN: this reference is DuckDB only),
+    # EUR orders as they are, at the pipeline's precision (1 / rate at 12 decimals, cents per order).
+    rate_files = files("currency_rates", "*.csv")
+    rates = (f"SELECT CAST(rate_date AS DATE) AS rate_date, upper(trim(currency)) AS currency, "
+             f"CAST(1 / CAST(rate AS DOUBLE) AS DECIMAL(24, 12)) AS rate "
+             f"FROM read_csv({rate_files}, all_varchar = true, header = true) "
+             f"WHERE {dec('rate', 'DOUBLE')} > 0 AND upper(trim(base_currency)) = 'EUR'") if rate_files else (
+        "SELECT CAST(NULL AS DATE) AS rate_date, CAST(NULL AS VARCHAR) AS currency, "
+        "CAST(NULL AS DECIMAL(24, 12)) AS rate WHERE false")
     as_of = con.execute(f"SELECT max(order_date) + 1 FROM '{out / 'orders.parquet'}'").fetchone()[0]
     write("rfm", f"""
-        WITH rates(currency, rate) AS (VALUES {values}),
+        WITH rates AS ({rates}),
         lines AS (SELECT order_id, sum(line_amount) AS amount FROM '{out / 'order_items.parquet'}' GROUP BY 1),
+        orders AS (SELECT * FROM '{out / 'orders.parquet'}' WHERE status = 'completed' AND order_date < DATE '{as_of}'),
         counted AS (
             SELECT o.customer_id, o.order_id, o.order_date,
-                   round(coalesce(l.amount, o.order_total) * CAST(r.rate AS DECIMAL(18, 6)), 2) AS amount
-            FROM '{out / 'orders.parquet'}' o LEFT JOIN lines l USING (order_id) JOIN rates r USING (currency)
-            WHERE o.status = 'completed' AND o.order_date < DATE '{as_of}')
+                   round(coalesce(l.amount, o.order_total)
+                         * CASE WHEN o.currency = 'EUR' THEN CAST(1 AS DECIMAL(24, 12)) ELSE r.rate END, 2) AS amount
+            FROM orders o LEFT JOIN lines l USING (order_id)
+            ASOF LEFT JOIN rates r ON r.currency = o.currency AND o.order_date >= r.rate_date)
         SELECT customer_id, date_diff('day', max(order_date), DATE '{as_of}') AS recency_days,
                count(DISTINCT order_id) AS frequency, round(sum(amount), 2) AS monetary
         FROM counted GROUP BY customer_id""")

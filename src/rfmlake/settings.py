@@ -17,19 +17,6 @@ from rfmlake.errors import ConfigError
 if TYPE_CHECKING:
     import boto3
 
-DEFAULT_CURRENCY_RATES: dict[str, float] = {
-    # Units of the reporting currency (EUR) per one unit of the currency. Replace in config.
-    "EUR": 1.0,
-    "USD": 0.92,
-    "GBP": 1.17,
-    "SEK": 0.087,
-    "DKK": 0.134,
-    "CHF": 1.04,
-    "JPY": 0.0061,
-    "PLN": 0.23,
-}
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,6 +26,19 @@ class RfmSettings(_Strict):
     lookback_days: int | None = Field(None, ge=1, description="only orders this many days before as_of count")
     counted_statuses: tuple[str, ...] = ("completed",)
     returns_policy: Literal["exclude", "net"] = "exclude"
+    source: Literal["orders", "events"] = Field(
+        "orders", description="what counts as a purchase: the orders, or the clickstream's purchase events (a store "
+        "whose only history is events); docs/pipeline.md")
+    purchase_event_types: tuple[str, ...] = Field(
+        ("purchase",), description="event types that are purchases when source is events (compared lower-case)")
+
+    @field_validator("purchase_event_types")
+    @classmethod
+    def _event_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(v.strip().lower() for v in value))
+        if not cleaned or any(not v for v in cleaned):
+            raise ValueError("list at least one non-empty event type, e.g. [purchase]")
+        return cleaned
 
     @field_validator("counted_statuses")
     @classmethod
@@ -117,9 +117,13 @@ class IngestSettings(_Strict):
 
 class Settings(_Strict):
     prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
-    reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
-    default_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
-    currency_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CURRENCY_RATES))
+    reporting_currency: str | None = Field(
+        None, description="ISO 4217 code every amount is reported in; null = the orders' currency when they use "
+        "one, else the base currency of the landed currency_rates (docs/pipeline.md, currencies)")
+    default_currency: str = Field("EUR", description="ISO 4217 code of orders and products landed without one")
+    currency_rates: dict[str, float] = Field(
+        default_factory=dict, description="fixed fallback rates: units of reporting_currency per unit of the "
+        "currency, used where no landed currency_rates row applies; empty = none")
     pii_key_env: str = "RFMLAKE_PII_KEY"
     pii_key_secret: str | None = Field(
         None, description="Secrets Manager secret (name or ARN) with the PII key, read when the "
@@ -138,23 +142,34 @@ class Settings(_Strict):
     # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
     deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 
+    @field_validator("reporting_currency", "default_currency")
+    @classmethod
+    def _iso_code(cls, value: str | None) -> str | None:
+        from rfmlake.contract.currencies import check_currency_code
+
+        return None if value is None else check_currency_code(value, "currency")
+
     @field_validator("currency_rates")
     @classmethod
     def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        from rfmlake.contract.currencies import check_currency_code
+
         for code, rate in value.items():
-            if len(code) != 3 or not code.isalpha() or not code.isupper():
-                raise ValueError(f"currency code {code!r} is not an ISO 4217 code like 'EUR'")
+            check_currency_code(code, "currency code")
             if not rate > 0:
                 raise ValueError(f"rate for {code} must be > 0, got {rate}")
         return value
 
     def model_post_init(self, __context: Any) -> None:
-        for key in ("reporting_currency", "default_currency"):
-            code = getattr(self, key)
-            if code not in self.currency_rates:
-                raise ConfigError(
-                    f"{key}: {code} has no entry in currency_rates (known: {sorted(self.currency_rates)})"
-                )
+        if self.currency_rates and self.reporting_currency is None:
+            raise ConfigError(
+                "currency_rates are units of reporting_currency per unit of each currency: set reporting_currency "
+                f"too (rates given for {', '.join(sorted(self.currency_rates))})"
+            )
+        own = self.currency_rates.get(self.reporting_currency or "")
+        if own is not None and own != 1.0:
+            raise ConfigError(f"currency_rates.{self.reporting_currency}: the reporting currency's own rate is 1, "
+                              f"got {own}")
         if self.segmentation.k_min > self.segmentation.k_max:
             raise ConfigError(
                 f"segmentation.k_min ({self.segmentation.k_min}) must be <= "

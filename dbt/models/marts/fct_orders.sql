@@ -1,5 +1,6 @@
 {#- One row per order (every status) with its amount in the order's and the reporting currency,
-    and whether it counts for this run's RFM features. -#}
+    the rate it was converted with, and whether it counts for this run's RFM features. With
+    rfm.source = events the orders are the purchase events (order_source). -#}
 with
 
 orders as (
@@ -18,10 +19,13 @@ select
     orders.status,
     orders.currency,
     orders.order_total,
+    orders.order_source,
     orders.line_count,
     orders.has_items,
     orders.items_amount,
     orders.rate_to_reporting,
+    orders.rate_date,
+    orders.rate_source,
     orders.amount_reporting,
     orders.reporting_currency,
     counted.order_id is not null as is_rfm_counted

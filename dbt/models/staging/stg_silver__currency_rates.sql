@@ -3,8 +3,8 @@ with source as (
 )
 
 select
+    cast(rate_date as date) as rate_date,
+    {{ dbt.cast('base_currency', dbt.type_string()) }} as base_currency,
     {{ dbt.cast('currency', dbt.type_string()) }} as currency,
-    -- decimal, not double: converted amounts then round the same way on DuckDB and Athena.
-    cast(rate_to_reporting as decimal(18, 8)) as rate_to_reporting,
-    {{ dbt.cast('reporting_currency', dbt.type_string()) }} as reporting_currency
+    cast(rate as double) as rate
 from source

@@ -31,7 +31,7 @@ def generate_docs(lake: Lake, settings: Settings | None = None) -> Path:
     profiles_dir = work / "profiles"
     out = docs_dir(lake)
     write_profiles(profiles_dir, database, settings.prefix)
-    prepare_silver_views(lake, database)
+    prepare_silver_views(lake, database, settings.rfm.source)
     success, _, error = invoke_dbt(
         ["docs", "generate", "--static", "--vars", json.dumps(dbt_vars(settings, None, "local"))],
         project_dir=find_project_dir(), profiles_dir=profiles_dir, target="local",

@@ -22,9 +22,9 @@ class QuarantineReason(StrEnum):
     UNPARSABLE_DATE = "unparsable_date"      # a timestamp/date is not ISO 8601
     IMPLAUSIBLE_DATE = "implausible_date"    # a timestamp outside the plausible window (settings.ingest)
     NEGATIVE_QUANTITY = "negative_quantity"  # quantity <= 0 on an order line
-    NEGATIVE_AMOUNT = "negative_amount"      # a price, total or discount below zero
+    NEGATIVE_AMOUNT = "negative_amount"      # a price, total or discount below zero; an exchange rate <= 0
     DISCOUNT_EXCEEDS_LINE = "discount_exceeds_line"  # a line's discount is more than quantity x unit price
-    UNKNOWN_CURRENCY = "unknown_currency"    # currency not in the configured rate table
+    UNKNOWN_CURRENCY = "unknown_currency"    # not an ISO 4217 currency code (rfmlake.contract.currencies)
     UNKNOWN_STATUS = "unknown_status"        # order status outside the contract's values
     DUPLICATE = "duplicate"                  # the same row (same key, same content) arrived again
     CONFLICTING_DUPLICATE = "conflicting_duplicate"  # same key, other content; a newer row won
@@ -53,6 +53,9 @@ class Entity:
     description: str = ""
     formats: tuple[str, ...] = ("csv", "json", "parquet")
     extra: dict[str, str] = field(default_factory=dict)
+    # Other names a landed column may carry (lower case) -> the contract column it stands for, read
+    # when the contract column is empty (e.g. the ECB Data Portal's CSV for currency_rates).
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -142,6 +145,23 @@ ENTITIES: dict[str, Entity] = {
             ),
         ),
         Entity(
+            "currency_rates",
+            key=("rate_date", "base_currency", "currency"),
+            description=(
+                "exchange rates by day: one unit of base_currency is worth `rate` units of currency, from "
+                "rate_date until the currency's next rate (e.g. a central bank's reference rates: the ECB "
+                "publishes base EUR). The ECB Data Portal's CSV columns TIME_PERIOD, OBS_VALUE and "
+                "CURRENCY_DENOM are read as rate_date, rate and base_currency"
+            ),
+            columns=(
+                Column("rate_date", "date", required=True),
+                Column("currency", required=True),
+                Column("rate", "double", required=True),
+                Column("base_currency", required=True),
+            ),
+            aliases={"time_period": "rate_date", "obs_value": "rate", "currency_denom": "base_currency"},
+        ),
+        Entity(
             "access_logs",
             key=(),
             description="web server access logs, Combined Log Format, one file per server/day",
@@ -209,7 +229,7 @@ SILVER_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("order_ts", "timestamp", "UTC"),
         ("order_date", "date", "UTC date of order_ts"),
         ("status", "string", "completed | pending | cancelled | returned"),
-        ("currency", "string", "ISO 4217, a key of the configured rate table"),
+        ("currency", "string", "ISO 4217 currency code"),
         ("order_total", "decimal(18,2)", "header total in currency, as landed; null when absent"),
     ),
     "order_items": (
@@ -257,9 +277,10 @@ SILVER_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("user_agent", "string", "null for '-'"),
     ),
     "currency_rates": (
-        ("currency", "string", "ISO 4217"),
-        ("rate_to_reporting", "double", "units of reporting currency per unit of currency"),
-        ("reporting_currency", "string", "ISO 4217"),
+        ("rate_date", "date", "the day the rate applies from (until the currency's next rate)"),
+        ("base_currency", "string", "ISO 4217 code of the currency quoted against"),
+        ("currency", "string", "ISO 4217 code of the currency quoted"),
+        ("rate", "double", "units of currency per one unit of base_currency, > 0"),
     ),
 }
 LINEAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (

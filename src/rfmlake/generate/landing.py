@@ -60,7 +60,6 @@ from rfmlake.generate.formats import (
     money,
     padded,
 )
-from rfmlake.settings import DEFAULT_CURRENCY_RATES
 
 Progress = Callable[[str, int, int], None]
 
@@ -86,6 +85,12 @@ SHOP = "https://shop.example.com"
 _TMP_NAME = ".rfmlake-generate.tmp"
 _COUNTRY_CODES = tuple(words.COUNTRIES)
 _CURRENCIES = tuple(sorted({spec[0] for spec in words.COUNTRIES.values()}))
+# Units of EUR per unit of each currency the shop sells in: the level the generated daily reference
+# rates move around (landed as currency_rates, base EUR, the way the ECB publishes them).
+NOMINAL_EUR_RATES: dict[str, float] = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17, "SEK": 0.087, "DKK": 0.134,
+                                       "CHF": 1.04, "PLN": 0.23}
+RATES_FILE = "eur-reference-rates.csv"
+RATE_COLUMNS = ["rate_date", "currency", "rate", "base_currency"]
 
 
 class GenerationError(RfmlakeError):
@@ -229,8 +234,6 @@ class _Generator:
         self._pending_in_file_duplicates: list[str] = []
         self.end_s = _epoch(end_date + timedelta(days=1)) - 1
         self.start_s = self.end_s - int(years * 365.25 * DAY)
-        rates = np.array([DEFAULT_CURRENCY_RATES[c] for c in _CURRENCIES])
-        self.rate_by_currency = rates
         spec = [words.COUNTRIES[c] for c in _COUNTRY_CODES]
         self.country_currency = np.array([_CURRENCIES.index(s[0]) for s in spec])
         self.country_offset = np.array([s[2] * 60 for s in spec])
@@ -238,14 +241,45 @@ class _Generator:
 
     # ------------------------------------------------------------------ plan
     def run(self) -> None:
+        self._plan_rates()
         self._plan_products()
         self._plan_buyers()
         self._plan_orders()
+        self._write_rates()
         self._write_products()
         self._write_customers()
         self._write_orders_lines_events()
         self._write_access_logs()
         self._write_guidance()
+
+    def _plan_rates(self) -> None:
+        """Daily reference rates per currency, published on weekdays from a week before the first
+        order (so every order has a rate on or before its day) to the last day. Each moves around
+        its nominal level as a slow mean-reverting walk (about 0.3% a day). Orders are priced with
+        the rate that applies on their UTC day (the latest on or before it), so converting them back
+        with the landed rates gives the catalog's EUR prices up to rounding."""
+        rng = _rng(self.seed, 5)
+        self.rate_first_day = self.start_s // DAY - 7
+        days = np.arange(self.rate_first_day, self.end_s // DAY + 1)
+        self.rate_days = days[(days + 3) % 7 < 5]  # 1970-01-01 was a Thursday: Monday to Friday
+        foreign = [c for c in _CURRENCIES if c != "EUR"]
+        shocks = rng.normal(0.0, 0.003, (len(foreign), len(self.rate_days)))
+        deviation = np.zeros_like(shocks)
+        for t in range(1, shocks.shape[1]):
+            deviation[:, t] = 0.995 * deviation[:, t - 1] + shocks[:, t]
+        nominal = np.array([NOMINAL_EUR_RATES[c] for c in foreign])[:, None]
+        # Published as units of the currency per 1 EUR with 4 decimals, as the ECB does.
+        self.rate_quotes = {c: np.round(1.0 / (nominal[i] * np.exp(deviation[i])), 4) for i, c in enumerate(foreign)}
+        # Units of EUR per unit, per currency and calendar day: the latest published rate on or before it.
+        # (the days before the first weekday hold no order: clipped only to stay inside the array)
+        published = np.maximum(np.searchsorted(self.rate_days, days, side="right") - 1, 0)
+        self.rate_by_currency = np.ones((len(_CURRENCIES), len(days)))
+        for c, quotes in self.rate_quotes.items():
+            self.rate_by_currency[_CURRENCIES.index(c)] = 1.0 / quotes[published]
+
+    def _rates_on(self, currency: np.ndarray, epoch_s: np.ndarray) -> np.ndarray:
+        """Units of EUR per unit of `currency` on the UTC day of each timestamp."""
+        return self.rate_by_currency[currency, epoch_s // DAY - self.rate_first_day]
 
     def _plan_products(self) -> None:
         rng = _rng(self.seed, 1)
@@ -380,6 +414,41 @@ class _Generator:
 
     def _path(self, entity: str, name: str) -> Path:
         return self.root / entity / name
+
+    # ---------------------------------------------------------------- rates
+    def _write_rates(self) -> None:
+        dates = self.rate_days.astype("datetime64[D]").astype(str)
+        frame = pd.concat([pd.DataFrame({"rate_date": dates, "currency": c, "rate": [f"{q:.4f}" for q in quotes],
+                                         "base_currency": "EUR"})
+                           for c, quotes in self.rate_quotes.items()]).sort_values(["rate_date", "currency"],
+                                                                                    kind="stable")
+        path = self._path("currency_rates", RATES_FILE)
+        append_csv(path, frame[RATE_COLUMNS], self.counter)
+        if self.bad_rows:
+            self._bad_rates(path, frame)
+        self.progress("currency_rates", len(frame), len(frame))
+
+    def _bad_rates(self, path: Path, clean: pd.DataFrame) -> None:
+        relative = f"currency_rates/{RATES_FILE}"
+        rows: list[dict[str, str]] = []
+        donors = clean.head(self.k).to_dict("records")
+
+        def bad(reason: QuarantineReason, column: str, values: list[str]) -> None:
+            for i in range(self.k):
+                row = {**donors[i % len(donors)], column: values[i % len(values)]}
+                rows.append(row)
+                self.book.add("currency_rates", reason, relative, f"{row['rate_date']} {column}={row[column]!r}")
+
+        bad(QuarantineReason.MISSING_KEY, "currency", [""])
+        bad(QuarantineReason.UNPARSABLE_DATE, "rate_date", list(UNPARSABLE_DATES))
+        bad(QuarantineReason.BAD_TYPE, "rate", ["n/a"])
+        bad(QuarantineReason.NEGATIVE_AMOUNT, "rate", ["-1.0850", "0", "-0.0001"])
+        bad(QuarantineReason.UNKNOWN_CURRENCY, "currency", [UNKNOWN_CURRENCY])
+        for donor in donors:
+            rows.append(dict(donor))
+            self.book.add("currency_rates", QuarantineReason.DUPLICATE, relative,
+                          f"exact copy of {donor['currency']} on {donor['rate_date']}")
+        append_csv(path, pd.DataFrame(rows)[RATE_COLUMNS], self.counter, header=False)
 
     # -------------------------------------------------------------- products
     def _write_products(self) -> None:
@@ -529,7 +598,7 @@ class _Generator:
         line_number = np.arange(m) - np.repeat(starts, n_lines) + 1
         product = np.searchsorted(self.product_cdf, rng.random(m), side="right").clip(0, len(self.product_ids) - 1)
         quantity = 1 + np.minimum(rng.poisson(0.35, m), 8)
-        rate = self.rate_by_currency[currency[line_order]]
+        rate = self._rates_on(currency[line_order], ts[line_order])
         unit_cents = np.maximum(np.rint(self.product_cents[product] / rate), 1).astype(np.int64)
         discounted = rng.random(m) < 0.15
         percent = np.array([5, 10, 15, 20, 25, 30])[rng.integers(0, 6, m)]
@@ -538,7 +607,7 @@ class _Generator:
         line_sum = np.rint(np.bincount(line_order, weights=net, minlength=n)).astype(np.int64)
         # Header-only orders: a lognormal basket value (median ~45 EUR) in the order's currency.
         basket_eur = np.exp(rng.normal(np.log(45.0), 1.0, n)) * 100
-        header_cents = np.maximum(np.rint(basket_eur / self.rate_by_currency[currency]), 100).astype(np.int64)
+        header_cents = np.maximum(np.rint(basket_eur / self._rates_on(currency, ts)), 100).astype(np.int64)
         total_cents = np.where(n_lines > 0, line_sum, header_cents)
         country = self.buyer_country[buyer]
         orders = pd.DataFrame({

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from rfmlake.contract.entities import LINEAGE_COLUMNS, ORDER_STATUSES, SILVER_TABLES, QuarantineReason
+from rfmlake.contract.entities import ENTITIES, LINEAGE_COLUMNS, ORDER_STATUSES, SILVER_TABLES, QuarantineReason
 from rfmlake.ingest.sql import (
     DETAIL,
     REASON,
@@ -30,6 +30,7 @@ from rfmlake.ingest.sql import (
     missing_key_checks,
     negative_check,
     parse_bool,
+    parse_date,
     parse_decimal,
     parse_int,
     parse_timestamp,
@@ -56,7 +57,7 @@ class ConformRules:
 
     key: bytes                       # the PII key (HMAC tokens)
     default_currency: str
-    currencies: tuple[str, ...]      # known currency codes
+    currencies: tuple[str, ...]      # the ISO 4217 codes (rfmlake.contract.currencies)
     earliest: date                   # plausible window for timestamps: [earliest, latest)
     latest: date
 
@@ -160,10 +161,13 @@ def deduplicate(checked: str, key: Sequence[str], newest_first: Sequence[str] = 
 
 def _currency(rules: ConformRules) -> tuple[str, Check]:
     value = f"coalesce(upper({clean(col('currency'))}), {lit(rules.default_currency)})"
-    known = ", ".join(rules.currencies)
-    check = Check(QuarantineReason.UNKNOWN_CURRENCY, f"NOT ({value} IN ({lit_list(rules.currencies)}))",
-                  f"({shown('currency', col('currency'))} || {lit(f' is not one of {known}')})")
-    return value, check
+    return value, currency_check("currency", value, col("currency"), rules)
+
+
+def currency_check(name: str, value: str, raw: str, rules: ConformRules) -> Check:
+    """unknown_currency when `value` (upper-cased, non-null) is not an ISO 4217 code."""
+    return Check(QuarantineReason.UNKNOWN_CURRENCY, f"NOT ({value} IN ({lit_list(rules.currencies)}))",
+                 f"({shown(name, raw)} || ' is not an ISO 4217 currency code')")
 
 
 def _timestamp_checks(name: str, rules: ConformRules) -> list[Check]:
@@ -328,6 +332,66 @@ def classify_events(source: str, rules: ConformRules) -> str:
     return deduplicate(_checked(typed, checks, v("event_id"), "ec"), [v("event_id")], alias="edd")
 
 
+def landed_text(entity_name: str, name: str, columns: Sequence[str]) -> str:
+    """The trimmed text of contract column `name`, else of the first of its aliases (Entity.aliases)
+    the bronze relation has, null when all are blank."""
+    names = [name, *(a for a, target in ENTITIES[entity_name].aliases.items() if target == name and a in columns)]
+    texts = [clean(col(n)) for n in names]
+    return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
+
+
+_RATE_KEY = ("rate_date", "base_currency", "currency")
+
+
+def currency_rate_key(columns: Sequence[str]) -> str:
+    """The business key of a bronze currency_rates row, 'YYYY-MM-DD|BASE|CURRENCY' (null when a part
+    is missing or the date does not parse): the record key of its quarantine rows and what the
+    incremental merge recomputes by (silver.TABLE_KEY builds the same text from silver's columns)."""
+    date_text, base_text, currency_text = (landed_text("currency_rates", n, columns) for n in _RATE_KEY)
+    return (f"(CAST({parse_date(date_text)} AS VARCHAR) || '|' || upper({base_text}) || '|' || "
+            f"upper({currency_text}))")
+
+
+def classify_currency_rates(source: str, rules: ConformRules, columns: Sequence[str]) -> str:
+    """`columns`: the bronze relation's columns (which aliases it has). One rate per row; the key is
+    (rate_date, base_currency, currency), and of two rows with one key the later file wins (the
+    usual deduplication)."""
+    text = {n: landed_text("currency_rates", n, columns) for n in ("rate_date", "currency", "rate", "base_currency")}
+    typed = _layer(source, ", ".join(["*", *(f"{t} AS {ident('_text_' + n)}" for n, t in text.items())]), "rt")
+    raw = {n: ident("_text_" + n) for n in text}
+    typed = _layer(typed, ", ".join([
+        "*",
+        f"{parse_date(raw['rate_date'])} AS {v('rate_date')}",
+        f"upper({raw['base_currency']}) AS {v('base_currency')}",
+        f"upper({raw['currency']}) AS {v('currency')}",
+        f"{parse_decimal(raw['rate'], 'DOUBLE')} AS {v('rate')}",
+    ]), "rt2")
+    names = ("rate_date", "currency", "rate", "base_currency")
+    missing = [
+        # A row with none of them is most likely the ECB's wide layout (a column per currency): say so.
+        Check(QuarantineReason.MISSING_KEY, " AND ".join(f"{raw[n]} IS NULL" for n in names),
+              lit("none of rate_date, currency, rate, base_currency: one rate per row is read (a column per "
+                  "currency, the ECB's eurofxref layout, is not; land the ECB Data Portal's CSV instead)")),
+        *(Check(QuarantineReason.MISSING_KEY, f"{raw[n]} IS NULL", lit(f"missing {n}")) for n in names),
+    ]
+    as_timestamp = f"CAST({v('rate_date')} AS TIMESTAMPTZ)"
+    checks = [
+        malformed_check(CORRUPT_COLUMN),
+        *missing,
+        Check(QuarantineReason.UNPARSABLE_DATE, f"({raw['rate_date']} IS NOT NULL AND {v('rate_date')} IS NULL)",
+              f"({shown('rate_date', raw['rate_date'])} || ' is not a date YYYY-MM-DD')"),
+        plausible_check("rate_date", as_timestamp, rules.earliest.isoformat(), rules.latest.isoformat(),
+                        raw=raw["rate_date"]),
+        Check(QuarantineReason.BAD_TYPE, f"({raw['rate']} IS NOT NULL AND {v('rate')} IS NULL)",
+              f"({shown('rate', raw['rate'])} || ' is not a decimal number')"),
+        negative_check("rate", v("rate"), QuarantineReason.NEGATIVE_AMOUNT, strict=True),
+        currency_check("currency", v("currency"), raw["currency"], rules),
+        currency_check("base_currency", v("base_currency"), raw["base_currency"], rules),
+    ]
+    checked = _checked(typed, checks, currency_rate_key(columns), "rc")
+    return deduplicate(checked, [v(n) for n in _RATE_KEY], alias="rd")
+
+
 def raw_columns(columns: Sequence[str]) -> list[str]:
     """The raw (landed) columns among a bronze relation's columns: lineage and partition columns excluded."""
     from rfmlake.ingest.bronze import BRONZE_LINEAGE, PARTITION_BY
@@ -336,6 +400,7 @@ def raw_columns(columns: Sequence[str]) -> list[str]:
 
 
 __all__ = [
-    "ConformRules", "accepted", "classify_customers", "classify_events", "classify_order_items", "classify_orders",
-    "classify_products", "deduplicate", "event_key", "quarantined", "raw_columns", "silver_columns", "silver_types",
+    "ConformRules", "accepted", "classify_currency_rates", "classify_customers", "classify_events",
+    "classify_order_items", "classify_orders", "classify_products", "currency_rate_key", "deduplicate", "event_key",
+    "quarantined", "raw_columns", "silver_columns", "silver_types",
 ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rfmlake.contract.currencies import ISO_4217_CODES
 from rfmlake.contract.entities import ENTITIES, QuarantineReason
 from rfmlake.errors import PipelineError
 from rfmlake.ingest import access_logs, aws_guidance, conform
@@ -41,22 +42,27 @@ log = logging.getLogger(__name__)
 SILVER_OUTPUTS: tuple[str, ...] = (
     "customers", "orders", "order_items", "products", "events", "access_logs", "currency_rates",
 )
-PARTITIONED: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "access_logs")
+PARTITIONED: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "access_logs",
+                                "currency_rates")
 RECONCILIATION_TABLE = "ingest_reconciliation"
 QUARANTINE_TABLE = "quarantine"
 STATE_FILE: tuple[str, ...] = ("ingest", "silver_state.json")  # under _system/
 # The key each silver table is merged by (access logs have none: a changed file replaces its rows).
+# A SQL expression over the table's columns (currency_rates: conform.currency_rate_key's text).
 TABLE_KEY: dict[str, str | None] = {"customers": "customer_id", "orders": "order_id", "order_items": "order_id",
-                                    "products": "product_id", "events": "event_id", "access_logs": None}
+                                    "products": "product_id", "events": "event_id", "access_logs": None,
+                                    "currency_rates": "(CAST(rate_date AS VARCHAR) || '|' || base_currency || '|' "
+                                                      "|| currency)"}
 # The key namespace of each entity's quarantine rows (`record_key`).
 ENTITY_KEYS: dict[str, str | None] = {"customers": "customers", "orders": "orders", "order_items": "order_items",
                                       "products": "products", "events": "events", "aws_rfm_guidance": "guidance",
-                                      "access_logs": None}
+                                      "currency_rates": "currency_rates", "access_logs": None}
 # Where an accepted landed row of each entity lands (derived rows, such as the orders the guidance
 # file's lines make up, are not landed rows and do not count in the reconciliation).
 PRIMARY: dict[str, tuple[str, ...]] = {"customers": ("customers",), "orders": ("orders",),
                                        "order_items": ("order_items",), "products": ("products",),
                                        "events": ("events",), "access_logs": ("access_logs",),
+                                       "currency_rates": ("currency_rates",),
                                        "aws_rfm_guidance": ("order_items", "events")}
 QUARANTINE_SCHEMA = pa.schema([
     ("entity", pa.string()), ("source_file", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
@@ -137,7 +143,7 @@ def conform_rules(ctx: RunContext) -> ConformRules:
     return ConformRules(
         key=resolve_pii_key(ctx.lake, ctx.settings),
         default_currency=ctx.settings.default_currency,
-        currencies=tuple(sorted(ctx.settings.currency_rates)),
+        currencies=ISO_4217_CODES,
         earliest=ingest.earliest_date,
         latest=run_date + timedelta(days=ingest.max_days_ahead + 1),  # exclusive: the whole last day counts
     )
@@ -151,7 +157,7 @@ def _fingerprint(rules: ConformRules) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-TRANSFORM_VERSION = "2026-12-06.1"  # bump when a transform's result for existing rows changes
+TRANSFORM_VERSION = "2026-12-08.1"  # bump when a transform's result for existing rows changes
 
 
 def _read_state(lake: Lake) -> dict[str, Any]:
@@ -217,6 +223,9 @@ class _Merge:
         for name in ENTITIES:
             ref = lake.current("bronze", name)
             columns = [f.name for f in lake.table_schema(ref)] if ref is not None else []
+            # Alias columns (Entity.aliases) are read whether or not a file has them (null if not),
+            # so what a row becomes never depends on which other files are in bronze.
+            columns += [a for a in ENTITIES[name].aliases if a not in columns]
             e.scan(f"bronze_{name}", ref, columns, exclude=PARTITION_BY)
         if self.full:
             return
@@ -264,6 +273,11 @@ class _Merge:
                        f"SELECT _row_hash AS k FROM {guidance} AS g",
                        f"SELECT event_id AS k FROM old_events WHERE {retracted}",
                        quarantined_keys("events")],
+            "currency_rates": [
+                f"SELECT {conform.currency_rate_key(self._raw_columns('currency_rates'))} AS k "
+                f"FROM {changed_rows('currency_rates')} AS r",
+                f"SELECT {TABLE_KEY['currency_rates']} AS k FROM old_currency_rates WHERE {retracted}",
+                quarantined_keys("currency_rates")],
             "guidance": [f"SELECT _row_hash AS k FROM {guidance} AS g",
                          quarantined_keys("aws_rfm_guidance"),
                          f"SELECT _row_hash AS k FROM old_order_items WHERE {retracted}",
@@ -278,7 +292,8 @@ class _Merge:
                  f"SELECT k FROM keys_orders UNION ALL SELECT order_id AS k FROM old_order_items WHERE {retracted} "
                  f"UNION ALL {quarantined_keys('order_items')}) AS u WHERE k IS NOT NULL")
         counts = e.rows(" UNION ALL ".join(f"SELECT {lit(n)} AS n, count(*) AS c FROM keys_{n}" for n in
-                                           ("customers", "orders", "order_items", "products", "events", "guidance")))
+                                           ("customers", "orders", "order_items", "products", "events",
+                                            "currency_rates", "guidance")))
         return {r["n"]: int(r["c"]) for r in counts}
 
     def _in(self, expr: str, namespace: str) -> str:
@@ -315,6 +330,10 @@ class _Merge:
             "_event_name", "_purchased", "_ts", conform.V + "customer_id", conform.V + "product_id",
             conform.V + "quantity", conform.V + "unit_price"]
         e.create("cls_guidance", f"SELECT * FROM {slim(aws_guidance.classify_guidance(guidance_candidates, rules), None, self._raw_columns('aws_rfm_guidance'), guidance_keep)}")  # noqa: E501
+        rate_columns = self._raw_columns("currency_rates")
+        classified("currency_rates", conform.classify_currency_rates(
+            candidates("currency_rates", conform.currency_rate_key(rate_columns), "currency_rates"), rules,
+            rate_columns))
         # Access-log lines have no key: a changed file (or one with implausible lines to revisit)
         # is classified whole.
         access = "bronze_access_logs" if self.full else f"(SELECT * FROM bronze_access_logs WHERE {in_changed})"
@@ -345,6 +364,7 @@ class _Merge:
                        f"{aws_guidance.guidance_events('cls_guidance')} AS ge) AS ev "
                        f"WHERE {self._in('event_id', 'events')}"),
             "access_logs": accepted("cls_access_logs", "access_logs"),
+            "currency_rates": accepted("cls_currency_rates", "currency_rates"),
         }
         for table, query in outputs.items():
             e.view(f"new_{table}", query)
@@ -358,7 +378,7 @@ class _Merge:
                     f"{self._in('record_key', namespace)}")
 
         parts = [quarantine(name, f"cls_{name}") for name in
-                 ("customers", "orders", "order_items", "products", "events", "access_logs")]
+                 ("customers", "orders", "order_items", "products", "events", "access_logs", "currency_rates")]
         parts.append(quarantine("aws_rfm_guidance", "cls_guidance"))
         suppressed = self.lake.current("bronze", "suppressed_rows")
         e.scan("suppressed", suppressed, ["entity", "_source_file", "_row_hash", "_loaded_at"], exclude=PARTITION_BY)
@@ -548,7 +568,6 @@ def conform_silver(engine: Engine, ctx: RunContext, *, full: bool = False) -> Si
         for (zone, table), (add, drop) in plans.items():
             schema = QUARANTINE_SCHEMA if table == QUARANTINE_TABLE else silver_schema(table)
             lake.commit_partitions(zone, table, PARTITION_BY, add=add, drop=drop, schema=schema, replace=full)
-        _commit_currency_rates(lake, ctx)
         lake.write_arrow("silver", RECONCILIATION_TABLE,
                          pa.Table.from_pylist(recon_rows, schema=RECONCILIATION_SCHEMA))
     written = {f"{zone}.{table}": sorted({key.rsplit("_file=", 1)[1] for key in add})
@@ -582,20 +601,6 @@ def _reconcile(lake: Lake, manifest: dict[str, ManifestEntry], old_recon: dict[s
         rows.append(ReconciliationRow(entry.entity, path, entry.rows + entry.suppressed, accepted_rows,
                                       quarantined_rows))
     return rows
-
-
-def _commit_currency_rates(lake: Lake, ctx: RunContext) -> None:
-    """silver.currency_rates from the settings; a new version only when the rates changed."""
-    rows = [{"currency": code, "rate_to_reporting": float(rate), "reporting_currency": ctx.settings.reporting_currency,
-             "_source_file": "config:currency_rates", "_row_hash": None}
-            for code, rate in sorted(ctx.settings.currency_rates.items())]
-    schema = pa.schema([("currency", pa.string()), ("rate_to_reporting", pa.float64()),
-                        ("reporting_currency", pa.string()), ("_source_file", pa.string()), ("_row_hash", pa.string())])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    current = lake.current("silver", "currency_rates")
-    if current is not None and lake.read_arrow(current).equals(table):
-        return
-    lake.write_arrow("silver", "currency_rates", table)
 
 
 def _finish_report(engine: Engine, lake: Lake, report: SilverReport,

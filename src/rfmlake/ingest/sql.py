@@ -41,6 +41,7 @@ ISO_TIMESTAMP = (
     r"^\d{4}-\d{2}-\d{2}"
     r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
 )
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _INT = r"^[+-]?\d{1,18}$"
 _DECIMAL = r"^[+-]?(\d{1,15}(\.\d*)?|\.\d+)$"
 _TRUE = ("true", "1", "yes")
@@ -125,6 +126,12 @@ def parse_timestamp(x: str) -> str:
     """ISO 8601 text -> UTC timestamp. No offset means UTC (the session time zone); an offset is
     converted; a date alone is midnight UTC. Anything else is null."""
     return f"CASE WHEN {matches(f'trim({x})', ISO_TIMESTAMP)} THEN TRY_CAST(trim({x}) AS TIMESTAMPTZ) END"
+
+
+def parse_date(x: str) -> str:
+    """An ISO 8601 calendar date (YYYY-MM-DD) -> DATE; anything else (a time, another format, a
+    day that does not exist) is null."""
+    return f"CASE WHEN {matches(f'trim({x})', ISO_DATE)} THEN TRY_CAST(trim({x}) AS DATE) END"
 
 
 def parse_int(x: str, type_name: str = "INTEGER") -> str:

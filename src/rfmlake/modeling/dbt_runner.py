@@ -28,10 +28,10 @@ from rfmlake.modeling.results import DbtResult, NodeResult
 from rfmlake.pipeline.context import RunContext
 from rfmlake.settings import RfmSettings, Settings
 
-# The silver tables the project reads. Without orders or rates there is nothing to model; the
-# others may legitimately be absent (a shop without clickstream) and are then read as empty.
+# The silver tables the project reads. Without the purchases RFM works on (rfm.source: orders, or
+# events) there is nothing to model; the others may legitimately be absent (a shop without
+# clickstream, or in one currency: no rates) and are then read as empty.
 SOURCE_TABLES: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "currency_rates")
-REQUIRED_SOURCES: tuple[str, ...] = ("orders", "currency_rates")
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
                  "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
@@ -54,7 +54,11 @@ def dbt_vars(settings: Settings, as_of: date | None, target: str) -> dict[str, A
         "counted_statuses": list(rfm.counted_statuses),
         "lookback_days": rfm.lookback_days,
         "returns_policy": rfm.returns_policy,
+        "rfm_source": rfm.source,
+        "purchase_event_types": list(rfm.purchase_event_types),
         "reporting_currency": settings.reporting_currency,
+        "default_currency": settings.default_currency,
+        "currency_rates": dict(sorted(settings.currency_rates.items())),
         "schema_prefix": schema_prefix(target, settings.prefix),
     }
 
@@ -67,11 +71,12 @@ def _empty_view_sql(name: str) -> str:
     return f'CREATE OR REPLACE VIEW silver."{name}" AS SELECT {", ".join(columns)} WHERE false'
 
 
-def prepare_silver_views(lake: Lake, database: Path) -> tuple[str, ...]:
+def prepare_silver_views(lake: Lake, database: Path, source: str = "orders") -> tuple[str, ...]:
     """Create schema `silver` in the dbt DuckDB file with a view per current silver table, and an
-    empty typed view for each optional one that is absent. Returns the names read as empty."""
+    empty typed view for each optional one that is absent. `source` (rfm.source) names the one that
+    is required. Returns the names read as empty."""
     present = {ref.name for ref in lake.tables("silver")}
-    missing_required = [name for name in REQUIRED_SOURCES if name not in present]
+    missing_required = [name for name in (source,) if name not in present]
     if missing_required:
         raise PipelineError(
             "dbt needs silver tables that are not in the lake at "
@@ -234,7 +239,7 @@ def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", sele
 
     empty_sources: tuple[str, ...] = ()
     if target == "local":
-        empty_sources = prepare_silver_views(lake, database)
+        empty_sources = prepare_silver_views(lake, database, ctx.settings.rfm.source)
 
     # Vars also matter to parse: test arguments (e.g. the accepted reporting currency) render with them.
     args = [command, "--vars", json.dumps(dbt_vars(ctx.settings, ctx.as_of, target))]

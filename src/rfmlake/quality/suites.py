@@ -123,6 +123,7 @@ class QualityContext:
     score_bins: int = 5
     segment_names: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    rfm_source: str = "orders"  # settings rfm.source: the silver table RFM cannot do without
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is None:
@@ -130,23 +131,28 @@ class QualityContext:
         object.__setattr__(self, "known_currencies", frozenset(self.known_currencies))
         object.__setattr__(self, "segment_names", tuple(self.segment_names))
         if not self.known_currencies:
-            raise ValueError("QualityContext.known_currencies is empty; pass the currencies of the rate table")
+            raise ValueError("QualityContext.known_currencies is empty; pass the ISO 4217 codes (from_settings does)")
         for code in self.known_currencies:
             if not re.fullmatch(r"[A-Z]{3}", code):
                 raise ValueError(f"QualityContext.known_currencies: {code!r} is not an ISO 4217 code like 'EUR'")
         if self.score_bins < 2:
             raise ValueError(f"QualityContext.score_bins must be >= 2, got {self.score_bins}")
+        if self.rfm_source not in ("orders", "events"):
+            raise ValueError(f"QualityContext.rfm_source must be 'orders' or 'events', got {self.rfm_source!r}")
 
     @classmethod
     def from_settings(
         cls, settings: Any, *, segment_names: Iterable[str] = (), run_at: datetime | None = None
     ) -> QualityContext:
-        """Build from rfmlake.settings.Settings: currencies of its rate table, its score bins."""
+        """Build from rfmlake.settings.Settings: the ISO 4217 codes, its score bins, its rfm.source."""
+        from rfmlake.contract.currencies import ISO_4217_CODES
+
         return cls(
             run_at=run_at or datetime.now(UTC),
-            known_currencies=frozenset(settings.currency_rates),
+            known_currencies=frozenset(ISO_4217_CODES),
             score_bins=settings.rfm.score_bins,
             segment_names=tuple(segment_names),
+            rfm_source=settings.rfm.source,
         )
 
     @property
@@ -237,18 +243,22 @@ def _silver_columns(table: str) -> tuple[str, ...]:
 # -- silver -----------------------------------------------------------------------------------------
 def silver_suites(ctx: QualityContext) -> tuple[TableSuite, ...]:
     currencies = sorted(ctx.known_currencies)
+    # RFM cannot do without the table its purchases come from (rfm.source): orders, or events.
+    on_orders = ctx.rfm_source == "orders"
     return (
         TableSuite(
-            "silver", "orders", key=("order_id",), required=True,
+            "silver", "orders", key=("order_id",), required=on_orders,
             expected_columns=_silver_columns("orders"),
             checks=(
-                rows_at_least_one(CRITICAL, "orders is not empty: without orders there is no RFM"),
+                rows_at_least_one(CRITICAL if on_orders else WARNING,
+                                  "orders is not empty: without orders there is no RFM" if on_orders else
+                                  "orders is not empty (RFM works on purchase events: rfm.source events)"),
                 not_null("order_id"), unique("order_id"),
                 not_null("customer_id", why="every order has a buyer (RFM groups by customer)"),
                 not_null("order_ts", why="every order has a time (recency)"),
                 not_null("status"), in_set("status", ORDER_STATUSES, why="status is one of the contract's values"),
                 not_null("currency", why="every order has a currency (monetary)"),
-                in_set("currency", currencies, why="currency is in silver.currency_rates (monetary conversion)"),
+                in_set("currency", currencies, why="currency is an ISO 4217 code (monetary conversion)"),
                 between("order_total", min_value=0, why="order totals are not negative"),
                 not_in_future("order_ts", ctx),
                 not_in_future("order_date", ctx, is_date=True),
@@ -294,14 +304,16 @@ def silver_suites(ctx: QualityContext) -> tuple[TableSuite, ...]:
                 rows_at_least_one(WARNING),
                 not_null("product_id"), unique("product_id"),
                 between("price", min_value=0, severity=WARNING, why="list prices are not negative"),
-                in_set("currency", currencies, WARNING, "currency is in silver.currency_rates"),
+                in_set("currency", currencies, WARNING, "currency is an ISO 4217 code"),
             ),
         ),
         TableSuite(
-            "silver", "events", key=("event_id",),
+            "silver", "events", key=("event_id",), required=not on_orders,
             expected_columns=_silver_columns("events"),
             checks=(
-                rows_at_least_one(WARNING),
+                rows_at_least_one(WARNING if on_orders else CRITICAL,
+                                  "the table is not empty" if on_orders else
+                                  "events is not empty: RFM works on its purchase events (rfm.source events)"),
                 not_null("event_id"), unique("event_id"),
                 not_null("event_ts"), not_null("event_type"),
                 token("ip_token"),
@@ -323,14 +335,18 @@ def silver_suites(ctx: QualityContext) -> tuple[TableSuite, ...]:
             ),
         ),
         TableSuite(
-            "silver", "currency_rates", key=("currency",),
+            "silver", "currency_rates", key=("rate_date", "base_currency", "currency"),
             expected_columns=_silver_columns("currency_rates"),
             checks=(
-                rows_at_least_one(WARNING),
-                not_null("currency"), unique("currency"),
-                not_null("rate_to_reporting"),
-                between("rate_to_reporting", min_value=0, strict_min=True, why="rates are > 0"),
-                single_value("reporting_currency", why="one reporting currency for all rates"),
+                # no rows is normal: a shop in one currency needs no rates
+                not_null("rate_date"), not_null("base_currency"), not_null("currency"),
+                compound_unique(("rate_date", "base_currency", "currency"),
+                                why="one rate per day, base and currency (monetary conversion)"),
+                in_set("currency", currencies, why="currency is an ISO 4217 code"),
+                in_set("base_currency", currencies, why="base_currency is an ISO 4217 code"),
+                not_null("rate"),
+                between("rate", min_value=0, strict_min=True, why="rates are > 0"),
+                not_in_future("rate_date", ctx, is_date=True),
             ),
         ),
     )
@@ -372,7 +388,8 @@ def gold_suites(ctx: QualityContext) -> tuple[TableSuite, ...]:
                 rows_at_least_one(WARNING, "at least one customer has a counted order"),
                 *_rfm_value_checks(),
                 in_set("reporting_currency", sorted(ctx.known_currencies), WARNING,
-                       "reporting_currency is in the rate table"),
+                       "reporting_currency is an ISO 4217 code"),
+                single_value("reporting_currency", why="one reporting currency for every customer"),
             ),
         ),
         TableSuite(

@@ -114,6 +114,31 @@ def build_landing(root: Path) -> Path:
         '198.51.100.7 - - [05/Jan/2024:00:00:01 +0000] "POST /cart HTTP/1.1" 304 - "-" "curl/8.0"\n'
         "this is not a log line\n",
     )
+    # The ECB Data Portal's CSV (its columns are aliases of the contract's), a monthly row among the
+    # daily ones; then the contract's own layout with one row per quarantine kind; then the ECB's
+    # wide eurofxref layout, which is not read.
+    _write(
+        landing / "currency_rates" / "ecb.csv",
+        "KEY,FREQ,CURRENCY,CURRENCY_DENOM,EXR_TYPE,EXR_SUFFIX,TIME_PERIOD,OBS_VALUE\n"
+        "EXR.D.USD.EUR.SP00.A,D,USD,EUR,SP00,A,2024-01-04,1.0942\n"
+        "EXR.D.USD.EUR.SP00.A,D,USD,EUR,SP00,A,2024-01-05,1.0921\n"
+        "EXR.D.GBP.EUR.SP00.A,D,GBP,EUR,SP00,A,2024-01-05,0.8600\n"
+        "EXR.M.USD.EUR.SP00.A,M,USD,EUR,SP00,A,2024-01,1.0905\n",
+    )
+    rates = [
+        {"rate_date": "2024-01-05", "currency": "usd", "rate": "1.0925", "base_currency": " eur "},
+        {"rate_date": "2024-01-08", "currency": "SEK", "rate": "11.02", "base_currency": "EUR"},
+        {"rate_date": "2024-01-08", "currency": "SEK", "rate": "11.02", "base_currency": "EUR"},
+        {"rate_date": "2024-01-08", "currency": "CHF", "rate": 0.9301, "base_currency": "EUR"},
+        {"rate_date": "2024-01-08", "currency": "NOK", "rate": "0", "base_currency": "EUR"},
+        {"rate_date": "2024-01-08", "currency": "XYZ", "rate": "1.5", "base_currency": "EUR"},
+        {"rate_date": "2024-01-08", "currency": "CHF", "rate": "0.93", "base_currency": "EURO"},
+        {"rate_date": "2024-01-09", "currency": "CHF", "rate": "n/a", "base_currency": "EUR"},
+        {"rate_date": "2024-01-09", "rate": "1.1", "base_currency": "EUR"},
+        {"rate_date": "2099-01-01", "currency": "CHF", "rate": "0.93", "base_currency": "EUR"},
+    ]
+    _write(landing / "currency_rates" / "rates.jsonl", "".join(json.dumps(r) + "\n" for r in rates))
+    _write(landing / "currency_rates" / "eurofxref.csv", "Date,USD,JPY,\n2024-01-05,1.0921,157.87,\n")
     _write(
         landing / "aws_rfm_guidance" / "guidance.csv",
         "EventName,ProductCode,ProductName,ProductDescription,UnitPrice,Quantity,CustomerID,Username,"

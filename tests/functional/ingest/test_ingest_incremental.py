@@ -22,14 +22,17 @@ from rfmlake.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[3]
 TEST_KEY = "test-key-not-a-secret"
-# Extra deliveries beside the crafted landing: a file of only bad rows, an empty file, an order
-# file that corrects (changes) rows landed earlier, and a second version of one file.
+# Extra deliveries beside the crafted landing (which has three currency_rates files): a file of only
+# bad rows, an empty file, an order file and a currency_rates file that correct (change) rows landed
+# earlier, and a second version of one file.
 EXTRA: dict[str, str] = {
     "orders/bad-only.csv": "order_id,customer_id,order_ts\n,c1,2024-01-01\no50,c1,never\n",
     "events/empty.jsonl": "",
     "orders/corrections.csv": "order_id,customer_id,order_ts,order_total\no8,c1,2024-01-08T12:00:00,9.00\n"
                               "o3,c1,2024-01-10,3.00\n",
     "customers/crm3.csv": "customer_id,email,updated_at\nc2,bob@newest.com,2024-07-01\nc9,nine@x.com,2024-01-01\n",
+    "currency_rates/zz-corrections.csv": "rate_date,currency,rate,base_currency\n2024-01-08,SEK,11.05,EUR\n"
+                                         "2024-01-04,USD,1.0942,EUR\n2024-01-10,GBP,0.8611,EUR\n",
 }
 CHANGED = ("customers/crm3.csv",
            "customer_id,email,updated_at\nc2,bob@changed.com,2024-08-01\nc10,ten@x.com,2024-01-01\n")
@@ -110,6 +113,9 @@ def test_a_changed_file_supersedes_its_rows_and_a_vanished_file_stays_until_full
                               [CHANGED[0]]).fetchall())
     assert emails == {"c2": "bob@changed.com", "c10": "ten@x.com"}  # the earlier version's rows are gone
     assert con.execute("SELECT count(*) FROM silver.customers WHERE customer_id = 'c9'").fetchone()[0] == 0
+    # a rate re-sent in a later file replaces the earlier one for its (rate_date, base, currency)
+    assert con.execute("SELECT rate, _source_file FROM silver.currency_rates WHERE currency = 'SEK'").fetchall() == [
+        (11.05, "currency_rates/zz-corrections.csv")]
     assert snapshot(lake) == _full_snapshot(landing, tmp_path)
 
     (landing / "orders" / "corrections.csv").unlink()  # landing retention removed an ingested file

@@ -14,12 +14,15 @@ VOLATILE = ("_loaded_at", "_load_date", "_file")  # lineage that records when a 
 
 
 def snapshot(lake: Lake) -> dict[str, list[tuple]]:
-    """Every table's rows (load-time lineage left out), sorted: what a reader of the lake sees."""
+    """Every table's rows (load-time lineage left out), sorted: what a reader of the lake sees.
+    Columns are taken by name: a bronze partition holds the extra columns of every file read in the
+    same run, so where the files of one entity differ in extra columns, the order of the union's
+    columns depends on which files were read together; the values do not."""
     con = connect(lake)
     try:
         out: dict[str, list[tuple]] = {}
         for ref in lake.tables():
-            columns = [r[0] for r in con.execute(f"DESCRIBE {ref.zone}.{ref.name}").fetchall()]
+            columns = sorted(r[0] for r in con.execute(f"DESCRIBE {ref.zone}.{ref.name}").fetchall())
             keep = ", ".join(f'"{c}"' for c in columns if c not in VOLATILE and c not in ("ingest_id", "loaded_at",
                                                                                          "run_id", "modified"))
             out[ref.qualified_name] = sorted(con.execute(f"SELECT {keep} FROM {ref.zone}.{ref.name}").fetchall(),

@@ -74,7 +74,21 @@ def test_every_reason_is_produced_with_its_detail(ingested) -> None:  # type: ig
         ("order_items", "unknown_order", "order_id='o3' is not in silver.orders"),
         ("order_items", "duplicate", "same row as kept from order_items/items.jsonl (key o1|1)"),
         ("order_items", "missing_key", "missing product_id"),
-        ("products", "unknown_currency", "currency='ABC' is not one of CHF, DKK, EUR, GBP, JPY, PLN, SEK, USD"),
+        ("products", "unknown_currency", "currency='ABC' is not an ISO 4217 currency code"),
+        ("orders", "unknown_currency", "currency='XYZ' is not an ISO 4217 currency code"),
+        ("currency_rates", "unparsable_date", "rate_date='2024-01' is not a date YYYY-MM-DD"),
+        ("currency_rates", "conflicting_duplicate",
+         "key 2024-01-05|EUR|USD has other content; kept the row from currency_rates/rates.jsonl"),
+        ("currency_rates", "duplicate", "same row as kept from currency_rates/rates.jsonl (key 2024-01-08|EUR|SEK)"),
+        ("currency_rates", "negative_amount", "rate=0.0"),
+        ("currency_rates", "unknown_currency", "currency='XYZ' is not an ISO 4217 currency code"),
+        ("currency_rates", "unknown_currency", "base_currency='EURO' is not an ISO 4217 currency code"),
+        ("currency_rates", "bad_type", "rate='n/a' is not a decimal number"),
+        ("currency_rates", "missing_key", "missing currency"),
+        ("currency_rates", "implausible_date", "rate_date='2099-01-01' is outside the plausible window 1970-01-01 "
+         "to " + ingested.report.plausible_until),
+        ("currency_rates", "missing_key", "none of rate_date, currency, rate, base_currency: one rate per row is read "
+         "(a column per currency, the ECB's eurofxref layout, is not; land the ECB Data Portal's CSV instead)"),
         ("events", "missing_key", "missing event_type"),
         ("events", "unparsable_date", "event_ts='05/01/2024'"),
         ("access_logs", "unparsable_line", "not Combined Log Format: this is not a log line"),
@@ -106,6 +120,9 @@ def test_reconciliation_balances_per_file(ingested) -> None:  # type: ignore[no-
         "access_logs/web-1-2024-01-05.log": (3, 2, 1),
         "aws_rfm_guidance/guidance.csv": (6, 4, 2),
         "customers/crm.csv": (6, 0, 6),
+        "currency_rates/ecb.csv": (4, 2, 2),
+        "currency_rates/eurofxref.csv": (1, 0, 1),
+        "currency_rates/rates.jsonl": (10, 3, 7),
         "customers/crm2.jsonl": (3, 2, 1),
         "events/2024/events.jsonl": (7, 2, 5),
         "order_items/items.jsonl": (12, 3, 9),
@@ -120,8 +137,8 @@ def test_reconciliation_balances_per_file(ingested) -> None:  # type: ignore[no-
     quarantine = _rows(ingested.ctx.lake, "bronze", "quarantine")
     assert sum(report.quarantine_counts.values()) == len(quarantine)
     assert report.quarantine_counts[("order_items", "unknown_order")] == 2
-    assert report.table_rows["orders"] == 6 and report.table_rows["currency_rates"] == 8
-    assert report.to_dict()["rows_in"] == 57
+    assert report.table_rows["orders"] == 6 and report.table_rows["currency_rates"] == 5
+    assert report.to_dict()["rows_in"] == 72
 
 
 def test_case_insensitive_columns_and_extra_column_kept_in_bronze(ingested) -> None:  # type: ignore[no-untyped-def]
@@ -166,6 +183,24 @@ def test_timestamps_are_utc_and_values_typed(ingested) -> None:  # type: ignore[
     items = {(r["order_id"], r["line_number"]): r for r in _rows(lake, "silver", "order_items")}
     assert items[("o1", 1)]["product_id"] == "p1" and items[("o1", 1)]["line_amount"] == Decimal("6.00")
     assert items[("o1", 2)]["product_id"] == "p2" and items[("o1", 2)]["discount"] == Decimal("0.00")
+
+
+def test_currency_rates_are_typed_from_either_layout_and_the_later_file_wins(ingested) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    rows = _rows(ingested.ctx.lake, "silver", "currency_rates")
+    rates = {(r["rate_date"], r["base_currency"], r["currency"]): (r["rate"], r["_source_file"]) for r in rows}
+    assert rates == {
+        # the ECB Data Portal's columns (TIME_PERIOD, CURRENCY_DENOM, OBS_VALUE) read as the contract's
+        (date(2024, 1, 4), "EUR", "USD"): (1.0942, "currency_rates/ecb.csv"),
+        (date(2024, 1, 5), "EUR", "GBP"): (0.86, "currency_rates/ecb.csv"),
+        # the same key in two files: the lexicographically later file's row (codes upper-cased, trimmed)
+        (date(2024, 1, 5), "EUR", "USD"): (1.0925, "currency_rates/rates.jsonl"),
+        (date(2024, 1, 8), "EUR", "CHF"): (0.9301, "currency_rates/rates.jsonl"),
+        (date(2024, 1, 8), "EUR", "SEK"): (11.02, "currency_rates/rates.jsonl"),
+    }
+    bronze = _rows(ingested.ctx.lake, "bronze", "currency_rates", "_source_file = 'currency_rates/ecb.csv'")
+    assert {r["exr_type"] for r in bronze} == {"SP00"}  # the export's other columns stay in bronze
 
 
 def test_aws_guidance_becomes_orders_items_events_and_customers(ingested) -> None:  # type: ignore[no-untyped-def]

@@ -103,7 +103,12 @@ def customer(customer_id: str, opt_in: bool | None = True) -> dict[str, Any]:
     }
 
 
-RATES = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17}
+RATES = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17}  # units of EUR per unit
+
+
+def rate(day: str, currency: str, per_eur: float, base: str = "EUR") -> dict[str, Any]:
+    """A landed rate: one unit of `base` is worth `per_eur` units of `currency` from `day` on."""
+    return {"rate_date": date.fromisoformat(day), "base_currency": base, "currency": currency, "rate": per_eur}
 
 
 def shop() -> dict[str, list[dict[str, Any]]]:
@@ -143,6 +148,7 @@ def shop() -> dict[str, list[dict[str, Any]]]:
                      {"product_id": "p2", "name": "Tea", "category": "food", "brand": "acme",
                       "price": Decimal("5.5000"), "currency": "EUR"}],
         "events": events,
-        "currency_rates": [{"currency": c, "rate_to_reporting": r, "reporting_currency": "EUR"}
-                           for c, r in RATES.items()],
+        # Quoted against EUR, as the ECB does, from before the first order: EUR becomes the
+        # reporting currency (the rates' one base) and every order converts at RATES.
+        "currency_rates": [rate("2023-01-01", c, 1 / r) for c, r in RATES.items() if c != "EUR"],
     }

@@ -100,9 +100,10 @@ def silver_tables() -> dict[str, dict[str, Any]]:
             **_lineage(2),
         },
         "currency_rates": {
-            "currency": ["EUR", "USD"],
-            "rate_to_reporting": [1.0, 0.92],
-            "reporting_currency": ["EUR", "EUR"],
+            "rate_date": pa.array([date(2024, 5, 1), date(2024, 5, 2)], pa.date32()),
+            "base_currency": ["EUR", "EUR"],
+            "currency": ["USD", "USD"],
+            "rate": [1.0868, 1.0901],
             **_lineage(2),
         },
     }

@@ -72,7 +72,7 @@ def test_quality_stage_reads_s3_in_place_and_writes_its_reports_there(
 
     monkeypatch.setattr(workspace_module, "workspace", no_workspace)
     config = tmp_path / "aws.yaml"
-    config.write_text(f"prefix: {PREFIX}\ncurrency_rates: {{EUR: 1.0, USD: 0.92}}\n")
+    config.write_text(f"prefix: {PREFIX}\nreporting_currency: EUR\ncurrency_rates: {{USD: 0.92}}\n")
     assert load_settings(config).prefix == PREFIX
 
     from rfmlake.errors import QualityError

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from rfmlake.contract import ORDER_STATUSES
-from rfmlake.settings import DEFAULT_CURRENCY_RATES
+from rfmlake.contract.currencies import ISO_4217_CODES
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
 CLF = re.compile(
@@ -176,7 +176,7 @@ def quarantine_counts(root: Path) -> dict[str, dict[str, int]]:
             reasons["bad_type"] += 1
         elif not _empty(total) and decimal(total) < 0:  # type: ignore[operator]
             reasons["negative_amount"] += 1
-        elif not _empty(row.get("currency")) and row["currency"] not in DEFAULT_CURRENCY_RATES:
+        elif not _empty(row.get("currency")) and row["currency"] not in ISO_4217_CODES:
             reasons["unknown_currency"] += 1
         elif not _empty(row.get("status")) and row["status"] not in ORDER_STATUSES:
             reasons["unknown_status"] += 1
@@ -226,6 +226,28 @@ def quarantine_counts(root: Path) -> dict[str, dict[str, int]]:
             valid.append(row)
     _dedupe(valid, ("event_id",), tuple(sorted({k for row in valid[:1] for k in row})), (), reasons)
     result["events"] = reasons
+
+    # currency rates
+    reasons = Counter()
+    rows, reasons["malformed_record"] = read_rows(root / "currency_rates")
+    valid = []
+    for _, row in rows:
+        rate = decimal(row.get("rate"))
+        if any(_empty(row.get(c)) for c in ("rate_date", "currency", "rate", "base_currency")):
+            reasons["missing_key"] += 1
+        elif not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(row["rate_date"])):
+            reasons["unparsable_date"] += 1
+        elif rate is None:
+            reasons["bad_type"] += 1
+        elif rate <= 0:
+            reasons["negative_amount"] += 1
+        elif row["currency"] not in ISO_4217_CODES or row["base_currency"] not in ISO_4217_CODES:
+            reasons["unknown_currency"] += 1
+        else:
+            valid.append(row)
+    _dedupe(valid, ("rate_date", "base_currency", "currency"), ("rate_date", "base_currency", "currency", "rate"),
+            ("rate",), reasons)
+    result["currency_rates"] = reasons
 
     # access logs
     reasons = Counter()

@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from generate_landing_reader import is_iso, quarantine_counts, read_rows
 from rfmlake.contract import ENTITIES, ORDER_STATUSES, QuarantineReason
 from rfmlake.errors import RfmlakeError
 from rfmlake.generate import MANIFEST_NAME, GenerationError, generate_landing
-from rfmlake.settings import DEFAULT_CURRENCY_RATES
 
 END = date(2026, 10, 31)
 
@@ -41,6 +40,30 @@ def orders_frame(root: Path) -> pd.DataFrame:
     frame = pd.DataFrame([row for _, row in rows])
     frame["total"] = frame["order_total"].map(lambda v: Decimal(str(v)))
     return frame
+
+
+def utc_day(text: str) -> date:
+    """The UTC date of an ISO 8601 timestamp; one without an offset is UTC (the contract's rule)."""
+    moment = datetime.fromisoformat(text)
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+def rates_frame(root: Path) -> pd.DataFrame:
+    frame = pd.read_csv(root / "currency_rates" / "eur-reference-rates.csv", dtype=str)
+    frame["rate_date"] = pd.to_datetime(frame["rate_date"], format="%Y-%m-%d")
+    return frame
+
+
+def eur_per_unit(orders: pd.DataFrame, rates: pd.DataFrame) -> pd.Series:
+    """Units of EUR per unit of each order's currency on its UTC day: the latest landed rate on or
+    before it (the pipeline's rule), 1 for EUR."""
+    # (parsed one by one: pandas reads a bare time among offset ones in another row's offset)
+    day = pd.to_datetime([utc_day(text) for text in orders["order_ts"]])
+    keyed = pd.DataFrame({"day": day, "currency": orders["currency"], "row": range(len(orders))}).sort_values("day")
+    quotes = rates.assign(eur=1 / rates["rate"].astype(float)).sort_values("rate_date")
+    matched = pd.merge_asof(keyed, quotes, left_on="day", right_on="rate_date", by="currency", direction="backward")
+    per_unit = matched.set_index("row")["eur"].sort_index()
+    return per_unit.where(orders["currency"].to_numpy() != "EUR", 1.0)
 
 
 def lines_frame(root: Path) -> pd.DataFrame:
@@ -125,8 +148,7 @@ def test_header_totals_equal_the_sum_of_lines_net_of_discounts(clean_landing: Pa
 
 def test_distribution_looks_like_an_online_shop(clean_landing: Path) -> None:
     orders = orders_frame(clean_landing)
-    orders["eur"] = [t * Decimal(str(DEFAULT_CURRENCY_RATES[c])) for t, c in
-                     zip(orders["total"], orders["currency"], strict=True)]
+    orders["eur"] = orders["total"].astype(float).to_numpy() * eur_per_unit(orders, rates_frame(clean_landing)).to_numpy()
     orders["ts"] = pd.to_datetime(orders["order_ts"], utc=True, format="ISO8601")
     completed = orders[orders["status"] == "completed"]
     per_customer = completed.groupby("customer_id").agg(n=("order_id", "size"), revenue=("eur", "sum"),
@@ -144,7 +166,7 @@ def test_distribution_looks_like_an_online_shop(clean_landing: Path) -> None:
     assert set(shares.index) == set(ORDER_STATUSES)
     assert 0.75 < shares["completed"] < 0.92 and 0.02 < shares["returned"] < 0.15
     assert 0.02 < shares["cancelled"] < 0.10 and shares["pending"] < 0.05
-    assert {"EUR", "USD", "GBP", "SEK"} <= set(orders["currency"]) <= set(DEFAULT_CURRENCY_RATES)
+    assert {"EUR", "USD", "GBP", "SEK"} <= set(orders["currency"])
     customers = pd.read_csv(clean_landing / "customers" / "customers.csv", dtype=str, keep_default_na=False)
     known = set(customers["customer_id"])
     guests = set(orders["customer_id"]) - known
@@ -155,6 +177,31 @@ def test_distribution_looks_like_an_online_shop(clean_landing: Path) -> None:
     with_offset = stamps.str.contains(r"[+-]\d{2}:\d{2}$")
     assert 0.2 < with_offset.mean() < 0.8 and stamps.map(is_iso).all()
     assert customers["email"].str.contains("@").mean() > 0.8
+
+
+def test_daily_rates_cover_every_order_and_convert_prices_back_to_the_catalog(clean_landing: Path) -> None:
+    """The landed rates (base EUR, weekdays, moving over time) have a rate on or before every order
+    of every currency but EUR, and converting a line's unit price back with the rate of its order's
+    day gives the product's EUR list price (up to the cent the local price was rounded to)."""
+    rates = rates_frame(clean_landing)
+    orders = orders_frame(clean_landing)
+    assert set(rates["base_currency"]) == {"EUR"}
+    assert set(rates["currency"]) == set(orders["currency"]) - {"EUR"}
+    assert (rates["rate_date"].dt.dayofweek < 5).all()
+    assert not rates.duplicated(["rate_date", "currency"]).any()
+    usd = rates[rates["currency"] == "USD"]["rate"].astype(float)
+    assert usd.nunique() > 100 and usd.min() > 0.9 and usd.max() < 1.3  # moves around 1 / 0.92
+    assert rates["rate_date"].min().date() < min(utc_day(text) for text in orders["order_ts"])
+    per_unit = eur_per_unit(orders, rates)
+    assert per_unit.notna().all()
+    lines = lines_frame(clean_landing).merge(orders.assign(per_unit=per_unit.to_numpy())[
+        ["order_id", "currency", "per_unit"]], on="order_id")
+    products = pd.read_csv(clean_landing / "products" / "products.csv", dtype=str).rename(columns=str.lower)
+    lines = lines.merge(products[["product_id", "price"]], on="product_id")
+    foreign = lines[lines["currency"] != "EUR"]
+    back = foreign["unit_price"] * foreign["per_unit"]
+    error = (back - foreign["price"].astype(float)).abs()
+    assert len(foreign) > 1000 and (error <= 0.005 * foreign["per_unit"] + 1e-9).all(), error.max()
 
 
 def test_events_cover_known_and_anonymous_visitors(clean_landing: Path) -> None:
@@ -216,7 +263,7 @@ def test_bad_rows_use_the_documented_values(bad_landing: Path) -> None:
     texts = {p.relative_to(bad_landing).as_posix(): p.read_text() for p in bad_landing.rglob("*.csv")}
     texts |= {p.relative_to(bad_landing).as_posix(): p.read_text() for p in bad_landing.rglob("*.jsonl")}
     everything = "\n".join(texts.values())
-    for value in (",two,", ",abc,", ",x\n", "31/02/2024 25:61", "yesterday", ",XXX,", "shipped-ish"):
+    for value in (",two,", ",abc,", ",x\n", "31/02/2024 25:61", "yesterday", ",XXX,", "shipped-ish", ",n/a,"):
         assert value in everything, value
     customers = texts["customers/customers.csv"].splitlines()
     assert customers[-1].count('"') == 1  # the unclosed quote is the file's last line

@@ -40,19 +40,26 @@ def test_profile_has_local_duckdb_and_offline_athena_targets(tmp_path: Path) -> 
 
 
 def test_vars_come_from_settings_and_as_of() -> None:
-    settings = Settings(prefix="shop", reporting_currency="USD",
+    settings = Settings(prefix="shop", reporting_currency="USD", currency_rates={"GBP": 1.27, "EUR": 1.09},
                         rfm=RfmSettings(lookback_days=90, counted_statuses=("completed", "pending"),
-                                        returns_policy="net"))
+                                        returns_policy="net", source="events",
+                                        purchase_event_types=("Purchase", " order_completed")))
     assert dbt_vars(settings, date(2024, 3, 6), "local") == {
         "as_of_date": "2024-03-06",
         "counted_statuses": ["completed", "pending"],
         "lookback_days": 90,
         "returns_policy": "net",
+        "rfm_source": "events",
+        "purchase_event_types": ["purchase", "order_completed"],
         "reporting_currency": "USD",
+        "default_currency": "EUR",
+        "currency_rates": {"EUR": 1.09, "GBP": 1.27},
         "schema_prefix": "",
     }
     athena_vars = dbt_vars(Settings(), None, "athena")
     assert athena_vars["as_of_date"] is None and athena_vars["lookback_days"] is None
+    # no setting: the reporting currency comes from the data, and there are no fixed rates
+    assert athena_vars["reporting_currency"] is None and athena_vars["currency_rates"] == {}
     assert athena_vars["schema_prefix"] == "rfmlake_"
     assert schema_prefix("local", "shop") == "" and schema_prefix("athena", "shop") == "shop_"
 
@@ -76,20 +83,21 @@ def _silver(name: str, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
 
 
-def test_silver_views_need_orders_and_rates(tmp_path: Path) -> None:
+def test_silver_views_need_the_purchases_rfm_works_on(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     lake.write_arrow("silver", "orders", _silver("orders", [{"order_id": "o1", "customer_id": "c1"}]))
-    with pytest.raises(PipelineError, match=r"silver\.currency_rates"):
-        prepare_silver_views(lake, tmp_path / "dbt.duckdb")
+    with pytest.raises(PipelineError, match=r"silver\.events"):
+        prepare_silver_views(lake, tmp_path / "dbt.duckdb", source="events")
+    with pytest.raises(PipelineError, match=r"silver\.orders"):
+        prepare_silver_views(Lake(tmp_path / "other"), tmp_path / "dbt2.duckdb")
 
 
 def test_absent_optional_silver_tables_read_as_empty_typed_views(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     lake.write_arrow("silver", "orders", _silver("orders", [{"order_id": "o1", "customer_id": "c1"}]))
-    lake.write_arrow("silver", "currency_rates", _silver("currency_rates", [{"currency": "EUR"}]))
     database = tmp_path / "dbt.duckdb"
     empty = prepare_silver_views(lake, database)
-    assert empty == ("customers", "order_items", "products", "events")
+    assert empty == ("customers", "order_items", "products", "events", "currency_rates")
     con = duckdb.connect(str(database), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM silver.orders").fetchone() == (1,)

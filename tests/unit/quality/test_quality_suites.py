@@ -73,11 +73,18 @@ def test_run_parameters_reach_the_expectations() -> None:
     assert segment.kwargs["value_set"] == ["Champions", "Lost"] and segment.severity is Severity.CRITICAL
 
 
-def test_row_count_is_critical_for_orders_only_in_silver() -> None:
-    severities = {s.table: next(c.severity for c in s.checks if c.expectation.startswith("expect_table_row_count"))
-                  for s in silver_suites(CTX)}
-    assert severities.pop("orders") is Severity.CRITICAL
-    assert set(severities.values()) == {Severity.WARNING}
+def test_row_count_is_critical_for_the_table_rfm_works_on_only_in_silver() -> None:
+    def severities(ctx: QualityContext) -> dict[str, Severity | None]:
+        return {s.table: next((c.severity for c in s.checks if c.expectation.startswith("expect_table_row_count")),
+                              None) for s in silver_suites(ctx)}
+
+    on_orders = severities(CTX)
+    assert on_orders.pop("orders") is Severity.CRITICAL
+    assert on_orders.pop("currency_rates") is None  # a shop in one currency lands no rates
+    assert set(on_orders.values()) == {Severity.WARNING}
+    on_events = severities(QualityContext(run_at=CTX.run_at, known_currencies=CTX.known_currencies,
+                                          rfm_source="events"))
+    assert (on_events["events"], on_events["orders"]) == (Severity.CRITICAL, Severity.WARNING)
 
 
 def test_required_tables() -> None:
@@ -107,10 +114,20 @@ def test_context_normalises_and_validates() -> None:
 
 
 def test_context_from_settings() -> None:
-    settings = load_settings(overrides={"rfm.score_bins": 3, "currency_rates": {"EUR": 1.0, "NOK": 0.09}})
+    settings = load_settings(overrides={"rfm.score_bins": 3, "rfm.source": "events"})
     ctx = QualityContext.from_settings(settings, segment_names=["Champions"], run_at=CTX.run_at)
-    assert (ctx.score_bins, ctx.known_currencies, ctx.segment_names) == (3, frozenset({"EUR", "NOK"}),
-                                                                         ("Champions",))
+    assert (ctx.score_bins, ctx.segment_names, ctx.rfm_source) == (3, ("Champions",), "events")
+    # unknown_currency means "not an ISO 4217 code", whatever rates there are
+    assert {"EUR", "NOK", "JPY", "XCG"} <= ctx.known_currencies and not {"XXX", "XTS", "ABC"} & ctx.known_currencies
+
+
+def test_the_table_rfm_works_on_is_the_required_one() -> None:
+    def required(ctx: QualityContext) -> set[str]:
+        return {s.table for s in silver_suites(ctx) if s.required}
+
+    assert required(CTX) == {"orders"}
+    assert required(QualityContext(run_at=CTX.run_at, known_currencies=CTX.known_currencies,
+                                   rfm_source="events")) == {"events"}
 
 
 def test_importing_the_package_does_not_import_great_expectations() -> None:

@@ -9,7 +9,8 @@ from rfmlake.settings import load_settings
 def test_repo_local_config_is_valid() -> None:
     settings = load_settings(Path(__file__).parents[3] / "config" / "local.yaml")
     assert settings.rfm.score_bins == 5
-    assert settings.reporting_currency in settings.currency_rates
+    # no built-in rates: the reporting currency comes from the data unless set (docs/pipeline.md)
+    assert settings.reporting_currency is None and settings.currency_rates == {}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -25,9 +26,16 @@ def write(tmp_path: Path, text: str) -> Path:
         ("rfm:\n  returns_policy: keep\n", "rfm.returns_policy: Input should be 'exclude' or 'net'"),
         ("rfm:\n  counted_statuses: [shipped]\n", "rfm.counted_statuses: unknown status ['shipped']; allowed:"),
         ("rfm:\n  bins: 5\n", "rfm.bins: unknown key"),
-        ("currency_rates:\n  EUR: 1\n  usd: 2\n", "currency code 'usd' is not an ISO 4217 code"),
+        ("reporting_currency: EUR\ncurrency_rates:\n  EUR: 1\n  usd: 2\n", "currency code: 'usd' is not an ISO 4217 code"),
+        ("reporting_currency: EUR\ncurrency_rates:\n  XYZ: 2\n", "'XYZ' is not an ISO 4217 currency code"),
+        ("reporting_currency: EUR\ncurrency_rates:\n  USD: 0\n", "rate for USD must be > 0"),
+        ("reporting_currency: euro\n", "reporting_currency: currency: 'euro' is not an ISO 4217 code"),
+        ("currency_rates:\n  USD: 0.92\n", "currency_rates are units of reporting_currency per unit of each currency: "
+         "set reporting_currency too (rates given for USD)"),
+        ("reporting_currency: EUR\ncurrency_rates:\n  EUR: 0.9\n", "the reporting currency's own rate is 1"),
+        ("rfm:\n  source: clicks\n", "rfm.source: Input should be 'orders' or 'events'"),
+        ("rfm:\n  purchase_event_types: []\n", "rfm.purchase_event_types: list at least one non-empty event type"),
         ("segmentation:\n  k_min: 6\n  k_max: 3\n", "segmentation.k_min (6) must be <= segmentation.k_max (3)"),
-        ("reporting_currency: USD\ncurrency_rates:\n  EUR: 1\n", "reporting_currency: USD has no entry in currency_rates"),
         ("- a\n- b\n", "must hold a mapping"),
         ("rfm: [\n", "is not valid YAML"),
     ],
