@@ -137,6 +137,20 @@ PIPELINE: tuple[Stage, ...] = (
         state=("activation",),
         exports=("gold/_activation",),  # the file destination's exports (rfmlake.activation.destinations.file)
     ),
+    Stage(
+        "journeys",
+        "advance the journeys (journeys/*.yaml): entries from segment changes, holdout and variants, "
+        "sends (local default: the outbox in gold/_journeys), results with lift",
+        runtime="python",
+        entry="rfmlake.pipeline.stages:journeys",
+        max_attempts=2,  # a retry resumes the interrupted tick from its journal on the lake
+        reads=("bronze.customers", "silver.customers", "gold.customer_rfm", "gold.segment_membership_history",
+               "gold.customer_value", "gold.dim_customers", "gold.fct_orders", "gold.journey_assignments"),
+        writes=("gold.journey_assignments", "gold.journey_results"),
+        # The erasure suppression list, checked at send time. The journey state, journal and outbox
+        # are written straight to the lake, not published from the workspace (rfmlake.journeys.store).
+        state=("governance",),
+    ),
 )
 
 
