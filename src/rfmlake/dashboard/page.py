@@ -247,7 +247,8 @@ figcaption{font-weight:600;margin-bottom:8px} .note{color:#555;font-size:12px;ma
 .empty{color:#8a5a00;background:#fff8e6;padding:12px;border-radius:4px}
 h2{font-size:18px;margin:28px 0 4px} table.results{border-collapse:collapse;font-size:12px;width:100%}
 table.results th,table.results td{border-bottom:1px solid #e5e5e5;padding:4px 6px;text-align:right}
-table.results th:first-child,table.results td:first-child,table.results th:last-child,table.results td.note{text-align:left}
+table.results th:first-child,table.results td:first-child,table.results th:last-child,
+table.results td.note{text-align:left}
 footer{color:#777;font-size:12px;margin-top:24px}
 """
 

@@ -153,7 +153,7 @@ def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination]
         if plan.num_rows == 0 and _same(entries, store.entries(state)) and after["journeys"] == state.get("journeys"):
             report.status = "up_to_date"
             return report
-        tick = f"{after['as_of'].replace('-', '')}T{now:%H%M%S}-{uuid.uuid4().hex[:6]}"
+        tick = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"  # sortable by when it was planned
         meta = {"tick": tick, "as_of": after["as_of"], "planned_at": now.isoformat(),
                 "batches": max(plan.column("batch").to_pylist(), default=-1) + 1}
         store.start(meta, plan, entries, after)

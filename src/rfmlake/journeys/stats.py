@@ -10,8 +10,8 @@ could detect. docs/journeys.md explains each choice.
   built from the two Wilson intervals.
 - Revenue per customer: Welch's t-test and interval on the per-customer revenue (non-converters
   count 0), which does not assume equal variances.
-- Minimum detectable effect: the absolute lift the two-sided test finds with `power` at `alpha`
-  given the group sizes, at the pooled rate.
+- Minimum detectable effect: the smallest increase over the holdout's rate that the two-sided test
+  finds with `power` at `alpha`, given the group sizes (solved for the test's own standard errors).
 - Bayesian: P(treatment rate > holdout rate) under uniform Beta(1, 1) priors, integrated numerically.
 
 Every function takes NumPy arrays as well as scalars, so a simulation of many experiments is one
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 ArrayLike = Any
 
@@ -77,15 +77,33 @@ def two_proportion_pvalue(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: Array
 
 def minimum_detectable_effect(n1: ArrayLike, n2: ArrayLike, rate: ArrayLike, *, alpha: float = 0.05,
                               power: float = 0.8) -> np.ndarray:
-    """The absolute difference in rates a two-sided test at `alpha` detects with `power`, for
-    groups of n1 and n2 at a base `rate` (clipped away from 0 and 1 by half a customer)."""
-    n1, n2, rate = (np.asarray(v, dtype=float) for v in (n1, n2, rate))
-    total = n1 + n2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        floor = 0.5 / total
-        p = np.clip(rate, floor, 1 - floor)
-        mde = (_z(1 - alpha) + float(stats.norm.ppf(power))) * np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-    return np.where((n1 > 0) & (n2 > 0), mde, np.nan)
+    """The smallest increase d of group 1's rate over a base `rate` (group 2's) that the two-sided
+    pooled z-test at `alpha` detects with `power`, for groups of n1 and n2: the root of
+    d = z(1 - alpha/2) * sd0(d) + z(power) * sd1(d), with sd0 the test's standard error at the pooled
+    rate it would see and sd1 the difference's standard error at rates rate + d and rate. The base
+    rate is kept half a customer away from 0 and 1. NaN for an empty group, or when even a rate of
+    100% would not be detected."""
+    z_alpha, z_power = _z(1 - alpha), float(stats.norm.ppf(power))
+
+    def one(n1: float, n2: float, rate: float) -> float:
+        if not (n1 > 0 and n2 > 0) or not np.isfinite(rate):
+            return float("nan")
+        floor = 0.5 / (n1 + n2)
+        p = min(max(rate, floor), 1 - floor)
+
+        def gap(d: float) -> float:
+            p1 = p + d
+            pooled = (n1 * p1 + n2 * p) / (n1 + n2)
+            sd0 = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+            sd1 = np.sqrt(p1 * (1 - p1) / n1 + p * (1 - p) / n2)
+            return float(d - z_alpha * sd0 - z_power * sd1)
+
+        top = 1 - p
+        if gap(top) < 0:
+            return float("nan")
+        return float(optimize.brentq(gap, 0.0, top, xtol=1e-10))
+
+    return np.vectorize(one, otypes=[float])(n1, n2, rate)
 
 
 def welch(a: ArrayLike, b: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float, float]:
@@ -189,14 +207,15 @@ def compare(revenue: ArrayLike, converted: ArrayLike, holdout_revenue: ArrayLike
     lift = rate - h_rate
     lift_low, lift_high = newcombe_interval(x, n, xh, nh, confidence)
     p = float(two_proportion_pvalue(x, n, xh, nh))
-    mde = float(minimum_detectable_effect(n, nh, (x + xh) / (n + nh), alpha=1 - confidence, power=power))
+    mde = float(minimum_detectable_effect(n, nh, h_rate, alpha=1 - confidence, power=power))
     r_diff, r_low, r_high, r_p = welch(revenue, h_revenue, confidence)
     significant = p < 1 - confidence
     if significant:
         note = f"significant at {confidence:.0%} (p = {p:.3g})"
-    elif abs(lift) < mde:
-        note = (f"not significant (p = {p:.3g}); {n:,} treated and {nh:,} held out can only detect a lift of "
-                f"{_rate(mde)} or more ({power:.0%} power): too few customers to decide on a smaller effect")
+    elif not np.isfinite(mde) or abs(lift) < mde:
+        smallest = f"a lift of {_rate(mde)} or more" if np.isfinite(mde) else "no lift at all"
+        note = (f"not significant (p = {p:.3g}); {n:,} treated and {nh:,} held out can only detect {smallest} "
+                f"({power:.0%} power): too few customers to decide on a smaller effect")
     else:
         note = f"not significant (p = {p:.3g})"
     return Comparison(

@@ -83,23 +83,33 @@ class LakeView:
         horizons = [int(m.group(1)) for m in map(_HORIZON.match, names) if m]
         return horizons[0] if len(horizons) == 1 else None
 
+    def _columns(self, table: str) -> set[str]:
+        if table not in self.tables:
+            return set()
+        return {row[0] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+
     def _facts_sql(self) -> str:
-        rfm = ", ".join(f"r.{c}" for c in RFM_COLUMNS)
-        if self.horizon is not None:
-            value = ", ".join(
-                f"v.{c}_{self.horizon}d AS {c}" if c in _HORIZON_COLUMNS else f"v.{c}" for c in VALUE_COLUMNS)
-            value_join = "LEFT JOIN gold.customer_value v USING (customer_id)"
-        else:  # the value stage has not run on this lake: value conditions match nobody
-            value = ", ".join(f"CAST(NULL AS DOUBLE) AS {c}" for c in VALUE_COLUMNS)
-            value_join = ""
-        if "gold.dim_customers" in self.tables:
-            customer = ", ".join(f"d.{c}" for c in CUSTOMER_COLUMNS)
-            customer_join = "LEFT JOIN gold.dim_customers d USING (customer_id)"
-        else:
-            customer = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in CUSTOMER_COLUMNS)
-            customer_join = ""
-        return (f"SELECT r.customer_id, {rfm}, {value}, {customer} FROM gold.customer_rfm r "
-                f"{value_join} {customer_join}")
+        """A column a condition may name is NULL where its table lacks it (a lake whose value stage
+        never ran): a condition on it then matches nobody."""
+        def pick(alias: str, available: set[str], names: tuple[str, ...], rename: dict[str, str]) -> list[str]:
+            out = []
+            for name in names:
+                source = rename.get(name, name)
+                out.append(f"{alias}.{source} AS {name}" if source in available else f"NULL AS {name}")
+            return out
+
+        horizon = {c: f"{c}_{self.horizon}d" for c in _HORIZON_COLUMNS} if self.horizon is not None else {}
+        value_columns = self._columns("gold.customer_value")
+        customer_columns = self._columns("gold.dim_customers")
+        select = [*pick("r", self._columns("gold.customer_rfm"), RFM_COLUMNS, {}),
+                  *pick("v", value_columns, VALUE_COLUMNS, horizon),
+                  *pick("d", customer_columns, CUSTOMER_COLUMNS, {})]
+        joins = []
+        if value_columns:
+            joins.append("LEFT JOIN gold.customer_value v USING (customer_id)")
+        if customer_columns:
+            joins.append("LEFT JOIN gold.dim_customers d USING (customer_id)")
+        return f"SELECT r.customer_id, {', '.join(select)} FROM gold.customer_rfm r {' '.join(joins)}"
 
     # -- history ---------------------------------------------------------------------------------
     def history_dates(self) -> list[date]:
