@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from activation_lakes import write_customers, write_rfm
 from rfmlake.activation.destinations.base import Destination
+from rfmlake.activation.destinations.outbox import OutboxDestination
 from rfmlake.activation.model import Change, RecordFailure
 from rfmlake.journeys.spec import EmailTemplate, JourneySet, parse_journey
 from rfmlake.lake import Lake
@@ -136,13 +137,31 @@ def recorded(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
-def child(lake_dir: str, record: str, replay_safe: str, pause: str) -> None:
-    """The process the crash test kills: advances the journeys through a slow Recorder."""
+class SlowOutbox(OutboxDestination):
+    """The outbox, taking its time per batch, so the crash test can kill the process mid-tick."""
+
+    def __init__(self, location: str, pause: float) -> None:
+        super().__init__(location, batch_size=3)
+        self.pause = pause
+
+    def send(self, batch: Sequence[Change]) -> list[RecordFailure]:
+        failures = super().send(batch)
+        time.sleep(self.pause)
+        return failures
+
+
+def child(lake_dir: str, mode: str, record: str, pause: str) -> None:
+    """The process the crash test kills: advances a one-email journey through a slow destination,
+    the outbox (`mode` outbox) or a Recorder that may not repeat a send (`mode` unsafe)."""
+    from rfmlake.journeys.channels import outbox_location
     from rfmlake.journeys.engine import advance
 
-    recorder = Recorder(Path(record), replay_safe=replay_safe == "1", pause=float(pause))
+    if mode == "outbox":
+        destination: Destination = SlowOutbox(outbox_location(lake_dir), float(pause))
+    else:
+        destination = Recorder(Path(record), replay_safe=False, pause=float(pause))
     journeys = journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}]))
-    advance(Lake(lake_dir), journeys, {c: recorder for c in ("email", "sms", "call", "event")}, now=NOON)
+    advance(Lake(lake_dir), journeys, {c: destination for c in ("email", "sms", "call", "event")}, now=NOON)
 
 
 if __name__ == "__main__":
