@@ -13,7 +13,7 @@ Under the lake's run lock (no pipeline run reads or writes meanwhile):
    file still reconciles.
 4. Gold: rows with their customer id, their orders, their email token or their id's token go.
 5. Every older table version, the dbt working database (rebuilt by the next run), the profile store,
-   the activation exports and state, and the run reports lose them too.
+   the activation exports and state, the journeys' state and outbox, and the run reports lose them too.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ SENDER_IAM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ses": (("ses:SendEmail",), ("arn:{partition}:ses:{region}:{account}:identity/*",
                                  "arn:{partition}:ses:{region}:{account}:configuration-set/*",
                                  "arn:{partition}:ses:{region}:{account}:contact-list/*")),
-    "sms": (("sms-voice:SendTextMessage",), ("arn:{partition}:sms-voice:{region}:{account}:*",)),
+    "sms": (("sms-voice:SendTextMessage",), ()),  # resources: activation's sms_resources (identity, opt-out lists)
     "connect_campaigns": (("connect-campaigns:PutOutboundRequestBatch",),
                           ("arn:{partition}:connect-campaigns:{region}:{account}:campaign/*",)),
     "eventbridge": (("events:PutEvents",), ("arn:{partition}:events:{region}:{account}:event-bus/{event_bus}",)),
@@ -72,8 +72,13 @@ def build_senders(settings: JourneysSettings, lake_location: str, *, boto3_sessi
 def sender_iam(settings: JourneysSettings, *, partition: str, region: str,
                account: str) -> tuple[tuple[str, ...], list[str]]:
     """(IAM actions, resource ARNs) the configured senders need, for the role that runs the stage."""
+    from rfmlake.activation.config import sms_resources
+
     actions: list[str] = []
     resources: list[str] = []
+    if settings.sms.destination == "sms":
+        resources += sms_resources(str(settings.sms.origination_identity), settings.sms.configuration_set,
+                                   partition=partition, region=region, account=account)
     for kind, values in ((settings.email.destination, {}), (settings.sms.destination, {}),
                          (settings.call.destination, {}),
                          (settings.event.destination, {"event_bus": settings.event.event_bus})):

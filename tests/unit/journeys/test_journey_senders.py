@@ -177,6 +177,7 @@ def test_senders_come_from_the_settings_and_get_exactly_the_iam_they_call(tmp_pa
         assert set(SENDER_IAM[kind][0]) == {f"{prefixes[kind]}:{op}" for op in _operations(module)}
     assert set(actions) == {a for kind in modules for a in SENDER_IAM[kind][0]}
     assert "arn:aws:events:eu-west-1:123456789012:event-bus/crm" in resources
+    assert IDENTITY in resources and "arn:aws:sms-voice:eu-west-1:123456789012:opt-out-list/*" in resources
     bad = load_settings(None, {"journeys.sms.destination": "sms", "journeys.sms.origination_identity": "x"})
     with pytest.raises(JourneyError, match="journeys settings: origination_identity 'x'"):
         build_senders(bad.journeys, str(tmp_path))
