@@ -227,9 +227,11 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
                 by_customer[(journey.id, entry["customer_id"])].append(entry)
                 report.entered[journey.id] += 1
                 report.groups.setdefault(journey.id, Counter())[entry["variant"]] += 1
+        # never backwards: a run for an earlier as_of (a backfill) must not process dates again
+        through = max([d for d in (processed, todo[-1] if todo else None) if d is not None], default=None)
+        first = known.get("first_as_of") or (todo[0].isoformat() if todo else None)
         after[journey.id] = {"digest": journey.digest, "status": journey.status,
-                             "processed_through": as_of.isoformat() if (todo or processed) else None,
-                             "first_as_of": known.get("first_as_of") or as_of.isoformat()}
+                             "processed_through": through.isoformat() if through else None, "first_as_of": first}
         active = [e for e in entries if e["journey_id"] == journey.id and e["status"] == ACTIVE]
         plan.extend(_walk(view, journeys, journey, active, as_of, now, caps, report))
     return _batched(plan, report), pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA), \

@@ -64,13 +64,15 @@ def write_assignments(lake: Lake, store: JourneyStore) -> TableRef:
 
 
 def journey_days(journeys: JourneySet, state: dict[str, Any], history_dates: list[date]) -> dict[str, list[date]]:
-    """The as_of dates each journey has run on: from its first run through the last it processed."""
+    """The as_of dates each journey has run on: from the first that admitted anyone to the latest
+    run's (entries keep converting after a journey's end_date or while it is paused)."""
     out: dict[str, list[date]] = {}
     for journey in journeys.journeys:
         known = state.get("journeys", {}).get(journey.id, {})
-        if not known.get("first_as_of") or not known.get("processed_through"):
+        if not known.get("first_as_of") or not (state.get("as_of") or known.get("processed_through")):
             continue
-        first, last = date.fromisoformat(known["first_as_of"]), date.fromisoformat(known["processed_through"])
+        first = date.fromisoformat(known["first_as_of"])
+        last = date.fromisoformat(state.get("as_of") or known["processed_through"])
         days = [d for d in history_dates if first <= d <= last] or [last]
         out[journey.id] = days
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from activation_lakes import write_rfm
 from journey_lakes import NOON, JourneyLake, Recorder, customer_ids, journey_set, recorded, win_back
 from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
 from rfmlake.journeys.engine import advance
@@ -287,6 +288,32 @@ def test_tables_follow_the_store(shop: JourneyLake, tmp_path: Path) -> None:
         (g, n) for g, n in sorted(Counter(e["variant"] for e in entries(shop.lake).values()).items(),
                                   key=lambda kv: ["holdout", "A", "B"].index(kv[0]))]
     assert sum(r["sent"] for r in results) == len(recorded(tmp_path / "sent.jsonl"))
+
+
+def test_paused_and_ended_journeys_and_an_earlier_as_of(lake: Lake, tmp_path: Path) -> None:
+    shop = JourneyLake(lake, 30)
+    shop.score(DAY0, {c: ("At Risk" if i < 10 else "Loyal") for i, c in enumerate(customer_ids(30))})
+    steps = [{"id": "wait", "wait": {"days": 2}}, {"id": "offer", "email": {"template": "offer"}}]
+    ending = win_back(id="ending", holdout_percent=0, end_date=DAY0.isoformat(), steps=steps)
+    paused = win_back(id="paused", holdout_percent=0, steps=steps)
+    recorder = Recorder(tmp_path / "sent.jsonl")
+    advance(lake, journey_set(ending, paused), senders(recorder), now=NOON)
+    day2 = DAY0 + timedelta(days=2)
+    shop.score(day2, {c: ("At Risk" if i < 20 else "Loyal") for i, c in enumerate(customer_ids(30))})
+    paused["status"] = "paused"
+    advance(lake, journey_set(ending, paused), senders(recorder), now=NOON)
+    by_journey = Counter((e["journey_id"], e["status"]) for e in JourneyStore(lake.location).entries().to_pylist())
+    # ended on DAY0: the ten customers who entered At Risk on day2 do not enter, the first ten go on
+    # and get their email; the paused journey admits nobody and moves nobody
+    assert by_journey == {("ending", "completed"): 10, ("paused", "active"): 10}
+    assert {m["customer_id"] for m in recorded(recorder.path)} == set(customer_ids(10))
+    results = compute_results(lake, JourneyStore(lake.location), journey_set(ending, paused)).to_pylist()
+    assert {(r["journey_id"], r["day"]) for r in results if r["variant"] == "A"} == {
+        ("ending", DAY0), ("ending", day2), ("paused", DAY0), ("paused", day2)}
+    # a run for an earlier as_of (a backfill) neither admits again nor moves anyone back
+    write_rfm(lake, dict.fromkeys(customer_ids(30), "At Risk"), as_of=DAY0)
+    report = advance(lake, journey_set(ending, win_back(**{**paused, "status": "active"})), senders(recorder), now=NOON)
+    assert report.entered == {} and len(recorded(recorder.path)) == 10
 
 
 def test_a_destination_that_cannot_send_messages_is_refused(shop: JourneyLake) -> None:
