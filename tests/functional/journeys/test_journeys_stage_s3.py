@@ -6,6 +6,7 @@ there instead of sending again (docs/adr: journeys in the stage function)."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,17 @@ def test_the_stage_keeps_its_journal_on_the_lake_and_resumes_from_it(aws, tmp_pa
     assert [p["Values"] for p in glue["Partitions"]] == [["win_back", NOON.date().isoformat()]]
     again = run_stage("journeys", lake=remote_uri, config=str(config), run_id="aws-run-2")
     assert again["summary"]["status"] == "up_to_date" and len(read_outbox(where)) == 39
+
+    # the next run: ten more customers At Risk; their entries become a partition of their own, added
+    # next to the first (the stage reads the table in place and only appends)
+    shop = JourneyLake(local, 50, no_email={3})
+    day2 = NOON.date() + timedelta(days=1)
+    shop.score(day2, dict.fromkeys(customer_ids(50), "At Risk"))
+    copy_tables(local, remote, ["gold.segment_membership_history", "gold.customer_rfm", "gold.fct_orders",
+                                "silver.customers", "bronze.customers"])
+    third = run_stage("journeys", lake=remote_uri, config=str(config), run_id="aws-run-3")
+    assert third["summary"]["entered"] == {"win_back": 10}
+    partitions = [p.key for p in remote.require("gold", "journey_assignments").partitions]
+    assert partitions == [f"journey_id=win_back/entry_date={NOON.date()}", f"journey_id=win_back/entry_date={day2}"]
+    assert remote.count_rows(remote.require("gold", "journey_assignments")) == 50
+    assert len(read_outbox(where)) == 49
