@@ -40,10 +40,11 @@ test-unit: install ## unit tests only (no Spark, no dbt)
 test-functional: install ## functional tests only (Spark, DuckDB, dbt)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests/functional
 
-bench: install ## benchmark pipeline (1M lines), quality stages, value models, activation, profile API; results in bench/results/
+bench: install ## benchmark pipeline (1M lines), quality stages, value models, activation, journeys, profile API; results in bench/results/
 	$(BIN)/python bench/run_bench.py --order-lines $(BENCH_ORDER_LINES)
 	$(BIN)/python bench/bench_quality.py --lake bench/work/$(BENCH_ORDER_LINES)/lake
 	$(BIN)/python bench/bench_activation.py --customers $(BENCH_ACTIVATION_CUSTOMERS)
+	$(BIN)/python bench/bench_journeys.py --customers $(BENCH_ACTIVATION_CUSTOMERS)
 	$(BIN)/python bench/bench_value.py --customers 1000000
 	$(MAKE) bench-api
 

@@ -245,6 +245,70 @@ def histogram(name: str, title: str, edges: Sequence[float], counts: Sequence[in
     return _figure(name, title, _svg(width, height, title, parts, font_size=12), note)
 
 
+def interval_chart(name: str, title: str, items: Sequence[tuple[str, float | None, float | None, float | None]], *,
+                   fmt: Callable[[float], str] = format_percent, width: int = 560, note: str = "",
+                   reference: float | None = None, reference_label: str = "",
+                   colors: Mapping[str, str] | None = None) -> str:
+    """An estimate with its interval per row (label, value, low, high): a dot on a line from low to
+    high over a shared axis, labelled with the numbers. `reference` draws a dashed rule (e.g. the
+    holdout's rate, or zero for a lift). Rows without a value are listed with a dash."""
+    if not items:
+        return empty_chart(name, title, "no data")
+    values = [v for _, value, low, high in items for v in (value, low, high) if _finite(v)]
+    if reference is not None:
+        values.append(reference)
+    if not values:
+        return empty_chart(name, title, "no data")
+    label_w, text_w, row_h = 110, 170, 30
+    ticks = nice_ticks(min([*values, 0.0]), max([*values, 0.0]))
+    plot_left, plot_right = label_w, width - text_w
+    x = _Scale(ticks[0], ticks[-1], plot_left, plot_right)
+    top = 10
+    height = top + row_h * len(items) + 34
+    axis_y = top + row_h * len(items) + 4
+    parts = [f'<line x1="{plot_left}" y1="{axis_y}" x2="{plot_right}" y2="{axis_y}" stroke="#888"/>']
+    for tick in ticks:
+        tx = x(tick)
+        parts.append(f'<line x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" stroke="#888"/>')
+        parts.append(f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" fill="#555">{_e(fmt(tick))}</text>')
+    if reference is not None and _finite(reference):
+        rx = x(reference)
+        parts.append(f'<line class="reference" x1="{rx:.1f}" y1="{top}" x2="{rx:.1f}" y2="{axis_y}" '
+                     f'stroke="{HIGHLIGHT}" stroke-dasharray="4 3"/>')
+        if reference_label:
+            parts.append(f'<text x="{rx + 4:.1f}" y="{axis_y - 4}" font-size="10" fill="{HIGHLIGHT}">'
+                         f"{_e(reference_label)}</text>")
+    for i, (label, value, low, high) in enumerate(items):
+        y = top + row_h * i + row_h / 2
+        color = (colors or {}).get(label, PALETTE[0])
+        parts.append(f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end">{_e(label)}</text>')
+        if not _finite(value):
+            parts.append(f'<text x="{plot_left + 4}" y="{y + 4:.1f}" fill="#777">-</text>')
+            continue
+        value = float(value)  # type: ignore[arg-type]
+        text = fmt(value)
+        if _finite(low) and _finite(high):
+            lo, hi = float(low), float(high)  # type: ignore[arg-type]
+            parts.append(f'<line x1="{x(lo):.1f}" y1="{y:.1f}" x2="{x(hi):.1f}" y2="{y:.1f}" stroke="{color}" '
+                         'stroke-width="2"/>')
+            for end in (lo, hi):
+                parts.append(f'<line x1="{x(end):.1f}" y1="{y - 6:.1f}" x2="{x(end):.1f}" y2="{y + 6:.1f}" '
+                             f'stroke="{color}" stroke-width="2"/>')
+            text = f"{fmt(value)} [{fmt(lo)}, {fmt(hi)}]"
+            bounds = {"data-low": repr(lo), "data-high": repr(hi)}
+        else:
+            bounds = {}
+        parts.append(_mark("circle", {"data-label": label, "data-value": repr(value), **bounds, "cx": f"{x(value):.1f}",
+                                      "cy": f"{y:.1f}", "r": 5, "fill": color}, f"{label}: {text}"))
+        parts.append(f'<text x="{plot_right + 8}" y="{y + 4:.1f}">{_e(text)}</text>')
+    return _figure(name, title, _svg(width, height, title, parts, font_size=12), note)
+
+
+def figure(name: str, title: str, body: str, note: str = "", wide: bool = False) -> str:
+    """A dashboard figure around any chart (a plot chart's svg, a table)."""
+    return _figure(name, title, body, note, wide)
+
+
 # -- plot charts (report) ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Series:

@@ -115,6 +115,52 @@ class IngestSettings(_Strict):
         return {k: v.lower() for k, v in value.items()}
 
 
+class JourneyEmailSettings(_Strict):
+    destination: Literal["outbox", "ses"] = Field("outbox", description="outbox: files in the lake; ses: SES v2")
+    from_address: str | None = Field(None, description="the verified SES sender, e.g. news@shop.example.com")
+    configuration_set: str | None = None
+    contact_list: str | None = Field(None, description="SES list management: contact list (with topic)")
+    topic: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.destination == "ses" and not self.from_address:
+            raise ConfigError("journeys.email.from_address: required when journeys.email.destination is ses")
+
+
+class JourneySmsSettings(_Strict):
+    destination: Literal["outbox", "sms"] = Field(
+        "outbox", description="outbox: files in the lake; sms: AWS End User Messaging SMS")
+    origination_identity: str | None = Field(None, description="phone number, pool or sender ID (ARN or id)")
+    message_type: Literal["PROMOTIONAL", "TRANSACTIONAL"] = "PROMOTIONAL"
+    configuration_set: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.destination == "sms" and not self.origination_identity:
+            raise ConfigError("journeys.sms.origination_identity: required when journeys.sms.destination is sms")
+
+
+class JourneyCallSettings(_Strict):
+    destination: Literal["outbox", "connect_campaigns"] = Field(
+        "outbox", description="outbox: files in the lake; connect_campaigns: Amazon Connect Outbound Campaigns v2")
+    expires_after_hours: int = Field(24, ge=1, le=336, description="an outbound request not dialled by then expires")
+
+
+class JourneyEventSettings(_Strict):
+    destination: Literal["outbox", "eventbridge"] = "outbox"
+    event_bus: str = "default"
+    source: str = "rfmlake.journeys"
+
+
+class JourneysSettings(_Strict):
+    dir: str | None = Field(None, description="folder of journey YAML files (local or s3://); null: no journeys run")
+    email: JourneyEmailSettings = JourneyEmailSettings()
+    sms: JourneySmsSettings = JourneySmsSettings()
+    call: JourneyCallSettings = JourneyCallSettings()
+    event: JourneyEventSettings = JourneyEventSettings()
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of intervals and tests")
+    power: float = Field(0.8, gt=0.5, lt=1.0, description="power of the minimum detectable effect")
+
+
 class Settings(_Strict):
     prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
     reporting_currency: str | None = Field(
@@ -139,6 +185,7 @@ class Settings(_Strict):
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     value: ValueSettings = ValueSettings()
+    journeys: JourneysSettings = JourneysSettings()
     # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
     deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 

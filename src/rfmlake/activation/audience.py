@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -24,6 +24,11 @@ from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.duck import connect_duckdb
 from rfmlake.lake.tables import parquet_scan
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from rfmlake.settings import Settings
+
 FINGERPRINT_SCHEMA = pa.schema([("customer_id", pa.string()), ("segment", pa.string()), ("fingerprint", pa.string())])
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
@@ -33,6 +38,7 @@ _PHONE = re.compile(r"^\+?[0-9]{7,15}$")
 SKIP_NO_CONSENT = "no_marketing_consent"
 SKIP_CONSENT_UNKNOWN = "consent_unknown"
 SKIP_NOT_IN_CRM = "not_in_customers"
+SKIP_SUPPRESSED = "suppressed"  # on the erasure suppression list (rfmlake.governance.erasure)
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -124,12 +130,9 @@ def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | Non
     """The member an audience row makes for `channel`, or None and why it is skipped."""
     if row["rfm_segment"] is None:
         raise ActivationError(f"gold.customer_rfm has a customer without rfm_segment ({row['customer_id']!r})")
-    if not row["in_crm"]:
-        return None, SKIP_NOT_IN_CRM
-    if row["marketing_opt_in"] is None:
-        return None, SKIP_CONSENT_UNKNOWN
-    if not row["marketing_opt_in"]:
-        return None, SKIP_NO_CONSENT
+    refused = consent_skip_reason(row["in_crm"], row["marketing_opt_in"])
+    if refused:
+        return None, refused
     email, phone = normalize_email(row["email"]), normalize_phone(row["phone"])
     reason = _missing_address(channel, row["email"], email, row["phone"], phone)
     if reason:
@@ -181,6 +184,18 @@ def write_fingerprints(lake: Lake, channel: Channel, path: Path) -> AudienceSumm
                            segments=tuple(sorted(segments)))
 
 
+def consent_skip_reason(in_crm: bool, marketing_opt_in: bool | None) -> str | None:
+    """The consent rule (docs/adr/0004): only `marketing_opt_in = true` in silver.customers is
+    consent; unknown (null) is not. None when the customer may be contacted."""
+    if not in_crm:
+        return SKIP_NOT_IN_CRM
+    if marketing_opt_in is None:
+        return SKIP_CONSENT_UNKNOWN
+    if not marketing_opt_in:
+        return SKIP_NO_CONSENT
+    return None
+
+
 def _missing_address(channel: Channel, raw_email: str | None, email: str | None,
                      raw_phone: str | None, phone: str | None) -> str | None:
     if channel == "email" and email is None:
@@ -202,3 +217,79 @@ def _plain(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Whether one customer may be contacted on a channel now, and at which address."""
+
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None
+    skipped: str | None = None  # the reason when not: consent, a missing address, suppressed
+
+    @property
+    def reachable(self) -> bool:
+        return self.skipped is None
+
+
+def load_contacts(lake: Lake, customer_ids: Iterable[str], channel: Channel,
+                  settings: Settings | None = None) -> dict[str, Contact]:
+    """The consent rule and the accepted address for some customers, checked when a message is sent
+    (rfmlake.journeys): the same rule as the audience, plus the erasure suppression list, so an
+    erased customer is never contacted even before the next run has taken them out of the lake.
+    Addresses are read only for customers with consent."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    con = connect(lake)
+    try:
+        con.register("wanted", pa.table({"customer_id": pa.array(ids, pa.string())}))
+        rows = con.execute(f"""
+            SELECT w.customer_id, c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
+                   CASE WHEN c.marketing_opt_in THEN a.email END AS email,
+                   CASE WHEN c.marketing_opt_in THEN a.phone END AS phone
+            FROM wanted w
+            LEFT JOIN (SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}) c
+                USING (customer_id)
+            LEFT JOIN ({accepted_addresses_sql(lake)}) a USING (customer_id)
+        """).fetchall()
+    finally:
+        con.close()
+    suppressed = _suppression_check(lake, settings)
+    contacts: dict[str, Contact] = {}
+    for customer_id, in_crm, opt_in, raw_email, raw_phone in rows:
+        reason = consent_skip_reason(in_crm, opt_in)
+        email, phone = normalize_email(raw_email), normalize_phone(raw_phone)
+        if reason is None:
+            reason = _missing_address(channel, raw_email, email, raw_phone, phone)
+        if reason is None and suppressed(customer_id, email, phone):
+            reason = SKIP_SUPPRESSED
+        if reason is not None:
+            contacts[customer_id] = Contact(customer_id, skipped=reason)
+            continue
+        contacts[customer_id] = Contact(customer_id, email=email if channel in ("email", "any") else None,
+                                        phone=phone if channel in ("phone", "any") else None)
+    return contacts
+
+
+def _suppression_check(lake: Lake, settings: Settings | None):  # noqa: ANN202 - a predicate
+    """A predicate (customer id, email, phone) -> on the erasure suppression list. Tokens are
+    computed only when the list is not empty (no key is needed otherwise)."""
+    from rfmlake.ingest.pii import tokenize
+    from rfmlake.ingest.suppression import read_suppression_list
+
+    listed = read_suppression_list(lake)
+    ids, emails, phones = (set(listed.get(k, [])) for k in ("customer_id_tokens", "email_tokens", "phone_tokens"))
+    if not (ids or emails or phones):
+        return lambda customer_id, email, phone: False
+    from rfmlake.governance.tokens import lake_key
+
+    key = lake_key(lake, settings)  # the key the list was tokenized with (settings name where it lives)
+
+    def check(customer_id: str, email: str | None, phone: str | None) -> bool:
+        return (tokenize(customer_id, key, "user") in ids
+                or (email is not None and tokenize(email, key, "email") in emails)
+                or (phone is not None and tokenize(phone, key, "phone") in phones))
+
+    return check

@@ -178,15 +178,23 @@ def destination_iam(kind: str, options: Mapping[str, str], *, partition: str, re
     if kind == "eventbridge" and str(values["event_bus"]).startswith("arn:"):
         return actions, [str(values["event_bus"])]  # a bus named by its ARN (e.g. in another account)
     if kind == "sms":
-        identity = str(values["origination_identity"])
-        if not identity.startswith("arn:"):  # phone-<id> / pool-<id>
-            kind_of = "phone-number" if identity.startswith("phone-") else "pool"
-            identity = f"arn:{partition}:sms-voice:{region}:{account}:{kind_of}/{identity}"
-        resources = [identity, *(t.format(partition=partition, region=region, account=account) for t in templates)]
-        if values.get("configuration_set"):
-            resources.append(f"arn:{partition}:sms-voice:{region}:{account}:configuration-set/{values['configuration_set']}")
-        return actions, resources
+        return actions, sms_resources(str(values["origination_identity"]), values.get("configuration_set"),
+                                      partition=partition, region=region, account=account)
     return actions, [t.format(partition=partition, region=region, account=account, **values) for t in templates]
+
+
+def sms_resources(identity: str, configuration_set: str | None, *, partition: str, region: str,
+                  account: str) -> list[str]:
+    """What SendTextMessage from `identity` needs in IAM: the origination identity, the opt-out lists
+    it checks numbers against, and the configuration set if one is set (activation and journeys)."""
+    if not identity.startswith("arn:"):  # phone-<id> / pool-<id>
+        kind_of = "phone-number" if identity.startswith("phone-") else "pool"
+        identity = f"arn:{partition}:sms-voice:{region}:{account}:{kind_of}/{identity}"
+    resources = [identity, *(t.format(partition=partition, region=region, account=account)
+                             for t in DESTINATION_IAM["sms"][1])]
+    if configuration_set:
+        resources.append(f"arn:{partition}:sms-voice:{region}:{account}:configuration-set/{configuration_set}")
+    return resources
 
 
 def lake_from_env(env: Mapping[str, str] | None = None) -> str:

@@ -9,7 +9,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ChangeKind = Literal["entered", "exited", "changed"]
+# "message": one message of a journey step (rfmlake.journeys), sent by destinations that send messages.
+ChangeKind = Literal["entered", "exited", "changed", "message"]
 Channel = Literal["email", "phone", "any", "none"]
 
 # Attributes of gold.customer_rfm a destination receives (never addresses: those travel separately).
@@ -52,19 +53,46 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Message:
+    """What a journey step sends to one customer (rfmlake.journeys): rendered content and the ids
+    that make it traceable. `message_id` is deterministic per (journey, entry, step), so a batch
+    replayed after a crash carries the same ids (an idempotency token where the service takes one).
+    Never holds an address: those travel on the Change."""
+
+    message_id: str
+    journey_id: str
+    step_id: str
+    variant: str
+    channel: Literal["email", "sms", "call", "event"]
+    subject: str | None = None          # email
+    text: str | None = None             # email text part, SMS body
+    html: str | None = None             # email HTML part
+    template: str | None = None         # the journey's template name (email)
+    campaign_id: str | None = None      # call: the Connect outbound campaign
+    call_channel: str | None = None     # call: telephony, sms or email
+    template_arn: str | None = None     # call: the Connect message template (sms, email)
+    detail_type: str | None = None      # event
+    attributes: dict[str, Any] = field(default_factory=dict)  # non-PII context: segment, entry date, ...
+
+
+@dataclass(frozen=True)
 class Change:
-    """One record to send. `entered` with a previous_segment is a move between segments."""
+    """One record to send. `entered` with a previous_segment is a move between segments; `message`
+    is a journey's message to the customer (`message` set)."""
 
     kind: ChangeKind
     customer_id: str
-    segment: str                      # the segment entered, changed within, or exited
+    segment: str                      # the segment entered, changed within, or exited (message: the current one)
     previous_segment: str | None = None
     member: Member | None = None      # None for exits: the customer left every segment of this destination
     email: str | None = None          # resolved address (exits included, to unsubscribe)
     phone: str | None = None
+    message: Message | None = None
 
     @property
     def key(self) -> str:
+        if self.message is not None:
+            return f"message:{self.message.message_id}"
         return f"{self.kind}:{self.customer_id}:{self.segment}"
 
 

@@ -48,8 +48,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(landing: Path, lake_dir: Path, *, as_of: date | None, config: Path | None, refit: bool,
-            console: Console, full: bool = False) -> RunSummary:
-    overrides = {"segmentation.refit": True} if refit else None
+            console: Console, full: bool = False, journeys_dir: Path | None = None) -> RunSummary:
+    overrides: dict[str, object] = {"segmentation.refit": True} if refit else {}
+    if journeys_dir is not None:
+        overrides["journeys.dir"] = str(journeys_dir)
     settings = load_settings(config, overrides)
     if lake_dir.exists() and not lake_dir.is_dir():
         raise ConfigError(f"--lake {lake_dir} exists and is not a folder")

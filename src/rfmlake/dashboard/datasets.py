@@ -82,4 +82,27 @@ ORDER BY v.customer_id""",
     optional=True,
 )
 
+JOURNEY_RESULTS = Dataset(
+    name="journey_results",
+    title="Journeys: conversion and lift against the holdout",
+    template="""SELECT journey_id, journey_name, day, variant, "group", entered, sent, conversions,
+       CAST(revenue AS double) AS revenue, conversion_rate, conversion_rate_low, conversion_rate_high,
+       lift, lift_low, lift_high, p_value, revenue_per_customer, revenue_lift, revenue_lift_low,
+       revenue_lift_high, minimum_detectable_effect, significant, note, goal_days, confidence_level
+FROM ${gold}.journey_results
+ORDER BY journey_id, day, "group" DESC, variant""",
+    columns=(("journey_id", "STRING"), ("journey_name", "STRING"), ("day", "DATETIME"), ("variant", "STRING"),
+             ("group", "STRING"), ("entered", "INTEGER"), ("sent", "INTEGER"), ("conversions", "INTEGER"),
+             ("revenue", "DECIMAL"), ("conversion_rate", "DECIMAL"), ("conversion_rate_low", "DECIMAL"),
+             ("conversion_rate_high", "DECIMAL"), ("lift", "DECIMAL"), ("lift_low", "DECIMAL"),
+             ("lift_high", "DECIMAL"), ("p_value", "DECIMAL"), ("revenue_per_customer", "DECIMAL"),
+             ("revenue_lift", "DECIMAL"), ("revenue_lift_low", "DECIMAL"), ("revenue_lift_high", "DECIMAL"),
+             ("minimum_detectable_effect", "DECIMAL"), ("significant", "BOOLEAN"), ("note", "STRING"),
+             ("goal_days", "INTEGER"), ("confidence_level", "DECIMAL")),
+    tables=("gold.journey_results",),
+    optional=True,
+)
+
+# The QuickSight analysis has a visual for each of these; the journeys section of the local page
+# (JOURNEY_RESULTS) has none there yet.
 DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, CUSTOMER_VALUE)

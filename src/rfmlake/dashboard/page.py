@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from rfmlake import charts
-from rfmlake.dashboard.datasets import CUSTOMER_VALUE, RFM_HEATMAP, SEGMENT_MIGRATION, SEGMENT_SUMMARY, Dataset
+from rfmlake.dashboard.datasets import (
+    CUSTOMER_VALUE,
+    JOURNEY_RESULTS,
+    RFM_HEATMAP,
+    SEGMENT_MIGRATION,
+    SEGMENT_SUMMARY,
+    Dataset,
+)
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
@@ -34,6 +41,7 @@ class DashboardData:
     value: pd.DataFrame | None  # None: the lake has no gold.customer_value
     horizon_days: int | None = None
     notes: list[str] = field(default_factory=list)
+    journeys: pd.DataFrame | None = None  # None: the lake has no gold.journey_results
 
 
 def _present(lake: Lake, dataset: Dataset) -> bool:
@@ -67,10 +75,11 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
                                    f"found columns {names}")
             horizon = horizons[0]
             value = con.execute(CUSTOMER_VALUE.render(horizon_days=horizon)).df()
+        journeys = con.execute(JOURNEY_RESULTS.render()).df() if _present(lake, JOURNEY_RESULTS) else None
     finally:
         con.close()
     return DashboardData(as_of_date=str(head[0]), model_version=str(head[1]), summary=summary, heatmap=heat,
-                         migration=migration, value=value, horizon_days=horizon)
+                         migration=migration, value=value, horizon_days=horizon, journeys=journeys)
 
 
 def _heatmap_chart(heat: pd.DataFrame) -> str:
@@ -142,6 +151,88 @@ def value_charts(value: pd.DataFrame | None, horizon: int | None,
     ]
 
 
+def _optional(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value) \
+        else float(value)
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def journey_section(journeys: pd.DataFrame | None) -> str:
+    """Per journey, on its latest day: conversion rate per group with its interval (the holdout's
+    rate as reference), the lift of each variant in rate points with its interval, the rate over the
+    days it ran, and the numbers with their notes (p-value, minimum detectable effect)."""
+    if journeys is None:
+        return ""
+    head = ('<h2 id="journeys">Journeys</h2><p class="sub">gold.journey_results: customers who entered, '
+            "messages sent, conversions (a completed order within the goal's days) and the lift over the "
+            "holdout, which gets no message (docs/journeys.md).</p>")
+    if journeys.empty:
+        return head + '<p class="empty">no journey has admitted anyone yet</p>'
+    parts: list[str] = []
+    for journey_id, frame in journeys.groupby("journey_id", sort=True):
+        days = sorted(frame["day"].unique())
+        latest = frame[frame["day"] == days[-1]]
+        name = str(latest["journey_name"].iloc[0])
+        day = pd.Timestamp(days[-1]).date().isoformat()
+        groups = [str(v) for v in latest["variant"]]
+        colors = charts.category_colors(groups)
+        holdout = latest[latest["group"] == "holdout"]
+        reference = _optional(holdout["conversion_rate"].iloc[0]) if len(holdout) else None
+        goal = int(latest["goal_days"].iloc[0])
+        rates = [(str(r.variant), _optional(r.conversion_rate), _optional(r.conversion_rate_low),
+                  _optional(r.conversion_rate_high)) for r in latest.itertuples(index=False)]
+        treated = latest[latest["group"] == "treatment"]
+        lifts = [(str(r.variant), _optional(r.lift), _optional(r.lift_low), _optional(r.lift_high))
+                 for r in treated.itertuples(index=False)]
+        charts_html = [
+            charts.interval_chart(f"journey_rate_{journey_id}", f"{name}: conversion rate on {day}", rates,
+                                  reference=reference, reference_label="holdout", colors=colors,
+                                  note=f"a completed order within {goal} days of entering; "
+                                       f"{float(latest['confidence_level'].iloc[0]):.0%} interval"),
+            charts.interval_chart(f"journey_lift_{journey_id}", f"{name}: lift over the holdout", lifts,
+                                  fmt=_points, reference=0.0, reference_label="no effect", colors=colors,
+                                  note="treated rate minus holdout rate, in percentage points"),
+        ]
+        if len(days) > 1:
+            labels = [pd.Timestamp(d).date().isoformat() for d in days]
+            series = []
+            for group in groups:
+                by_day = frame[frame["variant"] == group].set_index("day")["conversion_rate"]
+                series.append(charts.Series(group, [_optional(by_day.get(d)) for d in days]))
+            charts_html.append(charts.figure(
+                f"journey_days_{journey_id}", f"{name}: conversion rate by day",
+                charts.line_chart(labels, series, title="conversion rate", x_label="as-of date",
+                                  y_label="customers who ordered", percent=True, include_zero=True,
+                                  frame=charts.Frame(width=540), name=f"journey_days_{journey_id}")))
+        rows = []
+        for r in latest.itertuples(index=False):
+            lift = _optional(r.lift)
+            lift_text = "-" if lift is None else (f"{_points(lift)} pts [{_points(_optional(r.lift_low) or 0.0)}, "
+                                                   f"{_points(_optional(r.lift_high) or 0.0)}]")
+            p = _optional(r.p_value)
+            rpc = _optional(r.revenue_per_customer)
+            rev_lift = _optional(r.revenue_lift)
+            rate = _optional(r.conversion_rate)
+            rows.append(
+                f"<tr><td>{escape(str(r.variant))}</td><td>{int(r.entered):,}</td><td>{int(r.sent):,}</td>"
+                f"<td>{int(r.conversions):,}</td>"
+                f"<td>{'-' if rate is None else charts.format_percent(rate)}</td>"
+                f"<td>{escape(lift_text)}</td><td>{'-' if p is None else f'{p:.3g}'}</td>"
+                f"<td>{'-' if rpc is None else charts.format_number(rpc)}</td>"
+                f"<td>{'-' if rev_lift is None else charts.format_number(rev_lift)}</td>"
+                f"<td class=\"note\">{escape(str(r.note or ''))}</td></tr>")
+        table = ('<table class="results"><tr><th>group</th><th>entered</th><th>sent</th><th>conversions</th>'
+                 "<th>rate</th><th>lift</th><th>p</th><th>revenue / customer</th><th>revenue lift</th>"
+                 f"<th>note</th></tr>{''.join(rows)}</table>")
+        charts_html.append(charts.figure(f"journey_table_{journey_id}", f"{name}: results on {day}", table,
+                                         wide=True))
+        parts.append("".join(charts_html))
+    return head + f'<div class="grid">{"".join(parts)}</div>'
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1240px;color:#1a1a1a;
 background:#fafafa;padding:0 16px}
@@ -154,6 +245,10 @@ figure.chart.wide{grid-column:1/-1}
 figure.chart{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:12px;overflow-x:auto}
 figcaption{font-weight:600;margin-bottom:8px} .note{color:#555;font-size:12px;margin:6px 0 0}
 .empty{color:#8a5a00;background:#fff8e6;padding:12px;border-radius:4px}
+h2{font-size:18px;margin:28px 0 4px} table.results{border-collapse:collapse;font-size:12px;width:100%}
+table.results th,table.results td{border-bottom:1px solid #e5e5e5;padding:4px 6px;text-align:right}
+table.results th:first-child,table.results td:first-child,table.results th:last-child,
+table.results td.note{text-align:left}
 footer{color:#777;font-size:12px;margin-top:24px}
 """
 
@@ -198,6 +293,7 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         f"<h1>{escape(title)}</h1><p class=\"sub\">gold.customer_rfm as of {escape(data.as_of_date)}; the same "
         "charts as the QuickSight segment dashboard (docs/analysts.md).</p>"
         f"<div class=\"cards\">{cards}</div><div class=\"grid\">{''.join(parts)}</div>"
+        f"{journey_section(data.journeys)}"
         "<footer>Generated by <code>rfmlake dashboard</code> from the lake's current tables. "
         "Static page: no scripts, no network.</footer></body></html>\n"
     )

@@ -13,7 +13,7 @@ Under the lake's run lock (no pipeline run reads or writes meanwhile):
    file still reconciles.
 4. Gold: rows with their customer id, their orders, their email token or their id's token go.
 5. Every older table version, the dbt working database (rebuilt by the next run), the profile store,
-   the activation exports and state, and the run reports lose them too.
+   the activation exports and state, the journeys' state and outbox, and the run reports lose them too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from rfmlake.governance.downstream import check_no_sync_in_flight, erase_from_ac
 from rfmlake.governance.tokens import customer_id_token, lake_key
 from rfmlake.ingest.pii import tokenize
 from rfmlake.ingest.suppression import SUPPRESSION_LIST, read_suppression_list
+from rfmlake.journeys.erasure import check_no_tick_in_flight, erase_from_journeys
 from rfmlake.lake.locks import lake_lock
 from rfmlake.lake.tables import Lake
 from rfmlake.profiles.indexer import embedded_store
@@ -379,6 +380,7 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
                 "(ids are case-sensitive), or pass --allow-missing to keep them out of later runs anyway"
             )
         check_no_sync_in_flight(lake)  # before anything changes
+        check_no_tick_in_flight(lake)
         report = ErasureReport(customer_id_token=person.id_token, email_given=email is not None,
                                erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
                                actor=actor or getpass.getuser(),
@@ -413,6 +415,7 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
         if profiles:
             report.downstream_removed["profile_store"] = profiles
         report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
+        report.downstream_removed.update(erase_from_journeys(lake, customer_id))
         reports = _redact_reports(lake, person)
         if reports:
             report.downstream_removed["run_reports"] = reports

@@ -47,6 +47,11 @@ class Stage:
                              "declare writes, state or exports (those need a workspace to publish from)")
 
 
+JOURNEY_READS: tuple[str, ...] = (
+    "bronze.customers", "silver.customers", "gold.customer_rfm", "gold.segment_membership_history",
+    "gold.customer_value", "gold.dim_customers", "gold.fct_orders", "gold.journey_assignments",
+)
+
 PIPELINE: tuple[Stage, ...] = (
     Stage(
         "ingest_bronze",
@@ -136,6 +141,22 @@ PIPELINE: tuple[Stage, ...] = (
         reads_in_place=("gold.customer_rfm", "silver.customers", "bronze.customers"),
         state=("activation",),
         exports=("gold/_activation",),  # the file destination's exports (rfmlake.activation.destinations.file)
+    ),
+    Stage(
+        "journeys",
+        "advance the journeys (journeys/*.yaml): entries from segment changes, holdout and variants, "
+        "sends (local default: the outbox in gold/_journeys), results with lift",
+        runtime="python",
+        entry="rfmlake.pipeline.stages:journeys",
+        max_attempts=2,  # a retry resumes the interrupted tick from its journal on the lake
+        reads=JOURNEY_READS,
+        # scanned in place on S3 (the history and the orders grow with the data); the assignments are
+        # partitioned and only appended to
+        reads_in_place=JOURNEY_READS,
+        writes=("gold.journey_assignments", "gold.journey_results"),
+        # The erasure suppression list, checked at send time. The journey state, journal and outbox
+        # are written straight to the lake, not published from the workspace (rfmlake.journeys.store).
+        state=("governance",),
     ),
 )
 

@@ -198,3 +198,13 @@ def activate(ctx: RunContext, state: RunState) -> dict[str, Any]:
     state.reports["activate"] = reports
     return {r.destination: {"status": r.status, "sent": r.sent, "failed": r.failed,
                             "skipped": dict(sorted(r.skipped.items()))} for r in reports}
+
+
+def journeys(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.journeys.run import run_journeys
+
+    # On AWS `ctx.lake` is a workspace copy: the journey state, its journal and the outbox live on
+    # the lake itself, so a stage killed mid-send resumes after what it sent (docs/journeys.md).
+    run = run_journeys(ctx.lake, ctx.settings, state_location=ctx.workspace_of)
+    state.reports["journeys"] = run
+    return run.to_dict()

@@ -79,5 +79,6 @@ def test_lambda_handler_syncs_the_committed_version_once(lake, monkeypatch):
     assert handle_event(_event("x/gold/customer_rfm/versions/OTHER/p.parquet"), env)["status"] == "ignored"
 
 
-def test_activate_is_the_last_pipeline_stage():
-    assert stage_names()[-1] == "activate"
+def test_activate_runs_after_every_gold_stage_and_journeys_after_it():
+    # journeys trigger on the segment changes activation has just pushed (docs/journeys.md)
+    assert stage_names()[-2:] == ["activate", "journeys"]

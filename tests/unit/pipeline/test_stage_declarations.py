@@ -77,9 +77,11 @@ def test_tables_read_in_place_are_declared_reads_and_whole_zones_are_never_copie
         assert all(table_matches(t, s.reads) for t in s.reads_in_place), s.name
         # a table both read in place and written is one the stage appends partitions to
         assert {t for t in s.reads_in_place if table_matches(t, s.writes)} <= {
-            "gold.segment_membership_history", "gold.segment_migration"}, s.name
+            "gold.segment_membership_history", "gold.segment_migration", "gold.journey_assignments"}, s.name
     by_name = {s.name: s for s in PIPELINE}
     # activation reads only the customers it may address and their scores: never fct_orders & co.
     assert by_name["activate"].reads == ("gold.customer_rfm", "silver.customers", "bronze.customers")
     assert set(by_name["activate"].reads_in_place) == set(by_name["activate"].reads)
     assert "gold.*" not in by_name["segmentation"].reads and "gold.*" not in by_name["profiles"].reads
+    # journeys read the orders and the history where they lie, and only add assignment partitions
+    assert set(by_name["journeys"].reads_in_place) == set(by_name["journeys"].reads)

@@ -32,6 +32,13 @@ class Destination(ABC):
     name: str
     channel: Channel
     batch_size: int
+    # Whether a batch may be sent again after a crash left its outcome unknown: true for the
+    # idempotent operations above. A destination whose sends cannot be taken back or deduplicated
+    # (an email, a text message) says False: the journeys engine then sends it one message per
+    # batch and never repeats one whose outcome is unknown (docs/journeys.md).
+    replay_safe: bool = True
+    # Whether it sends journey messages (Change.kind == "message"), not only segment membership.
+    sends_messages: bool = False
 
     def open(self, session: SyncSession) -> None:  # noqa: B027 - optional hook
         """Prepare the tool for a sync (contact list topics, dynamic segments, staging folder)."""

@@ -26,6 +26,7 @@ EVENT_SOURCE = "rfmlake.activation"
 
 class EventBridgeDestination(AwsClientMixin, Destination):
     service = "events"
+    sends_messages = True  # a journey's event step (rfmlake.journeys)
 
     def __init__(self, name: str = "eventbridge", *, event_bus: str = "default", source: str = EVENT_SOURCE,
                  batch_size: int = 100, boto3_session: boto3.Session | None = None,
@@ -43,6 +44,8 @@ class EventBridgeDestination(AwsClientMixin, Destination):
 
     def entries(self, change: Change) -> list[dict[str, Any]]:
         assert self._session is not None
+        if change.kind == "message":
+            return [self._message_entry(change)]
         base = {"customer_id": change.customer_id, "gold_version": self._session.gold_version,
                 "as_of": self._session.as_of, "sync_id": self._session.sync_id}
         events: list[tuple[str, str, dict[str, Any]]] = []
@@ -60,6 +63,18 @@ class EventBridgeDestination(AwsClientMixin, Destination):
             "Detail": dumps({**base, **extra, "segment": segment,
                              "event_id": f"{self._session.sync_id}:{detail_type}:{change.customer_id}:{segment}"}),
         } for detail_type, segment, extra in events]
+
+    def _message_entry(self, change: Change) -> dict[str, Any]:
+        """A journey's event step: its detail type, the journey ids and the message id as event_id."""
+        message = change.message
+        if message is None or not message.detail_type:
+            raise ValueError("a journey event needs a message with a detail type")
+        assert self._session is not None
+        detail = {"customer_id": change.customer_id, "segment": change.segment, "as_of": self._session.as_of,
+                  "journey_id": message.journey_id, "step_id": message.step_id, "variant": message.variant,
+                  "event_id": message.message_id, **message.attributes}
+        return {"Source": self.source, "DetailType": message.detail_type, "EventBusName": self.event_bus,
+                "Resources": [], "Detail": dumps(detail)}
 
     def send(self, batch: Sequence[Change]) -> list[RecordFailure]:
         tagged = [(change.customer_id, entry) for change in batch for entry in self.entries(change)]

@@ -1,0 +1,533 @@
+"""The journey engine: one tick advances every journey as of the lake's run date.
+
+A tick
+1. finishes a tick a crash interrupted (its plan and journal are in the store: rfmlake.journeys.store);
+2. plans: for each journey, the customers its trigger admits at each as_of date it has not seen
+   (audience filters, consent, re-entry), assigned to the holdout or a variant by hash
+   (rfmlake.journeys.assignment); then every active entry walks its steps as far as it can today:
+   waits that are over, branches, and sends, which frequency caps and quiet hours may stop;
+3. writes the plan, the entries as they will be and the state before the first send;
+4. sends batch by batch through the channel's destination (the activation Destination port, with
+   its retries), journaling each batch; consent, address and the erasure suppression list are
+   checked again when sending;
+5. commits: the entries, the ledger of this tick's messages and the state become current.
+
+Exactly once per customer and step: a step is planned once (the plan moves the entry past it), and
+a batch is sent once (the journal). A crash between a send and its journal record leaves the batch
+in doubt: a replay-safe destination (the outbox, EventBridge, Connect with its clientToken) gets it
+again and absorbs it; an email or a text is never repeated, it is sent one per batch and recorded
+`in_doubt` (docs/journeys.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+from rfmlake.activation.audience import load_contacts
+from rfmlake.activation.destinations.base import Destination, SyncSession
+from rfmlake.activation.engine import deliver
+from rfmlake.activation.model import Change, Message, SyncReport
+from rfmlake.activation.retry import RetryPolicy
+from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
+from rfmlake.journeys.errors import JourneyError
+from rfmlake.journeys.spec import EXIT, NEXT, Journey, JourneySet, Step, render
+from rfmlake.journeys.store import ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
+from rfmlake.journeys.triggers import LakeView
+from rfmlake.lake import Lake
+from rfmlake.lake.locks import exclusive_lock
+from rfmlake.settings import Settings
+
+ACTIVE, HELD_OUT, COMPLETED, EXITED, CONVERTED = "active", "holdout", "completed", "exited", "converted"
+SENT, FAILED, SKIPPED, CAPPED, IN_DOUBT = "sent", "failed", "skipped", "capped", "in_doubt"
+# The address a channel needs (activation's Channel): an event carries none, consent still applies.
+_CONTACT_CHANNEL = {"email": "email", "sms": "phone", "event": "none"}
+
+
+def message_id(journey_id: str, customer_id: str, entry_date: date, step_id: str) -> str:
+    """Deterministic per (journey, entry, step): a replayed batch carries the same ids."""
+    key = f"{journey_id}\x1f{customer_id}\x1f{entry_date.isoformat()}\x1f{step_id}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass
+class TickReport:
+    as_of: str = ""
+    tick: str | None = None
+    status: str = "advanced"             # advanced, up_to_date
+    resumed: str | None = None           # the id of an interrupted tick this run finished
+    entered: Counter[str] = field(default_factory=Counter)        # journey -> customers entered
+    groups: dict[str, Counter[str]] = field(default_factory=dict)  # journey -> group -> entered
+    exited: Counter[str] = field(default_factory=Counter)         # status -> entries that ended now
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    in_doubt: int = 0
+    capped: int = 0
+    deferred: Counter[str] = field(default_factory=Counter)       # channel -> sends held for quiet hours
+    skipped: Counter[str] = field(default_factory=Counter)        # reason -> messages not sent
+    retries: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, "tick": self.tick, "status": self.status, "resumed": self.resumed,
+                "entered": dict(sorted(self.entered.items())),
+                "groups": {j: dict(sorted(g.items())) for j, g in sorted(self.groups.items())},
+                "exited": dict(sorted(self.exited.items())), "planned": self.planned, "sent": self.sent,
+                "failed": self.failed, "in_doubt": self.in_doubt, "capped": self.capped,
+                "deferred": dict(sorted(self.deferred.items())), "skipped": dict(sorted(self.skipped.items())),
+                "retries": self.retries, "notes": list(self.notes)}
+
+    def render(self) -> str:
+        head = f"journeys as of {self.as_of}: {self.status}" + (f" (tick {self.tick})" if self.tick else "")
+        lines = [head]
+        if self.resumed:
+            lines.append(f"  finished the interrupted tick {self.resumed}")
+        for journey, n in sorted(self.entered.items()):
+            groups = ", ".join(f"{g}={c}" for g, c in sorted(self.groups.get(journey, {}).items()))
+            lines.append(f"  {journey}: {n} entered ({groups or 'none'})")
+        lines.append(f"  messages: planned {self.planned}, sent {self.sent}, failed {self.failed}, "
+                     f"in doubt {self.in_doubt}, capped {self.capped}, retries {self.retries}")
+        if self.deferred:
+            lines.append("  held for quiet hours: " + ", ".join(f"{k}={v}" for k, v in sorted(self.deferred.items())))
+        if self.skipped:
+            lines.append("  not sent: " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
+        if self.exited:
+            lines.append("  ended: " + ", ".join(f"{k}={v}" for k, v in sorted(self.exited.items())))
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _lock(store: JourneyStore) -> contextlib.AbstractContextManager[None]:
+    if not store.is_local:  # on AWS one pipeline run at a time holds the lake (the state machine's lease)
+        return contextlib.nullcontext()
+    return exclusive_lock(Path(store.root) / ".lock", JourneyError("journeys are already being advanced on this lake"))
+
+
+def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination], *,
+            settings: Settings | None = None, state_location: str | None = None,
+            now: datetime | None = None, policy: RetryPolicy | None = None) -> TickReport:
+    """Advance every journey of `journeys` as of the lake's latest run, sending through `senders`
+    (channel -> destination: email, sms, call, event). `state_location` is the lake whose
+    `_system/journeys/` keeps the state (default `lake`; the real lake when `lake` is a workspace
+    copy of it)."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    policy = policy or RetryPolicy()
+    settings = settings or Settings()
+    missing = sorted({c for j in journeys.journeys for c in j.sending_channels} - set(senders))
+    if missing:
+        raise JourneyError(f"no destination for channel(s) {missing}")
+    for destination in senders.values():
+        if not destination.sends_messages:
+            raise JourneyError(f"destination {destination.name!r} does not send journey messages")
+    store = JourneyStore(state_location or lake.location)
+    report = TickReport()
+    with _lock(store):
+        meta = store.meta()
+        state = store.state()
+        if meta is not None and meta["tick"] == state.get("tick"):
+            store.clean()  # committed, crashed before cleaning up
+        elif meta is not None:
+            _send_and_commit(store, meta, lake, senders, settings, policy, report)
+            report.resumed = meta["tick"]
+            state = store.state()
+        view = LakeView(lake)
+        try:
+            plan, entries, after = _plan(view, lake, journeys, store, state, now, settings, report)
+            plan = assign_batches(plan, senders)
+        finally:
+            view.close()
+        report.as_of = after["as_of"]
+        if plan.num_rows == 0 and _same(entries, store.entries(state)) and after["journeys"] == state.get("journeys"):
+            report.status = "up_to_date"
+            return report
+        tick = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"  # sortable by when it was planned
+        meta = {"tick": tick, "as_of": after["as_of"], "planned_at": now.isoformat(),
+                "batches": max(plan.column("batch").to_pylist(), default=-1) + 1}
+        store.start(meta, plan, entries, after)
+        report.tick = tick
+        _send_and_commit(store, meta, lake, senders, settings, policy, report)
+    return report
+
+
+def _same(a: pa.Table, b: pa.Table) -> bool:
+    key = [("journey_id", "ascending"), ("customer_id", "ascending"), ("entry_date", "ascending")]
+    return a.num_rows == b.num_rows and a.sort_by(key).equals(b.sort_by(key))
+
+
+# ------------------------------------------------------------------------------------- planning
+@dataclass
+class _Caps:
+    """Messages per customer and channel on each day, from the ledger and this tick's plan."""
+
+    days: dict[tuple[str, str], list[date]]
+
+    @classmethod
+    def from_ledger(cls, sends: pa.Table, since: date) -> _Caps:
+        import pyarrow.compute as pc
+
+        # a message in doubt may have gone out: it counts against the cap
+        recent = sends.filter(pc.and_(pc.is_in(sends.column("status"), pa.array([SENT, IN_DOUBT])),
+                                      pc.greater_equal(sends.column("tick_date"), pa.scalar(since, pa.date32()))))
+        days: dict[tuple[str, str], list[date]] = defaultdict(list)
+        for row in recent.select(["customer_id", "channel", "tick_date"]).to_pylist():
+            days[(row["customer_id"], row["channel"])].append(row["tick_date"])
+        return cls(days)
+
+    def count(self, customer_id: str, channel: str, since: date) -> int:
+        return sum(1 for d in self.days.get((customer_id, channel), ()) if d >= since)
+
+    def add(self, customer_id: str, channel: str, day: date) -> None:
+        self.days.setdefault((customer_id, channel), []).append(day)
+
+
+def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore, state: dict[str, Any],
+          now: datetime, settings: Settings, report: TickReport) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    as_of = view.as_of
+    dates = [d for d in view.history_dates() if d <= as_of]
+    previous_state = state.get("journeys", {})
+    entries = store.entries(state).to_pylist()
+    by_customer: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        by_customer[(entry["journey_id"], entry["customer_id"])].append(entry)
+    longest_cap = max([lim.per_days for j in journeys.journeys for lim in j.channels.values()] or [1])
+    caps = _Caps.from_ledger(store.sends(state), as_of - timedelta(days=longest_cap))
+    plan: list[dict[str, Any]] = []
+    after: dict[str, Any] = {}
+    for journey in journeys.journeys:
+        known = dict(previous_state.get(journey.id, {}))
+        if known.get("digest") and known["digest"] != journey.digest:
+            report.notes.append(f"{journey.id}: the definition changed since the last run; entries so far keep "
+                                "their group and continue at their next step")
+        if journey.status == "paused":
+            after[journey.id] = {**known, "digest": journey.digest, "status": "paused"}
+            continue
+        processed = date.fromisoformat(known["processed_through"]) if known.get("processed_through") else None
+        todo = [d for d in dates if (d == as_of if processed is None else processed < d)]
+        todo = [d for d in todo if (journey.start_date is None or d >= journey.start_date)
+                and (journey.end_date is None or d <= journey.end_date)]
+        for index, day in enumerate(todo):
+            earlier = [d for d in dates if d < day]
+            new = _enter(view, lake, journey, day, earlier[-1] if earlier else None,
+                         first_run=processed is None and index == 0, by_customer=by_customer, settings=settings)
+            for entry in new:
+                entries.append(entry)
+                by_customer[(journey.id, entry["customer_id"])].append(entry)
+                report.entered[journey.id] += 1
+                report.groups.setdefault(journey.id, Counter())[entry["variant"]] += 1
+        # never backwards: a run for an earlier as_of (a backfill) must not process dates again
+        through = max([d for d in (processed, todo[-1] if todo else None) if d is not None], default=None)
+        first = known.get("first_as_of") or (todo[0].isoformat() if todo else None)
+        after[journey.id] = {"digest": journey.digest, "status": journey.status,
+                             "processed_through": through.isoformat() if through else None, "first_as_of": first}
+        active = [e for e in entries if e["journey_id"] == journey.id and e["status"] == ACTIVE]
+        plan.extend(_walk(view, journeys, journey, active, as_of, now, caps, report))
+    return _batched(plan, report), pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA), \
+        {"version": 1, "as_of": as_of.isoformat(), "journeys": after}
+
+
+def _enter(view: LakeView, lake: Lake, journey: Journey, day: date, previous: date | None, *, first_run: bool,
+           by_customer: dict[tuple[str, str], list[dict[str, Any]]], settings: Settings) -> list[dict[str, Any]]:
+    triggered = view.triggered(journey, day, previous, first_run=first_run)
+    allowed = [c for c in triggered if _may_enter(journey, by_customer.get((journey.id, c), []), day)]
+    allowed = sorted(view.matching(allowed, journey.audience.where))
+    if journey.audience.require_consent and allowed:
+        contacts = load_contacts(lake, allowed, "none", settings)
+        allowed = [c for c in allowed if contacts[c].reachable]
+    first = journey.steps[0].id
+    out = []
+    for customer_id in allowed:
+        b = bucket(journey.id, customer_id, journey.salt)
+        variant = group_of(b, journey.holdout_percent, journey.variants)
+        held = variant == HOLDOUT
+        out.append({"journey_id": journey.id, "customer_id": customer_id, "entry_date": day,
+                    "group": HOLDOUT if held else "treatment", "variant": variant, "bucket": b,
+                    "salt": journey.salt, "trigger": triggered[customer_id],
+                    "status": HELD_OUT if held else ACTIVE, "next_step": None if held else first,
+                    "wait_until": None, "exit_date": None, "exit_reason": None})
+    return out
+
+
+def _may_enter(journey: Journey, earlier: list[dict[str, Any]], day: date) -> bool:
+    if not earlier:
+        return True
+    if journey.reentry_after_days is None:
+        return False
+    if any(e["status"] == ACTIVE for e in earlier):
+        return False
+    last = max(e["entry_date"] for e in earlier)
+    return (day - last).days >= journey.reentry_after_days
+
+
+def _in_quiet_hours(journey: Journey, channel: str, now: datetime) -> bool:
+    limits = journey.channels.get(channel)  # type: ignore[call-overload]
+    if limits is None or limits.quiet_hours is None:
+        return False
+    local = now.astimezone(ZoneInfo(limits.quiet_hours.timezone)).time()
+    return limits.quiet_hours.covers(local)
+
+
+def _walk(view: LakeView, journeys: JourneySet, journey: Journey, active: list[dict[str, Any]], as_of: date,
+          now: datetime, caps: _Caps, report: TickReport) -> list[dict[str, Any]]:
+    """Move each active entry through its steps as far as it goes today; returns the messages."""
+    if not active:
+        return []
+    table = pa.Table.from_pylist(active, schema=ENTRY_SCHEMA)
+    first_order = view.first_orders(table, as_of)
+    ids = [e["customer_id"] for e in active]
+    uses_left = any(s.branch is not None and s.branch.condition == "left_segment" for s in journey.steps)
+    still = view.still_matching(journey, ids) if uses_left else set()
+    facts = view.current_segments(ids)
+    steps = {s.id: i for i, s in enumerate(journey.steps)}
+    messages: list[dict[str, Any]] = []
+
+    def end(entry: dict[str, Any], status: str, reason: str) -> None:
+        entry.update(status=status, exit_date=as_of, exit_reason=reason, next_step=None, wait_until=None)
+        report.exited[status] += 1
+
+    for entry in active:
+        key = (journey.id, entry["customer_id"], entry["entry_date"])
+        ordered_on = first_order.get(key)
+        if (journey.goal.exit_on_goal and ordered_on is not None
+                and ordered_on < entry["entry_date"] + timedelta(days=journey.goal.within_days)):
+            end(entry, CONVERTED, f"ordered on {ordered_on.isoformat()}")
+            continue
+        while entry["status"] == ACTIVE:
+            if entry["next_step"] not in steps:
+                end(entry, EXITED, f"step {entry['next_step']!r} is no longer in the journey")
+                break
+            index = steps[entry["next_step"]]
+            step = journey.steps[index]
+            following = journey.steps[index + 1].id if index + 1 < len(journey.steps) else None
+            if step.wait is not None:
+                if entry["wait_until"] is None:
+                    entry["wait_until"] = as_of + timedelta(days=step.wait.days)
+                if as_of < entry["wait_until"]:
+                    break
+                entry["wait_until"] = None
+            elif step.branch is not None:
+                if step.branch.condition == "ordered":
+                    taken = ordered_on is not None
+                else:
+                    taken = entry["customer_id"] not in still
+                target = step.branch.then if taken else step.branch.otherwise
+                if target == EXIT:
+                    end(entry, EXITED, f"branch {step.id}: {'' if taken else 'not '}{step.branch.condition}")
+                    break
+                if target != NEXT:
+                    entry["next_step"] = target
+                    continue
+            elif step.exit is not None:
+                end(entry, EXITED, f"exit step {step.id}")
+                break
+            else:
+                channel = str(step.channel)
+                if _in_quiet_hours(journey, channel, now):
+                    report.deferred[channel] += 1
+                    break  # the step waits for the next run outside quiet hours
+                messages.append(_message(journeys, journey, step, entry, facts.get(entry["customer_id"], {}),
+                                         as_of, caps))
+            if following is None:
+                end(entry, COMPLETED, "last step done")
+                break
+            entry["next_step"] = following
+    return messages
+
+
+def _message(journeys: JourneySet, journey: Journey, step: Step, entry: dict[str, Any], facts: dict[str, Any],
+             as_of: date, caps: _Caps) -> dict[str, Any]:
+    channel = str(step.channel)
+    variant = entry["variant"]
+    row: dict[str, Any] = {
+        "message_id": message_id(journey.id, entry["customer_id"], entry["entry_date"], step.id),
+        "batch": -1, "destination": None, "journey_id": journey.id, "customer_id": entry["customer_id"],
+        "entry_date": entry["entry_date"], "step_id": step.id, "channel": channel, "variant": variant,
+        "segment": facts.get("rfm_segment"), "status": "send", "reason": None,
+    }
+    limits = journey.channels.get(channel)  # type: ignore[call-overload]
+    if limits is not None and limits.max_messages is not None:
+        since = as_of - timedelta(days=limits.per_days - 1)
+        if caps.count(entry["customer_id"], channel, since) >= limits.max_messages:
+            row.update(status=CAPPED, reason=f"{limits.max_messages} per {limits.per_days} days")
+            return row
+    caps.add(entry["customer_id"], channel, as_of)
+    fields = {**facts, "segment": facts.get("rfm_segment"), "customer_id": entry["customer_id"],
+              "journey_id": journey.id, "journey_name": journey.name, "variant": variant, "step_id": step.id}
+    if isinstance(fields.get("monetary"), float):
+        fields["monetary"] = f"{fields['monetary']:.2f}"
+    if step.email is not None:
+        name = step.email.template_for(variant)
+        template = journeys.templates[name]
+        row.update(template=name, subject=render(template.subject, fields), text=render(template.text, fields),
+                   html=render(template.html, fields) if template.html else None)
+    elif step.sms is not None:
+        row["text"] = render(step.sms.text_for(variant), fields)
+    elif step.call is not None:
+        row.update(campaign_id=step.call.campaign_id, call_channel=step.call.channel,
+                   template_arn=step.call.template_arn)
+    elif step.event is not None:
+        row["detail_type"] = step.event.detail_type
+    return row
+
+
+def _batched(plan: list[dict[str, Any]], report: TickReport) -> pa.Table:
+    report.planned = sum(1 for r in plan if r["status"] == "send")
+    report.capped = sum(1 for r in plan if r["status"] == CAPPED)
+    return pa.Table.from_pylist(plan, schema=PLAN_SCHEMA) if plan else PLAN_SCHEMA.empty_table()
+
+
+def assign_batches(plan: pa.Table, senders: Mapping[str, Destination]) -> pa.Table:
+    """Number the batches: per destination and channel, up to `batch_size` messages (one for a
+    destination that is not replay-safe), each customer at most once per batch (the Destination
+    contract)."""
+    rows = plan.to_pylist()
+    order = sorted((i for i, r in enumerate(rows) if r["status"] == "send"),
+                   key=lambda i: (senders[rows[i]["channel"]].name, rows[i]["channel"], rows[i]["journey_id"],
+                                  rows[i]["step_id"], rows[i]["customer_id"]))
+    batch, size, members, current = -1, 0, set(), None
+    for i in order:
+        destination = senders[rows[i]["channel"]]
+        limit = destination.batch_size if destination.replay_safe else 1
+        key = (destination.name, rows[i]["channel"])
+        if key != current or size >= limit or rows[i]["customer_id"] in members:
+            batch, size, members, current = batch + 1, 0, set(), key
+        rows[i]["batch"] = batch
+        rows[i]["destination"] = destination.name
+        size += 1
+        members.add(rows[i]["customer_id"])
+    return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA) if rows else plan
+
+
+# -------------------------------------------------------------------------------------- sending
+def _send_and_commit(store: JourneyStore, meta: dict[str, Any], lake: Lake, senders: Mapping[str, Destination],
+                     settings: Settings, policy: RetryPolicy, report: TickReport) -> None:
+    plan = store.plan().to_pylist()
+    by_name = {d.name: d for d in senders.values()}
+    unknown = sorted({r["destination"] for r in plan if r["status"] == "send"} - set(by_name))
+    if unknown:
+        raise JourneyError(f"tick {meta['tick']} was planned for destination(s) {unknown}, which are not "
+                           f"configured now ({sorted(by_name)}); configure them to finish it")
+    done, in_doubt = store.journal()
+    batches: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in plan:
+        if row["status"] == "send":
+            batches[row["batch"]].append(row)
+    pending = {b: rows for b, rows in batches.items() if b not in done}
+    contacts = _contacts(lake, [r for rows in pending.values() for r in rows], settings)
+    as_of = meta["as_of"]
+    session = SyncSession(lake_root=Path(lake.location) if lake.is_local else Path("."), gold_version=meta["tick"],
+                          as_of=as_of, sync_id=meta["tick"], segments=(), full=False)
+    opened = [by_name[name] for name in sorted({rows[0]["destination"] for rows in pending.values()})]
+    sync_report = SyncReport(destination="journeys", gold_version=meta["tick"])
+    for destination in opened:
+        destination.open(session)
+    for number in sorted(pending):
+        rows = pending[number]
+        destination = by_name[rows[0]["destination"]]
+        if number in in_doubt and not destination.replay_safe:
+            # sent or not, nobody knows: an email or a text is never repeated
+            store.record(number, {"in_doubt": [r["message_id"] for r in rows], "at": _now()})
+            continue
+        changes, skipped = [], {}
+        for row in rows:
+            contact = contacts.get((row["customer_id"], row["channel"]))
+            if contact is None or not contact.reachable:
+                skipped[row["message_id"]] = contact.skipped if contact is not None else "not_in_customers"
+                continue
+            changes.append(_change(row, contact.email, contact.phone))
+        if not destination.replay_safe and changes:
+            store.begin(number)
+        gave_up = deliver(destination, changes, policy, sync_report) if changes else []
+        failed = {c.message.message_id: reason for c, reason in gave_up if c.message is not None}
+        sent = [c.message.message_id for c in changes if c.message is not None and c.message.message_id not in failed]
+        store.record(number, {"sent": sent, "failed": failed, "skipped": skipped, "at": _now()})
+    for destination in opened:
+        destination.close(session)
+    report.retries += sync_report.retries
+    done, _ = store.journal()
+    ledger = _ledger(plan, done, meta, report)
+    store.commit(meta, ledger)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _contacts(lake: Lake, rows: list[dict[str, Any]], settings: Settings) -> dict[tuple[str, str], Any]:
+    """Consent, address and suppression for every pending message, read once when sending starts."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        wanted[_contact_channel(row)].add(row["customer_id"])
+    out: dict[tuple[str, str], Any] = {}
+    for contact_channel, ids in wanted.items():
+        found = load_contacts(lake, ids, contact_channel, settings)  # type: ignore[arg-type]
+        for row in rows:
+            if _contact_channel(row) == contact_channel and row["customer_id"] in found:
+                out[(row["customer_id"], row["channel"])] = found[row["customer_id"]]
+    return out
+
+
+def _contact_channel(row: dict[str, Any]) -> str:
+    if row["channel"] == "call":
+        return "email" if row.get("call_channel") == "email" else "phone"
+    return _CONTACT_CHANNEL[row["channel"]]
+
+
+def _change(row: dict[str, Any], email: str | None, phone: str | None) -> Change:
+    message = Message(
+        message_id=row["message_id"], journey_id=row["journey_id"], step_id=row["step_id"],
+        variant=row["variant"], channel=row["channel"], subject=row["subject"], text=row["text"],
+        html=row["html"], template=row["template"], campaign_id=row["campaign_id"],
+        call_channel=row["call_channel"], template_arn=row["template_arn"], detail_type=row["detail_type"],
+        attributes={"entry_date": row["entry_date"].isoformat()},
+    )
+    return Change("message", row["customer_id"], row["segment"] or "", email=email, phone=phone, message=message)
+
+
+def _ledger(plan: list[dict[str, Any]], done: dict[int, dict[str, Any]], meta: dict[str, Any],
+            report: TickReport) -> pa.Table:
+    outcome: dict[str, tuple[str, str | None, str | None]] = {}
+    for entry in done.values():
+        at = entry.get("at")
+        for mid in entry.get("sent", []):
+            outcome[mid] = (SENT, None, at)
+        for mid, reason in entry.get("failed", {}).items():
+            outcome[mid] = (FAILED, reason, at)
+        for mid, reason in entry.get("skipped", {}).items():
+            outcome[mid] = (SKIPPED, reason, at)
+        for mid in entry.get("in_doubt", []):
+            outcome[mid] = (IN_DOUBT, "a crash interrupted the send; not repeated", at)
+    rows = []
+    tick_date = date.fromisoformat(meta["as_of"])
+    for row in plan:
+        if row["status"] == CAPPED:
+            status, reason, at = CAPPED, row["reason"], None
+        else:
+            status, reason, at = outcome.get(row["message_id"], (IN_DOUBT, "no journal record", None))
+        if status == SENT:
+            report.sent += 1
+        elif status == FAILED:
+            report.failed += 1
+        elif status == SKIPPED:
+            report.skipped[str(reason)] += 1
+        elif status == IN_DOUBT:
+            report.in_doubt += 1
+        rows.append({"message_id": row["message_id"], "journey_id": row["journey_id"],
+                     "customer_id": row["customer_id"], "entry_date": row["entry_date"], "step_id": row["step_id"],
+                     "channel": row["channel"], "variant": row["variant"], "tick_id": meta["tick"],
+                     "tick_date": tick_date, "status": status, "reason": reason,
+                     "sent_at": datetime.fromisoformat(at) if at else None})
+    return pa.Table.from_pylist(rows, schema=SEND_SCHEMA) if rows else SEND_SCHEMA.empty_table()
+

@@ -1,0 +1,198 @@
+"""The journeys' state and journal, under `<lake>/_system/journeys/`, written through the lake's
+storage (a local folder or S3) as it goes: the activation journal pattern (docs/adr/0004) with one
+object per journaled batch instead of an appended line, so it works the same on S3.
+
+  state.json               the last committed tick: its id and as_of, the dates each journey has
+                           processed, the entries file, the ledger files, each journey's digest
+  entries-<tick>.parquet   every entry of every journey: group, variant, where it is, how it ended
+  sends/<tick>.parquet     the ledger: one row per message a tick planned, with its outcome
+  inflight/                a tick under way:
+    meta.json              tick id, as_of, batch count, replay safety per batch
+    plan.parquet           the messages of the tick, each with its batch
+    entries.parquet        the entries as they are once the tick is done
+    state.json             the state once the tick is done
+    journal/<batch>.begun  written before a batch that must not be repeated is sent
+    journal/<batch>.json   written after a batch: which messages went, failed or were skipped
+
+The journal is not kept in a workspace copy (rfmlake.lake.workspace publishes state only when a
+stage succeeds): a stage Lambda that dies mid-tick leaves on S3 what it already sent, and the retry
+resumes after it instead of sending again (docs/adr: journeys run in the pipeline's stage).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rfmlake.lake.storage import Storage
+
+STATE_FOLDER = "journeys"  # under the lake's _system/
+
+ENTRY_SCHEMA = pa.schema([
+    ("journey_id", pa.string()), ("customer_id", pa.string()), ("entry_date", pa.date32()),
+    ("group", pa.string()), ("variant", pa.string()), ("bucket", pa.float64()), ("salt", pa.string()),
+    ("trigger", pa.string()), ("status", pa.string()), ("next_step", pa.string()),
+    ("wait_until", pa.date32()), ("exit_date", pa.date32()), ("exit_reason", pa.string()),
+])
+PLAN_SCHEMA = pa.schema([
+    ("message_id", pa.string()), ("batch", pa.int32()), ("destination", pa.string()),
+    ("journey_id", pa.string()), ("customer_id", pa.string()), ("entry_date", pa.date32()),
+    ("step_id", pa.string()), ("channel", pa.string()), ("variant", pa.string()), ("segment", pa.string()),
+    ("status", pa.string()), ("reason", pa.string()),
+    ("subject", pa.string()), ("text", pa.string()), ("html", pa.string()), ("template", pa.string()),
+    ("campaign_id", pa.string()), ("call_channel", pa.string()), ("template_arn", pa.string()),
+    ("detail_type", pa.string()),
+])
+SEND_SCHEMA = pa.schema([
+    ("message_id", pa.string()), ("journey_id", pa.string()), ("customer_id", pa.string()),
+    ("entry_date", pa.date32()), ("step_id", pa.string()), ("channel", pa.string()), ("variant", pa.string()),
+    ("tick_id", pa.string()), ("tick_date", pa.date32()), ("status", pa.string()), ("reason", pa.string()),
+    ("sent_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+class JourneyStore:
+    """The files of the journeys' state on one lake (local or S3)."""
+
+    def __init__(self, lake_location: str | Path) -> None:
+        self.location = Storage.normalize(lake_location)
+        self.storage = Storage.for_location(self.location)
+        self.root = Storage.join(self.location, "_system", STATE_FOLDER)
+        self.inflight = Storage.join(self.root, "inflight")
+
+    @property
+    def is_local(self) -> bool:
+        return not self.storage.s3
+
+    # -- raw I/O ---------------------------------------------------------------------------------
+    def _put(self, uri: str, data: bytes) -> None:
+        """Durable and atomic: a local file is fsynced before it is renamed into place (a journal
+        line must survive the crash it is there for); an S3 PUT is both by itself."""
+        if self.storage.s3:
+            self.storage.write_bytes(uri, data)
+            return
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def _json(self, uri: str) -> dict[str, Any] | None:
+        data = self.storage.read_bytes(uri)
+        return json.loads(data) if data is not None else None
+
+    def _table(self, uri: str, schema: pa.Schema) -> pa.Table:
+        data = self.storage.read_bytes(uri)
+        if data is None:
+            raise FileNotFoundError(uri)
+        return pq.read_table(io.BytesIO(data)).cast(schema)
+
+    # -- committed state -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return self._json(Storage.join(self.root, "state.json")) or {}
+
+    def entries(self, state: dict[str, Any] | None = None) -> pa.Table:
+        state = self.state() if state is None else state
+        name = state.get("entries")
+        return self._table(Storage.join(self.root, name), ENTRY_SCHEMA) if name else ENTRY_SCHEMA.empty_table()
+
+    def ledger_files(self, state: dict[str, Any] | None = None) -> list[str]:
+        """The ledger's files, one per committed tick that planned messages (never one of a tick
+        that crashed before committing)."""
+        state = self.state() if state is None else state
+        return [Storage.join(self.root, "sends", f"{tick}.parquet") for tick in state.get("ledger", [])]
+
+    def sends(self, state: dict[str, Any] | None = None) -> pa.Table:
+        tables = [self._table(uri, SEND_SCHEMA) for uri in self.ledger_files(state)]
+        return pa.concat_tables(tables) if tables else SEND_SCHEMA.empty_table()
+
+    # -- a tick under way ------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any] | None:
+        return self._json(Storage.join(self.inflight, "meta.json"))
+
+    def start(self, meta: dict[str, Any], plan: pa.Table, entries: pa.Table, state: dict[str, Any]) -> None:
+        """Write everything a tick needs to finish before its first send; meta.json goes last, so
+        a tick exists only once it is complete."""
+        self._put(Storage.join(self.inflight, "plan.parquet"), _parquet(plan.cast(PLAN_SCHEMA)))
+        self._put(Storage.join(self.inflight, "entries.parquet"), _parquet(entries.cast(ENTRY_SCHEMA)))
+        self._put(Storage.join(self.inflight, "state.json"), json.dumps(state, sort_keys=True).encode())
+        self._put(Storage.join(self.inflight, "meta.json"), json.dumps(meta, sort_keys=True).encode())
+
+    def plan(self) -> pa.Table:
+        return self._table(Storage.join(self.inflight, "plan.parquet"), PLAN_SCHEMA)
+
+    def _journal_uri(self, batch: int, suffix: str) -> str:
+        return Storage.join(self.inflight, "journal", f"{batch:07d}.{suffix}")
+
+    def begin(self, batch: int) -> None:
+        self._put(self._journal_uri(batch, "begun"), b"")
+
+    def record(self, batch: int, outcome: dict[str, Any]) -> None:
+        self._put(self._journal_uri(batch, "json"), json.dumps({**outcome, "batch": batch}, sort_keys=True).encode())
+
+    def journal(self) -> tuple[dict[int, dict[str, Any]], set[int]]:
+        """(batch -> recorded outcome, batches begun but not recorded)."""
+        done: dict[int, dict[str, Any]] = {}
+        begun: set[int] = set()
+        for uri in self.storage.walk(Storage.join(self.inflight, "journal")):
+            name = uri.rsplit("/", 1)[-1]
+            if name.startswith("."):
+                continue  # a temporary file of a write a crash interrupted
+            stem, _, suffix = name.partition(".")
+            if suffix == "json":
+                data = self.storage.read_bytes(uri)
+                if data:
+                    done[int(stem)] = json.loads(data)
+            elif suffix == "begun":
+                begun.add(int(stem))
+        return done, begun - set(done)
+
+    def commit(self, meta: dict[str, Any], sends: pa.Table) -> None:
+        """Make the tick's entries, ledger and state current (state.json is the commit point),
+        then drop the tick's folder and the replaced entries file."""
+        tick = meta["tick"]
+        previous = self.state()
+        entries_data = self.storage.read_bytes(Storage.join(self.inflight, "entries.parquet"))
+        after = self._json(Storage.join(self.inflight, "state.json"))
+        if entries_data is None or after is None:
+            raise FileNotFoundError(f"tick {tick} is incomplete under {self.inflight}")
+        entries_name = f"entries-{tick}.parquet"
+        self._put(Storage.join(self.root, entries_name), entries_data)
+        ledger = list(previous.get("ledger", []))
+        if sends.num_rows:
+            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(sends.cast(SEND_SCHEMA)))
+            ledger.append(tick)
+        self._put(Storage.join(self.root, "state.json"),
+                  json.dumps({**after, "tick": tick, "entries": entries_name, "ledger": ledger},
+                             sort_keys=True, indent=1).encode())
+        self.clean(previous.get("entries"))
+
+    def clean(self, old_entries: str | None = None) -> None:
+        self.storage.delete_dir(self.inflight)
+        current = self.state().get("entries")
+        if old_entries and old_entries != current:
+            self.storage.delete_file(Storage.join(self.root, old_entries))
+
+    def replace_committed(self, entries: pa.Table, sends_by_tick: dict[str, pa.Table]) -> None:
+        """Rewrite the committed entries and ledger files in place (erasure takes a customer out).
+        Only with no tick under way."""
+        state = self.state()
+        if state.get("entries"):
+            self._put(Storage.join(self.root, state["entries"]), _parquet(entries.cast(ENTRY_SCHEMA)))
+        for tick, table in sends_by_tick.items():
+            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(table.cast(SEND_SCHEMA)))

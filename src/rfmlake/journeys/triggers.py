@@ -1,0 +1,219 @@
+"""What the engine reads from the lake, through DuckDB views over the gold tables: who triggered a
+journey at an as_of date (gold.segment_membership_history, partitioned by as_of_date or not),
+who matches a condition (gold.customer_rfm, gold.customer_value, gold.dim_customers) and who ordered
+since entering (gold.fct_orders)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+
+import pyarrow as pa
+
+from rfmlake.journeys.errors import JourneyError
+from rfmlake.journeys.spec import (
+    CUSTOMER_COLUMNS,
+    RFM_COLUMNS,
+    VALUE_COLUMNS,
+    Condition,
+    Journey,
+    SegmentEntered,
+    SegmentExited,
+    SegmentMigrated,
+    ValueCondition,
+)
+from rfmlake.lake import Lake
+
+HISTORY = "gold.segment_membership_history"
+_HORIZON_COLUMNS = ("predicted_clv", "expected_orders", "discounted_margin_clv")
+_HORIZON = re.compile(r"^predicted_clv_(\d+)d$")
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def condition_sql(condition: Condition, alias: str = "c") -> str:
+    column = f'{alias}."{condition.column}"'
+    if condition.op in ("in", "not in"):
+        values = condition.value if isinstance(condition.value, list) else [condition.value]
+        listed = ", ".join(_literal(v) for v in values)
+        return f"{column} {condition.op.upper()} ({listed})"
+    return f"{column} {condition.op} {_literal(condition.value)}"
+
+
+def conditions_sql(conditions: Sequence[Condition], alias: str = "c") -> str:
+    return " AND ".join(condition_sql(c, alias) for c in conditions) or "TRUE"
+
+
+class LakeView:
+    """A DuckDB connection with the gold tables the journeys read as views, plus `customer_facts`:
+    one row per scored customer with the RFM, value and customer columns conditions may name."""
+
+    def __init__(self, lake: Lake) -> None:
+        from rfmlake.lake.catalog import connect
+
+        self.lake = lake
+        if lake.current("gold", "customer_rfm") is None:
+            raise JourneyError(f"journeys need gold.customer_rfm, which does not exist in the lake at {lake}; "
+                               "run the pipeline first (rfmlake run)")
+        self.con = connect(lake, zones=("gold",))
+        self.tables = {ref.qualified_name for ref in lake.tables("gold")}
+        self.horizon = self._horizon()
+        self.con.execute(f"CREATE TEMP VIEW customer_facts AS {self._facts_sql()}")
+        self.as_of: date = self.con.execute("SELECT max(as_of_date) FROM gold.customer_rfm").fetchone()[0]
+        if self.as_of is None:
+            raise JourneyError("gold.customer_rfm is empty: no customer was scored, so no journey can run")
+        self.value_as_of: date | None = None
+        if self.horizon is not None:
+            self.value_as_of = self.con.execute("SELECT max(as_of_date) FROM gold.customer_value").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _horizon(self) -> int | None:
+        if "gold.customer_value" not in self.tables:
+            return None
+        names = [row[0] for row in self.con.execute("DESCRIBE gold.customer_value").fetchall()]
+        horizons = [int(m.group(1)) for m in map(_HORIZON.match, names) if m]
+        return horizons[0] if len(horizons) == 1 else None
+
+    def _columns(self, table: str) -> set[str]:
+        if table not in self.tables:
+            return set()
+        return {row[0] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+
+    def _facts_sql(self) -> str:
+        """A column a condition may name is NULL where its table lacks it (a lake whose value stage
+        never ran): a condition on it then matches nobody."""
+        def pick(alias: str, available: set[str], names: tuple[str, ...], rename: dict[str, str]) -> list[str]:
+            out = []
+            for name in names:
+                source = rename.get(name, name)
+                out.append(f"{alias}.{source} AS {name}" if source in available else f"NULL AS {name}")
+            return out
+
+        horizon = {c: f"{c}_{self.horizon}d" for c in _HORIZON_COLUMNS} if self.horizon is not None else {}
+        value_columns = self._columns("gold.customer_value")
+        customer_columns = self._columns("gold.dim_customers")
+        select = [*pick("r", self._columns("gold.customer_rfm"), RFM_COLUMNS, {}),
+                  *pick("v", value_columns, VALUE_COLUMNS, horizon),
+                  *pick("d", customer_columns, CUSTOMER_COLUMNS, {})]
+        joins = []
+        if value_columns:
+            joins.append("LEFT JOIN gold.customer_value v USING (customer_id)")
+        if customer_columns:
+            joins.append("LEFT JOIN gold.dim_customers d USING (customer_id)")
+        return f"SELECT r.customer_id, {', '.join(select)} FROM gold.customer_rfm r {' '.join(joins)}"
+
+    # -- history ---------------------------------------------------------------------------------
+    def history_dates(self) -> list[date]:
+        if HISTORY not in self.tables:
+            return [self.as_of]
+        rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {HISTORY} ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    def _members(self, day: date, dimension: str, segments: Sequence[str]) -> str:
+        listed = ", ".join(_literal(s) for s in segments)
+        if HISTORY not in self.tables:  # a lake with one run: the current scores are the history
+            return f"SELECT customer_id FROM gold.customer_rfm WHERE {dimension} IN ({listed})"
+        return (f"SELECT customer_id FROM {HISTORY} WHERE as_of_date = DATE '{day.isoformat()}' "
+                f"AND {dimension} IN ({listed})")
+
+    def _scored(self, day: date) -> str:
+        if HISTORY not in self.tables:
+            return "SELECT customer_id FROM gold.customer_rfm"
+        return f"SELECT customer_id FROM {HISTORY} WHERE as_of_date = DATE '{day.isoformat()}'"
+
+    def triggered(self, journey: Journey, day: date, previous: date | None, *, first_run: bool) -> dict[str, str]:
+        """customer id -> what triggered them, for the journey's trigger at `day` (against the as_of
+        date before it, `previous`)."""
+        trigger = journey.trigger
+        if isinstance(trigger, ValueCondition):
+            if day != self.as_of or self.value_as_of != day:
+                return {}  # gold.customer_value holds only the latest run
+            sql = f"SELECT customer_id FROM customer_facts c WHERE {conditions_sql(trigger.where)}"
+            label = "value condition"
+        elif isinstance(trigger, SegmentEntered):
+            now = self._members(day, trigger.dimension, [trigger.segment])
+            label = f"entered {trigger.segment}"
+            if first_run and trigger.include_existing:
+                sql = now
+                label = f"in {trigger.segment}"
+            elif previous is None:
+                return {}  # nobody has been seen entering before there is an earlier date
+            else:
+                sql = f"{now} EXCEPT {self._members(previous, trigger.dimension, [trigger.segment])}"
+        elif isinstance(trigger, SegmentExited):
+            if previous is None:
+                return {}
+            sql = (f"{self._members(previous, trigger.dimension, [trigger.segment])} EXCEPT "
+                   f"{self._members(day, trigger.dimension, [trigger.segment])}")
+            label = f"exited {trigger.segment}"
+        elif isinstance(trigger, SegmentMigrated):
+            if previous is None or HISTORY not in self.tables:
+                return {}
+            before = self._members(previous, trigger.dimension, trigger.from_segments).replace(
+                "SELECT customer_id", f"SELECT customer_id, {trigger.dimension} AS segment", 1)
+            after = self._members(day, trigger.dimension, trigger.to_segments).replace(
+                "SELECT customer_id", f"SELECT customer_id, {trigger.dimension} AS segment", 1)
+            rows = self.con.execute(f"SELECT a.customer_id, a.segment, b.segment FROM ({before}) a "
+                                    f"JOIN ({after}) b USING (customer_id) ORDER BY 1").fetchall()
+            return {cid: f"migrated {old} -> {new}" for cid, old, new in rows}
+        else:  # pragma: no cover - the union is exhaustive
+            raise JourneyError(f"unknown trigger {trigger!r}")
+        return {row[0]: label for row in self.con.execute(f"SELECT customer_id FROM ({sql}) ORDER BY 1").fetchall()}
+
+    def matching(self, customer_ids: Sequence[str], conditions: Sequence[Condition]) -> set[str]:
+        """The customers among `customer_ids` for whom every condition holds now."""
+        if not conditions or not customer_ids:
+            return set(customer_ids)
+        self.con.register("_ids", pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())}))
+        rows = self.con.execute(f"SELECT c.customer_id FROM customer_facts c JOIN _ids USING (customer_id) "
+                                f"WHERE {conditions_sql(conditions)}").fetchall()
+        self.con.unregister("_ids")
+        return {r[0] for r in rows}
+
+    def still_matching(self, journey: Journey, customer_ids: Sequence[str]) -> set[str]:
+        """Customers still in the state the trigger put them in (the branch `left_segment` is its negation):
+        in the entered segment, in a `to` segment, out of the exited segment, or meeting the value condition."""
+        trigger = journey.trigger
+        if isinstance(trigger, ValueCondition):
+            return self.matching(customer_ids, trigger.where)
+        if isinstance(trigger, SegmentEntered | SegmentMigrated):
+            wanted = [trigger.segment] if isinstance(trigger, SegmentEntered) else trigger.to_segments
+            return self.matching(customer_ids, [Condition(column=trigger.dimension, op="in", value=list(wanted))])
+        in_segment = self.matching(customer_ids, [Condition(column=trigger.dimension, op="=", value=trigger.segment)])
+        return set(customer_ids) - in_segment
+
+    def current_segments(self, customer_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """The facts a message may say about each customer (never an address)."""
+        if not customer_ids:
+            return {}
+        self.con.register("_ids", pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())}))
+        cursor = self.con.execute("SELECT c.customer_id, c.rfm_segment, c.cluster_label, c.recency_days, "
+                                  "c.frequency, CAST(c.monetary AS DOUBLE) AS monetary "
+                                  "FROM customer_facts c JOIN _ids USING (customer_id)")
+        names = [d[0] for d in cursor.description]
+        out = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+        self.con.unregister("_ids")
+        return out
+
+    # -- orders ----------------------------------------------------------------------------------
+    def first_orders(self, entries: pa.Table, until: date) -> dict[tuple[str, str, date], date]:
+        """(journey, customer, entry date) -> the date of the first completed order on or after the
+        entry date and before `until` (orders of `until` itself are not in the lake yet)."""
+        if entries.num_rows == 0 or "gold.fct_orders" not in self.tables:
+            return {}
+        self.con.register("_entries", entries.select(["journey_id", "customer_id", "entry_date"]))
+        rows = self.con.execute(
+            "SELECT e.journey_id, e.customer_id, e.entry_date, min(o.order_date) FROM _entries e "
+            "JOIN gold.fct_orders o ON o.customer_id = e.customer_id AND o.status = 'completed' "
+            "AND o.order_date >= e.entry_date AND o.order_date < ? GROUP BY ALL", [until]).fetchall()
+        self.con.unregister("_entries")
+        return {(j, c, d): first for j, c, d, first in rows}
