@@ -115,6 +115,20 @@ class IngestSettings(_Strict):
         return {k: v.lower() for k, v in value.items()}
 
 
+class IdentitySettings(_Strict):
+    """Identity resolution (rfmlake.identity, docs/identity.md)."""
+
+    match_threshold: float = Field(
+        0.99, gt=0.5, lt=1.0,
+        description="probabilistic CRM matches at or above this match probability join two customer records")
+    review_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="matches from here up to match_threshold are kept in gold.identity_matches for review, not joined")
+    min_training_records: int = Field(
+        1_000, ge=10, description="below this many customer records the shipped model parameters are used untrained")
+    refit: bool = Field(False, description="train a new matching model even if one is stored")
+
+
 class Settings(_Strict):
     prefix: str = Field("rfmlake", pattern=r"^[a-z][a-z0-9_]{0,30}$")
     reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
@@ -135,6 +149,7 @@ class Settings(_Strict):
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     value: ValueSettings = ValueSettings()
+    identity: IdentitySettings = IdentitySettings()
     # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
     deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 
@@ -155,6 +170,11 @@ class Settings(_Strict):
                 raise ConfigError(
                     f"{key}: {code} has no entry in currency_rates (known: {sorted(self.currency_rates)})"
                 )
+        if self.identity.review_threshold >= self.identity.match_threshold:
+            raise ConfigError(
+                f"identity.review_threshold ({self.identity.review_threshold}) must be below "
+                f"identity.match_threshold ({self.identity.match_threshold})"
+            )
         if self.segmentation.k_min > self.segmentation.k_max:
             raise ConfigError(
                 f"segmentation.k_min ({self.segmentation.k_min}) must be <= "

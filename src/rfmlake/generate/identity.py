@@ -230,14 +230,19 @@ def write_truth(path: Path, plan: IdentityPlan, device_truth: dict[str, Any]) ->
 
 
 def unique_contacts(frame: pd.DataFrame, seen: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Make emails and phones unique across the CRM (two generated people sharing an address would be
-    one person to any identity rule): a repeated email gets the customer's number in its local part,
+    """Make emails (their user part) and phones unique across the CRM (two generated people sharing an
+    address would be one person to any identity rule): a repeated email gets the customer's number in its local part,
     a repeated phone is left blank. `seen` keeps sorted 64-bit hashes, 16 bytes a customer."""
     frame = frame.copy()
+
+    def keys(column: str, values: np.ndarray) -> np.ndarray:
+        # An email's user part alone: john.smith@a and john.smith@b would look like one person too.
+        return pd.util.hash_array(_contact_key(column, values))
+
     for column in ("email", "phone"):
         values = frame[column].to_numpy(dtype=object)
         present = values != ""
-        hashes = pd.util.hash_array(values.astype(str))
+        hashes = keys(column, values)
         before = np.isin(hashes, seen.get(column, np.empty(0, dtype=np.uint64)))
         within = pd.Series(hashes).duplicated().to_numpy()
         clash = present & (before | within)
@@ -250,10 +255,18 @@ def unique_contacts(frame: pd.DataFrame, seen: dict[str, np.ndarray]) -> pd.Data
             else:
                 values[clash] = ""
             frame[column] = values
-            hashes = pd.util.hash_array(values.astype(str))
+            hashes = keys(column, values)
         kept = hashes[values != ""]
         seen[column] = np.union1d(seen.get(column, np.empty(0, dtype=np.uint64)), kept)
     return frame
+
+
+def _contact_key(column: str, values: np.ndarray) -> np.ndarray:
+    """What must not repeat between two people: a phone's digits, an email's user part."""
+    text = pd.Series(values.astype(str))
+    if column == "email":
+        return text.str.split("@").str[0].to_numpy(dtype=object)
+    return text.str.replace(r"[^0-9+]", "", regex=True).to_numpy(dtype=object)
 
 
 def keep_apart_from_others(second: pd.DataFrame, plan: IdentityPlan, seen: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -263,10 +276,10 @@ def keep_apart_from_others(second: pd.DataFrame, plan: IdentityPlan, seen: dict[
     originals = pd.DataFrame(plan.original_rows)
     for column in ("email", "phone"):
         values = second[column].to_numpy(dtype=object)
-        own = originals[column].to_numpy(dtype=object)
-        normal = pd.Series(values).str.replace(" ", "").to_numpy()
-        clash = (values != "") & np.isin(pd.util.hash_array(values.astype(str)), seen.get(column, np.empty(0)))
-        clash &= normal != pd.Series(own).str.replace(" ", "").to_numpy()
+        key = _contact_key(column, values)
+        own = _contact_key(column, originals[column].to_numpy(dtype=object))
+        clash = (values != "") & np.isin(pd.util.hash_array(key), seen.get(column, np.empty(0, dtype=np.uint64)))
+        clash &= key != own
         values[clash] = ""
         second[column] = values
     return second

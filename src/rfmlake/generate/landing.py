@@ -911,7 +911,8 @@ class _Generator:
             offset = timedelta(minutes=words.GUIDANCE_OFFSETS[place[person]])
             moment = datetime.fromtimestamp(self.start_s + int(rng.integers(0, span)), tz=UTC)
             first_name, last_name = words.FIRST_NAMES[first[person]], words.LAST_NAMES[last[person]]
-            username = f"{first_name}.{last_name}".lower().replace(" ", "")
+            # Numbered: two people of this source never share an address, nor with a CRM customer.
+            username = f"{first_name}.{last_name}.g{person + 1}".lower().replace(" ", "")
             rows.append({
                 "EventName": event,
                 "ProductCode": str(self.product_ids[product]),
