@@ -30,7 +30,8 @@ from rfmlake.settings import RfmSettings, Settings
 
 # The silver tables the project reads. Without orders or rates there is nothing to model; the
 # others may legitimately be absent (a shop without clickstream) and are then read as empty.
-SOURCE_TABLES: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "currency_rates")
+SOURCE_TABLES: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "access_logs",
+                                  "currency_rates")
 REQUIRED_SOURCES: tuple[str, ...] = ("orders", "currency_rates")
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
@@ -67,9 +68,38 @@ def _empty_view_sql(name: str) -> str:
     return f'CREATE OR REPLACE VIEW silver."{name}" AS SELECT {", ".join(columns)} WHERE false'
 
 
-def prepare_silver_views(lake: Lake, database: Path) -> tuple[str, ...]:
+# Gold tables written before dbt that the project reads as sources: the identity graph (the identity
+# stage, rfmlake.identity). Absent (a lake built before it, a hand-run dbt), it reads as empty and
+# every customer id is a person of its own.
+GOLD_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "identity_graph": (("person_id", "VARCHAR"), ("member_kind", "VARCHAR"), ("member_id", "VARCHAR"),
+                       ("primary_customer_id", "VARCHAR"), ("is_primary", "BOOLEAN"), ("joined_by", "VARCHAR"),
+                       ("match_probability", "DOUBLE"), ("linked_to_kind", "VARCHAR"), ("linked_to_id", "VARCHAR"),
+                       ("first_seen_at", "TIMESTAMP"), ("person_since", "TIMESTAMP")),
+}
+
+
+def _gold_source_views(con: duckdb.DuckDBPyConnection, lake: Lake, gold_schema: str) -> list[str]:
+    """Views of the gold tables dbt reads as sources, in dbt's gold schema; returns those read as empty."""
+    from rfmlake.lake.tables import parquet_scan
+
+    empty: list[str] = []
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{gold_schema}"')
+    for name, columns in GOLD_SOURCES.items():
+        ref = lake.current("gold", name)
+        if ref is not None:
+            con.execute(f'CREATE OR REPLACE VIEW "{gold_schema}"."{name}" AS SELECT * FROM {parquet_scan(ref)}')
+            continue
+        select = ", ".join(f'CAST(NULL AS {sql_type}) AS "{column}"' for column, sql_type in columns)
+        con.execute(f'CREATE OR REPLACE VIEW "{gold_schema}"."{name}" AS SELECT {select} WHERE false')
+        empty.append(f"gold.{name}")
+    return empty
+
+
+def prepare_silver_views(lake: Lake, database: Path, gold_schema: str = "gold") -> tuple[str, ...]:
     """Create schema `silver` in the dbt DuckDB file with a view per current silver table, and an
-    empty typed view for each optional one that is absent. Returns the names read as empty."""
+    empty typed view for each optional one that is absent; and the gold tables dbt reads as sources
+    (GOLD_SOURCES) in its gold schema. Returns the names read as empty."""
     present = {ref.name for ref in lake.tables("silver")}
     missing_required = [name for name in REQUIRED_SOURCES if name not in present]
     if missing_required:
@@ -86,6 +116,7 @@ def prepare_silver_views(lake: Lake, database: Path) -> tuple[str, ...]:
             if name not in present:
                 con.execute(_empty_view_sql(name))
                 empty.append(name)
+        empty.extend(_gold_source_views(con, lake, gold_schema))
     finally:
         # dbt opens the same file next; DuckDB allows one writer process.
         con.close()
@@ -234,7 +265,7 @@ def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", sele
 
     empty_sources: tuple[str, ...] = ()
     if target == "local":
-        empty_sources = prepare_silver_views(lake, database)
+        empty_sources = prepare_silver_views(lake, database, schema_prefix(target, ctx.settings.prefix) + "gold")
 
     # Vars also matter to parse: test arguments (e.g. the accepted reporting currency) render with them.
     args = [command, "--vars", json.dumps(dbt_vars(ctx.settings, ctx.as_of, target))]

@@ -76,12 +76,25 @@ PIPELINE: tuple[Stage, ...] = (
         in_place=True,
     ),
     Stage(
+        "identity",
+        "one person across customer records, devices and web-log users -> gold.identity_graph (+ matches, changes)",
+        runtime="spark",  # the bronze-side role: fuzzy matching reads the raw CRM values (docs/identity.md)
+        entry="rfmlake.pipeline.stages:identity",
+        glue_script="glue_jobs/resolve_identity.py",
+        max_attempts=2,
+        reads=("bronze.customers", "silver.customers", "silver.orders", "silver.events", "silver.access_logs",
+               "gold.identity_graph", "gold.identity_changes"),
+        # Only ids and match evidence go onward; the matching model holds no values.
+        writes=("gold.identity_graph", "gold.identity_matches", "gold.identity_changes"),
+        state=("models/identity",),
+    ),
+    Stage(
         "dbt_build",
         "dbt build: staging -> intermediate -> gold marts, with dbt tests",
         runtime="dbt",
         entry="rfmlake.pipeline.stages:dbt_build",
         max_attempts=2,
-        reads=("silver.*",),
+        reads=("silver.*", "gold.identity_graph"),  # marts are per person (docs/identity.md)
         writes=("gold.*",),  # the dbt marts (dbt/models/marts)
     ),
     Stage(

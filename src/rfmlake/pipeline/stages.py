@@ -137,6 +137,14 @@ def quality_gold(ctx: RunContext, state: RunState) -> dict[str, Any]:
     return _quality(ctx, state, "gold")
 
 
+def identity(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.identity import resolve_identity
+
+    report = resolve_identity(ctx, state.engine(ctx))
+    state.reports["identity"] = report
+    return report.to_dict()
+
+
 def dbt_build(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.modeling.dbt_runner import run_dbt
 
