@@ -12,6 +12,7 @@ report can measure merge precision and recall (`rfmlake report --truth`):
 - **Anonymous visits before sign-up**: a new device browses (and sometimes abandons a cart) for a
   few weeks, then signs in once after the customer record was created.
 - **Shared devices**: two different customers sign in on one device; they must stay two people.
+- **Cart abandoners**: anonymous visitors who put something in the cart in the last weeks and left.
 
 Everything is drawn from generators seeded by (seed, stream), so files stay byte-identical for the
 same parameters; the planted rows are additive (their own files and ids), apart from the customer
@@ -206,10 +207,18 @@ def identity_events(rng: np.random.Generator, plan: IdentityPlan, crm_created: n
             session(device, customer, clamp(latest + int(rng.integers(3_600, 40 * 86_400))), bool(rng.random() < 0.3))
         session(device, None, clamp(latest + int(rng.integers(3_600, 40 * 86_400))), False)
         shared.append({"anonymous_id": device, "customer_ids": pair})
+    # Visitors who put something in the cart in the last weeks and never signed up or bought.
+    abandoners: list[str] = []
+    for _ in range(max(3, len(crm_created) // 100) if len(crm_created) >= 30 else 0):
+        device_no += 1
+        device = str(device_ids(np.array([device_no]))[0])
+        session(device, None, int(end_s - int(rng.integers(1, 45)) * 86_400 - int(rng.integers(0, 80_000))), True)
+        abandoners.append(device)
     frame = pd.DataFrame(events)
     if len(frame):
         frame = frame.sort_values(["event_ts", "event_id"], kind="stable").reset_index(drop=True)
-    truth = {"pre_signup_devices": pre_devices, "duplicate_devices": duplicate_devices, "shared_devices": shared}
+    truth = {"pre_signup_devices": pre_devices, "duplicate_devices": duplicate_devices, "shared_devices": shared,
+             "cart_abandoning_devices": abandoners}
     return frame, truth
 
 
@@ -221,6 +230,7 @@ def write_truth(path: Path, plan: IdentityPlan, device_truth: dict[str, Any]) ->
             "pre_signup_devices": "[anonymous_id, customer_id]: the device browsed anonymously, then signed in",
             "duplicate_devices": "[anonymous_id, customer_id]: the device of a duplicate record",
             "shared_devices": "two different people signed in on one device: never one person",
+            "cart_abandoning_devices": "anonymous visitors who abandoned a cart in the last 45 days",
         },
         "duplicate_customer_pairs": [[f"C{int(o):08d}", f"C{int(d):08d}"]
                                      for o, d in zip(plan.originals, plan.duplicates, strict=True)],

@@ -133,8 +133,10 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
         # The profile's inputs, scanned in place on S3 (silver.events grows with the clickstream).
-        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
-        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
+        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+               "gold.customer_engagement", "gold.identity_graph"),
+        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+                        "gold.customer_engagement", "gold.identity_graph"),
         writes=("gold.customer_profile",),
     ),
     Stage(
