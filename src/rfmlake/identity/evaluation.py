@@ -20,6 +20,9 @@ from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 
 
+TRUTH_FILE = "_identity_truth.json"  # rfmlake.generate.identity.TRUTH_NAME
+
+
 class TruthError(RfmlakeError):
     """The ground-truth file is missing or not one the generator wrote."""
 
