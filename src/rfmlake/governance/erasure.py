@@ -4,7 +4,9 @@ and keep them out of later runs (the suppression list).
 Under the lake's run lock (no pipeline run reads or writes meanwhile):
 1. The suppression list gains the person's tokens: the customer id, the email given, and every
    email and phone any of their CRM records carried (so the same person under another customer
-   id, in bronze or the quarantine, goes too), and their order ids.
+   id, in bronze or the quarantine, goes too), their order ids, and the devices (anonymous ids)
+   the identity graph joined to them (their anonymous history goes too; a shared device is no
+   one's member and stays).
 2. Bronze: each landing file's partition holding their rows is rewritten without them, exactly as
    ingestion suppresses them (rfmlake.ingest.suppression: one rule); the rows' lineage goes to
    bronze.suppressed_rows and the manifest records the new partition.
@@ -211,6 +213,7 @@ def _write_suppression(lake: Lake, person: _Person, key: bytes) -> None:
     extend("email_tokens", person.email_tokens)
     extend("phone_tokens", person.phone_tokens)
     extend("order_id_tokens", {t for t in (tokenize(o, key, "user") for o in person.order_ids) if t})
+    extend("device_tokens", {t for t in (tokenize(d, key, "user") for d in person.anonymous_ids) if t})
     governance_dir(lake).mkdir(parents=True, exist_ok=True)
     tmp = suppression_path(lake).with_suffix(".tmp")
     tmp.write_text(json.dumps(suppression, indent=1, sort_keys=True))
