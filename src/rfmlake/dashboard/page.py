@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from rfmlake import charts
-from rfmlake.dashboard.datasets import CUSTOMER_VALUE, RFM_HEATMAP, SEGMENT_MIGRATION, SEGMENT_SUMMARY, Dataset
+from rfmlake.dashboard.datasets import (
+    CUSTOMER_VALUE,
+    ENGAGEMENT_SEGMENTS,
+    RFM_HEATMAP,
+    SEGMENT_MIGRATION,
+    SEGMENT_SUMMARY,
+    Dataset,
+)
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
@@ -34,6 +41,7 @@ class DashboardData:
     value: pd.DataFrame | None  # None: the lake has no gold.customer_value
     horizon_days: int | None = None
     notes: list[str] = field(default_factory=list)
+    engagement: pd.DataFrame | None = None  # None: the lake has no gold.customer_engagement
 
 
 def _present(lake: Lake, dataset: Dataset) -> bool:
@@ -57,6 +65,7 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
         summary = con.execute(SEGMENT_SUMMARY.render()).df()
         heat = con.execute(RFM_HEATMAP.render()).df()
         migration = con.execute(SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None
+        engagement = con.execute(ENGAGEMENT_SEGMENTS.render()).df() if _present(lake, ENGAGEMENT_SEGMENTS) else None
         value = None
         horizon = None
         if _present(lake, CUSTOMER_VALUE):
@@ -70,7 +79,7 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
     finally:
         con.close()
     return DashboardData(as_of_date=str(head[0]), model_version=str(head[1]), summary=summary, heatmap=heat,
-                         migration=migration, value=value, horizon_days=horizon)
+                         migration=migration, value=value, horizon_days=horizon, engagement=engagement)
 
 
 def _heatmap_chart(heat: pd.DataFrame) -> str:
@@ -107,6 +116,19 @@ def _migration_chart(migration: pd.DataFrame | None, order: list[str]) -> str:
                           row_title="from", column_title="to (customers)", cell=60, slanted_columns=True, wide=True,
                           note=f"{NEW}: not scored at the earlier date; {GONE}: not scored at the later one. "
                                "The diagonal stayed put.")
+
+
+def engagement_charts(engagement: pd.DataFrame | None) -> list[str]:
+    """People per engagement segment (gold.customer_engagement): those who never bought, the
+    anonymous ones included, beside the buyers the RFM charts show. Nothing on a lake without it."""
+    if engagement is None or engagement.empty:
+        return []
+    anonymous = int(engagement["anonymous_people"].sum())
+    return [charts.labelled_hbar_chart(
+        "engagement_segments", "People per engagement segment",
+        [(str(s), float(n)) for s, n in engagement[["engagement_segment", "people"]].itertuples(index=False)],
+        note=f"every person, buyers and people who never bought; {anonymous:,} known only by a device "
+             "(docs/identity.md)")]
 
 
 def value_charts(value: pd.DataFrame | None, horizon: int | None,
@@ -183,6 +205,7 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         _heatmap_chart(data.heatmap),
         _migration_chart(data.migration, order),
         *value_charts(data.value, data.horizon_days, colors),
+        *engagement_charts(data.engagement),
     ]
     cards = "".join([
         _card("customers scored", f"{customers:,}"),
@@ -190,6 +213,8 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         _card("RFM segments", str(len(order))),
         _card("as-of date", data.as_of_date),
         _card("model version", data.model_version),
+        *([_card("people who never bought", f"{int(data.engagement.loc[data.engagement['engagement_segment'] != 'Buyer', 'people'].sum()):,}")]
+          if data.engagement is not None else []),
     ])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
