@@ -11,7 +11,7 @@ import sys
 from rfmlake import __version__
 from rfmlake.errors import RfmlakeError
 
-COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments",
+COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments", "identity",
             "deploy", "report", "dashboard", "docs")
 
 

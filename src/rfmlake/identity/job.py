@@ -147,7 +147,8 @@ def _db_api(engine: Engine) -> Any:
         return DuckDBAPI(engine.con)  # type: ignore[attr-defined]
     from splink import SparkAPI
 
-    return SparkAPI(spark_session=engine.spark)  # type: ignore[attr-defined]
+    # Lineage is broken by persisting: no checkpoint folder to set up on Glue or local Spark.
+    return SparkAPI(spark_session=engine.spark, break_lineage_method="persist")  # type: ignore[attr-defined]
 
 
 def _matcher(ctx: RunContext, n_records: int, db_api: Any, report: IdentityReport) -> CustomerMatcher:

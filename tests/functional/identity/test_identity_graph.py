@@ -196,3 +196,31 @@ def test_person_ids_are_stable_a_merge_keeps_the_older_id_and_a_split_is_recorde
                                        ("split", c7, _person(fourth, "customer_id", "c11"))])
     # an id once used is never given to anyone else
     assert _person(fourth, "customer_id", "c7") not in {c7, d1}
+
+
+def test_neptune_export_is_the_graph_in_bulk_load_format(tmp_path: Path) -> None:
+    import csv
+
+    from rfmlake.cli.main import main
+
+    lake = Lake(tmp_path / "lake")
+    _run(_landing(tmp_path), lake, "run-1")
+    people = _people(lake)
+    assert main(["identity", "export-neptune", "--lake", str(lake.root), "--out", str(tmp_path / "neptune")]) == 0
+    with (tmp_path / "neptune" / "vertices.csv").open() as handle:
+        vertices = list(csv.DictReader(handle))
+    with (tmp_path / "neptune" / "edges.csv").open() as handle:
+        edges = list(csv.DictReader(handle))
+    assert list(vertices[0]) == ["~id", "~label", "member_id:String", "since:Date", "primary_customer_id:String"]
+    assert list(edges[0]) == ["~id", "~from", "~to", "~label", "rule:String", "match_probability:Double"]
+    ids = {v["~id"] for v in vertices}
+    assert len(ids) == len(vertices)  # vertex ids are unique
+    assert {v["~id"] for v in vertices if v["~label"] == "person"} == {r["person_id"] for r in people.values()}
+    assert {(v["~label"], v["member_id:String"]) for v in vertices if v["~label"] != "person"} == set(people)
+    assert all(e["~from"] in ids and e["~to"] in ids for e in edges)
+    member_of = {e["~from"]: e["~to"] for e in edges if e["~label"] == "member_of"}
+    assert member_of == {f"{k}:{m}": r["person_id"] for (k, m), r in people.items()}
+    assert {(e["~from"], e["~to"], e["rule:String"]) for e in edges if e["~label"] == "linked_by"} >= {
+        ("anonymous_id:d1", "customer_id:c8", "same_event")}
+    text = (tmp_path / "neptune" / "vertices.csv").read_text() + (tmp_path / "neptune" / "edges.csv").read_text()
+    assert [v for v in RAW_VALUES if v in text.lower()] == []
