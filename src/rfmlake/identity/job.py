@@ -1,7 +1,9 @@
 """The identity stage: customer records, devices and web-log users -> people (gold.identity_graph).
 
 Runs on the bronze side (it reads the raw CRM values of bronze.customers for fuzzy matching and the
-PII key for the log-user tokens) and writes only ids and match evidence onward:
+PII key for the log-user tokens) and writes only ids and match evidence onward. Its SQL runs on an
+ingest engine (rfmlake.ingest.engine): DuckDB in the pipeline, Spark with splink's Spark backend
+for a cluster (tests/functional/identity/test_identity_engines.py holds the two to the same graph):
 
 - gold.identity_graph: one row per member id (customer_id, anonymous_id, log_user) with its
   person_id, the person's primary customer id and the rule or match probability that joined it;
@@ -26,6 +28,7 @@ from rfmlake.identity.matching import RECORD_COLUMNS, CustomerMatcher
 from rfmlake.ingest.engine import Engine
 from rfmlake.ingest.sql import normalize_pii, token
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import reads_s3
 from rfmlake.pipeline.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -182,6 +185,10 @@ def resolve_identity(ctx: RunContext, engine: Engine) -> IdentityReport:
     report = IdentityReport()
     started = time.perf_counter()
     key = resolve_pii_key(lake, ctx.settings)
+    if engine.name == "duckdb" and reads_s3(lake):
+        from rfmlake.lake.duckdb_s3 import enable_s3
+
+        enable_s3(engine.con)  # type: ignore[attr-defined]  # the inputs read in place on S3
     _scan_inputs(engine, lake)
     _prepare(engine, key)
     engine.create("id_records", records_query())

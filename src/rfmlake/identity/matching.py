@@ -34,7 +34,7 @@ _PRIORS: dict[str, list[tuple[float, float]]] = {
     # (m, u) per non-null level, best level first, "else" last
     "first_name": [(0.66, 0.014), (0.32, 0.0008), (0.018, 0.006), (0.002, 0.979)],
     "last_name": [(0.60, 0.017), (0.39, 0.001), (0.008, 0.015), (0.002, 0.967)],
-    "email": [(0.55, 0.00001), (0.16, 0.00001), (0.28, 0.00006), (0.005, 0.0001), (0.005, 0.9998)],
+    "email": [(0.55, 0.00001), (0.16, 0.00001), (0.28, 0.00006), (0.0005, 0.0001), (0.0095, 0.9998)],
     "phone": [(0.995, 0.00002), (0.005, 0.99998)],
     "postal_code": [(0.87, 0.00002), (0.09, 0.0005), (0.04, 0.9995)],
     "city": [(0.99, 0.025), (0.01, 0.975)],
@@ -56,7 +56,7 @@ def _levels(field: str) -> list[Any]:
     elif field == "phone":
         levels = [cll.ExactMatchLevel("phone")]
     elif field == "postal_code":
-        levels = [cll.ExactMatchLevel("postal_code"), cll.LevenshteinLevel("postal_code", 1)]
+        levels = [cll.ExactMatchLevel("postal_code"), cll.DamerauLevenshteinLevel("postal_code", 1)]
     elif field == "city":
         levels = [cll.ExactMatchLevel("city")]
     else:  # pragma: no cover - FIELDS is closed

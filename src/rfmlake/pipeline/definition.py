@@ -78,12 +78,16 @@ PIPELINE: tuple[Stage, ...] = (
     Stage(
         "identity",
         "one person across customer records, devices and web-log users -> gold.identity_graph (+ matches, changes)",
-        runtime="spark",  # the bronze-side role: fuzzy matching reads the raw CRM values (docs/identity.md)
+        # The bronze-side role of the one-process stages (it already reads bronze for activation): fuzzy
+        # matching reads the raw CRM values. DuckDB and splink; the same code runs on Spark (docs/identity.md).
+        runtime="python",
         entry="rfmlake.pipeline.stages:identity",
-        glue_script="glue_jobs/resolve_identity.py",
         max_attempts=2,
         reads=("bronze.customers", "silver.customers", "silver.orders", "silver.events", "silver.access_logs",
                "gold.identity_graph", "gold.identity_changes"),
+        # What grows with the data is scanned on S3 in place, never copied into the function's /tmp.
+        reads_in_place=("bronze.customers", "silver.customers", "silver.orders", "silver.events",
+                        "silver.access_logs"),
         # Only ids and match evidence go onward; the matching model holds no values.
         writes=("gold.identity_graph", "gold.identity_matches", "gold.identity_changes"),
         state=("models/identity",),

@@ -56,11 +56,11 @@ def test_every_declaration_names_a_zone() -> None:
 
 def test_each_runtime_gets_the_zones_its_stages_declare() -> None:
     # the deployed roles (infra/rfmlake_infra/compute.py, governance grants) follow these
-    # identity runs on the bronze side (fuzzy matching reads raw CRM values) and writes ids to gold
-    assert zone_access("spark") == ((), ("bronze", "gold", "silver"))
+    assert zone_access("spark") == ((), ("bronze", "silver"))
     assert zone_access("dbt") == (("silver",), ("gold",))
     assert zone_access("segmentation") == ((), ("gold",))
-    # the quality check reads the quarantine, activation the customers' addresses in bronze
+    # the quality check reads the quarantine, activation the customers' addresses in bronze, identity
+    # the raw CRM values it matches duplicates on
     assert zone_access("python") == (("bronze", "silver"), ("gold",))
 
 
