@@ -11,8 +11,8 @@ import sys
 from rfmlake import __version__
 from rfmlake.errors import RfmlakeError
 
-COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments", "identity",
-            "deploy", "report", "dashboard", "docs")
+COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments",
+            "identity", "deploy", "report", "dashboard", "docs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,8 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "report", help="segmentation quality report of a run (HTML + JSON)",
         description="Write the segmentation quality report of a run: segmentation_quality.json in the run "
                     "folder and a self-contained HTML page (k selection curve, centroids, segment sizes and "
-                    "revenue share, score distributions, value model fit and calibration, identity resolution and, against "
-                    "ground truth, its merge precision and recall). Prints the HTML path.",
+                    "revenue share, score distributions, value model fit and calibration, identity resolution "
+                    "and, against ground truth, its merge precision and recall). Prints the HTML path.",
     )
     parser.add_argument("--lake", required=True, type=Path, metavar="DIR", help="lake folder")
     parser.add_argument("--run", dest="run_id", metavar="RUN_ID",

@@ -180,6 +180,10 @@ footer{color:#777;font-size:12px;margin-top:24px}
 """
 
 
+def _never_bought(engagement: pd.DataFrame) -> int:
+    return int(engagement.loc[engagement["engagement_segment"] != "Buyer", "people"].sum())
+
+
 def _card(label: str, value: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
@@ -213,7 +217,7 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         _card("RFM segments", str(len(order))),
         _card("as-of date", data.as_of_date),
         _card("model version", data.model_version),
-        *([_card("people who never bought", f"{int(data.engagement.loc[data.engagement['engagement_segment'] != 'Buyer', 'people'].sum()):,}")]
+        *([_card("people who never bought", f"{_never_bought(data.engagement):,}")]
           if data.engagement is not None else []),
     ])
     return (

@@ -19,7 +19,6 @@ from typing import Any
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 
-
 TRUTH_FILE = "_identity_truth.json"  # rfmlake.generate.identity.TRUTH_NAME
 
 
@@ -92,7 +91,8 @@ def measure_merges(lake: Lake, truth: dict[str, Any], examples: int = 10) -> Mer
         joined = 0
         devices = truth.get("pre_signup_devices", [])
         for device, customer in devices:
-            row = con.execute(f"SELECT {person} = {person}", ["anonymous_id", device, "customer_id", customer]).fetchone()
+            row = con.execute(f"SELECT {person} = {person}",
+                              ["anonymous_id", device, "customer_id", customer]).fetchone()
             joined += bool(row and row[0])
         apart = 0
         shared = truth.get("shared_devices", [])

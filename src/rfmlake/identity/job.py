@@ -73,11 +73,14 @@ def _scan_inputs(engine: Engine, lake: Lake) -> None:
     engine.scan("id_silver_customers", lake.current("silver", "customers"),
                 ["customer_id", "email_token", "phone_token", "created_at", "_row_hash"])
     engine.scan("id_bronze_customers", lake.current("bronze", "customers"),
-                ["email", "phone", "first_name", "last_name", "postal_code", "city", "country", "_row_hash", "_loaded_at"])
+                ["email", "phone", "first_name", "last_name", "postal_code", "city", "country", "_row_hash",
+                 "_loaded_at"])
     engine.scan("id_orders", lake.current("silver", "orders"), ["customer_id", "order_ts"])
-    engine.scan("id_events", lake.current("silver", "events"), ["event_ts", "customer_id", "anonymous_id", "session_id"])
+    engine.scan("id_events", lake.current("silver", "events"),
+                ["event_ts", "customer_id", "anonymous_id", "session_id"])
     engine.scan("id_access_logs", lake.current("silver", "access_logs"), ["remote_user_token", "request_ts"])
-    engine.scan("id_previous", lake.current("gold", GRAPH_TABLE), ["member_kind", "member_id", "person_id", "person_since"])
+    engine.scan("id_previous", lake.current("gold", GRAPH_TABLE),
+                ["member_kind", "member_id", "person_id", "person_since"])
     engine.scan("id_previous_changes", lake.current("gold", CHANGES_TABLE),
                 ["changed_at", "run_id", "change", "person_id", "other_person_id", "members"])
 
@@ -99,7 +102,8 @@ def _prepare(engine: Engine, key: bytes) -> None:
     # A customer id and a device on one event, or on one session.
     engine.create("id_device_links", f"""
         SELECT anonymous_id, customer_id, min(rule_rank) AS rule_rank, min(first_seen_at) AS first_seen_at FROM (
-            SELECT anonymous_id, customer_id, {_SAME_EVENT} AS rule_rank, min(CAST(event_ts AS TIMESTAMP)) AS first_seen_at
+            SELECT anonymous_id, customer_id, {_SAME_EVENT} AS rule_rank,
+                   min(CAST(event_ts AS TIMESTAMP)) AS first_seen_at
             FROM id_events WHERE anonymous_id IS NOT NULL AND customer_id IS NOT NULL
             GROUP BY anonymous_id, customer_id
             UNION ALL

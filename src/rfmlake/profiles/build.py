@@ -184,7 +184,8 @@ def _jsonable(value: Any) -> Any:
 
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns."""
-    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in ("value_json", "customer_ids_json")}
+    packed = ("value_json", "customer_ids_json")
+    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in packed}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
     raw_ids = row.get("customer_ids_json")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving import serving
 
 from rfmlake.cli.main import main
 from rfmlake.lake import Lake
@@ -18,6 +17,7 @@ from rfmlake.lake.catalog import connect
 from rfmlake.profiles.auth import create_key
 from rfmlake.profiles.local import keys_file, local_app
 from rfmlake.settings import Settings
+from serving import serving
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,6 @@ orders under both ids count as one person's R/F/M."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
