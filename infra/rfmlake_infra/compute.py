@@ -436,7 +436,7 @@ class ComputeStack(cdk.Stack):
             self,
             "StageFunctionRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="rfmlake python stages: quality, profiles, activation",
+            description="rfmlake python stages: quality, identity, profiles, activation",
         )
         log_group = logs.LogGroup(
             self,
@@ -449,6 +449,8 @@ class ComputeStack(cdk.Stack):
             *s3_read("ArtifactsRead", storage.artifacts, "config/"),
             *self._lake_access("python"),
             *self._activation_access(env),
+            # identity: the token of each customer id finds its access-log user (docs/identity.md)
+            secret_read(self, "PiiKeySecretRead", env.deploy.serving.pii_key_secret),
             kms_use(storage.key),
             iam.PolicyStatement(
                 sid="OwnLogs",

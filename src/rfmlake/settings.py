@@ -159,6 +159,18 @@ class JourneysSettings(_Strict):
     event: JourneyEventSettings = JourneyEventSettings()
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of intervals and tests")
     power: float = Field(0.8, gt=0.5, lt=1.0, description="power of the minimum detectable effect")
+class IdentitySettings(_Strict):
+    """Identity resolution (rfmlake.identity, docs/identity.md)."""
+
+    match_threshold: float = Field(
+        0.99, gt=0.5, lt=1.0,
+        description="probabilistic CRM matches at or above this match probability join two customer records")
+    review_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="matches from here up to match_threshold are kept in gold.identity_matches for review, not joined")
+    min_training_records: int = Field(
+        1_000, ge=10, description="below this many customer records the shipped model parameters are used untrained")
+    refit: bool = Field(False, description="train a new matching model even if one is stored")
 
 
 class Settings(_Strict):
@@ -186,6 +198,7 @@ class Settings(_Strict):
     segmentation: SegmentationSettings = SegmentationSettings()
     value: ValueSettings = ValueSettings()
     journeys: JourneysSettings = JourneysSettings()
+    identity: IdentitySettings = IdentitySettings()
     # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
     deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 
@@ -217,6 +230,11 @@ class Settings(_Strict):
         if own is not None and own != 1.0:
             raise ConfigError(f"currency_rates.{self.reporting_currency}: the reporting currency's own rate is 1, "
                               f"got {own}")
+        if self.identity.review_threshold >= self.identity.match_threshold:
+            raise ConfigError(
+                f"identity.review_threshold ({self.identity.review_threshold}) must be below "
+                f"identity.match_threshold ({self.identity.match_threshold})"
+            )
         if self.segmentation.k_min > self.segmentation.k_max:
             raise ConfigError(
                 f"segmentation.k_min ({self.segmentation.k_min}) must be <= "

@@ -1,5 +1,6 @@
-{#- One row per customer: every CRM customer plus every guest id seen only on orders, with
-    tokenized CRM attributes and order history up to as_of. -#}
+{#- One row per customer id: every CRM customer plus every guest id seen only on orders, with
+    tokenized CRM attributes, order history up to as_of (of this id alone) and the person the
+    identity graph put it in (docs/identity.md). -#}
 with
 
 customers as (
@@ -32,6 +33,10 @@ customer_ids as (
     select customer_id from customers
     union
     select customer_id from order_history
+),
+
+people as (
+    select * from {{ ref('int_identity__customer_ids') }}
 )
 
 select
@@ -52,7 +57,10 @@ select
     order_history.last_order_date,
     cast(coalesce(order_history.lifetime_orders, 0) as integer) as lifetime_orders,
     cast(coalesce(order_history.orders_placed, 0) as integer) as orders_placed,
-    customers.customer_id is null as is_guest
+    customers.customer_id is null as is_guest,
+    coalesce(people.person_id, 'customer:' || customer_ids.customer_id) as person_id,
+    coalesce(people.person_customer_id, customer_ids.customer_id) as person_customer_id
 from customer_ids
 left join customers on customers.customer_id = customer_ids.customer_id
 left join order_history on order_history.customer_id = customer_ids.customer_id
+left join people on people.customer_id = customer_ids.customer_id

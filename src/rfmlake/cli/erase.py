@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     if report.other_customer_ids:
         console.print(f"other customer ids with their email or phone: {', '.join(report.other_customer_ids)} "
                       "(those records were removed; erase the ids too if they are the same person)", soft_wrap=True)
+    if report.person_customer_ids:
+        console.print(f"customer ids the identity graph joined to them: {', '.join(report.person_customer_ids)} "
+                      "(their person's gold rows were removed; erase the ids too if they are the same person, "
+                      "else the next run rebuilds them as people of their own)", soft_wrap=True)
     if report.total_rows == 0:
         console.print("[yellow]no rows held this customer[/]: they are on the suppression list for later runs")
     for table, rows in sorted(report.rows_removed.items()):

@@ -103,6 +103,24 @@ ORDER BY journey_id, day, "group" DESC, variant""",
     optional=True,
 )
 
+ENGAGEMENT_SEGMENTS = Dataset(
+    name="engagement_segments",
+    title="People per engagement segment",
+    # Every person (docs/identity.md), buyers and people who never bought, the anonymous ones too.
+    template="""SELECT engagement_segment,
+       count(*) AS people,
+       sum(CASE WHEN is_anonymous THEN 1 ELSE 0 END) AS anonymous_people,
+       sum(sessions_90d) AS sessions_90d,
+       sum(carts_abandoned_90d) AS carts_abandoned_90d
+FROM ${gold}.customer_engagement
+GROUP BY engagement_segment
+ORDER BY people DESC, engagement_segment""",
+    columns=(("engagement_segment", "STRING"), ("people", "INTEGER"), ("anonymous_people", "INTEGER"),
+             ("sessions_90d", "INTEGER"), ("carts_abandoned_90d", "INTEGER")),
+    tables=("gold.customer_engagement",),
+    optional=True,
+)
+
 # The QuickSight analysis has a visual for each of these; the journeys section of the local page
 # (JOURNEY_RESULTS) has none there yet.
-DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, CUSTOMER_VALUE)
+DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, ENGAGEMENT_SEGMENTS, CUSTOMER_VALUE)

@@ -18,6 +18,7 @@ from rfmlake import charts
 from rfmlake.dashboard.datasets import (
     CUSTOMER_VALUE,
     JOURNEY_RESULTS,
+    ENGAGEMENT_SEGMENTS,
     RFM_HEATMAP,
     SEGMENT_MIGRATION,
     SEGMENT_SUMMARY,
@@ -42,6 +43,7 @@ class DashboardData:
     horizon_days: int | None = None
     notes: list[str] = field(default_factory=list)
     journeys: pd.DataFrame | None = None  # None: the lake has no gold.journey_results
+    engagement: pd.DataFrame | None = None  # None: the lake has no gold.customer_engagement
 
 
 def _present(lake: Lake, dataset: Dataset) -> bool:
@@ -65,6 +67,7 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
         summary = con.execute(SEGMENT_SUMMARY.render()).df()
         heat = con.execute(RFM_HEATMAP.render()).df()
         migration = con.execute(SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None
+        engagement = con.execute(ENGAGEMENT_SEGMENTS.render()).df() if _present(lake, ENGAGEMENT_SEGMENTS) else None
         value = None
         horizon = None
         if _present(lake, CUSTOMER_VALUE):
@@ -79,7 +82,8 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
     finally:
         con.close()
     return DashboardData(as_of_date=str(head[0]), model_version=str(head[1]), summary=summary, heatmap=heat,
-                         migration=migration, value=value, horizon_days=horizon, journeys=journeys)
+                         migration=migration, value=value, horizon_days=horizon, journeys=journeys,
+                         engagement=engagement)
 
 
 def _heatmap_chart(heat: pd.DataFrame) -> str:
@@ -116,6 +120,19 @@ def _migration_chart(migration: pd.DataFrame | None, order: list[str]) -> str:
                           row_title="from", column_title="to (customers)", cell=60, slanted_columns=True, wide=True,
                           note=f"{NEW}: not scored at the earlier date; {GONE}: not scored at the later one. "
                                "The diagonal stayed put.")
+
+
+def engagement_charts(engagement: pd.DataFrame | None) -> list[str]:
+    """People per engagement segment (gold.customer_engagement): those who never bought, the
+    anonymous ones included, beside the buyers the RFM charts show. Nothing on a lake without it."""
+    if engagement is None or engagement.empty:
+        return []
+    anonymous = int(engagement["anonymous_people"].sum())
+    return [charts.labelled_hbar_chart(
+        "engagement_segments", "People per engagement segment",
+        [(str(s), float(n)) for s, n in engagement[["engagement_segment", "people"]].itertuples(index=False)],
+        note=f"every person, buyers and people who never bought; {anonymous:,} known only by a device "
+             "(docs/identity.md)")]
 
 
 def value_charts(value: pd.DataFrame | None, horizon: int | None,
@@ -253,6 +270,10 @@ footer{color:#777;font-size:12px;margin-top:24px}
 """
 
 
+def _never_bought(engagement: pd.DataFrame) -> int:
+    return int(engagement.loc[engagement["engagement_segment"] != "Buyer", "people"].sum())
+
+
 def _card(label: str, value: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
@@ -278,6 +299,7 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         _heatmap_chart(data.heatmap),
         _migration_chart(data.migration, order),
         *value_charts(data.value, data.horizon_days, colors),
+        *engagement_charts(data.engagement),
     ]
     cards = "".join([
         _card("customers scored", f"{customers:,}"),
@@ -285,6 +307,8 @@ def render_dashboard(data: DashboardData, title: str = "rfmlake: customer segmen
         _card("RFM segments", str(len(order))),
         _card("as-of date", data.as_of_date),
         _card("model version", data.model_version),
+        *([_card("people who never bought", f"{_never_bought(data.engagement):,}")]
+          if data.engagement is not None else []),
     ])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -23,6 +23,7 @@ from typing import Any
 from rfmlake.dashboard.datasets import (
     CUSTOMER_VALUE,
     DATASETS,
+    ENGAGEMENT_SEGMENTS,
     RFM_HEATMAP,
     SEGMENT_MIGRATION,
     SEGMENT_SUMMARY,
@@ -181,6 +182,7 @@ def visuals() -> list[dict[str, Any]]:
         }},
         _bar("value-by-segment", "Average predicted value per RFM segment", CUSTOMER_VALUE, "rfm_segment",
              "predicted_clv", aggregation="AVERAGE"),
+        _bar("engagement-segments", ENGAGEMENT_SEGMENTS.title, ENGAGEMENT_SEGMENTS, "engagement_segment", "people"),
     ]
 
 

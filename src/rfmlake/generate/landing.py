@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from rfmlake.contract import ENTITIES, QuarantineReason
 from rfmlake.errors import RfmlakeError
-from rfmlake.generate import words
+from rfmlake.generate import identity, words
 from rfmlake.generate.bad_rows import (
     BAD_KEYS,
     BAD_ORDER_TOTAL,
@@ -137,7 +137,7 @@ def generate_landing(
         generator.run()
         manifest = generator.manifest()
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        for name in [*ENTITIES, MANIFEST_NAME]:
+        for name in [*ENTITIES, MANIFEST_NAME, identity.TRUTH_NAME]:
             if (staging / name).exists():
                 os.replace(staging / name, out_dir / name)
     finally:
@@ -206,6 +206,7 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         if (out_dir / name).is_dir():
             shutil.rmtree(out_dir / name)
     manifest_path.unlink(missing_ok=True)
+    (out_dir / identity.TRUTH_NAME).unlink(missing_ok=True)
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -232,6 +233,7 @@ class _Generator:
         self.book = BadRowBook()
         self.k = per_kind(order_lines)
         self._pending_in_file_duplicates: list[str] = []
+        self._contacts_seen: dict[str, np.ndarray] = {}
         self.end_s = _epoch(end_date + timedelta(days=1)) - 1
         self.start_s = self.end_s - int(years * 365.25 * DAY)
         spec = [words.COUNTRIES[c] for c in _COUNTRY_CODES]
@@ -245,10 +247,12 @@ class _Generator:
         self._plan_products()
         self._plan_buyers()
         self._plan_orders()
+        self._plan_identity()
         self._write_rates()
         self._write_products()
         self._write_customers()
         self._write_orders_lines_events()
+        self._write_identity_sessions()
         self._write_access_logs()
         self._write_guidance()
 
@@ -381,6 +385,13 @@ class _Generator:
         # kind in the feed, where the bad order lines find their orders.
         self.split = min(int(total * 0.7), max(0, total - 10 * self.k))
 
+    def _plan_identity(self) -> None:
+        # Its own seed stream (50): the draws of every other stream stay as they were.
+        self.identity = identity.plan_identity(_rng(self.seed, 50), self.crm_created, self.end_s)
+        self.order_moved_to = identity.order_reassignment(
+            self.identity, self.order_buyer, self.order_ts, self.buyer_number, self.buyer_is_guest,
+            len(self.crm_created))
+
     def _fit_line_total(self, rng: np.random.Generator, n_lines: np.ndarray) -> np.ndarray:
         """Nudge line counts so they sum to exactly order_lines (the parameter means what it says)."""
         diff = self.order_lines - int(n_lines.sum())
@@ -407,6 +418,11 @@ class _Generator:
     def _buyer_ids(self, buyer: np.ndarray) -> np.ndarray:
         number = self.buyer_number[buyer]
         return np.where(self.buyer_is_guest[buyer], ids("G", number, 8), ids("C", number, 8))
+
+    def _placed_under(self, buyer: np.ndarray, moved_to: np.ndarray) -> np.ndarray:
+        """The customer id an order (or its purchase events) carries: the buyer's, or the duplicate
+        record's the generator planted for that person (rfmlake.generate.identity)."""
+        return np.where(moved_to > 0, ids("C", np.maximum(moved_to, 1), 8), self._buyer_ids(buyer))
 
     def _visitor_ids(self, visitor: np.ndarray) -> np.ndarray:
         # x -> x * odd mod 10^10 is a bijection, so distinct visitors get distinct cookie ids.
@@ -510,12 +526,25 @@ class _Generator:
                 _rng(self.seed, 10, chunk), np.arange(start + 1, stop + 1),
                 self.crm_created[start:stop], self.crm_country[start:stop],
             )
+            frame = identity.unique_contacts(frame, self._contacts_seen)
+            numbers = np.arange(start + 1, stop + 1)
+            planted = np.isin(numbers, self.identity.originals)
+            self.identity.original_rows += [
+                {**row, "_number": int(number)}
+                for row, number in zip(frame[planted].to_dict("records"), numbers[planted], strict=True)]
             if donors is None:
                 donors = frame.head(self.k).copy()
             append_csv(path, frame, self.counter)
             self.progress("customers", stop, total)
         if self.bad_rows and donors is not None:
             self._bad_customers(path, donors)
+        if len(self.identity.originals):
+            def iso(epoch_s: int) -> str:  # UTC without an offset, as the contract allows
+                return str(iso_timestamps(np.array([epoch_s]), np.array([0]), np.array([False]))[0])
+
+            second = identity.duplicate_records(_rng(self.seed, 51), self.identity, iso)
+            second = identity.keep_apart_from_others(second, self.identity, self._contacts_seen)
+            append_csv(self._path("customers", identity.SECOND_CRM_FILE), second, self.counter)
 
     def _bad_customers(self, path: Path, donors: pd.DataFrame) -> None:
         k, rel = self.k, "customers/customers.csv"
@@ -612,7 +641,7 @@ class _Generator:
         country = self.buyer_country[buyer]
         orders = pd.DataFrame({
             "order_id": order_ids,
-            "customer_id": self._buyer_ids(buyer),
+            "customer_id": self._placed_under(buyer, self.order_moved_to[start:stop]),
             "order_ts": iso_timestamps(ts, self._offsets(ts, country), self.order_with_offset[start:stop]),
             "status": np.array(ORDER_STATUSES)[self.order_status[start:stop]],
             "currency": np.array(_CURRENCIES)[currency],
@@ -677,7 +706,9 @@ class _Generator:
         buyer_index = np.where(is_buyer, visitor, 0)
         session_logged_in = rng.random(s + b) < np.where(np.arange(s + b) < s, 0.85, 0.3)
         known = is_buyer & ~self.buyer_is_guest[buyer_index] & session_logged_in[session]
-        customer = np.where(known, self._buyer_ids(buyer_index), None)
+        # Purchases placed under a planted duplicate record come from that record's own device.
+        moved_to = np.where(order_no > 0, self.order_moved_to[np.maximum(order_no, 1) - 1], 0)
+        customer = np.where(known, self._placed_under(buyer_index, moved_to), None)
         # Object arrays of shared str objects: fixed-width unicode copies of long user agents would
         # cost ~0.5 KB per event.
         session_ua = np.array(words.USER_AGENTS, dtype=object)[rng.integers(0, len(words.USER_AGENTS), s + b)]
@@ -694,7 +725,8 @@ class _Generator:
             "event_ts": iso_utc_z(event_ts),
             "event_type": kinds[kind],
             "customer_id": customer,
-            "anonymous_id": self._visitor_ids(visitor),
+            "anonymous_id": np.where(moved_to > 0, identity.device_ids(self._duplicate_index(moved_to)),
+                                     self._visitor_ids(visitor)),
             "session_id": ids("S", state.sessions + 1 + session, 10),
             "product_id": np.where(kind == 0, None, product_ids),
             "url": url,
@@ -710,6 +742,20 @@ class _Generator:
             path = self._path("events", f"events-{key // 10}-q{key % 10}.jsonl")
             append_jsonl(path, part, self.counter)
             state.note_event_file(path, part, self.k)
+
+    def _duplicate_index(self, moved_to: np.ndarray) -> np.ndarray:
+        """Device number of a duplicate record (numbered after the pre-signup devices, as in
+        identity.identity_events)."""
+        first = int(self.identity.duplicates[0]) if len(self.identity.duplicates) else 0
+        return len(self.identity.pre_signup) + 1 + np.maximum(moved_to - first, 0)
+
+    def _write_identity_sessions(self) -> None:
+        frame, truth = identity.identity_events(
+            _rng(self.seed, 52), self.identity, self.crm_created, self.start_s, self.end_s, self.product_ids, SHOP,
+            words.USER_AGENTS)
+        if len(frame):
+            append_jsonl(self._path("events", identity.IDENTITY_EVENTS_FILE), frame[EVENT_COLUMNS], self.counter)
+        identity.write_truth(self.root / identity.TRUTH_NAME, self.identity, truth)
 
     @staticmethod
     def _quarter_keys(epoch_ms: np.ndarray) -> np.ndarray:
@@ -934,7 +980,8 @@ class _Generator:
             offset = timedelta(minutes=words.GUIDANCE_OFFSETS[place[person]])
             moment = datetime.fromtimestamp(self.start_s + int(rng.integers(0, span)), tz=UTC)
             first_name, last_name = words.FIRST_NAMES[first[person]], words.LAST_NAMES[last[person]]
-            username = f"{first_name}.{last_name}".lower().replace(" ", "")
+            # Numbered: two people of this source never share an address, nor with a CRM customer.
+            username = f"{first_name}.{last_name}.g{person + 1}".lower().replace(" ", "")
             rows.append({
                 "EventName": event,
                 "ProductCode": str(self.product_ids[product]),

@@ -4,14 +4,20 @@ and keep them out of later runs (the suppression list).
 Under the lake's run lock (no pipeline run reads or writes meanwhile):
 1. The suppression list gains the person's tokens: the customer id, the email given, and every
    email and phone any of their CRM records carried (so the same person under another customer
-   id, in bronze or the quarantine, goes too), and their order ids.
+   id, in bronze or the quarantine, goes too), their order ids, and the devices (anonymous ids)
+   the identity graph joined to them (their anonymous history goes too; a shared device is no
+   one's member and stays).
 2. Bronze: each landing file's partition holding their rows is rewritten without them, exactly as
    ingestion suppresses them (rfmlake.ingest.suppression: one rule); the rows' lineage goes to
    bronze.suppressed_rows and the manifest records the new partition.
 3. Silver and the quarantine are merged again for those files (rfmlake.ingest.silver), so their
    rows leave silver and the quarantine keeps only lineage (reason erased_customer), and every
    file still reconciles.
-4. Gold: rows with their customer id, their orders, their email token or their id's token go.
+4. Gold: rows with their customer id, their orders, their email token or their id's token go; so
+   does their person (docs/identity.md): every row with their person id (the identity graph, its
+   changes, the per-person marts and profile), the person-level rows keyed by the person's primary
+   customer id, and the rows of their devices (anonymous ids) in every zone. The next run rebuilds
+   the person's other customer ids, if any, as people of their own; the report names those ids.
 5. Every older table version, the dbt working database (rebuilt by the next run), the profile store,
    the activation exports and state, the journeys' state and outbox, and the run reports lose them too.
 """
@@ -40,6 +46,13 @@ CUSTOMER_ID_COLUMNS: tuple[str, ...] = ("customer_id", "customerid")
 ORDER_ID_COLUMN = "order_id"
 EMAIL_TOKEN_COLUMNS: tuple[str, ...] = ("email_token",)
 CUSTOMER_TOKEN_COLUMNS: tuple[str, ...] = ("remote_user_token",)  # tokens of the customer id (kind "user")
+# Other columns holding a customer id: the identity tables and the per-person marts (docs/identity.md).
+MEMBER_CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id_l", "customer_id_r", "order_customer_id",
+                                            "primary_customer_id", "person_customer_id")
+PERSON_COLUMNS: tuple[str, ...] = ("person_id", "other_person_id")
+DEVICE_COLUMNS: tuple[str, ...] = ("anonymous_id",)
+# Identity graph columns holding a member of any kind: a customer id, a device id or a log user's token.
+MEMBER_COLUMNS: tuple[str, ...] = ("member_id", "linked_to_id")
 
 
 def governance_dir(lake: Lake) -> Path:
@@ -67,6 +80,12 @@ class ErasureReport:
     # other customer ids whose CRM records carried the person's email or phone: those records go,
     # their orders stay (a shared phone is not the same person); erase the id too if it is them
     other_customer_ids: list[str] = field(default_factory=list)
+    # the identity graph's view of them (docs/identity.md): their person ids, how many devices went,
+    # and the person's other customer ids (their gold rows went with the person; erase them too if
+    # the match was right, else the next run rebuilds them as people of their own)
+    person_ids: int = 0
+    devices_found: int = 0
+    person_customer_ids: list[str] = field(default_factory=list)
     # profile store and activation files (paths relative to the lake) -> rows
     downstream_removed: dict[str, int] = field(default_factory=dict)
     versions_purged: int = 0
@@ -98,6 +117,32 @@ class _Person:
     order_ids: frozenset[str]
     found: bool
     other_ids: frozenset[str] = frozenset()
+    person_ids: frozenset[str] = frozenset()
+    anonymous_ids: frozenset[str] = frozenset()
+    primary_ids: frozenset[str] = frozenset()  # the person's primary customer ids (gold grain keys)
+    person_customer_ids: frozenset[str] = frozenset()
+
+
+def _find_in_graph(lake: Lake, customer_id: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(person ids, device ids, primary customer ids, other customer ids) of the customer id in
+    gold.identity_graph (and the earlier version vacuum keeps): empty without a graph."""
+    from rfmlake.lake.catalog import connect
+
+    if lake.current("gold", "identity_graph") is None:
+        return set(), set(), set(), set()
+    con = connect(lake, zones=("gold",))
+    try:
+        rows = con.execute("""
+            SELECT person_id, member_kind, member_id, primary_customer_id FROM gold.identity_graph
+            WHERE person_id IN (SELECT person_id FROM gold.identity_graph
+                                WHERE member_kind = 'customer_id' AND member_id = ?)""", [customer_id]).fetchall()
+    finally:
+        con.close()
+    people = {r[0] for r in rows}
+    devices = {r[2] for r in rows if r[1] == "anonymous_id"}
+    primaries = {r[3] for r in rows if r[3]}
+    others = {r[2] for r in rows if r[1] == "customer_id" and r[2] != customer_id}
+    return people, devices, primaries, others
 
 
 def _find_person(lake: Lake, customer_id: str, email: str | None, key: bytes) -> _Person:
@@ -153,8 +198,10 @@ def _find_person(lake: Lake, customer_id: str, email: str | None, key: bytes) ->
                     others.add(other_id)
     finally:
         con.close()
+    people, devices, primaries, members = _find_in_graph(lake, customer_id)
     return _Person(customer_id, customer_id_token(customer_id, key), email, frozenset(emails), frozenset(phones),
-                   frozenset(orders), found, frozenset(others))
+                   frozenset(orders), found or bool(people), frozenset(others), frozenset(people),
+                   frozenset(devices), frozenset(primaries), frozenset(members))
 
 
 def _write_suppression(lake: Lake, person: _Person, key: bytes) -> None:
@@ -167,6 +214,7 @@ def _write_suppression(lake: Lake, person: _Person, key: bytes) -> None:
     extend("email_tokens", person.email_tokens)
     extend("phone_tokens", person.phone_tokens)
     extend("order_id_tokens", {t for t in (tokenize(o, key, "user") for o in person.order_ids) if t})
+    extend("device_tokens", {t for t in (tokenize(d, key, "user") for d in person.anonymous_ids) if t})
     governance_dir(lake).mkdir(parents=True, exist_ok=True)
     tmp = suppression_path(lake).with_suffix(".tmp")
     tmp.write_text(json.dumps(suppression, indent=1, sort_keys=True))
@@ -247,17 +295,30 @@ def _suppress_in_bronze(lake: Lake, key: bytes, run_id: str) -> set[str]:
     return set(changed)
 
 
-def _person_predicate(columns: dict[str, str], person: _Person) -> str | None:
+def _person_predicate(columns: dict[str, str], person: _Person, zone: str = "") -> str | None:
     """SQL (DuckDB): true for a row of the person in a table with these columns (name -> type):
-    their customer id, one of their orders, one of their email tokens or their id's token, or text
-    that names them (a raw JSON record, a corrupt record, an access-log line, a quarantine detail)."""
+    their customer id, one of their orders, one of their email tokens or their id's token, their
+    person id or one of their devices, in gold a row keyed by their person's primary customer id,
+    or text that names them (a raw JSON record, a corrupt record, an access-log line, a quarantine
+    detail)."""
     from rfmlake.ingest.sql import ident, lit, lit_list
 
     tests: list[str] = []
+    # Gold tables per person are keyed by the person's primary customer id (docs/identity.md).
+    keys = sorted({person.customer_id} | (set(person.primary_ids) if zone == "gold" else set()))
+    members = sorted({person.customer_id, person.id_token} | set(person.anonymous_ids))
     for name, kind in columns.items():
         lowered, column = name.lower(), ident(name)
         if lowered in CUSTOMER_ID_COLUMNS:
-            tests.append(f"trim(CAST({column} AS VARCHAR)) = {lit(person.customer_id)}")
+            tests.append(f"trim(CAST({column} AS VARCHAR)) IN ({lit_list(keys)})")
+        elif lowered in MEMBER_CUSTOMER_COLUMNS:
+            tests.append(f"CAST({column} AS VARCHAR) IN ({lit_list(keys)})")
+        elif lowered in PERSON_COLUMNS and person.person_ids:
+            tests.append(f"CAST({column} AS VARCHAR) IN ({lit_list(sorted(person.person_ids))})")
+        elif lowered in MEMBER_COLUMNS:
+            tests.append(f"CAST({column} AS VARCHAR) IN ({lit_list(members)})")
+        elif lowered in DEVICE_COLUMNS and person.anonymous_ids:
+            tests.append(f"trim(CAST({column} AS VARCHAR)) IN ({lit_list(sorted(person.anonymous_ids))})")
         elif lowered == ORDER_ID_COLUMN and person.order_ids:
             tests.append(f"trim(CAST({column} AS VARCHAR)) IN ({lit_list(sorted(person.order_ids))})")
         elif lowered in CUSTOMER_TOKEN_COLUMNS:
@@ -295,7 +356,8 @@ def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, i
         for ref in lake.tables():
             scan = parquet_scan(ref)
             columns = {name: str(kind) for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-            predicate = _person_predicate({c: t for c, t in columns.items() if c not in ref.partition_by}, person)
+            predicate = _person_predicate({c: t for c, t in columns.items() if c not in ref.partition_by}, person,
+                                          ref.zone)
             if predicate is None:
                 continue
             n = con.execute(f"SELECT count(*) FROM {scan} WHERE {predicate}").fetchone()[0]  # type: ignore[index]
@@ -385,7 +447,9 @@ def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor
                                erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
                                actor=actor or getpass.getuser(),
                                emails_found=len(person.email_tokens - {tokenize(email, key, "email")}),
-                               phones_found=len(person.phone_tokens), other_customer_ids=sorted(person.other_ids))
+                               phones_found=len(person.phone_tokens), other_customer_ids=sorted(person.other_ids),
+                               person_ids=len(person.person_ids), devices_found=len(person.anonymous_ids),
+                               person_customer_ids=sorted(person.person_customer_ids))
         before = _counts(lake)
         _write_suppression(lake, person, key)  # first: a crash part-way still keeps them out of later runs
         run_id = f"{new_run_id()}-erasure"

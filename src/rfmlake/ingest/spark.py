@@ -32,6 +32,16 @@ def local_master(master: str | None = None, env: Mapping[str, str] | None = None
     return "local[*]"
 
 
+def _similarity_jars() -> list[str]:
+    """splink's string-similarity UDFs (Jaro-Winkler, Damerau-Levenshtein), shipped in its wheel, for
+    identity matching on Spark (rfmlake.identity); none where splink is not installed."""
+    try:
+        from splink.internals.spark.jar_location import similarity_jar_location
+    except ImportError:
+        return []
+    return [similarity_jar_location()]
+
+
 def get_spark(app_name: str = "rfmlake", master: str | None = None) -> SparkSession:
     """The active session if one exists (as on Glue), else a local one sized for this machine."""
     try:
@@ -64,6 +74,9 @@ def get_spark(app_name: str = "rfmlake", master: str | None = None) -> SparkSess
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
+    jars = _similarity_jars()
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -2,10 +2,12 @@
 
 The list (<lake>/_system/governance/suppression.json, written by `rfmlake erase`, read here from a
 local or an S3 lake) holds HMAC tokens only: customer ids (kind "user"), emails (kind "email"),
-phones (kind "phone") and order ids (kind "user") of erased customers. A landed row is suppressed when
+phones (kind "phone"), order ids (kind "user") of erased customers and the devices (anonymous ids,
+kind "user") the identity graph joined to them (docs/identity.md). A landed row is suppressed when
 
 - customers: its customer_id, email or phone token is listed;
-- orders, events: its customer_id token is listed;
+- orders: its customer_id token is listed;
+- events: its customer_id or its anonymous_id token is listed;
 - aws_rfm_guidance: its CustomerID token is listed;
 - order_items: its order is listed, or is an order of a suppressed customer landed in the same run;
 - access_logs: the authenticated user (third field of a Combined Log Format line) is listed;
@@ -33,7 +35,7 @@ SUPPRESSION_LIST: tuple[str, ...] = ("governance", "suppression.json")  # under 
 SUPPRESSED_TABLE = "suppressed_rows"
 SUPPRESSED_COLUMNS: tuple[str, ...] = ("entity", "_source_file", "_row_hash", "_loaded_at")
 CORRUPT_COLUMN = "_corrupt_record"
-_LIST_KEYS = ("customer_id_tokens", "email_tokens", "phone_tokens", "order_id_tokens")
+_LIST_KEYS = ("customer_id_tokens", "email_tokens", "phone_tokens", "order_id_tokens", "device_tokens")
 # Separators between the words of an unreadable record: CSV/JSON punctuation and whitespace.
 _WORD_SEPARATORS = r"""[\s,;|"'{}\[\]:=()<>]+"""
 
@@ -44,10 +46,12 @@ class Suppression:
     email_tokens: frozenset[str]
     phone_tokens: frozenset[str] = frozenset()
     order_id_tokens: frozenset[str] = frozenset()
+    device_tokens: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.customer_id_tokens or self.email_tokens or self.phone_tokens or self.order_id_tokens)
+        return not (self.customer_id_tokens or self.email_tokens or self.phone_tokens or self.order_id_tokens
+                    or self.device_tokens)
 
 
 def read_suppression_list(lake: Lake) -> dict[str, list[str]]:
@@ -104,6 +108,8 @@ def suppressed_condition(entity_name: str, key: bytes, suppression: Suppression,
     conditions = [_corrupt_mentions(key, suppression)]
     if entity_name in ("customers", "orders", "events"):
         conditions.append(_listed(col("customer_id"), key, "user", ids))
+    if entity_name == "events":
+        conditions.append(_listed(col("anonymous_id"), key, "user", suppression.device_tokens))
     if entity_name == "customers":
         conditions.append(_listed(col("email"), key, "email", suppression.email_tokens))
         conditions.append(_listed(col("phone"), key, "phone", suppression.phone_tokens))

@@ -30,8 +30,9 @@ from rfmlake.settings import RfmSettings, Settings
 
 # The silver tables the project reads. Without the purchases RFM works on (rfm.source: orders, or
 # events) there is nothing to model; the others may legitimately be absent (a shop without
-# clickstream, or in one currency: no rates) and are then read as empty.
-SOURCE_TABLES: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "currency_rates")
+# clickstream or web logs, or in one currency: no rates) and are then read as empty.
+SOURCE_TABLES: tuple[str, ...] = ("customers", "orders", "order_items", "products", "events", "access_logs",
+                                  "currency_rates")
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
                  "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
@@ -71,10 +72,39 @@ def _empty_view_sql(name: str) -> str:
     return f'CREATE OR REPLACE VIEW silver."{name}" AS SELECT {", ".join(columns)} WHERE false'
 
 
-def prepare_silver_views(lake: Lake, database: Path, source: str = "orders") -> tuple[str, ...]:
+# Gold tables written before dbt that the project reads as sources: the identity graph (the identity
+# stage, rfmlake.identity). Absent (a lake built before it, a hand-run dbt), it reads as empty and
+# every customer id is a person of its own.
+GOLD_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "identity_graph": (("person_id", "VARCHAR"), ("member_kind", "VARCHAR"), ("member_id", "VARCHAR"),
+                       ("primary_customer_id", "VARCHAR"), ("is_primary", "BOOLEAN"), ("joined_by", "VARCHAR"),
+                       ("match_probability", "DOUBLE"), ("linked_to_kind", "VARCHAR"), ("linked_to_id", "VARCHAR"),
+                       ("first_seen_at", "TIMESTAMP"), ("person_since", "TIMESTAMP")),
+}
+
+
+def _gold_source_views(con: duckdb.DuckDBPyConnection, lake: Lake, gold_schema: str) -> list[str]:
+    """Views of the gold tables dbt reads as sources, in dbt's gold schema; returns those read as empty."""
+    from rfmlake.lake.tables import parquet_scan
+
+    empty: list[str] = []
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{gold_schema}"')
+    for name, columns in GOLD_SOURCES.items():
+        ref = lake.current("gold", name)
+        if ref is not None:
+            con.execute(f'CREATE OR REPLACE VIEW "{gold_schema}"."{name}" AS SELECT * FROM {parquet_scan(ref)}')
+            continue
+        select = ", ".join(f'CAST(NULL AS {sql_type}) AS "{column}"' for column, sql_type in columns)
+        con.execute(f'CREATE OR REPLACE VIEW "{gold_schema}"."{name}" AS SELECT {select} WHERE false')
+        empty.append(f"gold.{name}")
+    return empty
+
+
+def prepare_silver_views(lake: Lake, database: Path, source: str = "orders", gold_schema: str = "gold") -> tuple[str, ...]:
     """Create schema `silver` in the dbt DuckDB file with a view per current silver table, and an
-    empty typed view for each optional one that is absent. `source` (rfm.source) names the one that
-    is required. Returns the names read as empty."""
+    empty typed view for each optional one that is absent; and the gold tables dbt reads as sources
+    (GOLD_SOURCES) in its gold schema. `source` (rfm.source) names the silver table that is
+    required. Returns the names read as empty."""
     present = {ref.name for ref in lake.tables("silver")}
     missing_required = [name for name in (source,) if name not in present]
     if missing_required:
@@ -91,6 +121,7 @@ def prepare_silver_views(lake: Lake, database: Path, source: str = "orders") -> 
             if name not in present:
                 con.execute(_empty_view_sql(name))
                 empty.append(name)
+        empty.extend(_gold_source_views(con, lake, gold_schema))
     finally:
         # dbt opens the same file next; DuckDB allows one writer process.
         con.close()
@@ -239,7 +270,8 @@ def run_dbt(ctx: RunContext, command: str = "build", target: str = "local", sele
 
     empty_sources: tuple[str, ...] = ()
     if target == "local":
-        empty_sources = prepare_silver_views(lake, database, ctx.settings.rfm.source)
+        empty_sources = prepare_silver_views(lake, database, ctx.settings.rfm.source,
+                                             schema_prefix(target, ctx.settings.prefix) + "gold")
 
     # Vars also matter to parse: test arguments (e.g. the accepted reporting currency) render with them.
     args = [command, "--vars", json.dumps(dbt_vars(ctx.settings, ctx.as_of, target))]

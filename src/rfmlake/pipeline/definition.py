@@ -81,12 +81,29 @@ PIPELINE: tuple[Stage, ...] = (
         in_place=True,
     ),
     Stage(
+        "identity",
+        "one person across customer records, devices and web-log users -> gold.identity_graph (+ matches, changes)",
+        # The bronze-side role of the one-process stages (it already reads bronze for activation): fuzzy
+        # matching reads the raw CRM values. DuckDB and splink; the same code runs on Spark (docs/identity.md).
+        runtime="python",
+        entry="rfmlake.pipeline.stages:identity",
+        max_attempts=2,
+        reads=("bronze.customers", "silver.customers", "silver.orders", "silver.events", "silver.access_logs",
+               "gold.identity_graph", "gold.identity_changes"),
+        # What grows with the data is scanned on S3 in place, never copied into the function's /tmp.
+        reads_in_place=("bronze.customers", "silver.customers", "silver.orders", "silver.events",
+                        "silver.access_logs"),
+        # Only ids and match evidence go onward; the matching model holds no values.
+        writes=("gold.identity_graph", "gold.identity_matches", "gold.identity_changes"),
+        state=("models/identity",),
+    ),
+    Stage(
         "dbt_build",
         "dbt build: staging -> intermediate -> gold marts, with dbt tests",
         runtime="dbt",
         entry="rfmlake.pipeline.stages:dbt_build",
         max_attempts=2,
-        reads=("silver.*",),
+        reads=("silver.*", "gold.identity_graph"),  # marts are per person (docs/identity.md)
         writes=("gold.*",),  # the dbt marts (dbt/models/marts)
     ),
     Stage(
@@ -125,8 +142,10 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
         # The profile's inputs, scanned in place on S3 (silver.events grows with the clickstream).
-        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
-        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
+        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+               "gold.customer_engagement", "gold.identity_graph"),
+        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+                        "gold.customer_engagement", "gold.identity_graph"),
         writes=("gold.customer_profile",),
     ),
     Stage(

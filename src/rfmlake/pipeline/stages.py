@@ -142,6 +142,22 @@ def quality_gold(ctx: RunContext, state: RunState) -> dict[str, Any]:
     return _quality(ctx, state, "gold")
 
 
+def identity(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.identity import resolve_identity
+    from rfmlake.ingest.engine import DuckEngine
+
+    # Its own DuckDB (the stage runs in one process, locally or in the stage function on AWS, whatever
+    # engine ingestion uses); it spills past the memory limit into a scratch folder it removes.
+    scratch = ctx.lake.system_dir / "tmp" / f"{ctx.run_id}-identity" if ctx.lake.is_local else None
+    engine = DuckEngine(temp_dir=scratch, memory_limit=ctx.settings.duckdb_memory_limit)
+    try:
+        report = resolve_identity(ctx, engine)
+    finally:
+        engine.close()
+    state.reports["identity"] = report
+    return report.to_dict()
+
+
 def dbt_build(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.modeling.dbt_runner import run_dbt
 

@@ -1,8 +1,13 @@
-"""gold.customer_profile: one document per customer, built after segmentation (docs/adr/0003).
+"""gold.customer_profile: one document per person, built after segmentation (docs/adr/0003).
 
 One SQL query over the gold (and silver.events) tables, run by DuckDB over the lake's catalog. The
-optional inputs (gold.customer_value, silver.events) are joined only when the lake holds them, so
-the profile never waits for a feature another stage has not produced yet.
+optional inputs (gold.customer_value, gold.customer_engagement, gold.identity_graph, silver.events)
+are joined only when the lake holds them, so the profile never waits for a feature another stage has
+not produced yet.
+
+A person (docs/identity.md) is keyed by their primary customer id: the profile's `customer_id`,
+with every customer id of the person in `customer_ids`; order history adds up over them, and the
+clickstream counts the anonymous visits of the person's devices too.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "as_of_date", "recency_days", "frequency", "monetary", "avg_order_value",
     "r_score", "f_score", "m_score", "rfm_cell", "rfm_segment", "cluster_id", "cluster_label", "model_version",
     "value_json", "last_event_at", "last_event_type", "event_count",
+    "person_id", "customer_ids_json", "engagement_segment", "sessions", "sessions_30d", "sessions_90d",
+    "page_views", "product_views", "add_to_carts", "carts_abandoned", "last_seen_at", "engagement_recency_days",
 )
+# gold.customer_engagement's columns in the profile (null when the table is absent).
+ENGAGEMENT_COLUMNS: tuple[str, ...] = (
+    "engagement_segment", "sessions", "sessions_30d", "sessions_90d", "page_views", "product_views",
+    "add_to_carts", "carts_abandoned", "last_seen_at", "engagement_recency_days",
+)
+_ENGAGEMENT_TYPES = {"engagement_segment": "varchar", "last_seen_at": "timestamp"}
 
 
 def _value_select(lake: Lake) -> tuple[str, str]:
@@ -42,10 +55,34 @@ def _value_select(lake: Lake) -> tuple[str, str]:
             "left join gold.customer_value as v on v.customer_id = c.customer_id")
 
 
+def _has_people(lake: Lake) -> bool:
+    """Whether gold.dim_customers carries the person of each customer id (built with the identity graph)."""
+    ref = lake.current("gold", "dim_customers")
+    return ref is not None and "person_customer_id" in lake.table_schema(ref).names
+
+
 def _events_select(lake: Lake) -> tuple[str, str]:
     if lake.current("silver", "events") is None:
         return ("cast(null as timestamp) as last_event_at, cast(null as varchar) as last_event_type, "
                 "0 as event_count"), ""
+    if _has_people(lake) and lake.current("gold", "identity_graph") is not None:
+        # The person's events: signed in under any of their customer ids, or anonymous on a device
+        # the identity graph joined to them.
+        join = """left join (
+            select coalesce(ids.person_customer_id, devices.primary_customer_id) as customer_id,
+                   max(ev.event_ts) as last_event_at,
+                   arg_max(ev.event_type, ev.event_ts) as last_event_type,
+                   count(*) as event_count
+            from silver.events as ev
+            left join gold.dim_customers as ids on ids.customer_id = ev.customer_id
+            left join (select member_id, primary_customer_id from gold.identity_graph
+                       where member_kind = 'anonymous_id') as devices
+              on ev.customer_id is null and devices.member_id = ev.anonymous_id
+            where coalesce(ids.person_customer_id, devices.primary_customer_id) is not null
+            group by 1
+        ) as e on e.customer_id = c.customer_id"""
+        return ("e.last_event_at, e.last_event_type, cast(coalesce(e.event_count, 0) as integer) as event_count",
+                join)
     join = """left join (
         select customer_id,
                max(event_ts) as last_event_at,
@@ -57,6 +94,33 @@ def _events_select(lake: Lake) -> tuple[str, str]:
             join)
 
 
+def _engagement_select(lake: Lake) -> tuple[str, str]:
+    if lake.current("gold", "customer_engagement") is None:
+        return ", ".join(f"cast(null as {_ENGAGEMENT_TYPES.get(n, 'integer')}) as {n}" for n in ENGAGEMENT_COLUMNS), ""
+    return (", ".join(f"g.{n}" for n in ENGAGEMENT_COLUMNS),
+            "left join gold.customer_engagement as g on g.customer_id = c.customer_id")
+
+
+def _customers_from(lake: Lake) -> tuple[str, str]:
+    """(from clause, person columns): one row per person, the primary customer id's CRM attributes and
+    the order history of all their customer ids; one row per customer id on a lake without people."""
+    if not _has_people(lake):
+        return ("gold.dim_customers as c",
+                "'customer:' || c.customer_id as person_id, to_json([c.customer_id])::varchar as customer_ids_json")
+    return ("""(select d.* replace (p.first_order_date as first_order_date, p.last_order_date as last_order_date,
+                                   p.lifetime_orders as lifetime_orders, p.orders_placed as orders_placed),
+                      p.customer_ids
+               from gold.dim_customers as d
+               join (select person_customer_id, min(first_order_date) as first_order_date,
+                            max(last_order_date) as last_order_date,
+                            cast(sum(lifetime_orders) as integer) as lifetime_orders,
+                            cast(sum(orders_placed) as integer) as orders_placed,
+                            list(customer_id order by customer_id) as customer_ids
+                     from gold.dim_customers group by person_customer_id) as p
+                 on p.person_customer_id = d.customer_id) as c""",
+            "c.person_id, to_json(c.customer_ids)::varchar as customer_ids_json")
+
+
 def profile_query(lake: Lake) -> str:
     missing = [name for name in REQUIRED if lake.current("gold", name) is None]
     if missing:
@@ -66,6 +130,8 @@ def profile_query(lake: Lake) -> str:
         )
     value_sql, value_join = _value_select(lake)
     events_sql, events_join = _events_select(lake)
+    engagement_sql, engagement_join = _engagement_select(lake)
+    customers, person_sql = _customers_from(lake)
     return f"""
     select
         c.customer_id, c.email_token, c.is_guest, c.country_code, c.city, c.postal_code, c.created_at,
@@ -75,11 +141,14 @@ def profile_query(lake: Lake) -> str:
         r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.cluster_id, r.cluster_label,
         r.model_version,
         {value_sql},
-        {events_sql}
-    from gold.dim_customers as c
+        {events_sql},
+        {person_sql},
+        {engagement_sql}
+    from {customers}
     left join gold.customer_rfm as r on r.customer_id = c.customer_id
     {value_join}
     {events_join}
+    {engagement_join}
     order by c.customer_id
     """
 
@@ -115,9 +184,12 @@ def _jsonable(value: Any) -> Any:
 
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns."""
-    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name != "value_json"}
+    packed = ("value_json", "customer_ids_json")
+    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in packed}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
+    raw_ids = row.get("customer_ids_json")
+    doc["customer_ids"] = json.loads(raw_ids) if raw_ids else [row.get("customer_id")]
     return doc
 
 

@@ -64,6 +64,18 @@ PROFILE_MAPPINGS: dict[str, Any] = {
         "last_event_at": {"type": "date"},
         "last_event_type": _KEYWORD,
         "event_count": {"type": "integer"},
+        "person_id": _KEYWORD,
+        "customer_ids": _KEYWORD,
+        "engagement_segment": {"type": "keyword", "fields": {"text": {"type": "text"}}},
+        "sessions": {"type": "integer"},
+        "sessions_30d": {"type": "integer"},
+        "sessions_90d": {"type": "integer"},
+        "page_views": {"type": "integer"},
+        "product_views": {"type": "integer"},
+        "add_to_carts": {"type": "integer"},
+        "carts_abandoned": {"type": "integer"},
+        "last_seen_at": {"type": "date"},
+        "engagement_recency_days": {"type": "integer"},
     },
 }
 # Bulk requests: at most this many documents and bytes each (a profile document is about 1 KB, so

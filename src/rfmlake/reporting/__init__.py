@@ -26,12 +26,13 @@ class WrittenReport:
 
 
 def write_quality_report(lake_root: str | Path, run_id: str | None = None,
-                         html_out: str | Path | None = None) -> WrittenReport:
+                         html_out: str | Path | None = None, truth: str | Path | None = None) -> WrittenReport:
     """Build the quality report of run `run_id` (default: the latest successful run), write its
-    JSON into the run folder and its HTML to `html_out` (default: the run folder)."""
+    JSON into the run folder and its HTML to `html_out` (default: the run folder). `truth`: an
+    identity ground-truth file to measure merges against (docs/identity.md)."""
     root = Path(lake_root)
     run_dir = find_run(root, run_id)
-    report = build_quality_report(root, run_dir)
+    report = build_quality_report(root, run_dir, Path(truth) if truth is not None else None)
     json_path = write_quality_json(run_dir, report)
     html_path = Path(html_out) if html_out is not None else run_dir / HTML_FILE
     if html_path.is_dir():

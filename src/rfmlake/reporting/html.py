@@ -260,6 +260,47 @@ def _value_section(value: dict[str, Any] | None) -> str:
     return "".join(parts)
 
 
+def _identity_section(identity: dict[str, Any] | None) -> str:
+    if not identity:
+        return ""
+    stage = identity.get("stage") or {}
+    parts = ['<section id="identity"><h2>Identity resolution</h2>']
+    if stage:
+        members = stage.get("members") or {}
+        parts.append('<div class="cards">' + "".join([
+            _card("people", _num(stage.get("people"))),
+            _card("customer ids", _num(members.get("customer_id"))),
+            _card("people with several customer ids", _num(stage.get("people_with_several_customer_ids"))),
+            _card("devices", _num(members.get("anonymous_id"))),
+            _card("shared devices kept apart", _num(stage.get("shared_devices"))),
+            _card("matches to review", _num(stage.get("pairs_for_review"))),
+        ]) + "</div>")
+        changes = stage.get("changes") or {}
+        parts.append(f'<p class="muted">matching model <code>{_e(stage.get("model_version"))}</code> '
+                     f'({"trained" if stage.get("model_trained") else "shipped parameters"}); '
+                     f'{_num(stage.get("pairs_joined"))} probabilistic matches joined; this run: '
+                     f'{_num(changes.get("merges"))} merges, {_num(changes.get("splits"))} splits, '
+                     f'{_num(changes.get("new_people"))} new people.</p>')
+    merges = identity.get("merges")
+    if merges:
+        rows = [
+            [_e("CRM duplicates (pairs)"), _num(merges["planted_pairs"]), _num(merges["predicted_pairs"]),
+             _num(merges["true_positives"]), _num(merges["precision"]), _num(merges["recall"])],
+            [_e("devices browsing before sign-up"), _num(merges["pre_signup_devices"]), "",
+             _num(merges["pre_signup_devices_joined"]), "", _num(merges["device_recall"])],
+            [_e("shared devices kept apart"), _num(merges["shared_devices"]), "",
+             _num(merges["shared_devices_kept_apart"]), "", ""],
+        ]
+        parts.append(_table(["against ground truth", "planted", "joined", "correct", "precision", "recall"], rows,
+                            caption=f"truth: {identity.get('truth_file')} (targets: precision >= 0.99, "
+                                    "recall >= 0.90)"))
+        examples = [f"wrongly joined: {a} + {b}" for a, b in merges.get("wrong_merges", [])]
+        examples += [f"missed: {a} + {b}" for a, b in merges.get("missed_pairs", [])]
+        parts.append(_notes(examples))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole page for a quality document built by build_quality_report."""
     run = report["run"]
@@ -289,6 +330,7 @@ def render_html(report: dict[str, Any]) -> str:
         f'<div class="cards">{cards}</div>',
         _k_section(seg), _clusters_section(seg), _segments_section(seg), _scores_section(seg),
         _value_section(value),
+        _identity_section(report.get("identity")),
         f'<section id="notes"><h2>Notes</h2>{_notes(notes) or "<p class=muted>none</p>"}</section>',
         '<p class="muted">Generated from <code>segmentation_quality.json</code> in the run folder; '
         "charts round their numbers, the JSON keeps them exact.</p>",

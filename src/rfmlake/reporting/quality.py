@@ -3,7 +3,9 @@ is rendered from it, so both say the same).
 
 Built from what the run wrote to its folder `<lake>/_system/runs/<run_id>/`: the segmentation
 report (k selection curve, sizes, centroids, score distributions), the customer value report (fit
-and calibration; optional) and the run summary (status). Written as `segmentation_quality.json`
+and calibration; optional) and the run summary (status, the identity stage's counts); with ground
+truth (`--truth`, or the generator's file in the run's landing folder), identity merge precision and
+recall measured on the lake's gold.identity_graph. Written as `segmentation_quality.json`
 next to them.
 """
 
@@ -132,8 +134,33 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
 
-def build_quality_report(lake_root: Path, run_dir: Path) -> dict[str, Any]:
-    """The quality document of the run in `run_dir` (see the module docstring)."""
+def _identity_section(lake: Lake, summary: Any, truth_path: Path | None, notes: list[str]) -> dict[str, Any] | None:
+    """What the identity stage of the run did (its summary), and, against planted ground truth, merge
+    precision and recall (rfmlake.identity.evaluation): the truth file given, else the generator's
+    `_identity_truth.json` in the run's landing folder when there is one."""
+    from rfmlake.identity.evaluation import TRUTH_FILE, load_truth, measure_merges
+
+    stages = summary.get("stages", []) if isinstance(summary, dict) else []
+    stage = next((s for s in stages if isinstance(s, dict) and s.get("name") == "identity"), None)
+    if truth_path is None and isinstance(summary, dict) and summary.get("landing"):
+        candidate = Path(str(summary["landing"])) / TRUTH_FILE
+        truth_path = candidate if candidate.is_file() else None
+    if stage is None and truth_path is None:
+        return None
+    section: dict[str, Any] = {"stage": stage.get("summary") if stage else None, "truth_file": None, "merges": None}
+    if truth_path is not None:
+        quality = measure_merges(lake, load_truth(truth_path))
+        section["truth_file"] = str(truth_path)
+        section["merges"] = quality.to_dict()
+        if quality.precision < 0.99 or quality.recall < 0.90:
+            notes.append(f"identity merges below target: precision {quality.precision:.3f} (>= 0.99), "
+                         f"recall {quality.recall:.3f} (>= 0.90)")
+    return section
+
+
+def build_quality_report(lake_root: Path, run_dir: Path, truth: Path | None = None) -> dict[str, Any]:
+    """The quality document of the run in `run_dir` (see the module docstring); with `truth`, the
+    identity merges are measured against that ground-truth file."""
     segmentation = _read_json(run_dir / SEGMENTATION_REPORT, required=True)
     if not isinstance(segmentation, dict) or "model_version" not in segmentation:
         raise ReportError(f"{run_dir / SEGMENTATION_REPORT} is not a segmentation report")
@@ -182,6 +209,7 @@ def build_quality_report(lake_root: Path, run_dir: Path) -> dict[str, Any]:
             "notes": list(segmentation.get("notes", [])),
         },
         "customer_value": _value_section(value),
+        "identity": _identity_section(lake, summary, truth, notes),
         "notes": notes,
     }
 

@@ -88,3 +88,26 @@ def test_no_lake_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[
     Lake(tmp_path / "empty").root.mkdir()
     assert main(["dashboard", "--lake", str(tmp_path / "empty")]) == 1
     assert "no gold.customer_rfm" in capsys.readouterr().err
+
+
+def test_people_who_never_bought_appear_with_their_engagement_segments(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    lake = build_analytics_lake(tmp_path / "lake")
+    segments = ["Buyer", "Buyer", "Abandoned a cart", "Abandoned a cart", "Abandoned a cart",
+                "Browsing, never bought", "Signed up, never visited"]
+    anonymous = [False, False, True, True, False, True, False]
+    lake.write_arrow("gold", "customer_engagement", pa.table({
+        "person_id": [f"P{i}" for i in range(len(segments))], "engagement_segment": segments,
+        "is_anonymous": anonymous, "sessions_90d": pa.array([1] * len(segments), pa.int32()),
+        "carts_abandoned_90d": pa.array([1 if s == "Abandoned a cart" else 0 for s in segments], pa.int32()),
+    }))
+    out = tmp_path / "d.html"
+    assert main(["dashboard", "--lake", str(lake.root), "--out", str(out)]) == 0
+    dom = browser.dump_dom(out)
+    figures = _figures(dom)
+    assert tuple(figures) == (*CHARTS, "engagement_segments")
+    people = {m["data-label"]: float(m["data-value"]) for m in _marks(figures["engagement_segments"])}
+    assert people == {"Abandoned a cart": 3, "Buyer": 2, "Browsing, never bought": 1, "Signed up, never visited": 1}
+    assert "3 known only by a device" in figures["engagement_segments"]
+    assert re.search(r"<b>5</b><span>people who never bought</span>", dom)

@@ -44,8 +44,9 @@ def test_athena_compiles_offline_with_prefixed_schemas(tmp_path: Path, monkeypat
     assert features["config"]["contract"]["enforced"] is True
     sources = {s["name"]: s["schema"] for s in manifest["sources"].values() if s["source_name"] == "silver"}
     assert set(sources.values()) == {"shop_silver"}
-    # the gold tables Python writes after dbt (documented as source `gold`) follow the same prefix
+    # the gold tables Python writes (documented as source `gold`; identity_graph is read) follow the same prefix
     assert {s["schema"] for s in manifest["sources"].values() if s["source_name"] == "gold"} == {"shop_gold"}
-    assert set(sources) == {"customers", "orders", "order_items", "products", "events", "currency_rates"}
+    assert set(sources) == {"customers", "orders", "order_items", "products", "events", "access_logs",
+                            "currency_rates"}
     # dbt's target/ and logs/ went under tmp_path, not into the repository.
     assert _untracked(project_dir) == before

@@ -67,7 +67,8 @@ def test_rfm_features_match_hand_computed_values(default_build: tuple[Lake, DbtR
 def test_build_reports_nodes_and_exports_gold(default_build: tuple[Lake, DbtResult]) -> None:
     lake, result = default_build
     assert result.success and not result.failures
-    assert {ref.name for ref in result.exported} == {"customer_rfm_features", "fct_orders", "dim_customers"}
+    assert {ref.name for ref in result.exported} == {"customer_rfm_features", "fct_orders", "dim_customers",
+                                                     "customer_engagement"}
     by_name = {node.name: node for node in result.nodes}
     assert by_name["customer_rfm_features"].status == "success"
     assert by_name["customer_rfm_features"].rows == 4

@@ -3,24 +3,19 @@ on a free localhost port in a thread."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-import uvicorn
 
 from rfmlake.ingest.pii import resolve_pii_key, tokenize
 from rfmlake.lake import Lake
 from rfmlake.profiles.auth import create_key
 from rfmlake.profiles.indexer import index_profiles
 from rfmlake.profiles.local import keys_file, local_app
-from rfmlake.profiles.server import HeadLimits, server_config
 from rfmlake.settings import Settings
+from serving import serving
 
 EMAIL = "Alice.Martin@example.org"
 
@@ -63,12 +58,6 @@ def _gold(lake: Lake, key: bytes, n: int = 40, ids: list[str] | None = None) -> 
     }))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     lake = Lake(tmp_path_factory.mktemp("profiles") / "lake")
@@ -80,26 +69,6 @@ def served(tmp_path_factory):
             "no_email": create_key(keys_file(lake), "no-email", ("profiles",))}
     with serving(local_app(lake, settings, rate_per_second=1000, burst=1000)) as base:
         yield {"lake": lake, "base": base, "keys": keys, "report": report, "settings": settings, "email": EMAIL}
-
-
-@contextmanager
-def serving(app, limits: HeadLimits | None = None):
-    """Serve an ASGI app on a free localhost port in a thread, configured as `rfmlake serve` does;
-    yields the base URL."""
-    port = _free_port()
-    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, limits=limits, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -92,13 +92,13 @@ def test_visuals_use_declared_datasets_and_columns() -> None:
     assert used and set(used) <= columns and {d for d, _ in used} == declared
     kinds = [next(iter(v)) for v in definition["Sheets"][0]["Visuals"]]
     assert kinds == ["BarChartVisual", "BarChartVisual", "HeatMapVisual", "SankeyDiagramVisual",
-                     "HistogramVisual", "BarChartVisual"]
+                     "HistogramVisual", "BarChartVisual", "BarChartVisual"]
 
 
 def test_write_definitions(tmp_path: Path) -> None:
     paths = qs.write_definitions(CONFIG, tmp_path)
     assert [p.name for p in paths][0] == "00-create-data-source-acme-athena.json"
-    assert paths[-1].name == "06-create-dashboard-acme-segments.json"
+    assert paths[-1].name == "07-create-dashboard-acme-segments.json"
     assert json.loads(paths[-1].read_text()) == qs.dashboard_params(CONFIG)
 
 

@@ -19,6 +19,7 @@ from generate_landing_reader import is_iso, quarantine_counts, read_rows
 from rfmlake.contract import ENTITIES, ORDER_STATUSES, QuarantineReason
 from rfmlake.errors import RfmlakeError
 from rfmlake.generate import MANIFEST_NAME, GenerationError, generate_landing
+from rfmlake.generate.identity import TRUTH_NAME
 
 END = date(2026, 10, 31)
 
@@ -105,7 +106,7 @@ def test_formats_mix_case_variants_and_unknown_columns(clean_landing: Path) -> N
 def test_manifest_counts_every_row_of_every_file(clean_landing: Path) -> None:
     data = manifest(clean_landing)
     actual: dict[str, int] = {}
-    for path in sorted(p for p in clean_landing.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
+    for path in sorted(p for p in clean_landing.rglob("*") if p.is_file() and p.name not in (MANIFEST_NAME, TRUTH_NAME)):
         relative = path.relative_to(clean_landing).as_posix()
         if path.suffix == ".parquet":
             actual[relative] = pq.read_metadata(path).num_rows

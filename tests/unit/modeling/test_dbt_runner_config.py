@@ -97,11 +97,14 @@ def test_absent_optional_silver_tables_read_as_empty_typed_views(tmp_path: Path)
     lake.write_arrow("silver", "orders", _silver("orders", [{"order_id": "o1", "customer_id": "c1"}]))
     database = tmp_path / "dbt.duckdb"
     empty = prepare_silver_views(lake, database)
-    assert empty == ("customers", "order_items", "products", "events", "currency_rates")
+    assert empty == ("customers", "order_items", "products", "events", "access_logs", "currency_rates",
+                     "gold.identity_graph")
     con = duckdb.connect(str(database), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM silver.orders").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM silver.events").fetchone() == (0,)
+        # No identity graph yet: every customer id is its own person (dbt reads it empty, typed).
+        assert con.execute("SELECT count(*), max(first_seen_at) FROM gold.identity_graph").fetchone() == (0, None)
         columns = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = 'silver' AND table_name = 'order_items' ORDER BY ordinal_position"

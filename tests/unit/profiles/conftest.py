@@ -206,6 +206,10 @@ def sample_documents(n: int = 30) -> list[dict[str, Any]]:
             "r_score": i % 5 + 1, "f_score": (i // 5) % 5 + 1, "m_score": (i * 3) % 5 + 1, "rfm_cell": "111",
             "rfm_segment": segments[i % 4], "cluster_id": i % 3, "cluster_label": ["high value", "mid", "low"][i % 3],
             "model_version": "m1", "value": None, "last_event_at": None, "last_event_type": None, "event_count": 0,
+            "person_id": f"P{i:016x}", "customer_ids": [f"c{i:04d}"] + ([f"c{i + 500:04d}"] if i % 6 == 0 else []),
+            "engagement_segment": "Buyer", "sessions": i % 4, "sessions_30d": 0, "sessions_90d": i % 2,
+            "page_views": i, "product_views": i % 3, "add_to_carts": i % 2, "carts_abandoned": 0,
+            "last_seen_at": "2024-03-30T10:00:00" if i % 4 else None, "engagement_recency_days": 2 if i % 4 else None,
         })
     return docs
 

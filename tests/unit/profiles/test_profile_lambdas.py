@@ -65,7 +65,8 @@ def _put_version(session, bucket: str, version: str, documents: list[dict]) -> d
     """A gold.customer_profile version on S3 (moto) and the S3 event for its pointer."""
     import io
 
-    rows = [{k: v for k, v in d.items() if k != "value"} | {"value_json": None} for d in documents]
+    rows = [{k: v for k, v in d.items() if k not in ("value", "customer_ids")}
+            | {"value_json": None, "customer_ids_json": json.dumps(d["customer_ids"])} for d in documents]
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buffer)
     s3 = session.client("s3")
