@@ -106,6 +106,16 @@ PIPELINE: tuple[Stage, ...] = (
         state=("models/segmentation", "models/value"),  # the value model records the segmentation one
     ),
     Stage(
+        "recommendations",
+        "item-to-item similarity (co-purchase, co-view), evaluated on a time split against popularity "
+        "-> gold.product_recommendations",
+        runtime="segmentation",
+        entry="rfmlake.pipeline.stages:recommendations",
+        max_attempts=2,
+        reads=("silver.order_items", "silver.products", "silver.events", "gold.*"),
+        writes=("gold.product_recommendations",),
+    ),
+    Stage(
         "quality_gold",
         "the gold quality suites, run as SQL where the data lies; a critical failure stops the run",
         runtime="python",
