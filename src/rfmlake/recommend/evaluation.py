@@ -67,7 +67,8 @@ class TimeSplit:
 
 def evaluate_time_split(
     interactions: pd.DataFrame, products: pd.DataFrame, split: TimeSplit,
-    make_model: Callable[[], ItemSimilarityRecommender], *, segments_at_split: Mapping[str, str] | None = None, k: int = 10, bootstrap_samples: int = 1000, seed: int = 0,
+    make_model: Callable[[], ItemSimilarityRecommender], *, segments_at_split: Mapping[str, str] | None = None,
+    k: int = 10, bootstrap_samples: int = 1000, seed: int = 0,
 ) -> dict[str, Any]:
     """Fit the model and the baseline on interactions before the split; score both on the customers
     who had an interaction before it and bought, in the test period, a product they had not bought
