@@ -25,8 +25,10 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "first_order_date", "last_order_date", "lifetime_orders", "orders_placed",
     "as_of_date", "recency_days", "frequency", "monetary", "avg_order_value",
     "r_score", "f_score", "m_score", "rfm_cell", "rfm_segment", "cluster_id", "cluster_label", "model_version",
-    "value_json", "last_event_at", "last_event_type", "event_count",
+    "value_json", "last_event_at", "last_event_type", "event_count", "recommendations_json",
 )
+# The fields of one recommendation in a profile's list (gold.product_recommendations, best first).
+RECOMMENDATION_FIELDS: tuple[str, ...] = ("rank", "product_id", "product_name", "category", "brand", "score", "source")
 
 
 def _value_select(lake: Lake) -> tuple[str, str]:
@@ -57,6 +59,19 @@ def _events_select(lake: Lake) -> tuple[str, str]:
             join)
 
 
+def _recommendations_select(lake: Lake) -> tuple[str, str]:
+    """(select expression, join) for gold.product_recommendations when present: the customer's
+    list, best first, as one JSON array."""
+    if lake.current("gold", "product_recommendations") is None:
+        return "cast(null as varchar) as recommendations_json", ""
+    pack = ", ".join(f"{f} := {f}" for f in RECOMMENDATION_FIELDS)
+    join = f"""left join (
+        select customer_id, cast(to_json(list(struct_pack({pack}) order by rank)) as varchar) as recommendations_json
+        from gold.product_recommendations group by customer_id
+    ) as rec on rec.customer_id = c.customer_id"""
+    return "rec.recommendations_json", join
+
+
 def profile_query(lake: Lake) -> str:
     missing = [name for name in REQUIRED if lake.current("gold", name) is None]
     if missing:
@@ -66,6 +81,7 @@ def profile_query(lake: Lake) -> str:
         )
     value_sql, value_join = _value_select(lake)
     events_sql, events_join = _events_select(lake)
+    recs_sql, recs_join = _recommendations_select(lake)
     return f"""
     select
         c.customer_id, c.email_token, c.is_guest, c.country_code, c.city, c.postal_code, c.created_at,
@@ -75,11 +91,13 @@ def profile_query(lake: Lake) -> str:
         r.r_score, r.f_score, r.m_score, r.rfm_cell, r.rfm_segment, r.cluster_id, r.cluster_label,
         r.model_version,
         {value_sql},
-        {events_sql}
+        {events_sql},
+        {recs_sql}
     from gold.dim_customers as c
     left join gold.customer_rfm as r on r.customer_id = c.customer_id
     {value_join}
     {events_join}
+    {recs_join}
     order by c.customer_id
     """
 
@@ -115,9 +133,12 @@ def _jsonable(value: Any) -> Any:
 
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns."""
-    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name != "value_json"}
+    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS
+           if name not in ("value_json", "recommendations_json")}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
+    raw_recommendations = row.get("recommendations_json")
+    doc["recommendations"] = json.loads(raw_recommendations) if raw_recommendations else []
     return doc
 
 
