@@ -94,6 +94,13 @@ class PersonalizeSettings(_Strict):
     recipe: str = Field("aws-user-personalization-v2", pattern=r"^[a-z0-9-]{1,63}$",
                         description="Personalize recipe of the solution (arn:aws:personalize:::recipe/<recipe>)")
     num_results: int = Field(10, ge=1, le=500, description="recommendations per user in the batch inference job")
+    exchange_uri: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="S3 prefix Personalize reads the exported datasets from and writes batch results to (the "
+        "Personalize stack's ExchangeUri output); the recommendations stage exports each run there")
+    solution_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9_-]{1,63}$",
+        description="the solution whose newest batch inference results the stage imports (the stack's SolutionArn)")
 
 
 class RecommendationSettings(_Strict):

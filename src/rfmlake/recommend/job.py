@@ -202,6 +202,8 @@ def run_recommendations(ctx: RunContext) -> dict[str, Any]:
     model = make_model(settings).fit(inputs.interactions, inputs.products, inputs.segments)
     table = pa.concat_tables(list(_batches(model, inputs, settings.n, version))) if inputs.customers \
         else RECOMMENDATIONS_SCHEMA.empty_table()
+    if settings.personalize.enabled:
+        table = _personalize(ctx, inputs, table, report)
     ctx.lake.write_arrow("gold", OUTPUT_TABLE, table)
     sources = table.group_by("source").aggregate([("customer_id", "count_distinct")]).to_pylist()
     report.update({
@@ -213,6 +215,38 @@ def run_recommendations(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
+def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: dict[str, Any]) -> pa.Table:
+    """With Personalize on: the newest finished batch inference results replace the model's lists of
+    the customers they cover, and this run's datasets go to the exchange prefix (which starts the
+    next cycle on AWS). Personalize being unreachable or a failed job is a note, not a failed run:
+    the model's lists stand."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rfmlake.recommend import personalize
+
+    config = ctx.settings.recommendations.personalize
+    section: dict[str, Any] = {}
+    report["personalize"] = section
+    try:
+        if config.solution_arn:
+            latest = personalize.latest_batch_output(config.solution_arn)
+            if latest is None:
+                report["notes"].append("personalize: no finished batch inference job yet; the model's lists stand")
+            else:
+                job, output = latest
+                batch = personalize.read_batch_output(output)
+                version = "personalize:" + job.rsplit("/", 1)[-1]
+                table = personalize.merge_batch_results(table, batch, inputs.products, inputs.as_of, version,
+                                                        ctx.settings.recommendations.n)
+                section.update({"imported_job": job, "customers": int(batch["customer_id"].nunique())})
+        if config.exchange_uri:
+            export = personalize.export_datasets(inputs, config.exchange_uri, ctx.run_id)
+            section.update({"exported_to": export.run_uri, "rows": export.rows})
+    except (personalize.PersonalizeError, ClientError, BotoCoreError) as exc:
+        report["notes"].append(f"personalize: {exc}; the model's lists stand")
+    return table
+
+
 def _write_report(ctx: RunContext, report: dict[str, Any]) -> None:
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -220,7 +254,7 @@ def _write_report(ctx: RunContext, report: dict[str, Any]) -> None:
 
 def stage_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The stage's line in the run summary: the headline numbers, not the whole evaluation."""
-    keys = ("status", "model_version", "customers", "rows", "coverage", "notes", "skipped")
+    keys = ("status", "model_version", "customers", "rows", "coverage", "personalize", "notes", "skipped")
     summary = {key: report[key] for key in keys if key in report}
     evaluation = report.get("evaluation") or {}
     if "metrics" in evaluation:
