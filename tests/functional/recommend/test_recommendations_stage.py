@@ -17,7 +17,7 @@ from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.runner import run_pipeline
 from rfmlake.recommend import recommendations_for
-from rfmlake.reporting import build_quality_report
+from rfmlake.reporting import build_quality_report, render_html
 from rfmlake.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -100,6 +100,11 @@ def test_the_quality_report_and_the_run_summary_carry_the_evaluation(run) -> Non
     lake, run_dir, report = run
     quality = build_quality_report(lake.root, run_dir)
     assert quality["recommendations"]["evaluation"]["metrics"] == report["evaluation"]["metrics"]
+    page = render_html(quality)
+    section = page[page.index('<section id="recommendations">'):]
+    section = section[:section.index("</section>")]
+    ndcg = report["evaluation"]["metrics"]["ndcg@10"]
+    assert f'{ndcg["ci_low"]:.4f} .. {ndcg["ci_high"]:.4f}' in section and "<svg" in section
     summary = json.loads((run_dir / "summary.json").read_text())
     stage = next(s for s in summary["stages"] if s["name"] == "recommendations")
     assert stage["status"] == "succeeded"
