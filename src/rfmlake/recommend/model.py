@@ -194,14 +194,15 @@ class ItemSimilarityRecommender(_Recommender):
 
     def __init__(self, n_neighbors: int = 50, view_weight: float = 0.5, max_per_category: int | None = 4,
                  category_weight: float = 3.0, brand_weight: float = 3.0, alpha: float = 1.0,
-                 batch_cells: int = 20_000_000, depth: int = 500) -> None:
+                 pool_factor: int = 5, batch_cells: int = 20_000_000, depth: int = 500) -> None:
         self.n_neighbors = n_neighbors
         self.view_weight = view_weight
         self.max_per_category = max_per_category
         self.category_weight = category_weight
         self.brand_weight = brand_weight
         self.alpha = alpha
-        self.batch_cells = batch_cells  # customers x products scored at once: bounds memory
+        self.pool_factor = pool_factor  # each category's and brand's pool_factor * n most bought are candidates
+        self.batch_cells = batch_cells  # customers x pooled products scored at once: bounds memory
         self.depth = depth
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame,
@@ -292,34 +293,71 @@ class ItemSimilarityRecommender(_Recommender):
         return pd.DataFrame({"similar_product_id": self.catalogue_.ids.to_numpy()[row.indices[order]],
                              "score": row.data[order].astype(np.float64)})
 
-    def _scores(self, rows: np.ndarray) -> np.ndarray:
-        """Dense scores (customers of `rows` x products), bought products at -inf."""
-        history = self.history_[rows]
-        scores = np.asarray((history @ self.similarity_).todense(), dtype=np.float64)
+    def _groups(self) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+        """(weight, P(group b | group a), share of the product in its group, product -> group) per term."""
+        terms = []
         for weight, affinity, share, codes in (
             (self.category_weight, self.category_affinity_, self.category_share_, self.catalogue_.category_code),
             (self.brand_weight, self.brand_affinity_, self.brand_share_, self.catalogue_.brand_code),
         ):
             if weight:
-                onehot = sp.csr_matrix((np.ones(self.n_items_), (np.arange(self.n_items_), codes)),
-                                       shape=(self.n_items_, affinity.shape[0]))
-                group_scores = np.asarray((history @ onehot).todense()) @ affinity
-                scores += weight * group_scores[:, codes] * share[None, :]
-        bought = self.purchased_[rows].tocoo()
-        scores[bought.row, bought.col] = -np.inf
-        return scores
+                terms.append((weight, affinity, share, codes))
+        return terms
 
-    def _candidates(self, rows: np.ndarray, n: int) -> dict[int, list[tuple[int, float, str]]]:
+    def _pool(self, depth: int) -> np.ndarray:
+        """Candidate products of the category and brand terms: each group's `depth` products with the
+        largest share (within a group those terms rank products by share alone)."""
+        keep = np.zeros(self.n_items_, dtype=bool)
+        for _, _, share, codes in self._groups():
+            order = np.lexsort((np.arange(self.n_items_), -share, codes))
+            sorted_codes = codes[order]
+            starts = np.searchsorted(sorted_codes, sorted_codes, side="left")
+            keep[order[(np.arange(self.n_items_) - starts) < depth]] = True
+        return np.flatnonzero(keep)
+
+    def _scores(self, rows: np.ndarray, pool: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate (batch row, product, score) triples: every product similar to the customer's
+        history, and the pool's `depth` best by the full score; bought products left out."""
+        history = self.history_[rows]
+        similar = (history @ self.similarity_).tocsr()
+        groups = []
+        for weight, affinity, share, codes in self._groups():
+            onehot = sp.csr_matrix((np.ones(self.n_items_), (np.arange(self.n_items_), codes)),
+                                   shape=(self.n_items_, affinity.shape[0]))
+            groups.append((weight, (history @ onehot).toarray() @ affinity, share, codes))
+        # the pool, dense: batch x pool
+        block = similar[:, pool].toarray().astype(np.float64)
+        for weight, group_scores, share, codes in groups:
+            block += weight * group_scores[:, codes[pool]] * share[pool][None, :]
+        in_pool = np.zeros(self.n_items_, dtype=bool)
+        in_pool[pool] = True
+        position = np.full(self.n_items_, -1)
+        position[pool] = np.arange(len(pool))
+        bought = self.purchased_[rows].tocoo()
+        pooled = in_pool[bought.col]
+        block[bought.row[pooled], position[bought.col[pooled]]] = -np.inf
+        take = min(depth, len(pool))
+        top = np.argpartition(-block, take - 1, axis=1)[:, :take] if take < len(pool) else \
+            np.tile(np.arange(len(pool)), (len(rows), 1))
+        block_rows = np.repeat(np.arange(len(rows)), top.shape[1])
+        block_items, block_scores = pool[top.ravel()], block[block_rows, top.ravel()]
+        # similar products outside the pool, with their category and brand terms added
+        coo = similar.tocoo()
+        outside = ~in_pool[coo.col]
+        extra_rows, extra_items = coo.row[outside], coo.col[outside]
+        extra_scores = coo.data[outside].astype(np.float64)
+        for weight, group_scores, share, codes in groups:
+            extra_scores += weight * group_scores[extra_rows, codes[extra_items]] * share[extra_items]
+        bought_keys = bought.row.astype(np.int64) * self.n_items_ + bought.col
+        keep = ~np.isin(extra_rows.astype(np.int64) * self.n_items_ + extra_items, bought_keys)
+        return (np.concatenate([block_rows, extra_rows[keep]]), np.concatenate([block_items, extra_items[keep]]),
+                np.concatenate([block_scores, extra_scores[keep]]))
+
+    def _candidates(self, rows: np.ndarray, n: int, pool: np.ndarray) -> dict[int, list[tuple[int, float, str]]]:
         """Per known customer row: up to n picks by score (> 0), bought products excluded, at most
         max_per_category per category."""
         cap = self.max_per_category or n
-        scores = self._scores(rows)
-        depth = min(self.n_items_, n * 4)
-        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth] if depth < self.n_items_ else \
-            np.tile(np.arange(self.n_items_), (len(rows), 1))
-        batch_row = np.repeat(np.arange(len(rows)), top.shape[1])
-        item = top.ravel()
-        score = scores[batch_row, item]
+        batch_row, item, score = self._scores(rows, pool, n * 4)
         keep = score > 0
         frame = pd.DataFrame({"row": rows[batch_row[keep]], "item": item[keep], "score": score[keep],
                               "category": self.catalogue_.category_code[item[keep]]})
@@ -344,12 +382,15 @@ class ItemSimilarityRecommender(_Recommender):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         customer_ids = list(customer_ids)
-        batch_size = max(1, self.batch_cells // max(1, self.n_items_))
+        # A product outside every pool is still a candidate through its similarity to the history;
+        # the pools only bound the products the category and brand terms alone can bring in.
+        pool = self._pool(self.pool_factor * n)
+        batch_size = max(1, self.batch_cells // max(1, len(pool)))
         for start in range(0, len(customer_ids), batch_size):
             batch = customer_ids[start:start + batch_size]
             rows = self._customer_rows(batch)
             known = rows[rows >= 0]
-            chosen = self._candidates(known, n) if len(known) else {}
+            chosen = self._candidates(known, n, pool) if len(known) else {}
             yield self._fill(batch, n, chosen, rows, self.segment_lists_, self.segment_of_)
 
 
