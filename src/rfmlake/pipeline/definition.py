@@ -47,6 +47,9 @@ class Stage:
                              "declare writes, state or exports (those need a workspace to publish from)")
 
 
+_RECOMMENDATION_INPUTS = ("silver.order_items", "silver.products", "silver.events", "gold.fct_orders",
+                          "gold.dim_customers", "gold.customer_rfm", "gold.segment_membership_history")
+
 PIPELINE: tuple[Stage, ...] = (
     Stage(
         "ingest_bronze",
@@ -112,7 +115,9 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:recommendations",
         max_attempts=2,
-        reads=("silver.order_items", "silver.products", "silver.events", "gold.*"),
+        # Interactions grow with the data: every input is scanned where it lies on S3, none copied.
+        reads=_RECOMMENDATION_INPUTS,
+        reads_in_place=_RECOMMENDATION_INPUTS,
         writes=("gold.product_recommendations",),
     ),
     Stage(
@@ -130,8 +135,10 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:profiles",
         max_attempts=2,
         # The profile's inputs, scanned in place on S3 (silver.events grows with the clickstream).
-        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
-        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value"),
+        reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+               "gold.product_recommendations"),
+        reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
+                        "gold.product_recommendations"),
         writes=("gold.customer_profile",),
     ),
     Stage(
