@@ -17,9 +17,9 @@ TABLE = "product_recommendations"
 
 def recommendations_for(lake: Lake, customer_ids: Iterable[str], n: int = 10) -> dict[str, list[dict[str, Any]]]:
     """Each customer's top `n` recommendations, best first, as dicts with rank, product_id,
-    product_name, category, brand, score and source: what a journey puts in a message template
-    (`{{ recommendations[0].product_name }}`). Every asked customer is a key; a customer without
-    recommendations (unknown, or the table is absent or empty) maps to []."""
+    product_name, category, brand, score and source: what a journey hands its message template as a
+    variable. Every asked customer is a key; a customer without recommendations (unknown, or the
+    table is absent or empty) maps to []. Ask for the customers of one send together: one query."""
     if isinstance(customer_ids, str):
         raise TypeError("customer_ids must be a collection of ids, not one string")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
