@@ -76,7 +76,7 @@ class Recommendation(BaseModel):
     product_name: str | None
     category: str | None
     brand: str | None
-    score: float
+    score: float | None  # null when Personalize's batch output carried no scores
     source: Literal["similar_items", "segment_popular", "popular", "personalize"]
 
 

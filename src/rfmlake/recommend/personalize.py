@@ -240,7 +240,7 @@ def read_batch_output(output_uri: str, *, boto3_session: boto3.Session | None = 
     files = [f for f in storage.files(output_uri, recursive=True) if f.endswith(".out")]
     if not files:
         raise PersonalizeError(f"no batch inference output (*.out) under {output_uri}")
-    rows: list[tuple[str, int, str, float]] = []
+    rows: list[tuple[str, int, str, float | None]] = []
     for uri in sorted(files):
         for number, line in enumerate(io.StringIO((storage.read_bytes(uri) or b"").decode()), start=1):
             if not line.strip():
@@ -255,7 +255,7 @@ def read_batch_output(output_uri: str, *, boto3_session: boto3.Session | None = 
                 raise PersonalizeError(f"{uri} line {number} is not a batch inference record") from None
             if record.get("error"):
                 continue
-            rows.extend((user, rank, str(item), float(score) if score is not None else float("nan"))
+            rows.extend((user, rank, str(item), float(score) if score is not None else None)
                         for rank, (item, score) in enumerate(zip(items, scores, strict=False), start=1))
     return pd.DataFrame({
         "customer_id": pd.Series([r[0] for r in rows], dtype="object"),

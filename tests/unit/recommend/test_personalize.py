@@ -138,11 +138,12 @@ def test_batch_results_replace_the_lists_of_the_customers_they_cover(tmp_path: P
         {"input": {"userId": "C1"}, "output": {"recommendedItems": ["P3", "P2", "P1"], "scores": [0.5, 0.3, 0.2]},
          "error": None},
         {"input": {"userId": "C2"}, "output": None, "error": "user not found"},
-        {"input": {"userId": "C9"}, "output": {"recommendedItems": ["P1"], "scores": [0.9]}, "error": None},
+        {"input": {"userId": "C9"}, "output": {"recommendedItems": ["P1"]}, "error": None},  # no scores
     ]) + "\n")
     batch = personalize.read_batch_output(str(tmp_path / "output"))
     assert batch[["customer_id", "rank", "product_id"]].values.tolist() == [["C1", 1, "P3"], ["C1", 2, "P2"],
                                                                             ["C1", 3, "P1"], ["C9", 1, "P1"]]
+    assert batch["score"].tolist()[:3] == [0.5, 0.3, 0.2] and pd.isna(batch["score"].tolist()[3])
     model = recommendations_to_arrow(pd.DataFrame({
         "customer_id": ["C1", "C1", "C2", "C2"], "rank": [1, 2, 1, 2], "product_id": ["P1", "P2", "P2", "P3"],
         "score": [1.0, 0.5, 1.0, 0.5], "source": ["similar_items"] * 4}), inputs().products, date(2026, 3, 1), "rec-1")
