@@ -48,8 +48,9 @@ bench: install ## benchmark pipeline (1M lines), quality stages, value models, a
 	$(BIN)/python bench/bench_value.py --customers 1000000
 	$(MAKE) bench-api
 
-bench-api: install ## profile API: GET /profiles/{id} at 100k profiles over loopback (wrk if installed)
+bench-api: install ## profile API: GET /profiles/{id} and /customers/{id}/recommendations at 100k profiles over loopback (wrk if installed)
 	$(BIN)/python bench/bench_api.py --profiles 100000 --duration 15
+	$(BIN)/python bench/bench_api.py --profiles 100000 --duration 15 --route recommendations
 
 bench-10m: install ## the same benchmark on 10M order lines
 	$(BIN)/python bench/run_bench.py --order-lines 10000000

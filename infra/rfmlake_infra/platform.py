@@ -19,6 +19,7 @@ from rfmlake_infra.catalog import CatalogStack
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.governance import GovernanceStack, PipelineAccess
 from rfmlake_infra.orchestration import OrchestrationStack
+from rfmlake_infra.personalize import PersonalizeStack
 from rfmlake_infra.serving import ServingStack
 from rfmlake_infra.storage import StorageStack
 
@@ -39,11 +40,13 @@ class Platform:
     orchestration: OrchestrationStack
     analytics: AnalyticsStack
     serving: ServingStack
+    personalize: PersonalizeStack | None = None  # recommendations.personalize.enabled
 
     @property
     def stacks(self) -> list[cdk.Stack]:
         return [
-            self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving
+            self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving,
+            *([self.personalize] if self.personalize else []),
         ]
 
 
@@ -117,6 +120,10 @@ def build_platform(
         **common,
     )
     platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving)
+    if environment.settings.recommendations.personalize.enabled:
+        platform.personalize = PersonalizeStack(
+            app, f"{name}Personalize", environment=environment, pipeline_role=compute.runtime_roles["segmentation"],
+            **common)
     for stack in platform.stacks:
         for key, value in sorted({**deploy.tags, "rfmlake:environment": deploy.name}.items()):
             cdk.Tags.of(stack).add(key, value)

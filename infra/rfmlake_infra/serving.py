@@ -51,7 +51,8 @@ PROFILE_TABLE_PREFIX = "gold/customer_profile/"  # the lake's tables live at the
 PROFILE_POINTER_KEY = f"{PROFILE_TABLE_PREFIX}_current"  # written once per committed version
 OPENSEARCH_READ = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost")  # POST: _search, _count, _mget
 OPENSEARCH_WRITE = (*OPENSEARCH_READ, "es:ESHttpPut", "es:ESHttpDelete", "es:ESHttpPatch")
-ROUTES: tuple[str, ...] = ("/health", "/profiles", "/profiles/{customer_id}", "/segments", "/segments/{name}/members")
+ROUTES: tuple[str, ...] = ("/health", "/profiles", "/profiles/{customer_id}", "/segments", "/segments/{name}/members",
+                           "/customers/{customer_id}/recommendations")
 # $context variables only: no query string, no caller IP beyond what API Gateway already records.
 ACCESS_LOG_FORMAT: dict[str, str] = {
     "requestId": "$context.requestId",

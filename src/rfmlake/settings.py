@@ -88,6 +88,37 @@ class ValueSettings(_Strict):
         20, ge=2, description="below this many customers with a repeat purchase the value models are skipped")
 
 
+class PersonalizeSettings(_Strict):
+    enabled: bool = Field(False, description="deploy the Amazon Personalize dataset group, import jobs and "
+                          "batch inference (infra/), and import its batch results into gold.product_recommendations")
+    recipe: str = Field("aws-user-personalization-v2", pattern=r"^[a-z0-9-]{1,63}$",
+                        description="Personalize recipe of the solution (arn:aws:personalize:::recipe/<recipe>)")
+    num_results: int = Field(10, ge=1, le=500, description="recommendations per user in the batch inference job")
+    exchange_uri: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="S3 prefix Personalize reads the exported datasets from and writes batch results to (the "
+        "Personalize stack's ExchangeUri output); the recommendations stage exports each run there")
+    solution_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9_-]{1,63}$",
+        description="the solution whose newest batch inference results the stage imports (the stack's SolutionArn)")
+
+
+class RecommendationSettings(_Strict):
+    n: int = Field(10, ge=1, le=100, description="recommendations kept per customer in gold.product_recommendations")
+    n_neighbors: int = Field(50, ge=1, le=1000, description="most similar products kept per product")
+    view_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of a product view against a purchase (1)")
+    category_weight: float = Field(3.0, ge=0.0, le=100.0, description="weight of the category co-purchase "
+                                   "term of the similarity (0 = products' own co-purchase only)")
+    brand_weight: float = Field(3.0, ge=0.0, le=100.0, description="weight of the brand co-purchase term")
+    max_per_category: int | None = Field(
+        4, ge=1, le=100, description="at most this many of one category in a customer's list; null = no cap")
+    test_days: int = Field(90, ge=7, le=3650, description="days before as_of held out by the offline evaluation "
+                           "(at most a third of the history)")
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="resamples of the evaluation's interval")
+    random_state: int = 42
+    personalize: PersonalizeSettings = PersonalizeSettings()
+
+
 _ENCODINGS = ("utf-8", "latin-1", "utf-16")
 
 
@@ -199,6 +230,7 @@ class Settings(_Strict):
     value: ValueSettings = ValueSettings()
     journeys: JourneysSettings = JourneysSettings()
     identity: IdentitySettings = IdentitySettings()
+    recommendations: RecommendationSettings = RecommendationSettings()
     # config/<env>.yaml for AWS adds a `deploy:` section; its typed model is rfmlake.deploy.DeployEnvironment.
     deploy: dict[str, Any] | None = Field(None, description="AWS deployment environment (rfmlake deploy)")
 

@@ -17,8 +17,8 @@ import pandas as pd
 from rfmlake import charts
 from rfmlake.dashboard.datasets import (
     CUSTOMER_VALUE,
-    JOURNEY_RESULTS,
     ENGAGEMENT_SEGMENTS,
+    JOURNEY_RESULTS,
     RFM_HEATMAP,
     SEGMENT_MIGRATION,
     SEGMENT_SUMMARY,

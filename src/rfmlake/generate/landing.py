@@ -67,6 +67,8 @@ MANIFEST_NAME = "_generator_manifest.json"
 MIN_ORDER_LINES = 50  # a shop in its first weeks (`rfmlake demo --order-lines 50`)
 MAX_ORDER_LINES = 10_000_000
 DAY = 86_400
+# Shares of a buyer's picks drawn from their favourite category, then brand (_plan_affinities).
+AFFINITY_SHARES = (0.5, 0.2)
 ORDER_CHUNK = 50_000  # orders per chunk; fixed, because chunk boundaries feed the seeds
 CUSTOMER_CHUNK = 100_000
 ORDER_STATUSES = ("completed", "pending", "cancelled", "returned")
@@ -248,6 +250,7 @@ class _Generator:
         self._plan_buyers()
         self._plan_orders()
         self._plan_identity()
+        self._plan_affinities()
         self._write_rates()
         self._write_products()
         self._write_customers()
@@ -391,6 +394,46 @@ class _Generator:
         self.order_moved_to = identity.order_reassignment(
             self.identity, self.order_buyer, self.order_ts, self.buyer_number, self.buyer_is_guest,
             len(self.crm_created))
+
+    def _plan_affinities(self) -> None:
+        """Each buyer favours one category and one brand, so a recommender has signal to find: a
+        share of their order lines (AFFINITY_SHARES) and of their browsing views come from that
+        category or brand, by popularity within it; the rest from the whole catalogue as before.
+        Drawn from streams of their own (4, 40, 41), so every other draw stays what it was."""
+        rng = _rng(self.seed, 4)
+        buyers = len(self.buyer_counts)
+        weights = np.diff(self.product_cdf, prepend=0.0)
+        self.affinity_pools: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.buyer_affinity: list[np.ndarray] = []
+        for labels in (self.product_category, self.product_brand):
+            groups, group = np.unique(labels, return_inverse=True)
+            order = np.argsort(group, kind="stable")
+            sorted_group = group[order]
+            totals = np.bincount(group, weights=weights, minlength=len(groups))
+            within = np.cumsum(weights[order]) - np.repeat(np.cumsum(totals) - totals, np.bincount(group))
+            # key = group + the cumulative share within the group: one searchsorted draws from any group
+            keys = sorted_group + within / totals[sorted_group]
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=len(groups)))])
+            self.affinity_pools.append((order, keys, bounds))
+            self.buyer_affinity.append(rng.integers(0, len(groups), buyers))
+
+    def _with_affinity(self, product: np.ndarray, buyer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`product` with a share of the picks replaced by one from the buyer's favourite category
+        or brand (`buyer` is -1 for a visitor who never bought: left as drawn)."""
+        u = rng.random(len(product))
+        draw = rng.random(len(product))
+        out = product.copy()
+        low = 0.0
+        for (order, keys, bounds), favourite, share in zip(self.affinity_pools, self.buyer_affinity,
+                                                           AFFINITY_SHARES, strict=True):
+            pick = (buyer >= 0) & (u >= low) & (u < low + share)
+            low += share
+            if not pick.any():
+                continue
+            group = favourite[buyer[pick]]
+            index = np.searchsorted(keys, group + draw[pick], side="right")
+            out[pick] = order[np.clip(index, bounds[group], bounds[group + 1] - 1)]
+        return out
 
     def _fit_line_total(self, rng: np.random.Generator, n_lines: np.ndarray) -> np.ndarray:
         """Nudge line counts so they sum to exactly order_lines (the parameter means what it says)."""
@@ -626,6 +669,7 @@ class _Generator:
         starts = np.cumsum(n_lines) - n_lines
         line_number = np.arange(m) - np.repeat(starts, n_lines) + 1
         product = np.searchsorted(self.product_cdf, rng.random(m), side="right").clip(0, len(self.product_ids) - 1)
+        product = self._with_affinity(product, buyer[line_order], _rng(self.seed, 40, start // ORDER_CHUNK))
         quantity = 1 + np.minimum(rng.poisson(0.35, m), 8)
         rate = self._rates_on(currency[line_order], ts[line_order])
         unit_cents = np.maximum(np.rint(self.product_cents[product] / rate), 1).astype(np.int64)
@@ -689,8 +733,9 @@ class _Generator:
         b_session = np.repeat(np.arange(s, s + b), 2)
         b_kind = np.tile(np.array([0, 1]), b)
         b_visitor = np.repeat(v, 2)
-        b_product = np.repeat(np.searchsorted(self.product_cdf, rng.random(b), side="right")
-                              .clip(0, len(self.product_ids) - 1), 2)
+        b_product = np.searchsorted(self.product_cdf, rng.random(b), side="right").clip(0, len(self.product_ids) - 1)
+        b_product = np.repeat(self._with_affinity(b_product, np.where(v < visitors, v, -1),
+                                                  _rng(self.seed, 41, start // ORDER_CHUNK)), 2)
         event_ts = np.concatenate([p_ts, b_ts])
         session = np.concatenate([p_session, b_session])
         kind = np.concatenate([p_kind, b_kind])

@@ -100,7 +100,8 @@ def _gold_source_views(con: duckdb.DuckDBPyConnection, lake: Lake, gold_schema: 
     return empty
 
 
-def prepare_silver_views(lake: Lake, database: Path, source: str = "orders", gold_schema: str = "gold") -> tuple[str, ...]:
+def prepare_silver_views(lake: Lake, database: Path, source: str = "orders",
+                         gold_schema: str = "gold") -> tuple[str, ...]:
     """Create schema `silver` in the dbt DuckDB file with a view per current silver table, and an
     empty typed view for each optional one that is absent; and the gold tables dbt reads as sources
     (GOLD_SOURCES) in its gold schema. `source` (rfm.source) names the silver table that is

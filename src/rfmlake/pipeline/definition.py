@@ -51,6 +51,8 @@ JOURNEY_READS: tuple[str, ...] = (
     "bronze.customers", "silver.customers", "gold.customer_rfm", "gold.segment_membership_history",
     "gold.customer_value", "gold.dim_customers", "gold.fct_orders", "gold.journey_assignments",
 )
+_RECOMMENDATION_INPUTS = ("silver.order_items", "silver.products", "silver.events", "gold.fct_orders",
+                          "gold.dim_customers", "gold.customer_rfm", "gold.segment_membership_history")
 
 PIPELINE: tuple[Stage, ...] = (
     Stage(
@@ -128,6 +130,18 @@ PIPELINE: tuple[Stage, ...] = (
         state=("models/segmentation", "models/value"),  # the value model records the segmentation one
     ),
     Stage(
+        "recommendations",
+        "item-to-item similarity (co-purchase, co-view), evaluated on a time split against popularity "
+        "-> gold.product_recommendations",
+        runtime="segmentation",
+        entry="rfmlake.pipeline.stages:recommendations",
+        max_attempts=2,
+        # Interactions grow with the data: every input is scanned where it lies on S3, none copied.
+        reads=_RECOMMENDATION_INPUTS,
+        reads_in_place=_RECOMMENDATION_INPUTS,
+        writes=("gold.product_recommendations",),
+    ),
+    Stage(
         "quality_gold",
         "the gold quality suites, run as SQL where the data lies; a critical failure stops the run",
         runtime="python",
@@ -143,9 +157,9 @@ PIPELINE: tuple[Stage, ...] = (
         max_attempts=2,
         # The profile's inputs, scanned in place on S3 (silver.events grows with the clickstream).
         reads=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
-               "gold.customer_engagement", "gold.identity_graph"),
+               "gold.customer_engagement", "gold.identity_graph", "gold.product_recommendations"),
         reads_in_place=("silver.events", "gold.dim_customers", "gold.customer_rfm", "gold.customer_value",
-                        "gold.customer_engagement", "gold.identity_graph"),
+                        "gold.customer_engagement", "gold.identity_graph", "gold.product_recommendations"),
         writes=("gold.customer_profile",),
     ),
     Stage(

@@ -187,6 +187,14 @@ def customer_value(ctx: RunContext, state: RunState) -> dict[str, Any]:
     return {key: report[key] for key in keys if key in report}
 
 
+def recommendations(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    from rfmlake.recommend.job import run_recommendations, stage_summary
+
+    report = run_recommendations(ctx)
+    state.reports["recommendations"] = report
+    return stage_summary(report)
+
+
 def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
     from rfmlake.profiles.indexer import activate_generation, embedded_store, index_profiles
 

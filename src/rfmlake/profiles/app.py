@@ -78,6 +78,21 @@ class ProfileList(BaseModel):
     next_cursor: str | None
 
 
+class Recommendation(BaseModel):
+    rank: int
+    product_id: str
+    product_name: str | None
+    category: str | None
+    brand: str | None
+    score: float | None  # null when Personalize's batch output carried no scores
+    source: Literal["similar_items", "segment_popular", "popular", "personalize"]
+
+
+class RecommendationList(BaseModel):
+    customer_id: str
+    items: list[Recommendation]
+
+
 @dataclass
 class ApiConfig:
     """How the app authenticates: `api_key` (local; X-API-Key header against hashed keys) or
@@ -216,6 +231,18 @@ def create_app(store: ProfileStore, config: ApiConfig, email_tokenizer: Callable
         if profile is None:
             raise ApiError(404, "no customer with this id")
         return JSONResponse(profile)
+
+    @app.get("/customers/{customer_id}/recommendations", response_model=RecommendationList,
+             responses=_ERRORS_404)
+    async def customer_recommendations(
+            key: Caller, customer_id: Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN)],
+            limit: Annotated[int, Query(ge=1, le=100, description="how many, best first")] = 10) -> JSONResponse:
+        need(key, "profiles")
+        items = store.recommendations(customer_id)
+        if items is None:
+            raise ApiError(404, "no customer with this id")
+        # the store's items are the table's rows as written: returned as they are (no re-validation)
+        return JSONResponse({"customer_id": customer_id, "items": items[:limit]})
 
     @app.get("/profiles", response_model=ProfileList, responses=_ERRORS)
     async def find_profiles(

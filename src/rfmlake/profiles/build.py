@@ -33,6 +33,7 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "value_json", "last_event_at", "last_event_type", "event_count",
     "person_id", "customer_ids_json", "engagement_segment", "sessions", "sessions_30d", "sessions_90d",
     "page_views", "product_views", "add_to_carts", "carts_abandoned", "last_seen_at", "engagement_recency_days",
+    "recommendations_json",
 )
 # gold.customer_engagement's columns in the profile (null when the table is absent).
 ENGAGEMENT_COLUMNS: tuple[str, ...] = (
@@ -40,6 +41,8 @@ ENGAGEMENT_COLUMNS: tuple[str, ...] = (
     "add_to_carts", "carts_abandoned", "last_seen_at", "engagement_recency_days",
 )
 _ENGAGEMENT_TYPES = {"engagement_segment": "varchar", "last_seen_at": "timestamp"}
+# The fields of one recommendation in a profile's list (gold.product_recommendations, best first).
+RECOMMENDATION_FIELDS: tuple[str, ...] = ("rank", "product_id", "product_name", "category", "brand", "score", "source")
 
 
 def _value_select(lake: Lake) -> tuple[str, str]:
@@ -119,6 +122,17 @@ def _customers_from(lake: Lake) -> tuple[str, str]:
                      from gold.dim_customers group by person_customer_id) as p
                  on p.person_customer_id = d.customer_id) as c""",
             "c.person_id, to_json(c.customer_ids)::varchar as customer_ids_json")
+def _recommendations_select(lake: Lake) -> tuple[str, str]:
+    """(select expression, join) for gold.product_recommendations when present: the customer's
+    list, best first, as one JSON array."""
+    if lake.current("gold", "product_recommendations") is None:
+        return "cast(null as varchar) as recommendations_json", ""
+    pack = ", ".join(f"{f} := {f}" for f in RECOMMENDATION_FIELDS)
+    join = f"""left join (
+        select customer_id, cast(to_json(list(struct_pack({pack}) order by rank)) as varchar) as recommendations_json
+        from gold.product_recommendations group by customer_id
+    ) as rec on rec.customer_id = c.customer_id"""
+    return "rec.recommendations_json", join
 
 
 def profile_query(lake: Lake) -> str:
@@ -132,6 +146,7 @@ def profile_query(lake: Lake) -> str:
     events_sql, events_join = _events_select(lake)
     engagement_sql, engagement_join = _engagement_select(lake)
     customers, person_sql = _customers_from(lake)
+    recs_sql, recs_join = _recommendations_select(lake)
     return f"""
     select
         c.customer_id, c.email_token, c.is_guest, c.country_code, c.city, c.postal_code, c.created_at,
@@ -143,12 +158,14 @@ def profile_query(lake: Lake) -> str:
         {value_sql},
         {events_sql},
         {person_sql},
-        {engagement_sql}
+        {engagement_sql},
+        {recs_sql}
     from {customers}
     left join gold.customer_rfm as r on r.customer_id = c.customer_id
     {value_join}
     {events_join}
     {engagement_join}
+    {recs_join}
     order by c.customer_id
     """
 
@@ -184,12 +201,14 @@ def _jsonable(value: Any) -> Any:
 
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns."""
-    packed = ("value_json", "customer_ids_json")
+    packed = ("value_json", "customer_ids_json", "recommendations_json")
     doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in packed}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
     raw_ids = row.get("customer_ids_json")
     doc["customer_ids"] = json.loads(raw_ids) if raw_ids else [row.get("customer_id")]
+    raw_recommendations = row.get("recommendations_json")
+    doc["recommendations"] = json.loads(raw_recommendations) if raw_recommendations else []
     return doc
 
 

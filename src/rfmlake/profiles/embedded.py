@@ -70,6 +70,13 @@ def check_generation(generation: str) -> str:
     return generation
 
 
+def _profile(doc: str) -> dict[str, Any]:
+    """A stored document as a profile: its recommendations are served by their own route only."""
+    profile = json.loads(doc)
+    profile.pop("recommendations", None)
+    return profile
+
+
 def _fts_query(text: str) -> str:
     # Every word as a quoted prefix term, ANDed: user text can never inject FTS5 syntax.
     words = re.findall(r"\w+", text.lower())
@@ -264,13 +271,20 @@ class EmbeddedProfileStore:
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         row = self._con().execute("SELECT doc FROM profiles WHERE customer_id = ?", (customer_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return _profile(row[0]) if row else None
+
+    def recommendations(self, customer_id: str) -> list[dict[str, Any]] | None:
+        row = self._con().execute("SELECT json_extract(doc, '$.recommendations') FROM profiles WHERE customer_id = ?",
+                                  (customer_id,)).fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]) if row[0] else []
 
     def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
         row = self._con().execute(
             "SELECT doc FROM profiles WHERE email_token = ? ORDER BY customer_id LIMIT 1", (email_token,)
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return _profile(row[0]) if row else None
 
     def search(self, query: ProfileQuery) -> ProfilePage:
         where: list[str] = []
@@ -299,7 +313,7 @@ class EmbeddedProfileStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY p.customer_id LIMIT ?"
         params.append(query.limit + 1)
-        rows = [json.loads(r[0]) for r in self._con().execute(sql, params).fetchall()]
+        rows = [_profile(r[0]) for r in self._con().execute(sql, params).fetchall()]
         return page_from(rows, query.limit)
 
     def segments(self) -> list[SegmentCount]:

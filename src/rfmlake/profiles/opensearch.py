@@ -76,13 +76,17 @@ PROFILE_MAPPINGS: dict[str, Any] = {
         "carts_abandoned": {"type": "integer"},
         "last_seen_at": {"type": "date"},
         "engagement_recency_days": {"type": "integer"},
+        # served by GET /customers/{id}/recommendations only: stored, never searched
+        "recommendations": {"type": "object", "enabled": False},
     },
 }
-# Bulk requests: at most this many documents and bytes each (a profile document is about 1 KB, so
-# 2,000 documents stay near 2 MB, far below OpenSearch's 100 MB http.max_content_length).
+# Bulk requests: at most this many documents and bytes each (a profile document is about 1 KB, 2.5 KB
+# with ten recommendations, so 2,000 documents stay near 5 MB, far below OpenSearch's 100 MB
+# http.max_content_length).
 BULK_DOCUMENTS = 2000
 BULK_BYTES = 10 * 2**20
 REINDEX_TIMEOUT_SECONDS = 600
+_NOT_IN_PROFILE = ["recommendations"]
 _TEXT_QUERY_FIELDS = ["city", "country_code", "rfm_segment.text", "cluster_label.text"]
 _SEARCH_SORT = [{"customer_id": "asc"}]
 
@@ -227,14 +231,26 @@ class OpenSearchProfileStore:
         from opensearchpy import NotFoundError
 
         try:
-            return dict(self.client.get(index=self.alias, id=customer_id)["_source"])
+            return dict(self.client.get(index=self.alias, id=customer_id, _source_excludes=_NOT_IN_PROFILE)["_source"])
         except NotFoundError as exc:
             if _is_missing_index(exc):
                 raise ProfileStoreError(f"no profile index is active behind alias {self.alias}") from None
             return None
 
+    def recommendations(self, customer_id: str) -> list[dict[str, Any]] | None:
+        from opensearchpy import NotFoundError
+
+        try:
+            source = self.client.get(index=self.alias, id=customer_id, _source_includes=_NOT_IN_PROFILE)["_source"]
+        except NotFoundError as exc:
+            if _is_missing_index(exc):
+                raise ProfileStoreError(f"no profile index is active behind alias {self.alias}") from None
+            return None
+        return list(source.get("recommendations") or [])
+
     def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
-        body = {"size": 1, "query": {"term": {"email_token": email_token}}, "sort": _SEARCH_SORT}
+        body = {"size": 1, "query": {"term": {"email_token": email_token}}, "sort": _SEARCH_SORT,
+                "_source": {"excludes": _NOT_IN_PROFILE}}
         hits = self._search(body)
         return dict(hits[0]["_source"]) if hits else None
 
@@ -253,7 +269,7 @@ class OpenSearchProfileStore:
             boolean["must"] = [{"multi_match": {"query": query.text, "fields": _TEXT_QUERY_FIELDS,
                                                 "type": "bool_prefix", "operator": "and"}}]
         body: dict[str, Any] = {"size": query.limit + 1, "query": {"bool": boolean}, "sort": _SEARCH_SORT,
-                                "track_total_hits": False}
+                                "track_total_hits": False, "_source": {"excludes": _NOT_IN_PROFILE}}
         if query.after is not None:
             body["search_after"] = [query.after]
         return body

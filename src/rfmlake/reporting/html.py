@@ -301,6 +301,49 @@ def _identity_section(identity: dict[str, Any] | None) -> str:
     return "".join(parts)
 
 
+def _recommendations_section(recs: dict[str, Any] | None) -> str:
+    head = '<section id="recommendations"><h2>Recommendations: model against the popularity baseline</h2>'
+    if not recs:
+        return head + '<p class="muted">This run has no recommendations report.</p></section>'
+    if recs.get("status") == "skipped":
+        return (head + f'<p class="reason"><strong>Skipped</strong>: gold.product_recommendations is empty for '
+                f'this run. {_e(recs.get("skipped"))}</p>{_notes(recs.get("notes") or [])}</section>')
+    parts = [head, f'<p class="meta">model <code>{_e(recs.get("model_version"))}</code>, '
+             f'{_num(recs.get("customers"))} customers served, catalogue coverage {_share(recs.get("coverage"))}; '
+             f'by source: {_e(", ".join(f"{k} {v}" for k, v in (recs.get("customers_by_source") or {}).items()))}</p>']
+    evaluation = recs.get("evaluation") or {}
+    metrics = evaluation.get("metrics") or {}
+    if metrics:
+        k = evaluation.get("k")
+        parts.append(
+            f'<p class="muted">Fitted on interactions before {_e(evaluation.get("split_date"))}, scored on the '
+            f'{_num(evaluation.get("customers"))} customers with history who bought a product new to them from then '
+            f'until {_e(evaluation.get("end_date"))} ({_num(evaluation.get("cold_test_buyers"))} buyers without '
+            f'history left out). Difference = model - baseline, with its '
+            f'{_share(evaluation.get("confidence_level"))} interval from {_num(evaluation.get("bootstrap_samples"))} '
+            'bootstrap resamples of the customers.</p>')
+        names = [name for name in metrics if name != "coverage"]
+        parts.append(bar_chart(
+            names, [Series("model", [metrics[n]["model"] for n in names]),
+                    Series("popularity baseline", [metrics[n]["baseline"] for n in names])],
+            title=f"Ranking metrics at {_e(k)}", x_label="metric", y_label="mean over customers",
+            description="Mean precision, recall and NDCG of the model and the popularity baseline on the time split.",
+            name="recommendation-metrics"))
+        rows = [[_e(n), _num(metrics[n]["model"], 4), _num(metrics[n]["baseline"], 4),
+                 _num(metrics[n]["difference"], 4),
+                 f'{_num(metrics[n]["ci_low"], 4)} .. {_num(metrics[n]["ci_high"], 4)}',
+                 "yes" if metrics[n]["ci_low"] > 0 else "no"] for n in names]
+        coverage = metrics.get("coverage") or {}
+        rows.append(["catalogue coverage", _share(coverage.get("model")), _share(coverage.get("baseline")), "", "", ""])
+        parts.append(_table(["metric", "model", "baseline", "difference", "95% interval", "better (interval > 0)"],
+                            rows))
+    else:
+        parts.append('<p class="muted">No offline evaluation for this run (see the notes).</p>')
+    parts.append(_notes([*(recs.get("notes") or []), *([evaluation["skipped"]] if evaluation.get("skipped") else [])]))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole page for a quality document built by build_quality_report."""
     run = report["run"]
@@ -329,7 +372,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>Segmentation quality report</h1><p class=\"meta\">{meta}</p>",
         f'<div class="cards">{cards}</div>',
         _k_section(seg), _clusters_section(seg), _segments_section(seg), _scores_section(seg),
-        _value_section(value),
+        _value_section(value), _recommendations_section(report.get("recommendations")),
         _identity_section(report.get("identity")),
         f'<section id="notes"><h2>Notes</h2>{_notes(notes) or "<p class=muted>none</p>"}</section>',
         '<p class="muted">Generated from <code>segmentation_quality.json</code> in the run folder; '

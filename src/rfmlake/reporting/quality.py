@@ -24,6 +24,7 @@ QUALITY_FORMAT = 1
 QUALITY_FILE = "segmentation_quality.json"
 SEGMENTATION_REPORT = "segmentation_report.json"
 VALUE_REPORT = "customer_value_report.json"
+RECOMMENDATIONS_REPORT = "recommendations_report.json"
 RUN_SUMMARY = "summary.json"
 SCORE_COLUMNS: tuple[str, ...] = ("r_score", "f_score", "m_score")
 
@@ -166,6 +167,7 @@ def build_quality_report(lake_root: Path, run_dir: Path, truth: Path | None = No
         raise ReportError(f"{run_dir / SEGMENTATION_REPORT} is not a segmentation report")
     summary = _read_json(run_dir / RUN_SUMMARY, required=False)
     value = _read_json(run_dir / VALUE_REPORT, required=False)
+    recommendations = _read_json(run_dir / RECOMMENDATIONS_REPORT, required=False)
     lake = Lake(lake_root)
     notes: list[str] = []
 
@@ -210,6 +212,7 @@ def build_quality_report(lake_root: Path, run_dir: Path, truth: Path | None = No
         },
         "customer_value": _value_section(value),
         "identity": _identity_section(lake, summary, truth, notes),
+        "recommendations": _recommendations_section(recommendations),
         "notes": notes,
     }
 
@@ -241,6 +244,14 @@ def _value_section(value: Any) -> dict[str, Any] | None:
             "bgnbd", "gamma_gamma", "population_mean_order_value", "totals", "p_alive_histogram", "calibration",
             "notes")
     return {k: value.get(k) for k in keys}
+
+
+def _recommendations_section(report: Any) -> dict[str, Any] | None:
+    if not isinstance(report, dict):
+        return None
+    keys = ("status", "skipped", "model_version", "as_of_date", "parameters", "interactions", "products",
+            "customers", "rows", "coverage", "customers_by_source", "evaluation", "notes")
+    return {k: report.get(k) for k in keys}
 
 
 def _stored_centroids(lake: Lake, model_version: str, notes: list[str]) -> list[dict[str, Any]]:

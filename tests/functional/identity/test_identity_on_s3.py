@@ -6,9 +6,9 @@ run on the same data."""
 from __future__ import annotations
 
 import pytest
-from aws_lake import PREFIX, new_bucket, upload_folder
 from test_identity_graph import _landing, _people  # type: ignore[import-not-found]
 
+from aws_lake import PREFIX, new_bucket, upload_folder
 from rfmlake.identity import resolve_identity
 from rfmlake.ingest.engine import DuckEngine
 from rfmlake.ingest.jobs import run_ingest

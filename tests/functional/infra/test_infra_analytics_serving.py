@@ -216,3 +216,16 @@ def test_serving_roles_are_scoped(synth: Synth) -> None:
     (statement,) = invoke["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "execute-api:Invoke"
     assert all("/$default/GET/" in json.dumps(r) for r in statement["Resource"])
+
+
+def test_api_gateway_routes_every_route_the_app_serves() -> None:
+    """A route the app has and API Gateway lacks is a 404 on AWS only: the two lists must agree."""
+    from rfmlake_infra.serving import ROUTES
+
+    from rfmlake.profiles.app import ApiConfig, create_app
+    from rfmlake.profiles.embedded import EmbeddedProfileStore
+
+    app = create_app(EmbeddedProfileStore("/nonexistent"), ApiConfig(auth="gateway"), lambda email: None)
+    served = {route.path for route in app.routes if "GET" in getattr(route, "methods", set())}
+    documentation = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    assert served - documentation == set(ROUTES)

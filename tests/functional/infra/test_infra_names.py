@@ -93,5 +93,5 @@ def test_every_name_the_state_machine_builds_fits_for_any_execution_name(synth_e
                 assert name_problem("processing_job", value) is None, (name, value)
                 assert len(value) == len(value.rsplit("-", 5)[0]) + 1 + UUID_LENGTH
                 seen[name] = value
-    assert set(seen) == {"segmentation", "customer_value"}
-    assert len(set(v.rsplit("-", 5)[0] for v in seen.values())) == 2  # distinct prefixes per stage
+    assert set(seen) == {"segmentation", "customer_value", "recommendations"}
+    assert len(set(v.rsplit("-", 5)[0] for v in seen.values())) == 3  # distinct prefixes per stage

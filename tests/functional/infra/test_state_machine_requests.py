@@ -95,7 +95,7 @@ def test_every_task_is_a_valid_request_of_its_service(synth: Synth) -> None:
     assert NOTIFY_STATE in checked and len(checked) == len([s for s in states.values() if s["Type"] == "Task"])
 
 
-@pytest.mark.parametrize("stage", ["segmentation", "customer_value"])
+@pytest.mark.parametrize("stage", ["segmentation", "customer_value", "recommendations"])
 def test_processing_job_names_fit_sagemaker(synth: Synth, stage: str) -> None:
     name = fill(synth.platform.orchestration.definition["States"][stage]["Parameters"])["ProcessingJobName"]
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name  # CreateProcessingJob's pattern

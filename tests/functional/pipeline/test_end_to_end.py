@@ -172,8 +172,9 @@ def test_sql_command_formats(demo, capsys: pytest.CaptureFixture[str]) -> None:
 
 # The tables the Python stages build; everything else is what Glue and dbt-athena leave on S3.
 PYTHON_BUILT = {"gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
-                "gold.customer_value", "gold.customer_profile"}
-ONE_PROCESS_STAGES = ["quality_silver", "segmentation", "customer_value", "quality_gold", "profiles", "activate"]
+                "gold.customer_value", "gold.product_recommendations", "gold.customer_profile"}
+ONE_PROCESS_STAGES = ["quality_silver", "segmentation", "customer_value", "recommendations", "quality_gold",
+                      "profiles", "activate"]
 
 
 def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: Path) -> None:
@@ -199,11 +200,13 @@ def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: P
     assert set(results["segmentation"]["lake"]["committed"]) == {
         "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
     assert set(results["customer_value"]["lake"]["committed"]) == {"gold.customer_value"}
+    assert set(results["recommendations"]["lake"]["committed"]) == {"gold.product_recommendations"}
     assert set(results["profiles"]["lake"]["committed"]) == {"gold.customer_profile"}
     # The quality checks read the lake on S3 in place (SQL through httpfs): no workspace, no copy.
     assert results["quality_silver"]["lake"] == results["quality_gold"]["lake"] == {"read_in_place": True}
     # Same scores, segments, clusters and model version as the local run; the same value and profiles.
     for table, key in [("gold.customer_rfm", "customer_id"), ("gold.customer_value", "customer_id"),
+                       ("gold.product_recommendations", [("customer_id", "ascending"), ("rank", "ascending")]),
                        ("gold.customer_profile", "customer_id")]:
         zone, name = table.split(".")
         ours = remote.read_arrow(remote.require(zone, name)).sort_by(key)

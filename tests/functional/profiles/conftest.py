@@ -51,6 +51,15 @@ def _gold(lake: Lake, key: bytes, n: int = 40, ids: list[str] | None = None) -> 
         "model_version": ["m1"] * len(scored),
     }))
     lake.write_arrow("gold", "customer_value", pa.table({"customer_id": ids[:5], "predicted_clv": [100.0] * 5}))
+    # twelve recommendations each for the first ten customers, written best last to prove the ordering
+    recs = [(c, rank) for c in ids[:10] for rank in range(12, 0, -1)]
+    lake.write_arrow("gold", "product_recommendations", pa.table({
+        "customer_id": [c for c, _ in recs], "rank": pa.array([r for _, r in recs], pa.int16()),
+        "product_id": [f"P{r:03d}" for _, r in recs], "product_name": [f"Lamp {r}" for _, r in recs],
+        "category": ["Home"] * len(recs), "brand": [None] * len(recs),
+        "score": [1.0 / r for _, r in recs], "source": ["similar_items"] * len(recs),
+        "as_of_date": [date(2024, 4, 1)] * len(recs), "model_version": ["rec-1"] * len(recs),
+    }))
     lake.write_arrow("silver", "events", pa.table({
         "event_id": ["e1", "e2", "e3"], "customer_id": ["C00003", "C00003", None],
         "event_ts": [datetime(2024, 3, 2, 10), datetime(2024, 3, 3, 9), datetime(2024, 3, 3, 11)],

@@ -46,6 +46,23 @@ def test_get_profile(served):
     assert body["marketing_opt_in"] is False and body["last_event_at"].startswith("2024-03-03T09:00")
 
 
+def test_a_customers_recommendations_best_first(served):
+    response = _get(served, "/customers/C00003/recommendations")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["customer_id"] == "C00003"
+    assert [i["rank"] for i in body["items"]] == list(range(1, 11))  # 10 by default, of the 12 held
+    assert body["items"][0] == {"rank": 1, "product_id": "P001", "product_name": "Lamp 1", "category": "Home",
+                                "brand": None, "score": 1.0, "source": "similar_items"}
+    assert len(_get(served, "/customers/C00003/recommendations", limit=3).json()["items"]) == 3
+    assert len(_get(served, "/customers/C00003/recommendations", limit=100).json()["items"]) == 12
+    # a known customer without recommendations gets an empty list, an unknown one a 404
+    assert _get(served, "/customers/C00020/recommendations").json() == {"customer_id": "C00020", "items": []}
+    assert _get(served, "/customers/C99999/recommendations").status_code == 404
+    # the profile itself does not carry them
+    assert "recommendations" not in _get(served, "/profiles/C00003").json()
+
+
 def test_lookup_by_email_matches_the_token(served):
     response = _get(served, "/profiles", email="  alice.martin@EXAMPLE.org ")
     assert response.status_code == 200
@@ -82,6 +99,11 @@ def test_filters_and_text_search(served):
     ("/profiles", {"r_score_min": 4, "r_score_max": 1}, "full", 400),
     ("/profiles", {"email": "   "}, "full", 400),
     ("/profiles/C00003", {}, None, 401),
+    ("/customers/C00003/recommendations", {}, None, 401),
+    ("/customers/C00003/recommendations", {"limit": 0}, "full", 400),
+    ("/customers/C00003/recommendations", {"limit": 101}, "full", 400),
+    ("/customers/bad%20id/recommendations", {}, "full", 400),
+    ("/customers/C99999/recommendations", {}, "full", 404),
     ("/profiles", {"email": EMAIL}, "no_email", 403),
 ])
 def test_errors_are_consistent_json(served, path, params, key, status):
@@ -111,7 +133,8 @@ def test_rate_limit_per_key_returns_429(served, serve_app):
 
 def test_openapi_is_served_with_a_key(served):
     spec = _get(served, "/openapi.json").json()
-    assert {"/profiles/{customer_id}", "/profiles", "/segments", "/segments/{name}/members", "/health"} <= set(spec["paths"])
+    assert {"/profiles/{customer_id}", "/profiles", "/segments", "/segments/{name}/members", "/health",
+            "/customers/{customer_id}/recommendations"} <= set(spec["paths"])
     assert not {"/openapi.json", "/docs"} & set(spec["paths"])
 
 

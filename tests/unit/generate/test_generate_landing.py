@@ -337,3 +337,20 @@ def test_200k_lines_run_in_bounded_memory(tmp_path: Path) -> None:
     peak_mb = int(done.stdout.strip()) / 1024
     assert peak_mb < 1_000, f"peak RSS {peak_mb:.0f} MB"
     assert manifest(tmp_path / "big")["notes"]["clean_order_lines"] == 200_000
+
+
+def test_each_buyer_favours_a_category_and_a_brand(clean_landing: Path) -> None:
+    """Planted affinities (so recommendations have signal to find): a repeat buyer's lines fall in
+    their most bought category and brand far more often than the catalogue's shares would give."""
+    products = pd.read_csv(clean_landing / "products" / "products.csv", dtype=str).rename(columns=str.lower)
+    lines = lines_frame(clean_landing).merge(orders_frame(clean_landing)[["order_id", "customer_id"]], on="order_id")
+    lines = lines.merge(products[["product_id", "category", "brand"]], on="product_id")
+    repeaters = lines.groupby("customer_id")["order_id"].transform("nunique") >= 3
+    for column, margin in (("category", 0.15), ("brand", 0.05)):
+        top_share = (lines[repeaters].groupby("customer_id")[column]
+                     .agg(lambda values: values.value_counts(normalize=True).iloc[0]).mean())
+        # a customer's top share over random picks with the catalogue's shares, for comparison
+        shuffled = lines[repeaters].assign(**{column: lines[repeaters][column].sample(frac=1, random_state=1).values})
+        chance = (shuffled.groupby("customer_id")[column]
+                  .agg(lambda values: values.value_counts(normalize=True).iloc[0]).mean())
+        assert top_share > chance + margin, (column, top_share, chance)

@@ -58,7 +58,8 @@ def test_each_runtime_gets_the_zones_its_stages_declare() -> None:
     # the deployed roles (infra/rfmlake_infra/compute.py, governance grants) follow these
     assert zone_access("spark") == ((), ("bronze", "silver"))
     assert zone_access("dbt") == (("silver",), ("gold",))
-    assert zone_access("segmentation") == ((), ("gold",))
+    # recommendations learn from order lines, product views and the catalogue in silver
+    assert zone_access("segmentation") == (("silver",), ("gold",))
     # the quality check reads the quarantine, activation the customers' addresses in bronze, identity
     # the raw CRM values it matches duplicates on
     assert zone_access("python") == (("bronze", "silver"), ("gold",))

@@ -33,7 +33,15 @@ class FakeOpenSearch:
         return 404, {"error": {"type": "index_not_found_exception", "reason": f"no such index [{name}]"},
                      "status": 404}
 
-    def handle(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
+    @staticmethod
+    def _source(doc: dict[str, Any], includes: list[str] | None, excludes: list[str] | None) -> dict[str, Any]:
+        """Source filtering as OpenSearch does it (top-level field names only)."""
+        if includes:
+            doc = {k: v for k, v in doc.items() if k in includes}
+        return {k: v for k, v in doc.items() if k not in (excludes or [])}
+
+    def handle(self, method: str, url: str, body: bytes | None, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        params = params or {}
         text = body.decode() if body else None
         parsed: Any = None
         if text and url != "/_bulk":
@@ -96,8 +104,9 @@ class FakeOpenSearch:
                 return self._missing(parts[0])
             for index in targets:
                 if parts[2] in self.indices[index]:
-                    return 200, {"_index": index, "_id": parts[2], "found": True,
-                                 "_source": self.indices[index][parts[2]]}
+                    source = self._source(self.indices[index][parts[2]],
+                                          _split(params.get("_source_includes")), _split(params.get("_source_excludes")))
+                    return 200, {"_index": index, "_id": parts[2], "found": True, "_source": source}
             return 404, {"_index": targets[0], "_id": parts[2], "found": False}
         if len(parts) == 2 and parts[1] == "_search":
             targets = self._resolve(parts[0])
@@ -169,14 +178,24 @@ class FakeOpenSearch:
         if "search_after" in body:
             docs = [d for d in docs if d["customer_id"] > body["search_after"][0]]
         docs = docs[: body.get("size", 10)]
-        result["hits"] = {"hits": [{"_id": d["customer_id"], "_source": d, "sort": [d["customer_id"]]} for d in docs]}
+        excludes = (body.get("_source") or {}).get("excludes")
+        result["hits"] = {"hits": [{"_id": d["customer_id"], "_source": self._source(d, None, excludes),
+                                    "sort": [d["customer_id"]]} for d in docs]}
         return result
+
+
+def _split(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value.split(",") if isinstance(value, str) else list(value)
 
 
 def make_client(fake: FakeOpenSearch) -> OpenSearch:
     class FakeConnection(Connection):
         def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
-            status, data = fake.handle(method, url, body)
+            status, data = fake.handle(method, url, body, params)
             raw = json.dumps(data)
             if not 200 <= status < 300 and status not in ignore:
                 self._raise_error(status, raw, "application/json")

@@ -38,7 +38,8 @@ def test_first_load_requests(fake_opensearch, os_client_factory, documents):
         "template": {"settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "1s"},
                      "mappings": PROFILE_MAPPINGS}})
     assert PROFILE_MAPPINGS["dynamic"] == "strict"
-    assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0])
+    # every field of a profile document (rfmlake.profiles.build.to_document), its recommendations too
+    assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0]) | {"recommendations"}
     assert create == ("PUT", "/p-g1", {"settings": {"refresh_interval": "-1"},
                                        "mappings": {"_meta": {"rfmlake_source": None}}})
     lines = bulk[2].strip("\n").split("\n")
@@ -61,7 +62,8 @@ def test_search_body(fake_opensearch, os_client_factory):
             "must": [{"multi_match": {"query": "lyon", "fields": ["city", "country_code", "rfm_segment.text",
                                                                    "cluster_label.text"],
                                       "type": "bool_prefix", "operator": "and"}}]}},
-        "sort": [{"customer_id": "asc"}], "track_total_hits": False, "search_after": ["c0005"]}
+        "sort": [{"customer_id": "asc"}], "track_total_hits": False, "search_after": ["c0005"],
+        "_source": {"excludes": ["recommendations"]}}  # served by their own route
 
 
 def test_rejected_documents_fail_the_load(fake_opensearch, os_client_factory, documents):

@@ -30,6 +30,19 @@ def test_get_by_id_returns_the_whole_document(store, documents):
     assert store.get("nobody") is None
 
 
+def test_recommendations_are_served_on_their_own_and_kept_out_of_the_profile(store, documents):
+    items = [{"rank": 1, "product_id": "P1", "product_name": "Lamp", "category": "Home", "brand": "b", "score": 0.5,
+              "source": "similar_items"}]
+    with_recs = [{**d, "recommendations": items} if i % 2 == 0 else d for i, d in enumerate(documents)]
+    _loaded(store, with_recs)
+    assert store.recommendations("c0002") == items
+    assert store.recommendations("c0003") == []          # a customer without recommendations
+    assert store.recommendations("nobody") is None       # no such customer
+    assert store.get("c0002") == documents[2]            # the profile without them
+    assert "recommendations" not in store.search(ProfileQuery(segment="At Risk", limit=100)).items[0]
+    assert "recommendations" not in store.find_by_email_token("tok0002")
+
+
 def test_lookup_by_email_token(store, documents):
     _loaded(store, documents)
     assert store.find_by_email_token("tok0012")["customer_id"] == "c0012"

@@ -1,0 +1,264 @@
+"""The recommendations stage: interactions from the lake -> offline evaluation on a time split
+(against the popularity baseline) -> the model fitted on all history -> gold.product_recommendations,
+and the report (recommendations_report.json) in the run folder, which `rfmlake report` shows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rfmlake.lake import Lake
+from rfmlake.lake.catalog import connect
+from rfmlake.pipeline.context import RunContext
+from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
+from rfmlake.recommend.model import ItemSimilarityRecommender
+from rfmlake.settings import RecommendationSettings
+
+OUTPUT_TABLE = "product_recommendations"
+REPORT_FILE = "recommendations_report.json"
+MIN_TEST_DAYS = 7
+
+RECOMMENDATIONS_SCHEMA = pa.schema([
+    ("customer_id", pa.string()),
+    ("rank", pa.int16()),
+    ("product_id", pa.string()),
+    ("product_name", pa.string()),
+    ("category", pa.string()),
+    ("brand", pa.string()),
+    ("score", pa.float64()),
+    ("source", pa.string()),
+    ("as_of_date", pa.date32()),
+    ("model_version", pa.string()),
+])
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+@dataclass
+class LakeInputs:
+    """What the recommender reads from the lake."""
+
+    interactions: pd.DataFrame   # customer_id, product_id, kind, occurred_at (naive UTC), before as_of
+    products: pd.DataFrame       # product_id, product_name, category, brand
+    segments: pd.Series          # customer_id -> rfm_segment at as_of
+    customers: list[str]         # who gets recommendations: every customer of the profile
+    as_of: date | None
+
+    def segments_at(self, day: date, lake: Lake) -> dict[str, str]:
+        """Each customer's segment at the latest scoring before `day` (segment_membership_history),
+        so the evaluation's fallback knows nothing of the test period."""
+        if lake.current("gold", "segment_membership_history") is None:
+            return {}
+        con = connect(lake, zones=("gold",))
+        try:
+            rows = con.execute(
+                "select customer_id, arg_max(rfm_segment, as_of_date) from gold.segment_membership_history "
+                "where as_of_date <= ? and rfm_segment is not null group by customer_id", [day]).fetchall()
+        finally:
+            con.close()
+        return {str(c): str(s) for c, s in rows}
+
+
+def read_inputs(lake: Lake, counted_statuses: tuple[str, ...]) -> LakeInputs:
+    """Purchases (order lines of counted orders), product views of known customers, the catalogue,
+    segments and the customers to serve. Interactions at or after as_of are left out."""
+    con = connect(lake, zones=("silver", "gold"))
+    try:
+        def has(zone: str, name: str) -> bool:
+            return lake.current(zone, name) is not None
+
+        as_of = None
+        if has("gold", "customer_rfm"):
+            found = con.execute("select max(as_of_date) from gold.customer_rfm").fetchone()
+            as_of = found[0] if found else None
+        parts = []
+        if has("gold", "fct_orders") and has("silver", "order_items"):
+            parts.append(f"""
+                select o.customer_id, i.product_id, 'purchase' as kind, cast(o.ordered_at as timestamp) as occurred_at
+                from gold.fct_orders as o join silver.order_items as i on i.order_id = o.order_id
+                where o.status in ({_sql_list(counted_statuses)}) and i.product_id is not null""")
+        if has("silver", "events"):
+            parts.append("""
+                select customer_id, product_id, 'view' as kind, cast(event_ts as timestamp) as occurred_at
+                from silver.events
+                where event_type = 'product_view' and customer_id is not null and product_id is not null""")
+        if parts:
+            where = "where occurred_at < cast(? as timestamp)" if as_of is not None else ""
+            params = [as_of] if as_of is not None else []
+            interactions = con.execute(f"select * from ({' union all '.join(parts)}) {where}", params).df()
+        else:
+            interactions = pd.DataFrame({"customer_id": [], "product_id": [], "kind": [], "occurred_at": []})
+        interactions["occurred_at"] = pd.to_datetime(interactions["occurred_at"])
+        if has("silver", "products"):
+            products = con.execute("select product_id, name as product_name, category, brand "
+                                   "from silver.products").df()
+        else:
+            products = pd.DataFrame({"product_id": [], "product_name": [], "category": [], "brand": []})
+        segments = pd.Series(dtype="object")
+        if has("gold", "customer_rfm"):
+            frame = con.execute("select customer_id, rfm_segment from gold.customer_rfm").df()
+            segments = pd.Series(frame["rfm_segment"].to_numpy(), index=frame["customer_id"].to_numpy(), dtype="object")
+        customer_sql = [f"select customer_id from gold.{t}" for t in ("dim_customers", "customer_rfm")
+                        if has("gold", t)]
+        customers = ([str(r[0]) for r in con.execute(" union ".join(customer_sql) + " order by 1").fetchall()]
+                     if customer_sql else [])
+    finally:
+        con.close()
+    return LakeInputs(interactions, products, segments, customers, as_of)
+
+
+def make_model(settings: RecommendationSettings) -> ItemSimilarityRecommender:
+    return ItemSimilarityRecommender(n_neighbors=settings.n_neighbors, view_weight=settings.view_weight,
+                                     max_per_category=settings.max_per_category,
+                                     category_weight=settings.category_weight, brand_weight=settings.brand_weight)
+
+
+def model_version(settings: RecommendationSettings, as_of: date | None) -> str:
+    params = settings.model_dump(exclude={"personalize", "bootstrap_samples", "test_days"})
+    raw = json.dumps({"params": params, "as_of": str(as_of)}, sort_keys=True)
+    return "rec-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def time_split(interactions: pd.DataFrame, as_of: date, test_days: int) -> TimeSplit | None:
+    """The last test_days before as_of, at most a third of the history; None below a week."""
+    purchases = interactions[interactions["kind"] == "purchase"]
+    if purchases.empty:
+        return None
+    span = (as_of - purchases["occurred_at"].min().date()).days
+    days = min(test_days, span // 3)
+    if days < MIN_TEST_DAYS:
+        return None
+    return TimeSplit(split_date=as_of - timedelta(days=days), end_date=as_of)
+
+
+def recommendations_to_arrow(frame: pd.DataFrame, products: pd.DataFrame, as_of: date | None,
+                             version: str) -> pa.Table:
+    catalogue = products.drop_duplicates("product_id").set_index("product_id")
+    joined = frame.join(catalogue[["product_name", "category", "brand"]], on="product_id")
+    return pa.table({
+        "customer_id": pa.array(joined["customer_id"], pa.string()),
+        "rank": pa.array(joined["rank"], pa.int16()),
+        "product_id": pa.array(joined["product_id"], pa.string()),
+        "product_name": pa.array(joined["product_name"].astype("object").where(joined["product_name"].notna(), None),
+                                 pa.string()),
+        "category": pa.array(joined["category"].astype("object").where(joined["category"].notna(), None), pa.string()),
+        "brand": pa.array(joined["brand"].astype("object").where(joined["brand"].notna(), None), pa.string()),
+        "score": pa.array(joined["score"], pa.float64()),
+        "source": pa.array(joined["source"], pa.string()),
+        "as_of_date": pa.array([as_of] * len(joined), pa.date32()),
+        "model_version": pa.array([version] * len(joined), pa.string()),
+    }, schema=RECOMMENDATIONS_SCHEMA)
+
+
+def _batches(model: ItemSimilarityRecommender, inputs: LakeInputs, n: int, version: str) -> Iterator[pa.Table]:
+    for frame in model.iter_recommendations(inputs.customers, n):
+        yield recommendations_to_arrow(frame, inputs.products, inputs.as_of, version)
+
+
+def run_recommendations(ctx: RunContext) -> dict[str, Any]:
+    """Evaluate on the time split, fit on everything before as_of, write gold.product_recommendations
+    (every customer of the profile: similar items, else their segment's or everyone's favourites) and
+    the report. With no purchase at all the table is committed empty and the stage says why."""
+    settings = ctx.settings.recommendations
+    inputs = read_inputs(ctx.lake, ctx.settings.rfm.counted_statuses)
+    version = model_version(settings, inputs.as_of)
+    report: dict[str, Any] = {
+        "status": "fitted", "model_version": version,
+        "as_of_date": inputs.as_of.isoformat() if inputs.as_of else None,
+        "parameters": settings.model_dump(exclude={"personalize"}),
+        "interactions": {str(k): int(v) for k, v in inputs.interactions["kind"].value_counts().items()},
+        "products": int(len(inputs.products)), "notes": [],
+    }
+    purchases = int(report["interactions"].get("purchase", 0))
+    if purchases == 0 or inputs.as_of is None:
+        ctx.lake.write_arrow("gold", OUTPUT_TABLE, RECOMMENDATIONS_SCHEMA.empty_table())
+        reason = "no counted purchase with a product in the lake: nothing to learn from"
+        report.update({"status": "skipped", "skipped": reason, "evaluation": None})
+        _write_report(ctx, report)
+        return report
+    split = time_split(inputs.interactions, inputs.as_of, settings.test_days)
+    if split is None:
+        report["evaluation"] = None
+        report["notes"].append(f"offline evaluation skipped: the history allows a test period of under "
+                               f"{MIN_TEST_DAYS} days")
+    else:
+        evaluation = evaluate_time_split(
+            inputs.interactions, inputs.products, split, lambda: make_model(settings),
+            segments_at_split=inputs.segments_at(split.split_date, ctx.lake), k=settings.n,
+            bootstrap_samples=settings.bootstrap_samples, seed=settings.random_state)
+        report["evaluation"] = evaluation
+        if "skipped" in evaluation:
+            report["notes"].append(f"offline evaluation skipped: {evaluation['skipped']}")
+    model = make_model(settings).fit(inputs.interactions, inputs.products, inputs.segments)
+    table = pa.concat_tables(list(_batches(model, inputs, settings.n, version))) if inputs.customers \
+        else RECOMMENDATIONS_SCHEMA.empty_table()
+    if settings.personalize.enabled:
+        table = _personalize(ctx, inputs, table, report)
+    ctx.lake.write_arrow("gold", OUTPUT_TABLE, table)
+    sources = table.group_by("source").aggregate([("customer_id", "count_distinct")]).to_pylist()
+    report.update({
+        "customers": len(inputs.customers), "rows": table.num_rows,
+        "customers_by_source": {r["source"]: r["customer_id_count_distinct"] for r in sources},
+        "coverage": round(pc.count_distinct(table.column("product_id")).as_py() / max(1, model.n_items_), 6),
+    })
+    _write_report(ctx, report)
+    return report
+
+
+def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: dict[str, Any]) -> pa.Table:
+    """With Personalize on: the newest finished batch inference results replace the model's lists of
+    the customers they cover, and this run's datasets go to the exchange prefix (which starts the
+    next cycle on AWS). Personalize being unreachable or a failed job is a note, not a failed run:
+    the model's lists stand."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rfmlake.recommend import personalize
+
+    config = ctx.settings.recommendations.personalize
+    section: dict[str, Any] = {}
+    report["personalize"] = section
+    try:
+        if config.solution_arn:
+            latest = personalize.latest_batch_output(config.solution_arn)
+            if latest is None:
+                report["notes"].append("personalize: no finished batch inference job yet; the model's lists stand")
+            else:
+                job, output = latest
+                batch = personalize.read_batch_output(output)
+                version = "personalize:" + job.rsplit("/", 1)[-1]
+                table = personalize.merge_batch_results(table, batch, inputs.products, inputs.as_of, version,
+                                                        ctx.settings.recommendations.n)
+                section.update({"imported_job": job, "customers": int(batch["customer_id"].nunique())})
+        if config.exchange_uri:
+            export = personalize.export_datasets(inputs, config.exchange_uri, ctx.run_id)
+            section.update({"exported_to": export.run_uri, "rows": export.rows})
+    except (personalize.PersonalizeError, ClientError, BotoCoreError) as exc:
+        report["notes"].append(f"personalize: {exc}; the model's lists stand")
+    return table
+
+
+def _write_report(ctx: RunContext, report: dict[str, Any]) -> None:
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def stage_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The stage's line in the run summary: the headline numbers, not the whole evaluation."""
+    keys = ("status", "model_version", "customers", "rows", "coverage", "personalize", "notes", "skipped")
+    summary = {key: report[key] for key in keys if key in report}
+    evaluation = report.get("evaluation") or {}
+    if "metrics" in evaluation:
+        summary["evaluation"] = {name: {"model": m["model"], "baseline": m["baseline"],
+                                        "ci": [m["ci_low"], m["ci_high"]]}
+                                 for name, m in evaluation["metrics"].items() if name != "coverage"}
+    return summary

@@ -1,0 +1,400 @@
+"""Recommenders, the scikit-learn way (parameters in __init__, fit returns self, learned state in
+attributes ending in _, recommend never refits).
+
+ItemSimilarityRecommender: item-to-item cosine similarity over who bought and who viewed what
+(co-purchase and co-view by the same customer), each customer's top-N the sum of the similarities
+of their history, products they bought excluded, at most `max_per_category` per category, and the
+popularity of their RFM segment (else of everyone) filling what similarity leaves empty: the cold
+start. PopularityRecommender: the most bought products, the baseline the first is measured against.
+
+Everything is sparse matrix algebra (scipy) plus vectorized ranking, in batches of customers, so
+memory is bounded by the catalogue's similarity matrix and one batch (docs/adr: recommendations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+PURCHASE = "purchase"
+VIEW = "view"
+SOURCE_SIMILAR = "similar_items"
+SOURCE_SEGMENT = "segment_popular"
+SOURCE_POPULAR = "popular"
+UNKNOWN_CATEGORY = "(none)"
+RECOMMENDATION_COLUMNS = ("customer_id", "rank", "product_id", "score", "source")
+
+
+def _check_interactions(interactions: pd.DataFrame) -> None:
+    missing = {"customer_id", "product_id", "kind"} - set(interactions.columns)
+    if missing:
+        raise ValueError(f"interactions need the columns customer_id, product_id, kind; missing {sorted(missing)}")
+    kinds = set(interactions["kind"].unique()) - {PURCHASE, VIEW}
+    if kinds:
+        raise ValueError(f"interaction kind must be {PURCHASE!r} or {VIEW!r}, got {sorted(kinds)}")
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    """Products as matrix columns: the ids and their category and brand codes."""
+
+    ids: pd.Index
+    category_code: np.ndarray
+    categories: pd.Index
+    brand_code: np.ndarray
+    brands: pd.Index
+
+    @classmethod
+    def build(cls, products: pd.DataFrame, interactions: pd.DataFrame) -> _Catalogue:
+        columns = [c for c in ("product_id", "category", "brand") if c in products.columns]
+        known = products[columns].drop_duplicates("product_id")
+        extra = pd.Index(interactions["product_id"].unique()).difference(pd.Index(known["product_id"]))
+        table = pd.concat([known, pd.DataFrame({"product_id": extra})], ignore_index=True)
+        table = table.sort_values("product_id", kind="stable").reset_index(drop=True)
+        for column in ("category", "brand"):
+            if column not in table.columns:
+                table[column] = None
+        categories, category_names = pd.factorize(table["category"].fillna(UNKNOWN_CATEGORY), sort=True)
+        brands, brand_names = pd.factorize(table["brand"].fillna(UNKNOWN_CATEGORY), sort=True)
+        return cls(pd.Index(table["product_id"]), categories.astype(np.int32), pd.Index(category_names),
+                   brands.astype(np.int32), pd.Index(brand_names))
+
+
+class _Recommender:
+    n_items_: int
+    catalogue_: _Catalogue
+    customers_: pd.Index
+    purchased_: sp.csr_matrix
+
+    def _index_customers(self, interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        self.customers_ = pd.Index(np.sort(interactions["customer_id"].unique()))
+        rows = self.customers_.get_indexer(interactions["customer_id"])
+        cols = self.catalogue_.ids.get_indexer(interactions["product_id"])
+        return rows, cols
+
+    def _purchases(self, interactions: pd.DataFrame, rows: np.ndarray, cols: np.ndarray) -> None:
+        bought = (interactions["kind"] == PURCHASE).to_numpy()
+        matrix = sp.csr_matrix((np.ones(int(bought.sum()), dtype=np.float32), (rows[bought], cols[bought])),
+                               shape=(len(self.customers_), self.n_items_))
+        matrix.sum_duplicates()
+        self.purchased_ = matrix
+
+    def _popularity(self, purchased: sp.csr_matrix) -> np.ndarray:
+        """Distinct buyers per product."""
+        return np.asarray((purchased > 0).sum(axis=0), dtype=np.float64).ravel()
+
+    def _ranked(self, popularity: np.ndarray) -> np.ndarray:
+        """Products with at least one buyer, most bought first (ties by product id)."""
+        order = np.lexsort((np.arange(len(popularity)), -popularity))
+        return order[popularity[order] > 0]
+
+    def _customer_rows(self, customer_ids: Sequence[str]) -> np.ndarray:
+        return self.customers_.get_indexer(pd.Index(customer_ids))
+
+    def _fill(self, customer_ids: Sequence[str], n: int, chosen: dict[int, list[tuple[int, float, str]]],
+              rows: np.ndarray, lists: Mapping[str | None, tuple[np.ndarray, np.ndarray, str]],
+              segment_of: Mapping[str, str]) -> pd.DataFrame:
+        """Top up every customer's list to n from a popularity list (their segment's, else everyone's),
+        skipping products they bought or already have, at most max_per_category per category (then
+        without the cap if the list runs dry). Returns the recommendations as a frame."""
+        cap = getattr(self, "max_per_category", None) or n
+        codes = self.catalogue_.category_code
+        out_customer: list[str] = []
+        out_rank: list[int] = []
+        out_item: list[int] = []
+        out_score: list[float] = []
+        out_source: list[str] = []
+        for customer, row in zip(customer_ids, rows, strict=True):
+            picks = chosen.get(int(row), []) if row >= 0 else []
+            if len(picks) < n:
+                segment = segment_of.get(customer)
+                ranked, scores, source = lists[segment] if segment in lists else lists[None]
+                bought = set(self.purchased_.indices[self.purchased_.indptr[row]:self.purchased_.indptr[row + 1]]
+                             ) if row >= 0 else set()
+                taken = {item for item, _, _ in picks}
+                per_category: dict[int, int] = {}
+                for item, _, _ in picks:
+                    per_category[codes[item]] = per_category.get(codes[item], 0) + 1
+                spill: list[tuple[int, float, str]] = []
+                picks = list(picks)
+                for item, score in zip(ranked, scores, strict=True):
+                    if len(picks) >= n:
+                        break
+                    if item in bought or item in taken:
+                        continue
+                    if per_category.get(codes[item], 0) >= cap:
+                        spill.append((int(item), float(score), source))
+                        continue
+                    per_category[codes[item]] = per_category.get(codes[item], 0) + 1
+                    picks.append((int(item), float(score), source))
+                    taken.add(item)
+                picks.extend(spill[: n - len(picks)])
+            for rank, (item, score, source) in enumerate(picks[:n], start=1):
+                out_customer.append(customer)
+                out_rank.append(rank)
+                out_item.append(item)
+                out_score.append(score)
+                out_source.append(source)
+        return pd.DataFrame({
+            "customer_id": pd.Series(out_customer, dtype="object"),
+            "rank": np.asarray(out_rank, dtype=np.int16),
+            "product_id": pd.Series(self.catalogue_.ids.to_numpy()[np.asarray(out_item, dtype=np.int64)],
+                                    dtype="object"),
+            "score": np.asarray(out_score, dtype=np.float64),
+            "source": pd.Series(out_source, dtype="object"),
+        })
+
+    def _popularity_list(self, popularity: np.ndarray, source: str, depth: int) -> tuple[np.ndarray, np.ndarray, str]:
+        ranked = self._ranked(popularity)[:depth]
+        total = popularity.sum() or 1.0
+        return ranked, popularity[ranked] / total, source
+
+
+class PopularityRecommender(_Recommender):
+    """The baseline: the products most customers bought, minus what the customer bought."""
+
+    def __init__(self, depth: int = 500) -> None:
+        self.depth = depth  # how far down the popularity list a customer's top-N may reach
+
+    def fit(self, interactions: pd.DataFrame, products: pd.DataFrame) -> PopularityRecommender:
+        _check_interactions(interactions)
+        self.catalogue_ = _Catalogue.build(products, interactions)
+        self.n_items_ = len(self.catalogue_.ids)
+        rows, cols = self._index_customers(interactions)
+        self._purchases(interactions, rows, cols)
+        self.popularity_ = self._popularity(self.purchased_)
+        self.popular_ = self._popularity_list(self.popularity_, SOURCE_POPULAR, self.depth)
+        return self
+
+    def recommend(self, customer_ids: Sequence[str], n: int = 10) -> pd.DataFrame:
+        customer_ids = list(customer_ids)
+        return self._fill(customer_ids, n, {}, self._customer_rows(customer_ids), {None: self.popular_}, {})
+
+
+class ItemSimilarityRecommender(_Recommender):
+    """Item-to-item similarity from co-purchase and co-view, per-customer top-N with category
+    diversity and segment popularity as the cold-start fallback.
+
+    The similarity of product j to a product i in a customer's history is learned from customers
+    who interacted with both (a purchase weighs 1, a view `view_weight`), backed off to their
+    categories and brands where products are too sparse to have co-buyers:
+
+        sim(i, j) = P(j | i) + category_weight * P(cat j | cat i) * P(j | cat j)
+                             + brand_weight * P(brand j | brand i) * P(j | brand j)
+
+    P(j | i) is the share of i's customers who also had j (`alpha` < 1 moves it towards the cosine,
+    which favours rare products); the category and brand terms are the same co-occurrence between
+    groups, times j's share of its group's buyers. A customer's score for j is the sum over their
+    history, products they bought are excluded, and at most `max_per_category` of one category
+    enter their top n (the rest of the list follows by score)."""
+
+    def __init__(self, n_neighbors: int = 50, view_weight: float = 0.5, max_per_category: int | None = 4,
+                 category_weight: float = 3.0, brand_weight: float = 3.0, alpha: float = 1.0,
+                 pool_factor: int = 5, batch_cells: int = 20_000_000, depth: int = 500) -> None:
+        self.n_neighbors = n_neighbors
+        self.view_weight = view_weight
+        self.max_per_category = max_per_category
+        self.category_weight = category_weight
+        self.brand_weight = brand_weight
+        self.alpha = alpha
+        self.pool_factor = pool_factor  # each category's and brand's pool_factor * n most bought are candidates
+        self.batch_cells = batch_cells  # customers x pooled products scored at once: bounds memory
+        self.depth = depth
+
+    def fit(self, interactions: pd.DataFrame, products: pd.DataFrame,
+            segments: Mapping[str, str] | pd.Series | None = None) -> ItemSimilarityRecommender:
+        """interactions: customer_id, product_id, kind ('purchase' | 'view'); products: product_id,
+        category, brand; segments: customer_id -> RFM segment (the cold-start fallback's groups)."""
+        _check_interactions(interactions)
+        if self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be >= 1, got {self.n_neighbors}")
+        if not 0.0 <= self.view_weight <= 1.0:
+            raise ValueError(f"view_weight must be between 0 and 1, got {self.view_weight}")
+        if not 0.5 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be between 0.5 (cosine) and 1 (P(j | i)), got {self.alpha}")
+        self.catalogue_ = _Catalogue.build(products, interactions)
+        self.n_items_ = len(self.catalogue_.ids)
+        rows, cols = self._index_customers(interactions)
+        self._purchases(interactions, rows, cols)
+        # One weight per (customer, product): a purchase counts 1, a view view_weight, capped at 1
+        # (a bought product weighs 1 however often it was bought or viewed).
+        weight = np.where(interactions["kind"].to_numpy() == PURCHASE, 1.0, self.view_weight).astype(np.float32)
+        history = sp.coo_matrix((weight, (rows, cols)), shape=(len(self.customers_), self.n_items_)).tocsr()
+        history.sum_duplicates()
+        history.data = np.minimum(history.data, 1.0)
+        history.eliminate_zeros()
+        self.history_ = history
+        self.similarity_ = self._similarity(history)
+        self.category_affinity_, self.category_share_ = self._group_terms(history, self.catalogue_.category_code,
+                                                                          len(self.catalogue_.categories))
+        self.brand_affinity_, self.brand_share_ = self._group_terms(history, self.catalogue_.brand_code,
+                                                                    len(self.catalogue_.brands))
+        self.popularity_ = self._popularity(self.purchased_)
+        self.segment_lists_: dict[str | None, tuple[np.ndarray, np.ndarray, str]] = {
+            None: self._popularity_list(self.popularity_, SOURCE_POPULAR, self.depth)}
+        self.segment_of_: dict[str, str] = {}
+        if segments is not None:
+            series = pd.Series(segments, dtype="object").dropna()
+            self.segment_of_ = {str(k): str(v) for k, v in series.items()}
+            known = series[series.index.isin(self.customers_)]
+            for segment, members in known.groupby(known):
+                member_rows = self.customers_.get_indexer(pd.Index(members.index))
+                popularity = self._popularity(self.purchased_[member_rows])
+                if popularity.sum() > 0:
+                    self.segment_lists_[str(segment)] = self._popularity_list(popularity, SOURCE_SEGMENT, self.depth)
+        return self
+
+    def _similarity(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        """co(i, j) / (n_i^(2 alpha) n_j^(2 - 2 alpha)) with n the norm of a product's customer
+        vector (alpha 1: P(j | i); 0.5: the cosine), each product's n_neighbors best kept."""
+        items = history.T.tocsr()
+        squares = np.asarray(items.multiply(items).sum(axis=1)).ravel()
+        squares[squares == 0] = 1.0
+        co = (items @ items.T).tocsr()
+        co.setdiag(0)
+        co.eliminate_zeros()
+        co = co.tocoo()
+        score = co.data / (squares[co.row] ** self.alpha * squares[co.col] ** (1 - self.alpha))
+        # top n_neighbors per row: sort by (row, -score), keep the first n of each row
+        order = np.lexsort((co.col, -score, co.row))
+        row, col, score = co.row[order], co.col[order], score[order]
+        starts = np.searchsorted(row, np.arange(self.n_items_))
+        position = np.arange(len(row)) - starts[row]
+        keep = position < self.n_neighbors
+        return sp.csr_matrix((score[keep].astype(np.float32), (row[keep], col[keep])),
+                             shape=(self.n_items_, self.n_items_))
+
+    def _group_terms(self, history: sp.csr_matrix, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """(P(group b | group a) as a groups x groups matrix, each product's share of its group's
+        weight), from co-occurrence of different products by one customer."""
+        onehot = sp.csr_matrix((np.ones(self.n_items_), (np.arange(self.n_items_), codes)),
+                               shape=(self.n_items_, n_groups))
+        per_group = (history @ onehot).tocsc()
+        co = np.asarray((per_group.T @ per_group).todense(), dtype=np.float64)
+        # a product with itself is no co-occurrence: take off each customer's own squares per group
+        squares = history.multiply(history) @ onehot
+        co -= np.diag(np.asarray(squares.sum(axis=0)).ravel())
+        totals = co.sum(axis=1, keepdims=True)
+        transition = np.divide(co, totals, out=np.zeros_like(co), where=totals > 0)
+        weight = np.asarray(history.sum(axis=0)).ravel()
+        group_weight = np.bincount(codes, weights=weight, minlength=n_groups)
+        share = np.divide(weight, group_weight[codes], out=np.zeros_like(weight), where=group_weight[codes] > 0)
+        return transition, share
+
+    def neighbours(self, product_id: str, n: int = 10) -> pd.DataFrame:
+        """The products most often had with one product by the same customers (similar_product_id, score)."""
+        index = self.catalogue_.ids.get_loc(product_id)
+        row = self.similarity_.getrow(index)
+        order = np.lexsort((row.indices, -row.data))[:n]
+        return pd.DataFrame({"similar_product_id": self.catalogue_.ids.to_numpy()[row.indices[order]],
+                             "score": row.data[order].astype(np.float64)})
+
+    def _groups(self) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+        """(weight, P(group b | group a), share of the product in its group, product -> group) per term."""
+        terms = []
+        for weight, affinity, share, codes in (
+            (self.category_weight, self.category_affinity_, self.category_share_, self.catalogue_.category_code),
+            (self.brand_weight, self.brand_affinity_, self.brand_share_, self.catalogue_.brand_code),
+        ):
+            if weight:
+                terms.append((weight, affinity, share, codes))
+        return terms
+
+    def _pool(self, depth: int) -> np.ndarray:
+        """Candidate products of the category and brand terms: each group's `depth` products with the
+        largest share (within a group those terms rank products by share alone)."""
+        keep = np.zeros(self.n_items_, dtype=bool)
+        for _, _, share, codes in self._groups():
+            order = np.lexsort((np.arange(self.n_items_), -share, codes))
+            sorted_codes = codes[order]
+            starts = np.searchsorted(sorted_codes, sorted_codes, side="left")
+            keep[order[(np.arange(self.n_items_) - starts) < depth]] = True
+        return np.flatnonzero(keep)
+
+    def _scores(self, rows: np.ndarray, pool: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate (batch row, product, score) triples: every product similar to the customer's
+        history, and the pool's `depth` best by the full score; bought products left out."""
+        history = self.history_[rows]
+        similar = (history @ self.similarity_).tocsr()
+        groups = []
+        for weight, affinity, share, codes in self._groups():
+            onehot = sp.csr_matrix((np.ones(self.n_items_), (np.arange(self.n_items_), codes)),
+                                   shape=(self.n_items_, affinity.shape[0]))
+            groups.append((weight, (history @ onehot).toarray() @ affinity, share, codes))
+        # the pool, dense: batch x pool
+        block = similar[:, pool].toarray().astype(np.float64)
+        for weight, group_scores, share, codes in groups:
+            block += weight * group_scores[:, codes[pool]] * share[pool][None, :]
+        in_pool = np.zeros(self.n_items_, dtype=bool)
+        in_pool[pool] = True
+        position = np.full(self.n_items_, -1)
+        position[pool] = np.arange(len(pool))
+        bought = self.purchased_[rows].tocoo()
+        pooled = in_pool[bought.col]
+        block[bought.row[pooled], position[bought.col[pooled]]] = -np.inf
+        take = min(depth, len(pool))
+        top = np.argpartition(-block, take - 1, axis=1)[:, :take] if take < len(pool) else \
+            np.tile(np.arange(len(pool)), (len(rows), 1))
+        block_rows = np.repeat(np.arange(len(rows)), top.shape[1])
+        block_items, block_scores = pool[top.ravel()], block[block_rows, top.ravel()]
+        # similar products outside the pool, with their category and brand terms added
+        coo = similar.tocoo()
+        outside = ~in_pool[coo.col]
+        extra_rows, extra_items = coo.row[outside], coo.col[outside]
+        extra_scores = coo.data[outside].astype(np.float64)
+        for weight, group_scores, share, codes in groups:
+            extra_scores += weight * group_scores[extra_rows, codes[extra_items]] * share[extra_items]
+        bought_keys = bought.row.astype(np.int64) * self.n_items_ + bought.col
+        keep = ~np.isin(extra_rows.astype(np.int64) * self.n_items_ + extra_items, bought_keys)
+        return (np.concatenate([block_rows, extra_rows[keep]]), np.concatenate([block_items, extra_items[keep]]),
+                np.concatenate([block_scores, extra_scores[keep]]))
+
+    def _candidates(self, rows: np.ndarray, n: int, pool: np.ndarray) -> dict[int, list[tuple[int, float, str]]]:
+        """Per known customer row: up to n picks by score (> 0), bought products excluded, at most
+        max_per_category per category."""
+        cap = self.max_per_category or n
+        batch_row, item, score = self._scores(rows, pool, n * 4)
+        keep = score > 0
+        frame = pd.DataFrame({"row": rows[batch_row[keep]], "item": item[keep], "score": score[keep],
+                              "category": self.catalogue_.category_code[item[keep]]})
+        frame = frame.sort_values(["row", "score", "item"], ascending=[True, False, True], kind="stable")
+        within = frame.groupby(["row", "category"], sort=False).cumcount() < cap
+        # capped picks first, then the rest by score if a customer's list would run short
+        frame = pd.concat([frame[within], frame[~within]]).sort_values("row", kind="stable")
+        frame = frame[frame.groupby("row", sort=False).cumcount() < n]
+        out: dict[int, list[tuple[int, float, str]]] = {}
+        for row, item, score in zip(frame["row"].to_numpy(), frame["item"].to_numpy(), frame["score"].to_numpy(),
+                                    strict=True):
+            out.setdefault(int(row), []).append((int(item), float(score), SOURCE_SIMILAR))
+        return out
+
+    def recommend(self, customer_ids: Sequence[str], n: int = 10) -> pd.DataFrame:
+        """Top n per customer: customer_id, rank (1 = best), product_id, score, source
+        (similar_items, segment_popular, popular). Unknown customers get their segment's list."""
+        return pd.concat(list(self.iter_recommendations(customer_ids, n)) or [_empty()], ignore_index=True)
+
+    def iter_recommendations(self, customer_ids: Sequence[str], n: int = 10) -> Iterator[pd.DataFrame]:
+        """recommend() a batch of customers at a time (what the stage writes from)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        customer_ids = list(customer_ids)
+        # A product outside every pool is still a candidate through its similarity to the history;
+        # the pools only bound the products the category and brand terms alone can bring in.
+        pool = self._pool(self.pool_factor * n)
+        batch_size = max(1, self.batch_cells // max(1, len(pool)))
+        for start in range(0, len(customer_ids), batch_size):
+            batch = customer_ids[start:start + batch_size]
+            rows = self._customer_rows(batch)
+            known = rows[rows >= 0]
+            chosen = self._candidates(known, n, pool) if len(known) else {}
+            yield self._fill(batch, n, chosen, rows, self.segment_lists_, self.segment_of_)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": pd.Series(dtype="object"), "rank": pd.Series(dtype=np.int16),
+                         "product_id": pd.Series(dtype="object"), "score": pd.Series(dtype=np.float64),
+                         "source": pd.Series(dtype="object")})
