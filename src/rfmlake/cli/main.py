@@ -12,7 +12,7 @@ from rfmlake import __version__
 from rfmlake.errors import RfmlakeError
 
 COMMANDS = ("generate", "run", "demo", "sql", "activate", "profiles", "serve", "governance", "erase", "segments",
-            "deploy", "report", "dashboard", "docs")
+            "deploy", "report", "dashboard", "docs", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:
