@@ -228,19 +228,45 @@ def test_a_marketer_creates_a_journey_with_a_holdout_and_sees_its_results(site: 
     assert page.get_by_test_id("journey-status").inner_text() == "active"
     assert page.get_by_test_id("no-results").is_visible()
 
-    run_once(site)  # the journeys stage advances the journey and writes gold.journey_results
+    def shown(column: int) -> dict[str, str]:
+        rows = page.get_by_test_id("journey-results").locator("tbody tr")
+        return {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").nth(column).inner_text()
+                for i in range(rows.count())}
 
+    def gold(sql: str) -> list[tuple]:
+        con = connect(site.lake, zones=("gold",))  # a new one per read: each run commits new versions
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    run_once(site)  # the journeys stage lets the audience's customers in, held out or not
     page.reload()
-    rows = page.get_by_test_id("journey-results").locator("tbody tr")
-    groups = {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").first.inner_text()
-              for i in range(rows.count())}
-    assert set(groups) == {"holdout", "A", "B"}
-    entered = connect(site.lake, zones=("gold",)).execute(
-        "SELECT \"group\", variant, count(*) FROM gold.journey_assignments WHERE journey_id = 'browser_journey' "
-        "GROUP BY ALL").fetchall()
-    assert {v if g != "holdout" else "holdout": f"{n:,}" for g, v, n in entered} == groups
-    consented = measure(con, filters).customers
-    assert sum(int(v.replace(",", "")) for v in groups.values()) == consented
+    entered = shown(0)
+    assert set(entered) == {"holdout", "A", "B"}
+    assigned = gold("SELECT \"group\", variant, count(*) FROM gold.journey_assignments "
+                    "WHERE journey_id = 'browser_journey' GROUP BY ALL")
+    assert {v if g != "holdout" else "holdout": f"{n:,}" for g, v, n in assigned} == entered
+    con = connect(site.lake, zones=("gold",))
+    assert sum(int(v.replace(",", "")) for v in entered.values()) == measure(con, filters).customers
+    con.close()
+
+    # Orders within the goal window, a treated customer 30 points likelier to order than a held-out
+    # one (rfmlake journeys simulate); the next run measures the lift.
+    from rfmlake.cli.main import main
+
+    assert main(["journeys", "simulate", "--lake", str(site.lake.root), "--landing", str(site.root / "landing"),
+                 "--journey", "browser_journey", "--uplift", "0.3", "--base-rate", "0.05",
+                 "--dir", str(site.settings.journeys.dir)]) == 0
+    run_once(site)
+    page.reload()
+    conversions = dict(gold("SELECT variant, conversions FROM gold.journey_results WHERE journey_id = "
+                            "'browser_journey' AND day = (SELECT max(day) FROM gold.journey_results "
+                            "WHERE journey_id = 'browser_journey')"))
+    assert conversions["A"] + conversions["B"] > 0
+    assert shown(2) == {v: f"{n:,}" for v, n in conversions.items()}
+    assert page.get_by_test_id("results-day").inner_text() == str(gold(
+        "SELECT max(day) FROM gold.journey_results WHERE journey_id = 'browser_journey'")[0][0])
     assert page.locator('figure[data-chart="journey-lift"] .mark').count() == 2
     assert page.locator('figure[data-chart="journey-conversion"] .mark').count() == 3
     check_accessibility(page, "journey results")
