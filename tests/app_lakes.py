@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from analytics_lakes import build_analytics_lake
 
+from analytics_lakes import build_analytics_lake
 from rfmlake.lake import Lake
 
 # customer_id, country_code, marketing_opt_in, event_count, last_event_at (as_of is 2024-05-01)

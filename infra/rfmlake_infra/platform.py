@@ -18,6 +18,7 @@ from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
 from rfmlake_infra.catalog import CatalogStack
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.governance import GovernanceStack, PipelineAccess
+from rfmlake_infra.marketing_app import MarketingAppStack
 from rfmlake_infra.orchestration import OrchestrationStack
 from rfmlake_infra.serving import ServingStack
 from rfmlake_infra.storage import StorageStack
@@ -39,11 +40,13 @@ class Platform:
     orchestration: OrchestrationStack
     analytics: AnalyticsStack
     serving: ServingStack
+    marketing_app: MarketingAppStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
         return [
-            self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving
+            self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving,
+            self.marketing_app,
         ]
 
 
@@ -116,7 +119,12 @@ def build_platform(
         repo_root=repo_root,
         **common,
     )
-    platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving)
+    marketing_app = MarketingAppStack(
+        app, f"{name}MarketingApp", environment=environment, storage=storage, alarm_topic=orchestration.topic,
+        settings_uri=compute.settings_uri, repo_root=repo_root, **common,
+    )
+    platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving,
+                        marketing_app)
     for stack in platform.stacks:
         for key, value in sorted({**deploy.tags, "rfmlake:environment": deploy.name}.items()):
             cdk.Tags.of(stack).add(key, value)

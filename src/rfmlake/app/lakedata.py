@@ -118,7 +118,7 @@ def segment_table(con: duckdb.DuckDBPyConnection, dimension: str) -> list[Segmen
     if not has_table(con, "gold.customer_rfm"):
         return []
     clv = clv_column(con)
-    value = "avg(v.p_alive), sum(v.{clv})".format(clv=clv) if clv else "NULL, NULL"
+    value = f"avg(v.p_alive), sum(v.{clv})" if clv else "NULL, NULL"
     join = "LEFT JOIN gold.customer_value v USING (customer_id)" if clv else ""
     result = con.execute(f"""
         SELECT r.{dimension}, count(*), sum(r.monetary), avg(r.recency_days), avg(r.frequency), avg(r.monetary),
@@ -202,7 +202,8 @@ def segment_members(con: duckdb.DuckDBPyConnection, config: GovernanceConfig, pe
     total = con.execute(f"SELECT count(*) FROM gold.customer_rfm WHERE {dimension} = ?", [segment]).fetchone()[0]
     select = ", ".join(_quote(c) for c in columns)
     page_rows = rows(con, f"SELECT {select} FROM gold.customer_rfm WHERE {dimension} = ? "
-                          "ORDER BY monetary DESC, customer_id LIMIT ? OFFSET ?", [segment, PAGE_SIZE, page * PAGE_SIZE])
+                          "ORDER BY monetary DESC, customer_id LIMIT ? OFFSET ?",
+                     [segment, PAGE_SIZE, page * PAGE_SIZE])
     return columns, page_rows, int(total)
 
 
@@ -268,6 +269,10 @@ def _contact(lake: Lake, config: GovernanceConfig, persona: str, customer_id: st
 
     con = duckdb.connect(":memory:")
     try:
+        if not lake.is_local:  # read in place, as the catalog's connection does (default credentials)
+            from rfmlake.lake.duckdb_s3 import enable_s3
+
+            enable_s3(con, None)
         present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {parquet_scan(bronze)}").fetchall()}
         select = ", ".join(f"b.{_quote(c)}" for c in allowed if c in present) or "NULL AS none"
         found = rows(con, f"""

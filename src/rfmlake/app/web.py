@@ -307,8 +307,8 @@ def create_app(config: AppConfig) -> FastAPI:
         colors = charts.category_colors([r.name for r in table])
         label = lakedata.DIMENSIONS[dimension]
         figures = [
-            charts.labelled_hbar_chart("segment-sizes", f"Customers per {label}", [(r.name, r.customers) for r in table],
-                                       colors=colors),
+            charts.labelled_hbar_chart("segment-sizes", f"Customers per {label}",
+                                       [(r.name, r.customers) for r in table], colors=colors),
             charts.labelled_hbar_chart("segment-revenue", f"Revenue per {label} ({config.settings.reporting_currency})",
                                        [(r.name, r.revenue) for r in table], colors=colors, fmt=money),
         ]
@@ -343,8 +343,9 @@ def create_app(config: AppConfig) -> FastAPI:
         if moves is not None:
             i = moves.segments.index(name) if name in moves.segments else None
             if i is not None:
-                came = [(s, moves.counts[j][i]) for j, s in enumerate(moves.segments) if s != name and moves.counts[j][i]]
-                went = [(s, moves.counts[i][j]) for j, s in enumerate(moves.segments) if s != name and moves.counts[i][j]]
+                others = [(j, s) for j, s in enumerate(moves.segments) if s != name]
+                came = [(s, moves.counts[j][i]) for j, s in others if moves.counts[j][i]]
+                went = [(s, moves.counts[i][j]) for j, s in others if moves.counts[i][j]]
                 figures.append(charts.labelled_hbar_chart("segment-inflow", f"Came into {name} from",
                                                           sorted(came, key=lambda kv: -kv[1])))
                 figures.append(charts.labelled_hbar_chart("segment-outflow", f"Left {name} for",
@@ -472,7 +473,8 @@ def create_app(config: AppConfig) -> FastAPI:
                                              audience=chosen)
         except (JourneyEditError, AudienceError) as exc:
             return journey_form(request, error=str(exc), values=values, status_code=400)
-        record(user, "journey.create", created.id, {"template": values["template"], "audience": values["audience"] or None,
+        record(user, "journey.create", created.id, {"template": values["template"],
+                                                    "audience": values["audience"] or None,
                                                     "holdout_percent": created.holdout_percent,
                                                     "variants": created.variants, "status": created.status})
         return RedirectResponse(f"/journeys/{created.id}", status_code=303)

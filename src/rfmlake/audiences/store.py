@@ -2,8 +2,11 @@
 when last saved. Members are not stored: activation and journeys resolve them against the gold
 tables of the run they act on (`resolve_members`), so an audience follows its customers' scores.
 
-The table is small (one row per audience) and rewritten whole on each save, under a lock so two
-saves never lose one another; the pipeline never writes it, so saving does not wait for a run.
+The table is small (one row per audience) and rewritten whole on each save; the pipeline never
+writes it, so saving does not wait for a run. Two saves never lose one another: locally they take a
+lock, and every save checks, just before its commit, that the version it read is still the current
+one (on S3, where no lock is shared between functions, a save that lost that race is refused and
+says to try again).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def _lock(lake: Lake):  # noqa: ANN202 - a context manager
 
     from rfmlake.lake.locks import exclusive_lock
 
-    if not lake.is_local:  # S3: one writer by deployment (the app's function has reserved concurrency 1)
+    if not lake.is_local:  # S3: the version check in save_audience
         return nullcontext()
     return exclusive_lock(lake.system_dir / "app" / "audiences.lock",
                           AudienceError("another save of an audience is under way; try again"))
@@ -96,6 +99,7 @@ def save_audience(lake: Lake, *, audience_id: str, name: str, description: str, 
         raise AudienceError("an audience needs a name of 1 to 120 characters")
     now = now or datetime.now(UTC)
     with _lock(lake):
+        read = lake.current(*TABLE)
         existing = {a.audience_id: a for a in load_audiences(lake)}
         before = existing.get(audience_id)
         if before is not None and not replace:
@@ -109,7 +113,12 @@ def save_audience(lake: Lake, *, audience_id: str, name: str, description: str, 
         existing[audience_id] = saved
         table = pa.Table.from_pylist([a.row() for a in sorted(existing.values(), key=lambda a: a.audience_id)],
                                      schema=SCHEMA)
-        lake.write_arrow(*TABLE, table)
+        version = lake.new_version(*TABLE)
+        lake.write_version(version, table)
+        now_current = lake.current(*TABLE)
+        if (now_current.version if now_current else None) != (read.version if read else None):
+            raise AudienceError("another audience was saved at the same time; save again")
+        lake.commit(*TABLE, version)
     return saved
 
 

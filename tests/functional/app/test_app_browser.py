@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser import FLAGS, chromium
 
+from browser import FLAGS, chromium
 from rfmlake.app.auth import LocalUsers
 from rfmlake.app.local import local_app
 from rfmlake.audiences import AudienceFilters, load_audiences, measure

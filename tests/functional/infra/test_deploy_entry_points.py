@@ -25,7 +25,7 @@ def test_rfmlake_deploy_synth_renders_every_prod_stack(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "rfmlake.cli.main", "deploy", "--env", "prod", "--synth",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "synthesized 7 stacks for prod" in done.stdout
+    assert "synthesized 8 stacks for prod" in done.stdout
     templates = {p.name.removesuffix(".template.json"): json.loads(p.read_text()) for p in out.glob("*.template.json")}
     assert {name.removeprefix("RfmlakeProd") for name in templates} == STACKS
     jobs = [r["Properties"] for r in templates["RfmlakeProdCompute"]["Resources"].values() if r["Type"] == "AWS::Glue::Job"]

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from app_lakes import build_app_lake
 from starlette.testclient import TestClient
 
+from app_lakes import build_app_lake
 from rfmlake.app.audit import AuditLog
 from rfmlake.app.auth import LocalUsers
 from rfmlake.app.journeys import UnavailableJourneys

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_lakes import build_app_lake
 
+from app_lakes import build_app_lake
 from rfmlake.audiences import (
     AudienceError,
     AudienceFilters,
