@@ -118,7 +118,8 @@ def audience_sql(lake: Lake, saved: SavedAudience | None = None) -> str:
     segment, only = "g.rfm_segment", ""
     if saved is not None:
         segment = "'" + saved.label.replace("'", "''") + "'"
-        only = f"SEMI JOIN read_parquet('{str(saved.members_file).replace(chr(39), chr(39) * 2)}') m USING (customer_id)"
+        members = str(saved.members_file).replace("'", "''")
+        only = f"SEMI JOIN read_parquet('{members}') m USING (customer_id)"
     return f"""
         WITH consent AS (
             SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}

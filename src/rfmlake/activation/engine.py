@@ -304,7 +304,8 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
     done = {int(e["batch"]): e for e in store.journal()}
     destination.open(session)
     dead: list[dict[str, Any]] = []
-    for index, plan_rows in _plan_batches(lake, con, store, batch_size, destination.channel != "none", saved):
+    batches = _plan_batches(lake, con, store, batch_size, destination.channel != "none", saved)
+    for index, plan_rows in batches:
         if index in done:
             entry = done[index]
         else:
