@@ -324,7 +324,8 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
 
 
 def _plan_batches(lake: Lake, con: duckdb.DuckDBPyConnection, store: _Store, batch_size: int,
-                  with_exit_addresses: bool, saved: SavedAudience | None = None) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+                  with_exit_addresses: bool, saved: SavedAudience | None = None
+                  ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """The plan in order, batch by batch, each row with what sending it needs: the member's
     current audience row (entries and changes) or the accepted address (exits, to unsubscribe
     them whatever their consent is now). One DuckDB query, streamed."""
