@@ -49,3 +49,21 @@ def test_the_highest_group_is_the_role() -> None:
     assert role_from_groups(["analyst", "marketer"]) == "marketer"
     assert role_from_groups(["admin", "analyst"]) == "admin"
     assert role_from_groups(["someone-else"]) is None
+
+
+def test_the_cli_adds_users_and_refuses_to_serve_without_any(lake, monkeypatch, capsys) -> None:  # noqa: ANN001
+    import io
+
+    from rfmlake.cli.main import main
+
+    lake.root.mkdir(parents=True)
+    assert main(["app", "--lake", str(lake.root)]) == 1
+    assert "has no users yet: rfmlake app create-user" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["app", "create-user", "--lake", str(lake.root), "--name", "ann", "--role", "analyst",
+                 "--password-stdin"]) == 0
+    assert LocalUsers(lake).sign_in("ann", "a long enough password") == User("ann", "analyst")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["app", "create-user", "--lake", str(lake.root), "--name", "bob", "--role", "admin",
+                 "--password-stdin"]) == 1
+    assert "at least 10 characters" in capsys.readouterr().err
