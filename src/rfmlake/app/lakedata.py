@@ -190,7 +190,7 @@ def visible(config: GovernanceConfig, persona: str, con: duckdb.DuckDBPyConnecti
     zone, name = table.split(".")
     present = columns_of(con, table)
     allowed = visible_columns(config, persona, zone, name, present)
-    return [c for c in (wanted or tuple(present)) if c in allowed]
+    return [c for c in (tuple(present) if wanted is None else wanted) if c in allowed]
 
 
 def segment_members(con: duckdb.DuckDBPyConnection, config: GovernanceConfig, persona: str, dimension: str,
