@@ -30,7 +30,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from rfmlake import charts
 from rfmlake.app import lakedata, runs
 from rfmlake.app.audit import AuditLog
-from rfmlake.app.auth import ROLES, Authenticator, User
+from rfmlake.app.auth import ROLE_PERSONAS, ROLES, Authenticator, User
 from rfmlake.app.journeys import JourneyEditError, JourneyPort
 from rfmlake.audiences import (
     AudienceError,
@@ -149,7 +149,7 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
     return target
 
@@ -158,8 +158,6 @@ def _safe_next(target: str | None) -> str:
 def create_app(config: AppConfig) -> FastAPI:
     governance = config.governance or load_governance()
     for role in ROLES:  # every role's persona exists: fail at start, not on the first profile page
-        from rfmlake.app.auth import ROLE_PERSONAS
-
         governance.persona(ROLE_PERSONAS[role])
     reader = lakedata.LakeReader(config.lake)
     audit = AuditLog(config.lake)
