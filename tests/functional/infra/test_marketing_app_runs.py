@@ -104,7 +104,7 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RFMLAKE_COGNITO_USER_POOL_ID", pool)
     monkeypatch.setenv("RFMLAKE_COGNITO_CLIENT_ID", client["ClientId"])
-    monkeypatch.setenv("RFMLAKE_APP_SESSION_SECRET", secret)
+    assert os.environ["RFMLAKE_APP_SESSION_SECRET"] == secret  # the stack names the secret it creates
     monkeypatch.setenv("RFMLAKE_AWS_ENDPOINT_URL", os.environ["AWS_ENDPOINT_URL"])
     assert os.environ["RFMLAKE_LAKE"] == f"s3://{lake_bucket}/"
     assert os.environ["RFMLAKE_CONFIG"] == f"s3://{artifacts}/config/settings.yaml"
