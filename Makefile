@@ -12,7 +12,7 @@ export GX_ANALYTICS_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-functional bench bench-api bench-10m install prereqs lint clean
+.PHONY: help demo test test-unit test-functional bench bench-api bench-10m install prereqs lint clean screenshots
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-api: install ## profile API: GET /profiles/{id} and /customers/{id}/recomm
 
 bench-10m: install ## the same benchmark on 10M order lines
 	$(BIN)/python bench/run_bench.py --order-lines 10000000
+
+screenshots: install ## the marketing app's browser test, saving its screenshots to docs/app/ (needs npm ci, chromium)
+	RFMLAKE_APP_SCREENSHOTS=docs/app $(BIN)/python -m pytest -q tests/functional/app/test_app_browser.py
 
 lint: install ## ruff
 	$(BIN)/ruff check src tests glue_jobs models lambdas bench infra

@@ -105,6 +105,15 @@ def exercises(name: str, work: Path) -> list[tuple[str, dict[str, Any], dict[str
         return [("profile pointer written", _s3_created("rfmlake-probe-lake", "gold/customer_profile/_current"), {})]
     if name == "profile_api":
         return [(f"GET {path}", _http_get(path), {}) for path in ("/health", "/profiles/C000001", "/segments")]
+    if name == "marketing_app":
+        app_env = {"RFMLAKE_LAKE": local_lake, "RFMLAKE_COGNITO_USER_POOL_ID": "eu-west-1_probe",
+                   "RFMLAKE_COGNITO_CLIENT_ID": "probe", "RFMLAKE_APP_SESSION_KEY": "probe-session-key-not-a-secret"}
+        sign_in = {**_http_get("/login"), "body": "username=mia&password=probe-password&csrf_token=x",
+                   "headers": {"host": "x", "content-type": "application/x-www-form-urlencoded"}}
+        sign_in["requestContext"] = {**sign_in["requestContext"],
+                                     "http": {**sign_in["requestContext"]["http"], "method": "POST"}}
+        return [("GET /login", _http_get("/login"), app_env), ("POST /login", sign_in, app_env),
+                ("GET /segments", _http_get("/segments"), app_env)]
     raise SystemExit(f"lambda_probe: no exercises for lambdas/{name}; add them here")
 
 

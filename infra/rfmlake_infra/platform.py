@@ -18,6 +18,7 @@ from rfmlake_infra.build import REPO_ROOT, BuildArtifacts, build_artifacts
 from rfmlake_infra.catalog import CatalogStack
 from rfmlake_infra.compute import ComputeStack
 from rfmlake_infra.governance import GovernanceStack, PipelineAccess
+from rfmlake_infra.marketing_app import MarketingAppStack
 from rfmlake_infra.orchestration import OrchestrationStack
 from rfmlake_infra.personalize import PersonalizeStack
 from rfmlake_infra.serving import ServingStack
@@ -40,12 +41,14 @@ class Platform:
     orchestration: OrchestrationStack
     analytics: AnalyticsStack
     serving: ServingStack
+    marketing_app: MarketingAppStack
     personalize: PersonalizeStack | None = None  # recommendations.personalize.enabled
 
     @property
     def stacks(self) -> list[cdk.Stack]:
         return [
             self.storage, self.catalog, self.compute, self.governance, self.orchestration, self.analytics, self.serving,
+            self.marketing_app,
             *([self.personalize] if self.personalize else []),
         ]
 
@@ -119,7 +122,12 @@ def build_platform(
         repo_root=repo_root,
         **common,
     )
-    platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving)
+    marketing_app = MarketingAppStack(
+        app, f"{name}MarketingApp", environment=environment, storage=storage, alarm_topic=orchestration.topic,
+        settings_uri=compute.settings_uri, repo_root=repo_root, **common,
+    )
+    platform = Platform(environment, storage, catalog, compute, governance, orchestration, analytics, serving,
+                        marketing_app)
     if environment.settings.recommendations.personalize.enabled:
         platform.personalize = PersonalizeStack(
             app, f"{name}Personalize", environment=environment, pipeline_role=compute.runtime_roles["segmentation"],

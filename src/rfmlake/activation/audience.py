@@ -107,21 +107,37 @@ def accepted_addresses_sql(lake: Lake) -> str:
                                         bronze=_scan(lake, "bronze", "customers"))
 
 
-def audience_sql(lake: Lake) -> str:
-    """Every customer of the current gold.customer_rfm version with consent and, only where
-    consent is true, the accepted address (the others never leave bronze), ordered by id."""
+@dataclass(frozen=True)
+class SavedAudience:
+    """A saved audience to sync instead of the segments (rfmlake.audiences): its members' ids in a
+    Parquet file (resolved against the current gold tables) and the name destinations see."""
+
+    members_file: Path
+    label: str
+
+
+def audience_sql(lake: Lake, saved: SavedAudience | None = None) -> str:
+    """Every customer of the current gold.customer_rfm version (or of a saved audience) with consent
+    and, only where consent is true, the accepted address (the others never leave bronze), ordered
+    by id. `segment` is what destinations see: the RFM segment, or the saved audience's name."""
     attrs = ", ".join(f"g.{c}" for c in MEMBER_ATTRIBUTES if c != "rfm_segment")
+    segment, only = "g.rfm_segment", ""
+    if saved is not None:
+        segment = "'" + saved.label.replace("'", "''") + "'"
+        members = str(saved.members_file).replace("'", "''")
+        only = f"SEMI JOIN read_parquet('{members}') m USING (customer_id)"
     return f"""
         WITH consent AS (
             SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}
         ), addr AS ({accepted_addresses_sql(lake)})
-        SELECT g.customer_id, g.rfm_segment, {attrs}, g.as_of_date,
+        SELECT g.customer_id, g.rfm_segment, {segment} AS segment, {attrs}, g.as_of_date,
                c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                CASE WHEN c.marketing_opt_in THEN a.phone END AS phone
         FROM {parquet_scan(gold_ref(lake))} g
         LEFT JOIN consent c USING (customer_id)
         LEFT JOIN addr a USING (customer_id)
+        {only}
         ORDER BY g.customer_id
     """
 
@@ -138,7 +154,8 @@ def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | Non
     if reason:
         return None, reason
     attributes = {c: _plain(row[c]) for c in MEMBER_ATTRIBUTES}
-    return Member(customer_id=row["customer_id"], segment=row["rfm_segment"], attributes=attributes,
+    return Member(customer_id=row["customer_id"], segment=row.get("segment") or row["rfm_segment"],
+                  attributes=attributes,
                   email=email if channel in ("email", "any") else None,
                   phone=phone if channel in ("phone", "any") else None), None
 
@@ -149,7 +166,8 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
-def write_fingerprints(lake: Lake, channel: Channel, path: Path) -> AudienceSummary:
+def write_fingerprints(lake: Lake, channel: Channel, path: Path, saved: SavedAudience | None = None
+                       ) -> AudienceSummary:
     """Stream the audience and write one row per eligible member (customer_id, segment and the
     fingerprint of what the destination would receive) to the Parquet file `path`, batch by
     batch. Addresses are hashed into the fingerprint, never written."""
@@ -161,13 +179,13 @@ def write_fingerprints(lake: Lake, channel: Channel, path: Path) -> AudienceSumm
     con = connect(lake)
     try:
         with pq.ParquetWriter(path, FINGERPRINT_SCHEMA) as writer:
-            for batch in con.cursor().execute(audience_sql(lake)).fetch_record_batch(BATCH_ROWS):
+            for batch in con.cursor().execute(audience_sql(lake, saved)).fetch_record_batch(BATCH_ROWS):
                 ids: list[str] = []
                 segs: list[str] = []
                 fps: list[str] = []
                 for row in batch.to_pylist():
                     member, reason = member_from_row(row, channel)
-                    segments.add(row["rfm_segment"])
+                    segments.add(row["segment"])
                     as_of = str(row["as_of_date"])
                     if member is None:
                         skipped[str(reason)] += 1

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from rfmlake.activation.audience import (
     FINGERPRINT_SCHEMA,
+    SavedAudience,
     accepted_addresses_sql,
     audience_sql,
     connect,
@@ -216,26 +217,55 @@ def deliver(destination: Destination, changes: Sequence[Change], policy: RetryPo
 
 
 def sync(lake: Lake, destination: Destination, *, full: bool = False, policy: RetryPolicy | None = None,
-         clock: Callable[[], float] = time.monotonic) -> SyncReport:
-    """Bring `destination` up to date with the current gold.customer_rfm version."""
+         clock: Callable[[], float] = time.monotonic, audience: str | None = None) -> SyncReport:
+    """Bring `destination` up to date with the current gold.customer_rfm version. With `audience` (a
+    saved audience of gold.audiences: rfmlake.audiences), only its members are synced, under the
+    audience's name instead of their segment, with their own state (`<destination>@<audience>`); a
+    re-saved definition is a new version to sync, as a new gold version is."""
     started = clock()
     policy = policy or RetryPolicy()
     version = gold_ref(lake).version
-    store = _Store(state_dir(lake, destination.name))
+    name = destination.name
+    if audience is not None:
+        from rfmlake.audiences import get_audience
+        from rfmlake.audiences.store import TABLE
+
+        get_audience(lake, audience)  # a clear error for an unknown audience
+        version = f"{version}+{lake.require(*TABLE).version}"
+        name = f"{destination.name}@{audience}"
+    store = _Store(state_dir(lake, name))
     store.root.mkdir(parents=True, exist_ok=True)
     with _exclusive(store.root):
         con = connect(lake)
         try:
-            report = _sync_locked(lake, con, destination, store, version, full, policy)
+            saved = _saved_audience(lake, store, audience) if audience is not None else None
+            report = _sync_locked(lake, con, destination, store, version, full, policy, saved)
         finally:
             con.close()
     report.seconds = round(clock() - started, 3)
     return report
 
 
+def _saved_audience(lake: Lake, store: _Store, audience_id: str) -> SavedAudience:
+    """The saved audience's members of the current gold tables, in a file beside the sync state (a
+    resumed sync reads the same members: its version names the gold and the audience versions)."""
+    from rfmlake.audiences import get_audience, resolve_members
+
+    label = get_audience(lake, audience_id).name
+    path = store.root / "audience_members.parquet"
+    import io
+
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"customer_id": pa.array(resolve_members(lake, audience_id), pa.string())}), buffer)
+    _write_atomic(path, buffer.getvalue())
+    return SavedAudience(path, label)
+
+
 def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destination, store: _Store, version: str,
-                 full: bool, policy: RetryPolicy) -> SyncReport:
-    report = SyncReport(destination=destination.name, gold_version=version, full=full)
+                 full: bool, policy: RetryPolicy, saved: SavedAudience | None = None) -> SyncReport:
+    report = SyncReport(destination=store.root.name, gold_version=version, full=full)
     state = store.state()
     meta_path = store.inflight / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
@@ -262,7 +292,7 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
 
     store.inflight.mkdir(parents=True, exist_ok=True)
     audience_path = store.inflight / "audience.parquet"  # ids, segments, fingerprints: no address
-    summary = write_fingerprints(lake, destination.channel, audience_path)
+    summary = write_fingerprints(lake, destination.channel, audience_path, saved)
     report.skipped.update(summary.skipped)
     if meta is None:
         sync_id = f"{version}-full" if full else version
@@ -281,7 +311,8 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
     done = {int(e["batch"]): e for e in store.journal()}
     destination.open(session)
     dead: list[dict[str, Any]] = []
-    for index, plan_rows in _plan_batches(lake, con, store, batch_size, destination.channel != "none"):
+    batches = _plan_batches(lake, con, store, batch_size, destination.channel != "none", saved)
+    for index, plan_rows in batches:
         if index in done:
             entry = done[index]
         else:
@@ -300,7 +331,8 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
 
 
 def _plan_batches(lake: Lake, con: duckdb.DuckDBPyConnection, store: _Store, batch_size: int,
-                  with_exit_addresses: bool) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+                  with_exit_addresses: bool, saved: SavedAudience | None = None
+                  ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """The plan in order, batch by batch, each row with what sending it needs: the member's
     current audience row (entries and changes) or the accepted address (exits, to unsubscribe
     them whatever their consent is now). One DuckDB query, streamed."""
@@ -315,7 +347,7 @@ def _plan_batches(lake: Lake, con: duckdb.DuckDBPyConnection, store: _Store, bat
         SELECT p.file_row_number AS position, p.kind, p.customer_id AS plan_customer_id,
                p.segment AS plan_segment, p.previous_segment, a.*, {exit_columns}
         FROM {store.plan_sql()} AS p
-        LEFT JOIN ({audience_sql(lake)}) AS a ON a.customer_id = p.customer_id
+        LEFT JOIN ({audience_sql(lake, saved)}) AS a ON a.customer_id = p.customer_id
         {exits}
         ORDER BY p.file_row_number
     """

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def activate(lake: Lake, destinations: Sequence[str] | None = None, *, full: bool = False,
              env: Mapping[str, str] | None = None, boto3_session: boto3.Session | None = None,
-             policy: RetryPolicy | None = None) -> list[SyncReport]:
-    """Sync each destination (default: those named by RFMLAKE_ACTIVATION_DESTINATIONS, else `file`)."""
+             policy: RetryPolicy | None = None, audience: str | None = None) -> list[SyncReport]:
+    """Sync each destination (default: those named by RFMLAKE_ACTIVATION_DESTINATIONS, else `file`);
+    with `audience`, only the members of that saved audience (gold.audiences)."""
     names = list(destinations) if destinations else destination_names_from_env(env)
-    return [sync(lake, destination_from_env(name, env, boto3_session), full=full, policy=policy) for name in names]
+    return [sync(lake, destination_from_env(name, env, boto3_session), full=full, policy=policy, audience=audience)
+            for name in names]

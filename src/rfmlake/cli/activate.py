@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"destination (repeatable; one of {', '.join(DESTINATION_KINDS)} (pinpoint: "
                              "retired); default: RFMLAKE_ACTIVATION_DESTINATIONS or file)")
     parser.add_argument("--full", action="store_true", help="resend every member, not only the changes")
+    parser.add_argument("--audience", metavar="ID",
+                        help="sync only a saved audience of gold.audiences (built in `rfmlake app`), under its name")
     parser.add_argument("--json", action="store_true", help="print the sync reports as JSON")
     parser.set_defaults(func=run)
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.lake.is_dir():
         raise ConfigError(f"--lake {args.lake} is not a folder")
-    reports = activate(Lake(args.lake), args.destination, full=args.full)
+    reports = activate(Lake(args.lake), args.destination, full=args.full, audience=args.audience)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:

@@ -12,7 +12,7 @@ from rfmlake import __version__
 from rfmlake.errors import RfmlakeError
 
 COMMANDS = ("generate", "run", "demo", "sql", "activate", "journeys", "profiles", "serve", "governance", "erase",
-            "segments", "identity", "deploy", "report", "dashboard", "docs")
+            "segments", "identity", "deploy", "report", "dashboard", "docs", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,6 +66,9 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "quicksight_analysis": NameLimit(2048, r"[^\x00-\x1f]+", "botocore quicksight CreateAnalysis.Name"),
     "quicksight_dashboard": NameLimit(2048, r"[^\x00-\x1f]+", "botocore quicksight CreateDashboard.Name"),
     "api_stage": NameLimit(128, r"[^\x00-\x1f]+", "botocore apigatewayv2 CreateStage.StageName"),
+    "cognito_user_pool": NameLimit(128, r"[\w\s+=,.@-]+", "botocore cognito-idp CreateUserPool.PoolName"),
+    "cognito_client": NameLimit(128, r"[\w\s+=,.@-]+", "botocore cognito-idp CreateUserPoolClient.ClientName"),
+    "cognito_group": NameLimit(128, r"[^\x00-\x20]+", "botocore cognito-idp CreateGroup.GroupName"),
 }
 
 # CloudFormation type -> (path of its name property, kind). The template scan checks every resource of
@@ -96,6 +99,10 @@ RESOURCE_NAMES: dict[str, tuple[tuple[str, ...], str]] = {
     "AWS::QuickSight::DataSet": (("Name",), "quicksight_resource"),
     "AWS::QuickSight::Analysis": (("Name",), "quicksight_analysis"),
     "AWS::QuickSight::Dashboard": (("Name",), "quicksight_dashboard"),
+    "AWS::SecretsManager::Secret": (("Name",), "secret"),
+    "AWS::Cognito::UserPool": (("UserPoolName",), "cognito_user_pool"),
+    "AWS::Cognito::UserPoolClient": (("ClientName",), "cognito_client"),
+    "AWS::Cognito::UserPoolGroup": (("GroupName",), "cognito_group"),
 }
 
 UUID_LENGTH = 36  # States.UUID(): 8-4-4-4-12 hex digits with hyphens

@@ -16,7 +16,7 @@ import pytest
 from infra_synth import REPO
 
 pytest.importorskip("aws_cdk")
-STACKS = {"Storage", "Catalog", "Compute", "Governance", "Orchestration", "Analytics", "Serving"}
+STACKS = {"Storage", "Catalog", "Compute", "Governance", "Orchestration", "Analytics", "Serving", "MarketingApp"}
 ENV = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
 
 
@@ -25,13 +25,15 @@ def test_rfmlake_deploy_synth_renders_every_prod_stack(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "rfmlake.cli.main", "deploy", "--env", "prod", "--synth",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "synthesized 7 stacks for prod" in done.stdout
+    assert "synthesized 8 stacks for prod" in done.stdout
     templates = {p.name.removesuffix(".template.json"): json.loads(p.read_text()) for p in out.glob("*.template.json")}
     assert {name.removeprefix("RfmlakeProd") for name in templates} == STACKS
     jobs = [r["Properties"] for r in templates["RfmlakeProdCompute"]["Resources"].values() if r["Type"] == "AWS::Glue::Job"]
     assert {(j["WorkerType"], j["NumberOfWorkers"]) for j in jobs} == {("G.2X", 10)}  # config/prod.yaml's sizes
     buckets = [r for r in templates["RfmlakeProdStorage"]["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
     assert buckets and all(b["DeletionPolicy"] == "Retain" for b in buckets)  # removal: retain
+    pools = [r for r in templates["RfmlakeProdMarketingApp"]["Resources"].values() if r["Type"] == "AWS::Cognito::UserPool"]
+    assert len(pools) == 1 and pools[0]["DeletionPolicy"] == "Retain"  # the app's users too
 
 
 def test_cdk_starts_infra_app_with_its_context(tmp_path: Path) -> None:

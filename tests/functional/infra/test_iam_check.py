@@ -274,6 +274,35 @@ def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
         call("ec2:CreateNetworkInterface", why="a function in a VPC"),
     ]
 
+    # -- the marketing app (recorded on moto too: test_marketing_app_runs.py) ------------------------------
+    app = platform.marketing_app
+    why = "the marketing app"
+    declared[key(app, app.role)] = [
+        *s3_reads(n, "lake", "gold/customer_rfm/versions/v1/part-0.parquet", "gold/", f"{why}: segments"),
+        *s3_reads(n, "lake", "gold/customer_rfm/_current", "gold/customer_rfm/", f"{why}: table pointers"),
+        *s3_reads(n, "lake", "_system/runs/r1/summary.json", "_system/runs/", f"{why}: run reports"),
+        *s3_reads(n, "lake", "bronze/customers/versions/v1/part-0.parquet", "bronze/customers/",
+                  f"{why}: an admin's contact details"),
+        *s3_reads(n, "lake", "silver/customers/versions/v1/part-0.parquet", "silver/customers/", f"{why}: CRM links"),
+        *s3_writes(n, "lake", "gold/audiences/versions/v2/part-00000.parquet", f"{why}: a saved audience"),
+        *s3_writes(n, "lake", "gold/audiences/_current", f"{why}: its commit"),
+        *s3_writes(n, "lake", "_system/app/audit/20261201T000000000000Z-abc.json", f"{why}: the audit log"),
+        *s3_reads(n, "lake", "_system/app/audit/20261201T000000000000Z-abc.json", "_system/app/audit/",
+                  f"{why}: the audit page"),
+        *s3_reads(n, "artifacts", "config/settings.yaml", "config/", f"{why}: its settings"),
+        *s3_writes(n, "artifacts", "journeys/win_back.yaml", f"{why}: a new or paused journey"),
+        *s3_reads(n, "artifacts", "journeys/win_back.yaml", "journeys/", f"{why}: the journeys"),
+        *[call(a, *n.glue(n.db("gold"), "customer_rfm"), why=f"{why}: the catalog")
+          for a in ("glue:GetDatabase", "glue:GetTable", "glue:GetTables")],
+        *[call(a, *n.glue(n.db(zone), "customers"), why=f"{why}: the CRM tables")
+          for zone in ("bronze", "silver") for a in ("glue:GetDatabase", "glue:GetTable")],
+        *glue_catalog_commits(n, "gold", "audiences", f"{why}: gold.audiences"),
+        call("secretsmanager:GetSecretValue",
+             f"arn:aws:secretsmanager:{region}:{account}:secret:{app.session_secret_name}-AbCdEf",
+             why=f"{why}: the session key, at cold start"),
+        *logs(n, f"/aws/lambda/{rp}-marketing-app", "Lambda logs"),
+    ]
+
     # -- CDK's helper functions (their handlers' calls, aws-cdk-lib 2.275) --------------------------------
     for stack, logical, _resource in n.templates.resources("AWS::IAM::Role"):
         if logical.startswith("CustomS3AutoDeleteObjectsCustomResourceProviderRole"):
