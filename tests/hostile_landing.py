@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,24 @@ CASES: tuple[Hostile, ...] = (
                         kept=(("silver.products", "product_id", "rg-p0", "name", "Cup"),))),
     Hostile("products/corrupt.parquet", "a Parquet body that does not decode", _corrupt_parquet_body,
             Refused("products/corrupt.parquet")),
+    # -- currency_rates --------------------------------------------------------------------------
+    Hostile("currency_rates/eurofxref-wide.csv", "the ECB's wide layout: a column per currency, no rate column",
+            _csv("Date,USD,JPY", "2026-03-02,1.0812,161.2", "2026-03-03,1.0799,160.9"),
+            Quarantined(0, {"missing_key": 2})),
+    Hostile("currency_rates/bad-values.csv", "lower-case codes, a zero rate, a made-up code, a decimal comma, "
+            "a date in words, no base",
+            _csv("rate_date,currency,rate,base_currency", "2026-03-02,usd,1.0812,eur", "2026-03-03,GBP,0,EUR",
+                 "2026-03-04,ABC,1.5,EUR", '2026-03-05,CHF,"0,95",EUR', "soon,NOK,11.5,EUR",
+                 "2026-03-06,DKK,7.46,"),
+            Quarantined(1, {"negative_amount": 1, "unknown_currency": 1, "bad_type": 1, "unparsable_date": 1,
+                            "missing_key": 1},
+                        kept=(("silver.currency_rates", "currency", "USD", "rate", "1.0812"),))),
+    Hostile("currency_rates/ecb-portal.parquet", "the ECB Data Portal's columns (TIME_PERIOD, OBS_VALUE, "
+            "CURRENCY_DENOM) with its other columns, typed",
+            _parquet(lambda: pa.table({"KEY": ["EXR.D.SEK.EUR.SP00.A"], "FREQ": ["D"], "CURRENCY": ["SEK"],
+                                       "CURRENCY_DENOM": ["EUR"], "TIME_PERIOD": pa.array([date(2026, 3, 2)]),
+                                       "OBS_VALUE": [11.2]})),
+            Quarantined(1, kept=(("silver.currency_rates", "currency", "SEK", "rate", "11.2"),))),
     # -- events ----------------------------------------------------------------------------------
     Hostile("events/array.json", "a JSON array of events on one line",
             lambda: json.dumps([{"event_id": "ea-e1", "event_ts": "2026-03-01T00:00:00Z",

@@ -125,23 +125,27 @@ def run_pipeline(
 class KeptState:
     """What a local run changes in the lake besides its tables, put back when the run fails: the
     segmentation model's `current` pointer (the segmentation stage moves it when it fits a model,
-    and customer_value records it) and the profile store generation the run loaded (the store's
-    active generation only moves once the run committed: RunState.after_commit). Activation's state
-    is not among them: it records what the destinations were sent, which no rollback can unsend
-    (rfmlake.activation.engine)."""
+    and customer_value records it), the identity matching model (saved when the identity stage
+    trains one) and the profile store generation the run loaded (the store's active generation only
+    moves once the run committed: RunState.after_commit). Activation's and the journeys' state are
+    not among them: they record what was sent, which no rollback can unsend
+    (rfmlake.activation.engine, rfmlake.journeys.store)."""
 
     model_version: str | None
+    identity_model: bytes | None = None
 
     @classmethod
     def capture(cls, lake: Lake) -> KeptState:
         """What there is now, after dropping what a killed run left (a generation never swapped in)."""
+        from rfmlake.identity.job import MODEL_PATH as IDENTITY_MODEL
         from rfmlake.profiles.indexer import embedded_store
         from rfmlake.segmentation.job import model_store
 
         embedded_store(lake).discard_unactivated()
-        return cls(model_store(lake).current_version())
+        return cls(model_store(lake).current_version(), lake.read_system(*IDENTITY_MODEL))
 
     def restore(self, lake: Lake) -> None:
+        from rfmlake.identity.job import MODEL_PATH as IDENTITY_MODEL
         from rfmlake.profiles.indexer import embedded_store
         from rfmlake.segmentation.job import model_store
 
@@ -149,9 +153,14 @@ class KeptState:
             models = model_store(lake)
             if models.current_version() != self.model_version:
                 models.set_current(self.model_version)
+            if lake.read_system(*IDENTITY_MODEL) != self.identity_model:
+                if self.identity_model is None:
+                    lake.storage.delete_file(lake.system_uri(*IDENTITY_MODEL))
+                else:
+                    lake.write_system(self.identity_model, *IDENTITY_MODEL)
             embedded_store(lake).discard_unactivated()
         except Exception:  # the run's own error is the one to report
-            logging.getLogger(__name__).exception("could not put the segmentation model or profile store back")
+            logging.getLogger(__name__).exception("could not put the models or the profile store back")
 
 
 def _run_stages(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], runs: list[StageRun],

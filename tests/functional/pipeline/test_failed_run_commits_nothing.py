@@ -30,7 +30,9 @@ from rfmlake.settings import load_settings
 pytestmark = pytest.mark.slow
 
 LATER = ("orders/orders-0002-recent.jsonl", "order_items/order_items-manual-corrections.csv")
-VOLATILE = {"_loaded_at", "_load_date", "_file", "ingest_id", "loaded_at", "run_id", "modified"}
+# lineage of when or in which run a row was written (person_since: when the run that made a person ran)
+VOLATILE = {"_loaded_at", "_load_date", "_file", "ingest_id", "loaded_at", "run_id", "modified", "person_since",
+            "changed_at"}
 
 
 class InjectedFailure(Exception):
@@ -68,9 +70,11 @@ def _state(lake: Lake) -> dict[str, Any]:
     """What the lake holds besides its tables that readers use."""
     system = lake.system_dir
     pointer = system / "models" / "segmentation" / "current"
+    identity_model = system / "models" / "identity" / "model.json"
     profiles = system / "profiles"
     return {
         "segmentation model": pointer.read_text() if pointer.exists() else None,
+        "identity model": identity_model.read_bytes() if identity_model.exists() else None,
         "profile generation": (profiles / "CURRENT").read_text(),
         "profile generations": sorted(p.name for p in profiles.glob("*.sqlite")),
     }
@@ -83,7 +87,12 @@ def _exported(lake: Lake) -> list[tuple[str, str, str]]:
                   for r in map(json.loads, path.read_text().splitlines()))
 
 
+JOURNEYS = Path(__file__).resolve().parents[3] / "journeys"  # the repository's example journeys
+
+
 def _run(landing: Path, lake: Lake, overrides: dict[str, Any] | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+    # Every run advances the example journeys, so the journeys stage has sends to fail after.
+    overrides = {"journeys.dir": str(JOURNEYS), **(overrides or {})}
     return run_pipeline(RunContext(landing_dir=landing, lake=lake, settings=load_settings(overrides=overrides)),
                         **kwargs)
 
@@ -140,21 +149,27 @@ def _arm(monkeypatch: pytest.MonkeyPatch, target: str, stage: str,
 
 
 # (stage, the write after which it fails): each stage's first write, or a later one whose effect
-# lives outside the lake's tables (the segmentation model saved before its tables, with a refit; the
-# profile store generation loaded after gold.customer_profile; a delivered activation batch).
+# lives outside the lake's tables (the segmentation and identity models saved before their tables,
+# with a refit; the profile store generation loaded after gold.customer_profile; a delivered
+# activation batch; a committed journey tick).
 CASES = [
     ("ingest_bronze", "rfmlake.lake.tables:Lake._publish"),
     ("conform_silver", "rfmlake.lake.tables:Lake._publish"),
     ("quality_silver", "rfmlake.lake.tables:Lake.write_system"),
+    ("identity", "rfmlake.lake.tables:Lake._publish"),
     ("dbt_build", "rfmlake.lake.tables:Lake._publish"),
     ("segmentation", "rfmlake.lake.tables:Lake._publish"),
     ("customer_value", "rfmlake.lake.tables:Lake._publish"),
+    ("recommendations", "rfmlake.lake.tables:Lake._publish"),
     ("quality_gold", "rfmlake.lake.tables:Lake.write_system"),
     ("profiles", "rfmlake.profiles.indexer:index_version"),  # a new generation built, full or incremental
     ("activate", "rfmlake.activation.engine:_Store.append_journal"),
+    ("journeys", "rfmlake.journeys.store:JourneyStore.commit"),  # a tick committed (its sends recorded)
 ]
 # The cases whose next run is checked too (a whole run each; the kill -9 test checks one more).
-NEXT_RUN = {"profiles", "activate"}
+NEXT_RUN = {"profiles", "activate", "journeys"}
+# Refits that save a model before the stage's tables.
+REFIT = {"segmentation": {"segmentation.refit": True}, "identity": {"identity.refit": True}}
 
 
 def test_every_stage_is_covered() -> None:
@@ -166,8 +181,8 @@ def test_a_stage_failing_after_its_first_write_leaves_the_lake_as_before_the_run
         world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str, target: str) -> None:
     lake = Lake(tmp_path / "lake")
     shutil.copytree(world["first"].root, lake.root)
-    # A refit saves a new segmentation model and moves its `current` pointer before the tables.
-    refit = {"segmentation.refit": True} if stage == "segmentation" else None
+    # A refit saves a new model (segmentation: and moves its `current` pointer) before the tables.
+    refit = REFIT.get(stage)
     tables, state, exported = _tables(lake), _state(lake), _exported(lake)
     runs = {p.name for p in lake.runs_dir.iterdir()}
 
@@ -178,12 +193,14 @@ def test_a_stage_failing_after_its_first_write_leaves_the_lake_as_before_the_run
     assert fired
     if stage == "segmentation":  # the refit had moved the model pointer, the profiles stage loaded a store
         assert fired[0]["segmentation model"] != state["segmentation model"]
+    if stage == "identity":
+        assert fired[0]["identity model"] != state["identity model"]
     if stage == "profiles":
         assert fired[0]["profile generations"] != state["profile generations"]
 
     assert _tables(lake) == tables
     assert _state(lake) == state
-    if stage != "activate":
+    if [s.name for s in PIPELINE].index(stage) < [s.name for s in PIPELINE].index("activate"):
         assert _exported(lake) == exported  # activation did not run
     (failed_run,) = {p.name for p in lake.runs_dir.iterdir()} - runs
     report = json.loads((lake.runs_dir / failed_run / "summary.json").read_text())
