@@ -90,6 +90,7 @@ def build_analytics_lake(root: Path, *, with_value: bool = True) -> Lake:
         "amount_reporting": _dec([o[4] for o in ORDERS]),
         "rate_to_reporting": pa.array([Decimal(o[5]) for o in ORDERS], pa.decimal128(18, 8)),
         "is_rfm_counted": [o[6] for o in ORDERS],
+        "reporting_currency": ["EUR"] * len(ORDERS),
     }))
     lake.write_arrow("silver", "order_items", pa.table({
         "order_id": [i[0] for i in ORDER_ITEMS],

@@ -10,9 +10,12 @@ resolves anything against PyPI (and never installs dbt, great-expectations, Duck
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +84,12 @@ def build_artifacts(out_dir: Path, repo_root: Path = REPO_ROOT) -> BuildArtifact
     shutil.rmtree(wheel_dir, ignore_errors=True)
     wheel_dir.mkdir(parents=True)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(repo_root)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # setuptools builds in the checkout's build/ folder: two builds of one checkout at once (two
+    # deploys, parallel test workers) would trip over each other's files, so they take turns.
+    lock_name = f"rfmlake-wheel-{hashlib.sha256(str(Path(repo_root).resolve()).encode()).hexdigest()[:16]}.lock"
+    with open(Path(tempfile.gettempdir()) / lock_name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
     wheels = sorted(wheel_dir.glob("rfmlake-*.whl"))
     if done.returncode != 0 or len(wheels) != 1:
         raise RfmlakeError(f"building the rfmlake wheel failed ({' '.join(command)}):\n{done.stderr.strip()[-2000:]}")

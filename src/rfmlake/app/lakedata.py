@@ -89,6 +89,17 @@ def columns_of(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
                                       "table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
 
 
+def reporting_currency(con: duckdb.DuckDBPyConnection, configured: str | None) -> str:
+    """The currency gold's amounts are in: the one the last dbt build reported in (gold.fct_orders),
+    else the configured one (settings.reporting_currency), else empty (no orders yet)."""
+    if has_table(con, "gold.fct_orders") and "reporting_currency" in columns_of(con, "gold.fct_orders"):
+        row = con.execute("SELECT reporting_currency FROM gold.fct_orders "
+                          "WHERE reporting_currency IS NOT NULL LIMIT 1").fetchone()
+        if row:
+            return str(row[0])
+    return configured or ""
+
+
 def clv_column(con: duckdb.DuckDBPyConnection) -> str | None:
     if not has_table(con, "gold.customer_value"):
         return None

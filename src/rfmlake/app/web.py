@@ -161,10 +161,14 @@ def create_app(config: AppConfig) -> FastAPI:
         governance.persona(ROLE_PERSONAS[role])
     reader = lakedata.LakeReader(config.lake)
     audit = AuditLog(config.lake)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    def currency(request: Request) -> dict[str, Any]:
+        with reader.cursor() as con:
+            return {"currency": lakedata.reporting_currency(con, config.settings.reporting_currency)}
+
+    # Amounts are in the currency of the lake's last build (chosen from the data unless configured).
+    templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[currency])
     templates.env.filters.update(money=money, percent=percent, number=number, urlpart=lambda s: quote(str(s), safe=""))
-    templates.env.globals.update(title=config.title, currency=config.settings.reporting_currency,
-                                 dimensions=lakedata.DIMENSIONS)
+    templates.env.globals.update(title=config.title, dimensions=lakedata.DIMENSIONS)
 
     app = FastAPI(title=config.title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
@@ -302,17 +306,18 @@ def create_app(config: AppConfig) -> FastAPI:
             dates, series = lakedata.history(con, dimension)
             moves = lakedata.migration(con, dimension)
             as_of = lakedata.latest_as_of(con)
+            currency = lakedata.reporting_currency(con, config.settings.reporting_currency)
         colors = charts.category_colors([r.name for r in table])
         label = lakedata.DIMENSIONS[dimension]
         figures = [
             charts.labelled_hbar_chart("segment-sizes", f"Customers per {label}",
                                        [(r.name, r.customers) for r in table], colors=colors),
-            charts.labelled_hbar_chart("segment-revenue", f"Revenue per {label} ({config.settings.reporting_currency})",
+            charts.labelled_hbar_chart("segment-revenue", f"Revenue per {label} ({currency})",
                                        [(r.name, r.revenue) for r in table], colors=colors, fmt=money),
         ]
         if any(r.clv is not None for r in table):
             figures.append(charts.labelled_hbar_chart(
-                "segment-clv", f"Predicted CLV per {label} ({config.settings.reporting_currency})",
+                "segment-clv", f"Predicted CLV per {label} ({currency})",
                 [(r.name, r.clv or 0.0) for r in table], colors=colors, fmt=money))
         if len(dates) > 1:
             figures.append(charts.line_chart(dates, [charts.Series(name, values) for name, values in series.items()],

@@ -53,8 +53,10 @@ class PlantedEffect:
 
 
 def plant_journey_effect(lake: Lake, landing: str | Path, journey: Journey, *, uplift: float,
-                         base_rate: float = 0.05, seed: int = 7, currency: str = "EUR") -> PlantedEffect:
-    """Write `<landing>/orders/journey-effect-<journey>-<seed>.csv` (see the module docstring)."""
+                         base_rate: float = 0.05, seed: int = 7, currency: str | None = None) -> PlantedEffect:
+    """Write `<landing>/orders/journey-effect-<journey>-<seed>.csv` (see the module docstring). The
+    orders are in `currency`, else in the reporting currency of the lake's last build (so that a
+    single-currency shop stays single-currency), else EUR."""
     if not 0.0 <= base_rate <= 1.0:
         raise RfmlakeError(f"base rate must be between 0 and 1, got {base_rate}")
     if not 0.0 <= base_rate + uplift <= 1.0:
@@ -65,6 +67,11 @@ def plant_journey_effect(lake: Lake, landing: str | Path, journey: Journey, *, u
         raise RfmlakeError(f"the lake at {lake} has no journey entries yet: run the pipeline with the journey "
                            f"{journey.id!r} first (settings journeys.dir)")
     con = duckdb.connect(":memory:")
+    orders = lake.current("gold", "fct_orders")
+    if currency is None and orders is not None:
+        found = con.execute(f"SELECT any_value(reporting_currency) FROM {parquet_scan(orders)}").fetchone()
+        currency = found[0] if found else None
+    currency = currency or "EUR"
     rows = con.execute(
         f"SELECT a.customer_id, a.entry_date, CAST(r.avg_order_value AS DOUBLE) FROM {parquet_scan(assignments)} a "
         f"LEFT JOIN {parquet_scan(rfm)} r USING (customer_id) WHERE a.journey_id = ? "

@@ -146,6 +146,11 @@ def _identity_section(lake: Lake, summary: Any, truth_path: Path | None, notes: 
     if truth_path is None and isinstance(summary, dict) and summary.get("landing"):
         candidate = Path(str(summary["landing"])) / TRUTH_FILE
         truth_path = candidate if candidate.is_file() else None
+        if truth_path is not None and lake.current("gold", "identity_graph") is None:
+            # Found beside the landing, but nothing resolved identities in this lake (a run of selected
+            # stages): nothing to measure. Given with --truth, the missing graph is an error.
+            notes.append(f"identity merges not measured: {candidate} is there, the lake has no gold.identity_graph")
+            truth_path = None
     if stage is None and truth_path is None:
         return None
     section: dict[str, Any] = {"stage": stage.get("summary") if stage else None, "truth_file": None, "merges": None}

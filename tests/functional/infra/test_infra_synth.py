@@ -88,7 +88,10 @@ def test_only_the_roles_that_tokenize_may_read_the_pii_key_secret(synth: Synth) 
                     assert json.dumps(statement["Resource"]).endswith(f':secret:{secret}-??????"]]}}')
                     readers |= {(stack, role["Ref"]) for role in policy["Properties"]["Roles"]}
     compute, serving = synth.platform.compute, synth.platform.serving
+    # Glue (ingest tokenizes PII), the stage function (identity tokenizes customer ids to find their
+    # access-log users) and the profile API (an email lookup is tokenized); no other role.
     assert readers == {(compute.stack_name, compute.get_logical_id(compute.glue_role.node.default_child)),
+                       (compute.stack_name, compute.get_logical_id(compute.stage_function_role.node.default_child)),
                        (serving.stack_name, serving.get_logical_id(serving.api_role.node.default_child))}
 
 
