@@ -80,7 +80,9 @@ def _events_select(lake: Lake) -> tuple[str, str]:
             left join gold.dim_customers as ids on ids.customer_id = ev.customer_id
             left join (select member_id, primary_customer_id from gold.identity_graph
                        where member_kind = 'anonymous_id') as devices
-              on ev.customer_id is null and devices.member_id = ev.anonymous_id
+              -- one equality (a device counts only for events signed in under no customer id): a
+              -- condition on the left side alone made DuckDB fall back to a nested-loop join
+              on devices.member_id = case when ev.customer_id is null then ev.anonymous_id end
             where coalesce(ids.person_customer_id, devices.primary_customer_id) is not null
             group by 1
         ) as e on e.customer_id = c.customer_id"""
