@@ -320,6 +320,12 @@ CASES: tuple[Hostile, ...] = (
             _jsonl({"event_id": "hl-e1", "event_ts": "2026-03-01T00:00:00Z", "event_type": "page_view",
                     "url": "/" + "u" * 3_000_000}),
             Quarantined(1, kept=(("silver.events", "event_id", "hl-e1", "url", "/" + "u" * 3_000_000),))),
+    Hostile("events/too-long-line.jsonl", "a 17 MB line, past the 16 MB a line may have (DuckDB's buffers are "
+            "16 lines long: an unbounded line size asked for gigabytes)",
+            _jsonl({"event_id": "tl-e0", "event_ts": "2026-03-01T00:00:00Z", "event_type": "page_view"},
+                   {"event_id": "tl-e1", "event_ts": "2026-03-01T00:00:00Z", "event_type": "page_view",
+                    "url": "/" + "u" * 17_000_000}),
+            Refused("events/too-long-line.jsonl has a line of 17,000,096 bytes, more than the 16,777,216")),
     Hostile("events/deep.jsonl", "an event with an extra field nested 100,000 levels deep",
             _jsonl({"event_id": "dv-e1", "event_ts": "2026-03-01T00:00:00Z", "event_type": "page_view"},
                    '{"event_id": "dv-e2", "event_ts": "2026-03-01T00:00:00Z", "event_type": "x", "p": '

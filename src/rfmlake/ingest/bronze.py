@@ -26,7 +26,7 @@ import pyarrow as pa
 from rfmlake.contract.entities import ENTITIES
 from rfmlake.contract.landing import LandingFile
 from rfmlake.errors import LandingError
-from rfmlake.ingest.engine import CORRUPT_COLUMN, Engine, RawFile
+from rfmlake.ingest.engine import CORRUPT_COLUMN, MAX_LINE_BYTES, Engine, RawFile
 from rfmlake.ingest.sql import col, file_id, ident, lit, row_hash
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage, StorageError
@@ -164,6 +164,26 @@ class LineEndings:
 _QUOTED = re.compile(r'"[^"]*"')
 
 
+class LongestLine:
+    """The longest run of bytes without a line end (LF or CR) in a file fed chunk by chunk, as far as
+    it matters: a line inside one chunk is shorter than the chunk (_CHUNK < MAX_LINE_BYTES), so only
+    the runs across chunk ends are counted."""
+
+    def __init__(self) -> None:
+        self.run = 0
+        self.longest = 0
+
+    def feed(self, chunk: bytes) -> None:
+        ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        if not ends:
+            self.run += len(chunk)
+            self.longest = max(self.longest, self.run)
+            return
+        self.longest = max(self.longest, self.run + min(ends))
+        self.run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
+        self.longest = max(self.longest, self.run)
+
+
 def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | None = None) -> str:
     """Read the whole file once: its SHA-256, after checking that a text file is valid in its
     encoding everywhere (not only in the first bytes) and ends its lines one way, and that a
@@ -173,12 +193,14 @@ def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | No
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict") if landing_file.format != "parquet" else None
     endings = LineEndings(quoted=landing_file.format == "csv")
+    longest = LongestLine()
     offset = 0
     try:
         with storage.open_input(landing_file.uri) as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
                 if decoder is not None:
+                    longest.feed(chunk)
                     try:
                         endings.feed(decoder.decode(chunk))
                     except UnicodeDecodeError as exc:
@@ -195,6 +217,11 @@ def inspect_file(landing_file: LandingFile, encoding: str, storage: Storage | No
                 except UnicodeDecodeError:
                     raise LandingError(f"landing file {landing_file.relative_path} is not valid {encoding}: it "
                                        "ends inside a multi-byte character") from None
+                if longest.longest > MAX_LINE_BYTES:
+                    raise LandingError(
+                        f"landing file {landing_file.relative_path} has a line of {longest.longest:,} bytes, more "
+                        f"than the {MAX_LINE_BYTES:,} a line may have; split the record, or land the data as "
+                        "Parquet")
                 mixed = endings.mixed()
                 if mixed:
                     raise LandingError(

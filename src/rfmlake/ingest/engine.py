@@ -279,10 +279,14 @@ def _nanosecond_columns(file: LandingFile) -> dict[str, bool]:
     return {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
 def _max_line_size(file: LandingFile) -> int:
-    """No line of the file is too long for DuckDB's reader (its 2 MB default failed the run on a
-    longer JSON or log line, and quarantined a longer CSV record that Spark reads)."""
-    return max(2 * 1024 * 1024, file.size + 1)
+    """Lines up to MAX_LINE_BYTES are read (DuckDB's 2 MB default failed the run on a longer JSON or
+    log line, and quarantined a longer CSV record that Spark reads). Not the file's size: DuckDB
+    reads in buffers of 16 lines' maximum, so a 235 MB file asked for 3.5 GB at once."""
+    return min(max(2 * 1024 * 1024, file.size + 1), MAX_LINE_BYTES)
 
 
 def raw_encoding(file: LandingFile) -> str:
