@@ -194,7 +194,7 @@ class IdentitySettings(_Strict):
     """Identity resolution (rfmlake.identity, docs/identity.md)."""
 
     match_threshold: float = Field(
-        0.99, gt=0.5, lt=1.0,
+        0.9995, gt=0.5, lt=1.0,
         description="probabilistic CRM matches at or above this match probability join two customer records")
     review_threshold: float = Field(
         0.5, gt=0.0, lt=1.0,

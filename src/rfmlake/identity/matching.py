@@ -116,7 +116,7 @@ class CustomerMatcher:
     it up are kept as evidence to review), `min_training_records` (below it the shipped parameters
     are used without training), `seed` (u sampling)."""
 
-    def __init__(self, match_threshold: float = 0.99, review_threshold: float = 0.5,
+    def __init__(self, match_threshold: float = 0.9995, review_threshold: float = 0.5,
                  min_training_records: int = 1_000, seed: int = 42, max_u_pairs: float = 1e6) -> None:
         self.match_threshold = match_threshold
         self.review_threshold = review_threshold
