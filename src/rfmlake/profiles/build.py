@@ -13,12 +13,17 @@ clickstream counts the anonymous visits of the person's devices too.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.storage import Storage
+from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument
 
 PROFILE_TABLE = "customer_profile"
 REQUIRED = ("dim_customers", "customer_rfm")
@@ -201,10 +206,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Columns holding JSON text (DuckDB's to_json), served as the nested values they encode.
+PACKED_COLUMNS: tuple[str, ...] = ("value_json", "customer_ids_json", "recommendations_json")
+_PLAIN_COLUMNS = tuple(name for name in PROFILE_COLUMNS if name not in PACKED_COLUMNS)
+
+
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
-    """A profile row as the JSON document the stores hold and the API returns."""
-    packed = ("value_json", "customer_ids_json", "recommendations_json")
-    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in packed}
+    """A profile row as the JSON document the stores hold and the API returns. The reference for
+    `encode_documents`, which writes the same documents as JSON text without building them."""
+    doc = {name: _jsonable(row.get(name)) for name in _PLAIN_COLUMNS}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
     raw_ids = row.get("customer_ids_json")
@@ -214,3 +224,72 @@ def to_document(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+
+
+# json.dumps(to_document(row), separators=(",", ":")) with a %s per value: the keys in to_document's order.
+_DOCUMENT_TEMPLATE = "{" + ",".join(
+    f"{json.dumps(name)}:%s" for name in (*_PLAIN_COLUMNS, "value", "customer_ids", "recommendations")) + "}"
+# What json.dumps writes for one value inside a document (the same encoder settings).
+_encode_value = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _column_values(column: pa.Array) -> list[Any]:
+    """_jsonable of every value of a column, converted per column by its Arrow type."""
+    kind = column.type
+    values = column.to_pylist()
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) \
+            or pa.types.is_integer(kind):
+        return values
+    if pa.types.is_decimal(kind):
+        return [None if v is None else float(v) for v in values]
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return [None if v is None else v.isoformat() for v in values]
+    return [_jsonable(v) for v in values]
+
+
+def _column_json(column: pa.Array, values: list[Any] | None) -> list[str]:
+    """Each value of a column as json.dumps writes it in a document (`values`: its _column_values,
+    when already made)."""
+    kind = column.type
+    if pa.types.is_boolean(kind) or pa.types.is_integer(kind):
+        # Arrow writes integers and booleans as JSON does, without a Python object per value.
+        return pc.cast(column, pa.string()).fill_null("null").to_pylist()  # type: ignore[no-any-return]
+    if values is None:
+        values = _column_values(column)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return [_NULL if v is None else encode_basestring_ascii(v) for v in values]
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return [_NULL if v is None else f'"{v}"' for v in values]  # isoformat: ASCII, nothing to escape
+    return [_encode_value(v) for v in values]
+
+
+_NULL = "null"
+
+
+def encode_documents(batch: pa.RecordBatch) -> list[ProfileDocument]:
+    """The profile rows of an Arrow batch as store documents: the JSON text of each is
+    json.dumps(to_document(row), separators=(",", ":")), written once per row from values converted
+    per column, with the packed columns' JSON text spliced in as it is (not decoded and encoded
+    again; equal to it once parsed). Columns the batch lacks are null, as in to_document."""
+    rows = batch.num_rows
+    names = set(batch.schema.names)
+
+    def column(name: str) -> pa.Array | None:
+        return batch.column(name) if name in names else None
+
+    values: dict[str, list[Any]] = {}
+    for name in INDEXED_FIELDS:
+        array = column(name)
+        values[name] = [None] * rows if array is None else _column_values(array)
+    texts: list[list[str]] = []
+    for name in _PLAIN_COLUMNS:
+        array = column(name)
+        texts.append([_NULL] * rows if array is None else _column_json(array, values.get(name)))
+    packed = {name: [None] * rows if (array := column(name)) is None else array.to_pylist()
+              for name in PACKED_COLUMNS}
+    customer_ids = texts[_PLAIN_COLUMNS.index("customer_id")]
+    texts.append([raw or _NULL for raw in packed["value_json"]])
+    texts.append([raw or f"[{cid}]" for raw, cid in zip(packed["customer_ids_json"], customer_ids, strict=True)])
+    texts.append([raw or "[]" for raw in packed["recommendations_json"]])
+    documents = map(_DOCUMENT_TEMPLATE.__mod__, zip(*texts, strict=True))
+    return list(map(ProfileDocument._make, zip(*(values[name] for name in INDEXED_FIELDS), documents, strict=True)))

@@ -24,9 +24,9 @@ import duckdb
 from rfmlake.lake import Lake
 from rfmlake.lake.duck import connect_duckdb
 from rfmlake.lake.storage import Storage
-from rfmlake.profiles.build import PROFILE_TABLE, to_document, write_profile_table
+from rfmlake.profiles.build import PROFILE_TABLE, encode_documents, write_profile_table
 from rfmlake.profiles.embedded import EmbeddedProfileStore
-from rfmlake.profiles.store import ProfileStore
+from rfmlake.profiles.store import ProfileDocument, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,10 @@ def _exists(con: duckdb.DuckDBPyConnection, version: str) -> bool:
         return False
 
 
-def _documents(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
+def _documents(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[ProfileDocument]:
     reader = con.cursor().execute(sql).fetch_record_batch(BATCH_ROWS)
     for batch in reader:
-        for row in batch.to_pylist():
-            yield to_document(row)
+        yield from encode_documents(batch)
 
 
 def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[str]:
