@@ -236,15 +236,37 @@ _encode_value = json.JSONEncoder(separators=(",", ":")).encode
 def _column_values(column: pa.Array) -> list[Any]:
     """_jsonable of every value of a column, converted per column by its Arrow type."""
     kind = column.type
+    if pa.types.is_decimal(kind):
+        # float(Decimal) is float(str(Decimal)): the same float from Arrow's text, without a Decimal each
+        return [None if v is None else float(v) for v in pc.cast(column, pa.string()).to_pylist()]
     values = column.to_pylist()
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) \
             or pa.types.is_integer(kind):
         return values
-    if pa.types.is_decimal(kind):
-        return [None if v is None else float(v) for v in values]
     if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
         return [None if v is None else v.isoformat() for v in values]
     return [_jsonable(v) for v in values]
+
+
+# Arrow's text of a microsecond timestamp ("2024-03-01 10:00:00.000000", "+0000" after it when UTC)
+# rewritten as datetime.isoformat writes it: a T, no fraction when it is zero, "+00:00".
+_TIMESTAMP_TEXT = r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.000000|(\.\d{6}))"
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "+00:00"})
+
+
+def _timestamps_json(column: pa.Array) -> list[str] | None:
+    """A naive or UTC microsecond timestamp column as json.dumps writes its isoformat strings,
+    made by Arrow; None for other timestamps (or text not as expected): those go through Python."""
+    kind = column.type
+    if kind.unit != "us" or (kind.tz is not None and kind.tz not in _UTC_ZONES):
+        return None
+    pattern = _TIMESTAMP_TEXT + ("" if kind.tz is None else r"\+0000") + "$"
+    text = pc.cast(column, pa.string())
+    if not pc.all(pc.match_substring_regex(text, pattern)).as_py():
+        return None
+    offset = "" if kind.tz is None else "+00:00"
+    iso = pc.replace_substring_regex(text, pattern, rf'"\1T\2\3{offset}"')
+    return iso.fill_null(_NULL).to_pylist()  # type: ignore[no-any-return]
 
 
 def _column_json(column: pa.Array, values: list[Any] | None) -> list[str]:
@@ -253,12 +275,19 @@ def _column_json(column: pa.Array, values: list[Any] | None) -> list[str]:
     kind = column.type
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind):
         # Arrow writes integers and booleans as JSON does, without a Python object per value.
-        return pc.cast(column, pa.string()).fill_null("null").to_pylist()  # type: ignore[no-any-return]
+        return pc.cast(column, pa.string()).fill_null(_NULL).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_date(kind):  # Arrow's text of a date is its isoformat (YYYY-MM-DD)
+        quoted = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
+        return quoted.fill_null(_NULL).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_timestamp(kind) and values is None and (made := _timestamps_json(column)) is not None:
+        return made
     if values is None:
         values = _column_values(column)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return [_NULL if v is None else encode_basestring_ascii(v) for v in values]
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+    if pa.types.is_decimal(kind):  # always finite: json.dumps writes float.__repr__
+        return [_NULL if v is None else repr(v) for v in values]
+    if pa.types.is_timestamp(kind):
         return [_NULL if v is None else f'"{v}"' for v in values]  # isoformat: ASCII, nothing to escape
     return [_encode_value(v) for v in values]
 
