@@ -48,6 +48,11 @@ CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, count
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _BATCH = 5000
+# A profile document is 1 to 6 KB: on SQLite's default 4 KB pages most spill into overflow pages
+# (WITHOUT ROWID rows keep little of a large row on its leaf); 16 KB pages hold them whole. On the 1M
+# bench: loads twice as fast, reads by customer_id twice as fast, files 30% smaller (8 KB is worse
+# than 4 KB there: two documents rarely fit one page).
+_PAGE_SIZE = 16384
 # Generations written before `update_generation` have no link from a profile to its text row: give
 # each profile one and rebuild the text table from the documents, in SQLite (bounded memory).
 _UPGRADE = """
@@ -144,7 +149,8 @@ class EmbeddedProfileStore:
         tmp = self.root / f".{generation}.{uuid.uuid4().hex}.loading"
         con = sqlite3.connect(tmp)
         try:
-            con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+            # page_size before anything is written (a generation copied by update_generation keeps its base's)
+            con.executescript(f"PRAGMA page_size={_PAGE_SIZE}; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
             count = fill(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('source', ?)", (source,))
             con.commit()
