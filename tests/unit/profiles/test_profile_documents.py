@@ -136,3 +136,12 @@ def test_the_packed_columns_are_spliced_as_they_are():
     assert first.json_text.endswith(f',"value":{value},"customer_ids":["c1","c9"],"recommendations":[]}}')
     assert second.json_text.endswith(',"value":null,"customer_ids":["c2"],"recommendations":[]}')
     _check(batch)
+
+
+@pytest.mark.parametrize("kind", [pa.null(), pa.int32()])
+def test_packed_columns_of_nulls_without_a_text_type(kind):
+    """A version whose packed column holds only nulls may come without a text type (Parquet's null
+    type; DuckDB reads it as integer)."""
+    batch = pa.RecordBatch.from_arrays([pa.array(["c1", "c2"]), pa.nulls(2, kind), pa.nulls(2, kind)],
+                                       ["customer_id", "value_json", "recommendations_json"])
+    _check(batch)
