@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -56,7 +56,7 @@ class ProfileDocument(NamedTuple):
     json_text: str
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> ProfileDocument:
+    def from_dict(cls, doc: dict[str, Any]) -> ProfileDocument:
         return cls(doc["customer_id"], *(doc.get(name) for name in INDEXED_FIELDS[1:]),
                    json_text=json.dumps(doc, separators=(",", ":")))
 
@@ -64,7 +64,7 @@ class ProfileDocument(NamedTuple):
 # The document fields a ProfileDocument carries beside its JSON text, in its order.
 INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-1]
 # What the stores accept: documents the indexer encoded, or plain dicts (tests, the erasure path).
-DocumentInput = ProfileDocument | Mapping[str, Any]
+DocumentInput = ProfileDocument | dict[str, Any]
 
 
 def as_profile_document(doc: DocumentInput) -> ProfileDocument:
