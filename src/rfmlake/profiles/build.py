@@ -13,12 +13,17 @@ clickstream counts the anonymous visits of the person's devices too.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.storage import Storage
+from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument
 
 PROFILE_TABLE = "customer_profile"
 REQUIRED = ("dim_customers", "customer_rfm")
@@ -201,10 +206,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Columns holding JSON text (DuckDB's to_json), served as the nested values they encode.
+PACKED_COLUMNS: tuple[str, ...] = ("value_json", "customer_ids_json", "recommendations_json")
+_PLAIN_COLUMNS = tuple(name for name in PROFILE_COLUMNS if name not in PACKED_COLUMNS)
+
+
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
-    """A profile row as the JSON document the stores hold and the API returns."""
-    packed = ("value_json", "customer_ids_json", "recommendations_json")
-    doc = {name: _jsonable(row.get(name)) for name in PROFILE_COLUMNS if name not in packed}
+    """A profile row as the JSON document the stores hold and the API returns. The reference for
+    `encode_documents`, which writes the same documents as JSON text without building them."""
+    doc = {name: _jsonable(row.get(name)) for name in _PLAIN_COLUMNS}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
     raw_ids = row.get("customer_ids_json")
@@ -214,3 +224,114 @@ def to_document(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+
+
+# The keys of to_document's documents in its order, each as json.dumps writes it with its separator.
+_DOCUMENT_KEYS = tuple(("{" if i == 0 else ",") + json.dumps(name) + ":" for i, name in
+                       enumerate((*_PLAIN_COLUMNS, "value", "customer_ids", "recommendations")))
+# What json.dumps writes for one value inside a document (the same encoder settings).
+_encode_value = json.JSONEncoder(separators=(",", ":")).encode
+_NULL = "null"
+# Text json.dumps writes as it is between quotes: printable ASCII but for the quote and the backslash.
+_NEEDS_ESCAPE = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
+
+
+def _column_values(column: pa.Array) -> list[Any]:
+    """_jsonable of every value of a column, converted per column by its Arrow type."""
+    kind = column.type
+    if pa.types.is_decimal(kind):
+        # float(Decimal) is float(str(Decimal)): the same float from Arrow's text, without a Decimal each
+        return [None if v is None else float(v) for v in pc.cast(column, pa.string()).to_pylist()]
+    values = column.to_pylist()
+    if _is_text(kind) or pa.types.is_boolean(kind) or pa.types.is_integer(kind):
+        return values
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return [None if v is None else v.isoformat() for v in values]
+    return [_jsonable(v) for v in values]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _utf8(text: pa.Array) -> pa.Array:
+    """Text as Arrow's `string`, the one type the joins take together (a batch's text is far below its 2 GB)."""
+    return text.cast(pa.string()) if pa.types.is_large_string(text.type) else text
+
+
+# Arrow's text of a microsecond timestamp ("2024-03-01 10:00:00.000000", "+0000" after it when UTC)
+# rewritten as datetime.isoformat writes it: a T, no fraction when it is zero, "+00:00".
+_TIMESTAMP_TEXT = r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.000000|(\.\d{6}))"
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "+00:00"})
+
+
+def _timestamps_json(column: pa.Array) -> pa.Array | None:
+    """A naive or UTC microsecond timestamp column as json.dumps writes its isoformat strings,
+    made by Arrow; None for other timestamps (or text not as expected): those go through Python."""
+    kind = column.type
+    if kind.unit != "us" or (kind.tz is not None and kind.tz not in _UTC_ZONES):
+        return None
+    pattern = _TIMESTAMP_TEXT + ("" if kind.tz is None else r"\+0000") + "$"
+    text = pc.cast(column, pa.string())
+    if not pc.all(pc.match_substring_regex(text, pattern)).as_py():
+        return None
+    offset = "" if kind.tz is None else "+00:00"
+    return pc.replace_substring_regex(text, pattern, rf'"\1T\2\3{offset}"')
+
+
+def _column_json(column: pa.Array) -> pa.Array:
+    """Each value of a column as json.dumps writes it in a document (null stays null). Arrow writes
+    it where its text is JSON's; Python (_column_values, then the encoder) otherwise."""
+    kind = column.type
+    if pa.types.is_boolean(kind) or pa.types.is_integer(kind):
+        return pc.cast(column, pa.string())
+    if pa.types.is_date(kind):  # Arrow's text of a date is its isoformat (YYYY-MM-DD)
+        return _quoted(pc.cast(column, pa.string()))
+    if pa.types.is_timestamp(kind) and (made := _timestamps_json(column)) is not None:
+        return made
+    if _is_text(kind) and not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
+        return _quoted(_utf8(column))  # nothing to escape
+    values = _column_values(column)
+    if _is_text(kind):
+        texts = [None if v is None else encode_basestring_ascii(v) for v in values]
+    elif pa.types.is_decimal(kind):  # always finite: json.dumps writes float.__repr__
+        texts = [None if v is None else repr(v) for v in values]
+    elif pa.types.is_timestamp(kind):
+        texts = [None if v is None else f'"{v}"' for v in values]  # isoformat: ASCII, nothing to escape
+    else:
+        texts = [None if v is None else _encode_value(v) for v in values]
+    return pa.array(texts, pa.string())
+
+
+def encode_documents(batch: pa.RecordBatch) -> list[ProfileDocument]:
+    """The profile rows of an Arrow batch as store documents: the JSON text of each is
+    json.dumps(to_document(row), separators=(",", ":")), assembled by Arrow from each column's
+    values written as JSON, with the packed columns' JSON text spliced in as it is (not decoded and
+    encoded again; equal to it once parsed). Columns the batch lacks are null, as in to_document."""
+    rows = batch.num_rows
+    names = set(batch.schema.names)
+    nothing = pa.nulls(rows, pa.string())
+
+    def column(name: str) -> pa.Array:
+        return batch.column(name) if name in names else nothing
+
+    texts = [pc.fill_null(_column_json(column(name)), _NULL) for name in _PLAIN_COLUMNS]
+
+    def packed(name: str, default: pa.Array | str) -> pa.Array:
+        raw = column(name)
+        if not _is_text(raw.type):  # e.g. only nulls, written without a type: to_document's way, value by value
+            raw = pa.array([_encode_value(json.loads(v)) if v else None for v in raw.to_pylist()], pa.string())
+        raw = _utf8(raw)
+        return pc.if_else(pc.fill_null(pc.not_equal(raw, ""), False), raw, default)  # to_document: `if raw`
+
+    customer_ids = pc.binary_join_element_wise("[", texts[_PLAIN_COLUMNS.index("customer_id")], "]", "")
+    texts += [packed("value_json", _NULL), packed("customer_ids_json", customer_ids),
+              packed("recommendations_json", "[]")]
+    parts = [part for key, text in zip(_DOCUMENT_KEYS, texts, strict=True) for part in (key, text)]
+    documents = pc.binary_join_element_wise(*parts, "}", "").to_pylist()
+    values = [[None] * rows if name not in names else _column_values(batch.column(name)) for name in INDEXED_FIELDS]
+    return list(map(ProfileDocument._make, zip(*values, documents, strict=True)))

@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from rfmlake.profiles.store import (
+    DocumentInput,
     InvalidQueryError,
+    ProfileDocument,
     ProfilePage,
     ProfileQuery,
     ProfileStoreError,
     SegmentCount,
+    as_profile_document,
     page_from,
     stale_generations,
 )
@@ -45,6 +48,11 @@ CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, count
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _BATCH = 5000
+# A profile document is 1 to 6 KB: on SQLite's default 4 KB pages most spill into overflow pages
+# (WITHOUT ROWID rows keep little of a large row on its leaf); 16 KB pages hold them whole. On the 1M
+# bench: loads twice as fast, reads by customer_id twice as fast, files 30% smaller (8 KB is worse
+# than 4 KB there: two documents rarely fit one page).
+_PAGE_SIZE = 16384
 # Generations written before `update_generation` have no link from a profile to its text row: give
 # each profile one and rebuild the text table from the documents, in SQLite (bounded memory).
 _UPGRADE = """
@@ -96,7 +104,7 @@ class EmbeddedProfileStore:
     def _path(self, generation: str) -> Path:
         return self.root / f"{check_generation(generation)}.sqlite"
 
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+    def load_generation(self, documents: Iterable[DocumentInput], generation: str, source: str | None = None) -> int:
         def fill(con: sqlite3.Connection) -> int:
             con.executescript(_SCHEMA)
             count = self._upsert(con, documents, 0, replace=False)
@@ -105,7 +113,7 @@ class EmbeddedProfileStore:
 
         return self._build(generation, fill, source)
 
-    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+    def update_generation(self, upserts: Iterable[DocumentInput], deletes: Iterable[str], generation: str,
                           source: str | None = None) -> int:
         """A new generation: a copy of the active one (SQLite's backup API, page by page) with the
         documents in `upserts` written and the customer ids in `deletes` removed. Returns the number
@@ -141,7 +149,8 @@ class EmbeddedProfileStore:
         tmp = self.root / f".{generation}.{uuid.uuid4().hex}.loading"
         con = sqlite3.connect(tmp)
         try:
-            con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+            # page_size before anything is written (a generation copied by update_generation keeps its base's)
+            con.executescript(f"PRAGMA page_size={_PAGE_SIZE}; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
             count = fill(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('source', ?)", (source,))
             con.commit()
@@ -155,12 +164,12 @@ class EmbeddedProfileStore:
         os.replace(tmp, final)
         return count
 
-    def _upsert(self, con: sqlite3.Connection, documents: Iterable[dict[str, Any]], next_rowid: int, *,
+    def _upsert(self, con: sqlite3.Connection, documents: Iterable[DocumentInput], next_rowid: int, *,
                 replace: bool) -> int:
         count = 0
-        batch: list[dict[str, Any]] = []
+        batch: list[ProfileDocument] = []
         for doc in documents:
-            batch.append(doc)
+            batch.append(as_profile_document(doc))
             if len(batch) >= _BATCH:
                 count += self._insert(con, batch, next_rowid + count, replace)
                 batch = []
@@ -178,18 +187,17 @@ class EmbeddedProfileStore:
         return con.total_changes - before
 
     @staticmethod
-    def _insert(con: sqlite3.Connection, docs: list[dict[str, Any]], first_rowid: int, replace: bool) -> int:
+    def _insert(con: sqlite3.Connection, docs: list[ProfileDocument], first_rowid: int, replace: bool) -> int:
         if not docs:
             return 0
         if replace:  # an update: a document already held replaces the old one (and its text row)
-            EmbeddedProfileStore._delete(con, [d["customer_id"] for d in docs])
+            EmbeddedProfileStore._delete(con, [d.customer_id for d in docs])
         rowids = range(first_rowid + 1, first_rowid + 1 + len(docs))
         try:
             con.executemany(
                 "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(d["customer_id"], rowid, d.get("email_token"), d.get("rfm_segment"), d.get("cluster_label"),
-                  d.get("r_score"), d.get("f_score"), d.get("m_score"), d.get("recency_days"),
-                  d.get("frequency"), d.get("monetary"), json.dumps(d, separators=(",", ":")))
+                [(d.customer_id, rowid, d.email_token, d.rfm_segment, d.cluster_label, d.r_score, d.f_score,
+                  d.m_score, d.recency_days, d.frequency, d.monetary, d.json_text)
                  for d, rowid in zip(docs, rowids, strict=True)],
             )
         except sqlite3.IntegrityError:
@@ -197,8 +205,8 @@ class EmbeddedProfileStore:
         con.executemany(
             "INSERT INTO profiles_text(rowid, customer_id, city, country_code, rfm_segment, cluster_label) "
             "VALUES (?,?,?,?,?,?)",
-            [(rowid, d["customer_id"], d.get("city"), d.get("country_code"), d.get("rfm_segment"),
-              d.get("cluster_label")) for d, rowid in zip(docs, rowids, strict=True)],
+            [(rowid, d.customer_id, d.city, d.country_code, d.rfm_segment, d.cluster_label)
+             for d, rowid in zip(docs, rowids, strict=True)],
         )
         return len(docs)
 

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from rfmlake.profiles.embedded import check_generation
 from rfmlake.profiles.store import (
+    DocumentInput,
     ProfilePage,
     ProfileQuery,
     ProfileStoreError,
     SegmentCount,
+    as_profile_document,
     page_from,
     stale_generations,
 )
@@ -127,9 +129,10 @@ class OpenSearchProfileStore:
             },
         }
 
-    def _actions(self, index: str, documents: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for doc in documents:
-            yield {"_op_type": "index", "_index": index, "_id": doc["customer_id"], "_source": doc}
+    def _actions(self, index: str, documents: Iterable[DocumentInput]) -> Iterator[dict[str, Any]]:
+        for doc in map(as_profile_document, documents):
+            # The JSON text as the bulk line: opensearch-py's serializer passes a str through as is.
+            yield {"_op_type": "index", "_index": index, "_id": doc.customer_id, "_source": doc.json_text}
 
     def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> int:
         """Stream `actions` in bulk requests of BULK_DOCUMENTS documents (at most BULK_BYTES each)."""
@@ -155,14 +158,14 @@ class OpenSearchProfileStore:
         self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
         self.client.indices.refresh(index=index)
 
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+    def load_generation(self, documents: Iterable[DocumentInput], generation: str, source: str | None = None) -> int:
         index = self.index_name(generation)
         self._create(index, source)
         count = self._bulk(index, self._actions(index, documents))
         self._open(index)
         return count
 
-    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+    def update_generation(self, upserts: Iterable[DocumentInput], deletes: Iterable[str], generation: str,
                           source: str | None = None) -> int:
         """A new index: the active one copied inside the cluster (`_reindex`), then the changes
         streamed in bulk requests. The client sends only the changes; the copy costs the cluster."""

@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from rfmlake.errors import RfmlakeError
 
@@ -30,6 +30,45 @@ class ProfileStoreError(RfmlakeError):
 
 class InvalidQueryError(RfmlakeError):
     """A query parameter is invalid (unknown range field, bad cursor, page size)."""
+
+
+class ProfileDocument(NamedTuple):
+    """A profile document as the stores write it: the fields they index or key on, and the whole
+    document as JSON text, encoded once (by the indexer straight from the profile table's Arrow
+    batches, rfmlake.profiles.build.encode_documents; from a dict by `from_dict`). A store writes
+    `json_text` as it is: the SQLite `doc` column, the OpenSearch bulk `_source`.
+
+    A NamedTuple rather than a dataclass: the indexer makes one per profile, and building a tuple
+    costs a fraction of a dataclass's __init__."""
+
+    customer_id: str
+    email_token: str | None
+    city: str | None
+    country_code: str | None
+    rfm_segment: str | None
+    cluster_label: str | None
+    r_score: int | None
+    f_score: int | None
+    m_score: int | None
+    recency_days: int | None
+    frequency: int | None
+    monetary: float | None
+    json_text: str
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ProfileDocument:
+        return cls(doc["customer_id"], *(doc.get(name) for name in INDEXED_FIELDS[1:]),
+                   json_text=json.dumps(doc, separators=(",", ":")))
+
+
+# The document fields a ProfileDocument carries beside its JSON text, in its order.
+INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-1]
+# What the stores accept: documents the indexer encoded, or plain dicts (tests, the erasure path).
+DocumentInput = ProfileDocument | dict[str, Any]
+
+
+def as_profile_document(doc: DocumentInput) -> ProfileDocument:
+    return doc if isinstance(doc, ProfileDocument) else ProfileDocument.from_dict(doc)
 
 
 @dataclass(frozen=True)
@@ -99,12 +138,12 @@ def page_from(rows: list[dict[str, Any]], limit: int) -> ProfilePage:
 
 @runtime_checkable
 class ProfileStore(Protocol):
-    def load_generation(self, documents: Iterable[dict[str, Any]], generation: str, source: str | None = None) -> int:
+    def load_generation(self, documents: Iterable[DocumentInput], generation: str, source: str | None = None) -> int:
         """Write every document into a new, not yet visible generation; returns the count. `source`
         (the table version the documents come from) is recorded with it."""
         ...
 
-    def update_generation(self, upserts: Iterable[dict[str, Any]], deletes: Iterable[str], generation: str,
+    def update_generation(self, upserts: Iterable[DocumentInput], deletes: Iterable[str], generation: str,
                           source: str | None = None) -> int:
         """A new, not yet visible generation: the active one with `upserts` written (replacing
         documents of the same customer_id) and the customers in `deletes` removed; returns the

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rfmlake.profiles.opensearch import PROFILE_MAPPINGS, OpenSearchProfileStore
-from rfmlake.profiles.store import ProfileQuery, ProfileStoreError, encode_cursor
+from rfmlake.profiles.store import ProfileDocument, ProfileQuery, ProfileStoreError, encode_cursor
 
 
 def test_load_and_swap_send_exact_requests(fake_opensearch, os_client_factory, documents):
@@ -48,6 +48,26 @@ def test_first_load_requests(fake_opensearch, os_client_factory, documents):
         {"index": {"_index": "p-g1", "_id": "c0001"}}, documents[1]]
     assert settings == ("PUT", "/p-g1/_settings", {"index": {"refresh_interval": "1s"}})
     assert refresh == ("POST", "/p-g1/_refresh", None)
+
+
+def test_encoded_documents_are_sent_as_their_json_text(fake_opensearch, os_client_factory, documents):
+    """The indexer's documents carry their JSON text: it is the bulk line as it is, never serialised
+    again (spaces and escapes the client's serializer would not write stay)."""
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    first = ProfileDocument.from_dict({**documents[0], "city": "Zürich"})
+    first = first._replace(json_text=first.json_text.replace(',"', ', "'))
+    second = ProfileDocument.from_dict(documents[1])
+    store.load_generation([first, second], "g1")
+    store.activate("g1")
+    store.update_generation([second._replace(json_text=second.json_text.replace("Paris", "Lyon"))], ["c0000"], "g2")
+    bulks = [body for _, url, body in fake_opensearch.requests if url == "/_bulk"]
+    actions, sources = bulks[0].strip("\n").split("\n")[::2], bulks[0].strip("\n").split("\n")[1::2]
+    assert [json.loads(a) for a in actions] == [{"index": {"_index": "p-g1", "_id": "c0000"}},
+                                                {"index": {"_index": "p-g1", "_id": "c0001"}}]
+    assert sources == [first.json_text, second.json_text]
+    assert ', "city":"Z\\u00fcrich"' in bulks[0]
+    assert bulks[-1].strip("\n").split("\n")[1] == second.json_text.replace("Paris", "Lyon")
+    assert fake_opensearch.indices["p-g2"]["c0001"]["city"] == "Lyon" and "c0000" not in fake_opensearch.indices["p-g2"]
 
 
 def test_search_body(fake_opensearch, os_client_factory):
