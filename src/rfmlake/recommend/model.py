@@ -142,6 +142,18 @@ def _count_of(values: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(unique[found] == query, counts[found], 0)
 
 
+def _best_first(row: np.ndarray, score: np.ndarray, item: np.ndarray) -> np.ndarray:
+    """The order by row, score descending, then item: the same as np.lexsort((item, -score, row)),
+    in about half the time, by sorting (row, the score's rank) as one integer key."""
+    by_score = np.argsort(-score)  # equal scores share a rank, so their order here does not matter
+    ordered = score[by_score]
+    steps = np.zeros(len(score), dtype=np.int64)
+    steps[1:] = ordered[1:] != ordered[:-1]
+    rank = np.empty(len(score), dtype=np.int64)
+    rank[by_score] = np.cumsum(steps)
+    return np.lexsort((item, row.astype(np.int64) * max(1, len(score)) + rank))
+
+
 def _pad(items: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Ranked lists as one matrix each of items (-1 past a list's end) and scores."""
     width = max((len(i) for i in items), default=0)
@@ -499,7 +511,7 @@ class ItemSimilarityRecommender(_Recommender):
         batch_row, item, score = self._scores(rows, pool, n * 4)
         keep = score > 0
         row, item, score = rows[batch_row[keep]], item[keep], score[keep]
-        order = np.lexsort((item, -score, row))
+        order = _best_first(row, score, item)
         row, item, score = row[order], item[order], score[order]
         category = self.catalogue_.category_code[item].astype(np.int64)
         within = _rank_within(row.astype(np.int64) * len(self.catalogue_.categories) + category,
