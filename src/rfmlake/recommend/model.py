@@ -240,7 +240,7 @@ class _Recommender:
                        chosen.score[first[pick_owner] + pick_slot])
         short = np.flatnonzero(counts < n)
         by_name = {name: i for i, name in enumerate(names)}
-        list_of = np.array([by_name.get(segment_of.get(customer_ids[i]), by_name[None])  # type: ignore[arg-type]
+        list_of = np.array([by_name.get(segment_of.get(customer_ids[i]), by_name[None])
                             for i in short], dtype=np.int64)
         fills = self._fill_from_lists(short, counts[short], list_of, n, rows, list_items, picks)
         owner = np.concatenate([picks.owner, fills.owner])
