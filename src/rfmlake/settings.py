@@ -115,6 +115,9 @@ class RecommendationSettings(_Strict):
     test_days: int = Field(90, ge=7, le=3650, description="days before as_of held out by the offline evaluation "
                            "(at most a third of the history)")
     bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="resamples of the evaluation's interval")
+    evaluate_every_days: int = Field(
+        7, ge=0, le=3650, description="run the offline evaluation when as_of is at least this many days after the "
+        "last evaluation with the same parameters (else the report carries that one); 0 or 1 = every run")
     random_state: int = 42
     personalize: PersonalizeSettings = PersonalizeSettings()
 

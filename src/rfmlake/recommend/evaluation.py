@@ -18,21 +18,32 @@ from rfmlake.recommend.model import PURCHASE, ItemSimilarityRecommender, Popular
 METRICS = ("precision", "recall", "ndcg")
 
 
-def ranking_metrics(recommended: pd.DataFrame, relevant: Mapping[str, set[str]], k: int) -> pd.DataFrame:
-    """Per customer of `relevant` (customer_id -> products bought in the test period): precision@k,
-    recall@k and NDCG@k (binary relevance) of `recommended` (customer_id, rank, product_id). A
-    customer with no recommendation scores 0."""
-    top = recommended[recommended["rank"] <= k]
-    lists = top.sort_values(["customer_id", "rank"]).groupby("customer_id")["product_id"].agg(list).to_dict()
+def ranking_metrics(recommended: pd.DataFrame, relevant: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per customer of `relevant` (distinct customer_id, product_id pairs: products bought in the test
+    period): precision@k, recall@k and NDCG@k (binary relevance) of `recommended` (customer_id, rank,
+    product_id), indexed by customer in sorted order. A customer with no recommendation scores 0."""
+    customers, owner = np.unique(relevant["customer_id"].to_numpy(dtype=object), return_inverse=True)
+    wanted = np.bincount(owner, minlength=len(customers))
+    products = pd.Index(pd.unique(relevant["product_id"]))
+    relevant_keys = owner.astype(np.int64) * len(products) + products.get_indexer(relevant["product_id"])
+    top = recommended[recommended["rank"] <= k].sort_values(["customer_id", "rank"], kind="stable")
+    position = top.groupby("customer_id", sort=False).cumcount().to_numpy()  # each list's first k count
+    top_owner = pd.Index(customers).get_indexer(top["customer_id"])
+    top_product = products.get_indexer(top["product_id"])
+    hit = (top_owner >= 0) & (top_product >= 0) & (position < k)
+    hit &= np.isin(top_owner.astype(np.int64) * len(products) + top_product, relevant_keys)
+    hits = np.zeros((len(customers), k), dtype=bool)
+    hits[top_owner[hit], position[hit]] = True
+    n_hits = hits.sum(axis=1)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    rows = []
-    for customer, wanted in relevant.items():
-        hits = np.array([item in wanted for item in lists.get(customer, [])[:k]], dtype=bool)
-        n_hits = int(hits.sum())
-        dcg = float(discounts[: len(hits)][hits].sum())
-        ideal = float(discounts[: min(k, len(wanted))].sum())
-        rows.append((customer, n_hits / k, n_hits / len(wanted), dcg / ideal if ideal else 0.0))
-    return pd.DataFrame(rows, columns=["customer_id", *METRICS]).set_index("customer_id")
+    # DCG summed per distinct hit pattern, as numpy sums one customer's gains (bit for bit)
+    patterns, pattern_of = np.unique(hits, axis=0, return_inverse=True)
+    dcg = np.array([float(discounts[p].sum()) for p in patterns], dtype=np.float64)[pattern_of.ravel()] \
+        if len(customers) else np.zeros(0)
+    ideal = np.array([float(discounts[:j].sum()) for j in range(k + 1)])[np.minimum(k, wanted)]
+    ndcg = np.divide(dcg, ideal, out=np.zeros(len(customers)), where=ideal > 0)
+    return pd.DataFrame({"precision": n_hits / k, "recall": n_hits / np.maximum(wanted, 1), "ndcg": ndcg},
+                        index=pd.Index(customers, name="customer_id"))[list(METRICS)]
 
 
 def bootstrap_difference(model: np.ndarray, baseline: np.ndarray, samples: int, seed: int,
@@ -76,31 +87,24 @@ def evaluate_time_split(
     train = split.train(interactions)
     test = split.test(interactions)
     test = test[test["kind"] == PURCHASE]
-    bought_before = train[train["kind"] == PURCHASE].groupby("customer_id")["product_id"].agg(set).to_dict()
-    known = set(train["customer_id"].unique())
-    relevant: dict[str, set[str]] = {}
-    for customer, items in test.groupby("customer_id")["product_id"]:
-        if customer not in known:
-            continue
-        new = set(items) - bought_before.get(customer, set())
-        if new:
-            relevant[str(customer)] = new
+    known = pd.Index(train["customer_id"].unique())
+    relevant = _new_purchases(train[train["kind"] == PURCHASE], test[test["customer_id"].isin(known)])
     report: dict[str, Any] = {
         "split_date": split.split_date.isoformat(), "end_date": split.end_date.isoformat(), "k": k,
         "train_interactions": len(train), "test_purchases": len(test),
-        "test_buyers": int(test["customer_id"].nunique()), "customers": len(relevant),
-        "cold_test_buyers": int(len(set(test["customer_id"].unique()) - known)),
+        "test_buyers": int(test["customer_id"].nunique()), "customers": int(relevant["customer_id"].nunique()),
+        "cold_test_buyers": int((~pd.Index(test["customer_id"].unique()).isin(known)).sum()),
         "bootstrap_samples": bootstrap_samples, "confidence_level": 0.95,
     }
-    if not relevant or train.empty:
+    if relevant.empty or train.empty:
         report["skipped"] = ("no customer both had history before the split and bought a new product after it"
                              if train.size else "no interaction before the split")
         return report
-    customers = sorted(relevant)
+    customers = list(np.unique(relevant["customer_id"].to_numpy(dtype=object)))
     model = make_model().fit(train, products, segments_at_split)
     baseline = PopularityRecommender(depth=model.depth).fit(train, products)
     scored = {"model": model.recommend(customers, k), "baseline": baseline.recommend(customers, k)}
-    per_customer = {name: ranking_metrics(recs, relevant, k).loc[customers] for name, recs in scored.items()}
+    per_customer = {name: ranking_metrics(recs, relevant, k) for name, recs in scored.items()}
     catalogue = len(model.catalogue_.ids)
     results: dict[str, Any] = {}
     for metric in METRICS:
@@ -116,3 +120,14 @@ def evaluate_time_split(
     report["model_beats_baseline"] = {metric: results[f"{metric}@{k}"]["ci_low"] > 0 for metric in METRICS}
     report["model_sources"] = {str(k_): int(v) for k_, v in scored["model"]["source"].value_counts().items()}
     return report
+
+
+def _new_purchases(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (customer_id, product_id) pairs bought `after` that the customer had not bought `before`."""
+    pairs = after[["customer_id", "product_id"]].dropna().drop_duplicates()
+    both = pd.concat([pairs, before[["customer_id", "product_id"]].dropna()], ignore_index=True)
+    customer = pd.factorize(both["customer_id"])[0].astype(np.int64)
+    product = pd.factorize(both["product_id"])[0].astype(np.int64)
+    key = customer * (int(product.max()) + 1 if len(product) else 1) + product
+    seen = np.isin(key[: len(pairs)], key[len(pairs):])
+    return pairs[~seen].reset_index(drop=True)

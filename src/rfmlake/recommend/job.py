@@ -1,6 +1,7 @@
 """The recommendations stage: interactions from the lake -> offline evaluation on a time split
-(against the popularity baseline) -> the model fitted on all history -> gold.product_recommendations,
-and the report (recommendations_report.json) in the run folder, which `rfmlake report` shows."""
+(against the popularity baseline; at most every `evaluate_every_days`, carried from the last
+successful run in between) -> the model fitted on all history -> gold.product_recommendations, and
+the report (recommendations_report.json) in the run folder, which `rfmlake report` shows."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
 from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
 from rfmlake.recommend.model import ItemSimilarityRecommender
+from rfmlake.reporting.quality import run_succeeded
 from rfmlake.settings import RecommendationSettings
 
 OUTPUT_TABLE = "product_recommendations"
@@ -124,9 +126,70 @@ def make_model(settings: RecommendationSettings) -> ItemSimilarityRecommender:
 
 
 def model_version(settings: RecommendationSettings, as_of: date | None) -> str:
-    params = settings.model_dump(exclude={"personalize", "bootstrap_samples", "test_days"})
+    params = settings.model_dump(exclude={"personalize", "bootstrap_samples", "test_days", "evaluate_every_days"})
     raw = json.dumps({"params": params, "as_of": str(as_of)}, sort_keys=True)
     return "rec-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def evaluation_parameters(settings: RecommendationSettings) -> dict[str, Any]:
+    """The settings an evaluation depends on (as the report records them): all but Personalize's and
+    the schedule's."""
+    return json.loads(json.dumps(settings.model_dump(exclude={"personalize", "evaluate_every_days"}), default=str))
+
+
+@dataclass(frozen=True)
+class EarlierEvaluation:
+    """The offline evaluation a run may carry instead of evaluating: the run that computed it and its as_of."""
+
+    evaluation: dict[str, Any]
+    run_id: str
+    as_of_date: date
+
+    def origin(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "as_of_date": self.as_of_date.isoformat()}
+
+
+def earlier_evaluation(ctx: RunContext) -> EarlierEvaluation | None:
+    """The evaluation in the report of the latest successful earlier run that ran this stage (a
+    failed run's report is never used: a failed run commits nothing), when it has metrics and was
+    made with this run's evaluation parameters; traced back to the run that computed it when that
+    report carried it too. None when there is no such run (or the lake keeps no local run folders)."""
+    runs_dir = ctx.lake.runs_dir if ctx.lake.is_local else None
+    if runs_dir is None or not runs_dir.is_dir():
+        return None
+    for run_dir in sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name != ctx.run_id), reverse=True):
+        path = run_dir / REPORT_FILE
+        if not path.is_file() or not run_succeeded(run_dir):
+            continue
+        try:
+            report = json.loads(path.read_text())
+        except ValueError:
+            return None
+        evaluation = report.get("evaluation") if isinstance(report, dict) else None
+        parameters = dict(report.get("parameters") or {}) if isinstance(report, dict) else {}
+        parameters.pop("evaluate_every_days", None)
+        if not isinstance(evaluation, dict) or "metrics" not in evaluation \
+                or parameters != evaluation_parameters(ctx.settings.recommendations):
+            return None
+        origin = report.get("evaluation_from") or {"run_id": run_dir.name, "as_of_date": report.get("as_of_date")}
+        try:
+            return EarlierEvaluation(evaluation, str(origin["run_id"]), date.fromisoformat(str(origin["as_of_date"])))
+        except (KeyError, ValueError):
+            return None
+    return None
+
+
+def carried_evaluation(ctx: RunContext, as_of: date) -> EarlierEvaluation | None:
+    """The earlier evaluation this run carries instead of evaluating: one made with the same
+    parameters at an as_of fewer than `evaluate_every_days` days before this run's (not after it).
+    None, so the run evaluates, on `rfmlake run --full` and with evaluate_every_days 0 or 1."""
+    every = ctx.settings.recommendations.evaluate_every_days
+    if ctx.full or every <= 1:
+        return None
+    earlier = earlier_evaluation(ctx)
+    if earlier is None or not 0 <= (as_of - earlier.as_of_date).days < every:
+        return None
+    return earlier
 
 
 def time_split(interactions: pd.DataFrame, as_of: date, test_days: int) -> TimeSplit | None:
@@ -191,6 +254,13 @@ def run_recommendations(ctx: RunContext) -> dict[str, Any]:
         report["evaluation"] = None
         report["notes"].append(f"offline evaluation skipped: the history allows a test period of under "
                                f"{MIN_TEST_DAYS} days")
+    elif (carried := carried_evaluation(ctx, inputs.as_of)) is not None:
+        report["evaluation"] = carried.evaluation
+        report["evaluation_from"] = carried.origin()
+        report["notes"].append(
+            f"offline evaluation carried from run {carried.run_id} (as_of {carried.as_of_date}, same parameters): "
+            f"evaluated again once as_of is {settings.evaluate_every_days} days after it "
+            "(recommendations.evaluate_every_days), or on `rfmlake run --full`")
     else:
         evaluation = evaluate_time_split(
             inputs.interactions, inputs.products, split, lambda: make_model(settings),
@@ -254,7 +324,8 @@ def _write_report(ctx: RunContext, report: dict[str, Any]) -> None:
 
 def stage_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The stage's line in the run summary: the headline numbers, not the whole evaluation."""
-    keys = ("status", "model_version", "customers", "rows", "coverage", "personalize", "notes", "skipped")
+    keys = ("status", "model_version", "customers", "rows", "coverage", "personalize", "evaluation_from", "notes",
+            "skipped")
     summary = {key: report[key] for key in keys if key in report}
     evaluation = report.get("evaluation") or {}
     if "metrics" in evaluation:

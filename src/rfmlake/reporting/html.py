@@ -322,6 +322,11 @@ def _recommendations_section(recs: dict[str, Any] | None) -> str:
             f'history left out). Difference = model - baseline, with its '
             f'{_share(evaluation.get("confidence_level"))} interval from {_num(evaluation.get("bootstrap_samples"))} '
             'bootstrap resamples of the customers.</p>')
+        origin = recs.get("evaluation_from") or {}
+        if origin:
+            parts.append(f'<p class="muted">Evaluated by run <code>{_e(origin.get("run_id"))}</code> (as_of '
+                         f'{_e(origin.get("as_of_date"))}) and carried by this run: the same parameters, within '
+                         'recommendations.evaluate_every_days of it.</p>')
         names = [name for name in metrics if name != "coverage"]
         parts.append(bar_chart(
             names, [Series("model", [metrics[n]["model"] for n in names]),

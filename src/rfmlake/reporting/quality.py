@@ -255,7 +255,7 @@ def _recommendations_section(report: Any) -> dict[str, Any] | None:
     if not isinstance(report, dict):
         return None
     keys = ("status", "skipped", "model_version", "as_of_date", "parameters", "interactions", "products",
-            "customers", "rows", "coverage", "customers_by_source", "evaluation", "notes")
+            "customers", "rows", "coverage", "customers_by_source", "evaluation", "evaluation_from", "notes")
     return {k: report.get(k) for k in keys}
 
 

@@ -1,39 +1,19 @@
 """The recommendations stage on a seeded generated landing (20,000 order lines, the generator's
 planted category and brand affinities): the model beats the popularity baseline on the time split by
 an interval above zero, every customer gets a list that leaves out what they bought, and the report,
-the journeys' function and the run summary show it."""
+the journeys' function and the run summary show it. The run is the `run` fixture (conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from rfmlake.generate import generate_landing
-from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
-from rfmlake.pipeline.context import RunContext
-from rfmlake.pipeline.definition import PIPELINE
-from rfmlake.pipeline.runner import run_pipeline
 from rfmlake.recommend import recommendations_for
 from rfmlake.reporting import build_quality_report, render_html
-from rfmlake.settings import load_settings
 
 pytestmark = pytest.mark.slow
-
-STAGES = ("ingest_bronze", "conform_silver", "dbt_build", "segmentation", "recommendations")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Path, dict]:
-    root = tmp_path_factory.mktemp("recommend")
-    generate_landing(root / "landing", order_lines=20_000, seed=11)
-    lake = Lake(root / "lake")
-    ctx = RunContext(landing_dir=root / "landing", lake=lake, settings=load_settings())
-    run_pipeline(ctx, stages=tuple(s for s in PIPELINE if s.name in STAGES))
-    report = json.loads((ctx.run_dir / "recommendations_report.json").read_text())
-    return lake, ctx.run_dir, report
 
 
 def test_the_model_beats_popularity_on_ndcg_and_recall_with_an_interval_above_zero(run) -> None:

@@ -18,9 +18,14 @@ def recs(rows: dict[str, list[str]]) -> pd.DataFrame:
                         columns=["customer_id", "rank", "product_id"])
 
 
+def wanted(rows: dict[str, set[str]]) -> pd.DataFrame:
+    return pd.DataFrame([(c, p) for c, items in rows.items() for p in sorted(items)],
+                        columns=["customer_id", "product_id"])
+
+
 def test_precision_recall_and_ndcg_by_hand() -> None:
     got = ranking_metrics(recs({"a": ["x", "y", "z"], "b": ["p", "q", "r"]}),
-                          {"a": {"y", "w"}, "b": {"q"}, "c": {"x"}}, k=3)
+                          wanted({"a": {"y", "w"}, "b": {"q"}, "c": {"x"}}), k=3)
     ideal_two = 1 + 1 / math.log2(3)
     assert got.loc["a"].tolist() == pytest.approx([1 / 3, 1 / 2, (1 / math.log2(3)) / ideal_two])
     assert got.loc["b"].tolist() == pytest.approx([1 / 3, 1.0, 1 / math.log2(3)])
@@ -28,7 +33,7 @@ def test_precision_recall_and_ndcg_by_hand() -> None:
 
 
 def test_ranks_beyond_k_do_not_count() -> None:
-    got = ranking_metrics(recs({"a": ["x", "y", "z"]}), {"a": {"z"}}, k=2)
+    got = ranking_metrics(recs({"a": ["x", "y", "z"]}), wanted({"a": {"z"}}), k=2)
     assert got.loc["a"].tolist() == [0.0, 0.0, 0.0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,3 +131,84 @@ def test_products_missing_from_the_catalogue_are_still_recommendable() -> None:
 def test_bad_parameters_and_inputs_are_named(kwargs: dict, rows: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ItemSimilarityRecommender(**kwargs).fit(interactions(rows), PRODUCTS)
+
+
+def test_ties_go_to_the_lower_product_id_and_a_dry_list_ends_with_what_the_cap_set_aside() -> None:
+    # B2 and B3 were each bought once with B1 (equal scores for the reader of B1); A2, A3, B2 and B3
+    # have one buyer each (equally popular). With one product per category, the reader's similar
+    # items run short, so B3 follows B2 past the cap; the popularity fill counts them against the cap
+    # and, its list run dry, ends with the first product it set aside.
+    history = interactions(buys("c1", "B1", "B2") + buys("c2", "B1", "B3") + buys("c3", "A1") + buys("c4", "A1")
+                           + buys("c5", "A3") + buys("c6", "A2") + buys("reader", "B1"))
+    model = ItemSimilarityRecommender(category_weight=0, brand_weight=0, max_per_category=1).fit(history, PRODUCTS)
+    got = model.recommend(["reader", "stranger"], n=4)
+    reader, stranger = got[got.customer_id == "reader"], got[got.customer_id == "stranger"]
+    assert reader["product_id"].tolist() == ["B2", "B3", "A1", "A2"]
+    assert reader["source"].tolist() == ["similar_items", "similar_items", "popular", "popular"]
+    assert reader["score"].iloc[0] == reader["score"].iloc[1]
+    assert stranger["product_id"].tolist() == ["B1", "A1", "A2", "A3"]   # B2, B3 set aside after A2, A3
+    assert stranger["rank"].tolist() == [1, 2, 3, 4]
+
+
+def walk_one_by_one(model: ItemSimilarityRecommender, customers: list[str], n: int
+                    ) -> dict[str, list[tuple[str, float, str]]]:
+    """The lists as the docstrings state them, one customer at a time: the model's scored candidates
+    (scored in one batch, as recommend() does for few customers) by score, ties by product, at most
+    max_per_category of a category and then the rest, topped up by walking down the popularity list."""
+    cap = model.max_per_category or n
+    codes = model.catalogue_.category_code
+    rows = model._customer_rows(customers)
+    known = rows[rows >= 0]
+    batch_row, items, scores = model._scores(known, model._pool(model.pool_factor * n), n * 4)
+    lists = {}
+    for customer, row in zip(customers, rows, strict=True):
+        picks: list[tuple[int, float, str]] = []
+        if row >= 0:
+            mine = known[batch_row] == row
+            seen: dict[int, int] = {}
+            capped, rest = [], []
+            for negative, item in sorted((-s, int(i)) for i, s in zip(items[mine], scores[mine], strict=True) if s > 0):
+                seen[codes[item]] = seen.get(codes[item], 0) + 1
+                (capped if seen[codes[item]] <= cap else rest).append((item, -negative, "similar_items"))
+            picks = (capped + rest)[:n]
+        ranked, ranked_scores, source = model.segment_lists_.get(model.segment_of_.get(customer),
+                                                                 model.segment_lists_[None])
+        bought = set(model.purchased_[row].indices) if row >= 0 else set()
+        per_category: dict[int, int] = {}
+        for item, _, _ in picks:
+            per_category[codes[item]] = per_category.get(codes[item], 0) + 1
+        aside = []
+        for item, score in zip(ranked, ranked_scores, strict=True):
+            if len(picks) >= n:
+                break
+            if item in bought or item in {p[0] for p in picks}:
+                continue
+            if per_category.get(codes[item], 0) >= cap:
+                aside.append((int(item), float(score), source))
+                continue
+            per_category[codes[item]] = per_category.get(codes[item], 0) + 1
+            picks.append((int(item), float(score), source))
+        picks += aside[: n - len(picks)]
+        lists[customer] = [(model.catalogue_.ids[item], float(score), source) for item, score, source in picks]
+    return lists
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_batched_lists_are_the_walk_customer_by_customer(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    products = pd.DataFrame({"product_id": [f"P{i:02d}" for i in range(30)],
+                             "category": [f"c{i % 3}" for i in range(30)], "brand": [f"b{i % 4}" for i in range(30)]})
+    history = interactions([(f"C{c:02d}", f"P{p % 30:02d}", kind) for c, p, kind in zip(
+        rng.integers(0, 40, 300), rng.zipf(1.5, 300), rng.choice(["purchase", "view"], 300, p=[0.8, 0.2]),
+        strict=True)])
+    segments = {f"C{c:02d}": str(rng.choice(["Champions", "Lost"])) for c in range(0, 45, 2)}
+    n = int(rng.integers(2, 9))
+    model = ItemSimilarityRecommender(max_per_category=int(rng.integers(1, 4)),
+                                      depth=int(rng.choice([5, 500]))).fit(history, products, segments)
+    customers = [f"C{c:02d}" for c in range(45)]
+    got = model.recommend(customers, n=n)
+    expected = walk_one_by_one(model, customers, n)
+    for customer in customers:
+        mine = got[got.customer_id == customer]
+        assert mine["rank"].tolist() == list(range(1, len(mine) + 1))
+        assert list(zip(mine["product_id"], mine["score"], mine["source"], strict=True)) == expected[customer]
