@@ -86,6 +86,9 @@ class ValueSettings(_Strict):
     min_customers: int = Field(50, ge=2, description="below this many customers the value models are skipped")
     min_repeat_customers: int = Field(
         20, ge=2, description="below this many customers with a repeat purchase the value models are skipped")
+    refit_every_days: int = Field(
+        7, ge=0, le=3650, description="fit the value models again when as_of is at least this many days after the "
+        "as_of of the last fit with the same settings (else that model predicts); 0 or 1 = every run")
 
 
 class PersonalizeSettings(_Strict):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from rfmlake.lake import Lake
 from rfmlake.settings import Settings
@@ -29,3 +31,24 @@ class RunContext:
     @property
     def run_dir(self) -> Path:
         return self.lake.runs_dir / self.run_id
+
+    def earlier_report(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(run id, report) of the report file `name` in the latest successful earlier run that wrote
+        one: what a stage on a schedule (an evaluation, a refit) carries forward. A failed run's
+        report is never used (a failed run commits nothing). None when there is none, it is not a JSON
+        object, or the lake keeps no local run folders (on AWS the state machine writes none)."""
+        from rfmlake.reporting.quality import run_succeeded
+
+        runs_dir = self.lake.runs_dir if self.lake.is_local else None
+        if runs_dir is None or not runs_dir.is_dir():
+            return None
+        for run_dir in sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name != self.run_id), reverse=True):
+            path = run_dir / name
+            if not path.is_file() or not run_succeeded(run_dir):
+                continue
+            try:
+                report = json.loads(path.read_text())
+            except ValueError:
+                return None
+            return (run_dir.name, report) if isinstance(report, dict) else None
+        return None

@@ -21,7 +21,6 @@ from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
 from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
 from rfmlake.recommend.model import ItemSimilarityRecommender
-from rfmlake.reporting.quality import run_succeeded
 from rfmlake.settings import RecommendationSettings
 
 OUTPUT_TABLE = "product_recommendations"
@@ -154,29 +153,21 @@ def earlier_evaluation(ctx: RunContext) -> EarlierEvaluation | None:
     failed run's report is never used: a failed run commits nothing), when it has metrics and was
     made with this run's evaluation parameters; traced back to the run that computed it when that
     report carried it too. None when there is no such run (or the lake keeps no local run folders)."""
-    runs_dir = ctx.lake.runs_dir if ctx.lake.is_local else None
-    if runs_dir is None or not runs_dir.is_dir():
+    found = ctx.earlier_report(REPORT_FILE)
+    if found is None:
         return None
-    for run_dir in sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name != ctx.run_id), reverse=True):
-        path = run_dir / REPORT_FILE
-        if not path.is_file() or not run_succeeded(run_dir):
-            continue
-        try:
-            report = json.loads(path.read_text())
-        except ValueError:
-            return None
-        evaluation = report.get("evaluation") if isinstance(report, dict) else None
-        parameters = dict(report.get("parameters") or {}) if isinstance(report, dict) else {}
-        parameters.pop("evaluate_every_days", None)
-        if not isinstance(evaluation, dict) or "metrics" not in evaluation \
-                or parameters != evaluation_parameters(ctx.settings.recommendations):
-            return None
-        origin = report.get("evaluation_from") or {"run_id": run_dir.name, "as_of_date": report.get("as_of_date")}
-        try:
-            return EarlierEvaluation(evaluation, str(origin["run_id"]), date.fromisoformat(str(origin["as_of_date"])))
-        except (KeyError, ValueError):
-            return None
-    return None
+    run_id, report = found
+    evaluation = report.get("evaluation")
+    parameters = dict(report.get("parameters") or {})
+    parameters.pop("evaluate_every_days", None)
+    if not isinstance(evaluation, dict) or "metrics" not in evaluation \
+            or parameters != evaluation_parameters(ctx.settings.recommendations):
+        return None
+    origin = report.get("evaluation_from") or {"run_id": run_id, "as_of_date": report.get("as_of_date")}
+    try:
+        return EarlierEvaluation(evaluation, str(origin["run_id"]), date.fromisoformat(str(origin["as_of_date"])))
+    except (KeyError, ValueError):
+        return None
 
 
 def carried_evaluation(ctx: RunContext, as_of: date) -> EarlierEvaluation | None:

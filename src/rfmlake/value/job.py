@@ -5,7 +5,9 @@ calibration vs holdout) in the run folder."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +56,50 @@ def default_holdout_days(orders: pd.DataFrame, as_of: date, horizon_days: int) -
     return int(min(horizon_days, span // 3))
 
 
+@dataclass(frozen=True)
+class CarriedModel:
+    """The value model an earlier run fitted, which this run predicts with instead of fitting."""
+
+    model: CustomerValueModel
+    version: str
+    path: Path
+    report: dict[str, Any]   # the earlier run's report: the fit and calibration of the run that fitted it
+    run_id: str
+    as_of_date: date
+
+    def origin(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "as_of_date": self.as_of_date.isoformat()}
+
+
+def carried_model(ctx: RunContext, as_of: date, purchase_period: str) -> CarriedModel | None:
+    """The model of the latest successful earlier run (traced back to the run that fitted it) when
+    it was fitted with this run's settings at an as_of fewer than `value.refit_every_days` days
+    before this run's (not after it). None, so the run fits, on `rfmlake run --full`, with
+    refit_every_days 0 or 1, or when that model's file is gone or unreadable."""
+    settings = ctx.settings.value
+    if ctx.full or settings.refit_every_days <= 1:
+        return None
+    found = ctx.earlier_report(REPORT_FILE)
+    if found is None or found[1].get("status") != "fitted":
+        return None
+    run_id, report = found
+    origin = report.get("model_from") or {"run_id": run_id, "as_of_date": report.get("as_of_date")}
+    try:
+        fitted_as_of = date.fromisoformat(str(origin["as_of_date"]))
+        path = ctx.lake.models_dir / "value" / str(report["model_version"]) / "model.json"  # as model.save wrote it
+        stored = json.loads(path.read_text())
+        model = CustomerValueModel.from_dict(stored)
+    except (KeyError, OSError, TypeError, ValueError):
+        return None
+    if stored.get("model_version") != report.get("model_version") or not 0 <= (as_of - fitted_as_of).days \
+            < settings.refit_every_days:
+        return None
+    if (model.horizon_days, model.purchase_period, model.margin, model.annual_discount_rate) != (
+            settings.horizon_days, purchase_period, settings.margin, settings.annual_discount_rate):
+        return None
+    return CarriedModel(model, str(report["model_version"]), path, report, str(origin["run_id"]), fitted_as_of)
+
+
 def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     """Fit the value models, write gold.customer_value and the report. Below the stage's minimum
     (below_minimum) or when the fit fails (FitError: no convergence, a parameter on the search bound,
@@ -94,10 +140,14 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     shortfall = below_minimum(inputs, settings.min_customers, settings.min_repeat_customers)
     if shortfall is not None:
         return _skipped(ctx, report, shortfall)
+    carried = carried_model(ctx, as_of, report["purchase_period"])
     try:
-        model = CustomerValueModel.fit(inputs, horizon, as_of=as_of, segmentation_model_version=seg_version,
-                                       purchase_period=report["purchase_period"], margin=settings.margin,
-                                       annual_discount_rate=settings.annual_discount_rate)
+        if carried is None:
+            model = CustomerValueModel.fit(inputs, horizon, as_of=as_of, segmentation_model_version=seg_version,
+                                           purchase_period=report["purchase_period"], margin=settings.margin,
+                                           annual_discount_rate=settings.annual_discount_rate)
+        else:
+            model = carried.model
         predictions = model.predict(inputs)
     except FitError as exc:
         report["diagnostics"] = exc.diagnostics
@@ -105,16 +155,20 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     except ValueError as exc:
         raise PipelineError(f"customer value models cannot be fitted on gold.{FEATURES_TABLE} "
                             f"as of {as_of.isoformat()}: {exc}") from None
-    version = model.model_version
+    if carried is None:
+        version = model.model_version
+        model_path = model.save(lake.models_dir / "value")
+        fit = {"bgnbd": model.bgnbd.to_dict(), "gamma_gamma": model.gamma_gamma.to_dict()}
+    else:  # the fit's diagnostics as the fitting run reported them
+        version, model_path = carried.version, carried.path
+        fit = {name: carried.report[name] for name in ("bgnbd", "gamma_gamma")}
     lake.write_arrow("gold", OUTPUT_TABLE, customer_value_to_arrow(predictions, as_of, horizon, version))
-    model_path = model.save(lake.models_dir / "value")
 
     orders_col, clv_col = value_columns(horizon)
     discounted_col = discounted_column(horizon)
     report.update({
         "model_version": version,
-        "bgnbd": model.bgnbd.to_dict(),
-        "gamma_gamma": model.gamma_gamma.to_dict(),
+        **fit,
         "population_mean_order_value": round(model.gamma_gamma.population_mean(), 4),
         "totals": {
             orders_col: round(float(predictions[orders_col].sum()), 2),
@@ -125,8 +179,16 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         "p_alive_histogram": _histogram(predictions["p_alive"].to_numpy(), np.linspace(0.0, 1.0, 11)),
         "model_path": str(model_path),
     })
-    report["calibration"] = _calibration(orders, as_of, settings.holdout_days, horizon, report["purchase_period"],
-                                         report["notes"])
+    if carried is None:
+        report["calibration"] = _calibration(orders, as_of, settings.holdout_days, horizon, report["purchase_period"],
+                                             report["notes"])
+    else:
+        report["model_from"] = carried.origin()
+        report["calibration"] = carried.report.get("calibration")
+        report["notes"].append(
+            f"the value models fitted in run {carried.run_id} (as_of {carried.as_of_date}, same settings) predicted "
+            f"this as_of, and their calibration check is carried: fitted again once as_of is "
+            f"{settings.refit_every_days} days after it (value.refit_every_days), or on `rfmlake run --full`")
     _write_report(ctx, report)
     return report
 

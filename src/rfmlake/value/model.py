@@ -164,6 +164,17 @@ class CustomerValueModel:
             "segmentation_model_version": segmentation_model_version,
         }, purchase_period=purchase_period, margin=margin, annual_discount_rate=annual_discount_rate)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerValueModel:
+        """A model as `save` wrote it (its parameters; the fit's diagnostics stay in the file)."""
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"stored value model has format {data.get('format')!r}, expected {MODEL_FORMAT}")
+        return cls(bgnbd=BetaGeoModel.from_dict(data["bgnbd"]),
+                   gamma_gamma=GammaGammaModel.from_dict(data["gamma_gamma"]),
+                   horizon_days=int(data["horizon_days"]), fitted_on=dict(data.get("fitted_on") or {}),
+                   purchase_period=str(data["purchase_period"]), margin=float(data["margin"]),
+                   annual_discount_rate=float(data["annual_discount_rate"]))
+
     def params(self) -> dict[str, Any]:
         return {"format": MODEL_FORMAT, "horizon_days": self.horizon_days, "purchase_period": self.purchase_period,
                 "margin": self.margin, "annual_discount_rate": self.annual_discount_rate,
