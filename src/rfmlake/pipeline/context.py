@@ -42,13 +42,24 @@ class RunContext:
         runs_dir = self.lake.runs_dir if self.lake.is_local else None
         if runs_dir is None or not runs_dir.is_dir():
             return None
-        for run_dir in sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name != self.run_id), reverse=True):
-            path = run_dir / name
-            if not path.is_file() or not run_succeeded(run_dir):
+        # Run ids start with their UTC start time to the second; runs within one second are ordered
+        # by the start time their summary records.
+        earlier = (p for p in runs_dir.iterdir() if p.is_dir() and p.name != self.run_id and (p / name).is_file())
+        for run_dir in sorted(earlier, key=lambda p: (p.name.split("-", 1)[0], _started_at(p)), reverse=True):
+            if not run_succeeded(run_dir):
                 continue
             try:
-                report = json.loads(path.read_text())
+                report = json.loads((run_dir / name).read_text())
             except ValueError:
                 return None
             return (run_dir.name, report) if isinstance(report, dict) else None
         return None
+
+
+def _started_at(run_dir: Path) -> str:
+    """The run's start time as its summary.json records it (ISO, UTC), '' when unreadable."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(summary.get("started_at") or "") if isinstance(summary, dict) else ""

@@ -213,6 +213,12 @@ def _value_section(value: dict[str, Any] | None) -> str:
              f'({_num(value.get("repeat_customers"))} with repeat purchases); a purchase is '
              f'{"a day with orders" if period == "day" else "an order"} (value.purchase_period: {_e(period)})'
              f'{money_terms}</p>']
+    origin = value.get("model_from") or {}
+    if origin:
+        parts.append(f'<p class="muted">Fitted by run <code>{_e(origin.get("run_id"))}</code> (as_of '
+                     f'{_e(origin.get("as_of_date"))}); this run predicted with that model on its own as_of: the same '
+                     'settings, within value.refit_every_days of it. The fit and calibration below are that '
+                     "run's.</p>")
     totals = value.get("totals") or {}
     parts.append('<div class="cards">' + "".join(_card(str(k), _num(v, 2)) for k, v in totals.items()) + "</div>")
     parts.append('<div class="charts"><div>')

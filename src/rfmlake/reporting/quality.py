@@ -247,7 +247,7 @@ def _value_section(value: Any) -> dict[str, Any] | None:
     keys = ("status", "skipped", "diagnostics", "model_version", "segmentation_model_version", "as_of_date",
             "horizon_days", "purchase_period", "margin", "annual_discount_rate", "customers", "repeat_customers",
             "bgnbd", "gamma_gamma", "population_mean_order_value", "totals", "p_alive_histogram", "calibration",
-            "notes")
+            "model_from", "notes")
     return {k: value.get(k) for k in keys}
 
 

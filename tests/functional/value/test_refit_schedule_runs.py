@@ -18,8 +18,9 @@ import pytest
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
-from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.definition import PIPELINE, Stage
 from rfmlake.pipeline.runner import run_pipeline
+from rfmlake.reporting import build_quality_report, render_html
 from rfmlake.settings import load_settings
 from value_lakes import AS_OF, write_simulated_gold
 
@@ -46,10 +47,11 @@ def move_as_of(lake: Lake, days: int) -> None:
     lake.write_arrow("gold", "customer_rfm_features", table)
 
 
-def run_value(lake: Lake, *, full: bool = False, **overrides: Any) -> tuple[str, dict]:
+def run_value(lake: Lake, *, full: bool = False, stages: tuple[Stage, ...] = VALUE,
+              **overrides: Any) -> tuple[str, dict]:
     ctx = RunContext(landing_dir=lake.root.parent / "landing", lake=lake, settings=load_settings(overrides=overrides),
                      full=full)
-    run_pipeline(ctx, stages=VALUE)
+    run_pipeline(ctx, stages=stages)
     return ctx.run_id, json.loads((ctx.run_dir / "customer_value_report.json").read_text())
 
 
@@ -126,3 +128,12 @@ def test_a_missing_model_file_means_a_fit(value_lake: Lake) -> None:
     model_file.unlink()
     _, second = run_value(value_lake)
     assert "model_from" not in second and Path(second["model_path"]).is_file()
+
+
+def test_the_quality_report_says_which_run_fitted_the_model(value_lake: Lake) -> None:
+    stages = tuple(s for s in PIPELINE if s.name in {"segmentation", "customer_value"})
+    first_id, _ = run_value(value_lake, stages=stages)
+    second_id, _ = run_value(value_lake, stages=stages)
+    quality = build_quality_report(value_lake.root, value_lake.runs_dir / second_id)
+    assert quality["customer_value"]["model_from"] == {"run_id": first_id, "as_of_date": AS_OF.isoformat()}
+    assert f"Fitted by run <code>{first_id}</code>" in render_html(quality)
