@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from rfmlake.lake.duck import reads_s3
+from rfmlake.lake.duck import bound_memory, reads_s3
 from rfmlake.lake.storage import is_s3
 from rfmlake.lake.tables import ZONES, Lake, TableRef, parquet_scan
 
@@ -49,11 +49,14 @@ def register_views(con: duckdb.DuckDBPyConnection, lake: Lake, zones: tuple[str,
 
 def connect(
     lake: Lake, database: str | Path = ":memory:", zones: tuple[str, ...] = ZONES, persona: str | None = None,
-    boto3_session: boto3.Session | None = None,
+    boto3_session: boto3.Session | None = None, *, memory_limit: str | None = None,
+    temp_dir: str | Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection over the lake's current table versions. With a persona, only what that
     persona may read (lakeformation/personas.yaml), with file access locked (rfmlake.governance.local).
-    A lake on S3 is read in place, with the session's (or the default chain's) credentials."""
+    A lake on S3 is read in place, with the session's (or the default chain's) credentials.
+    `memory_limit` (a pipeline stage passes settings.duckdb_memory_limit) bounds what DuckDB holds
+    before it spills to `temp_dir` (rfmlake.lake.duck.bound_memory)."""
     if persona is not None:
         from rfmlake.governance.local import connect_as
 
@@ -61,6 +64,7 @@ def connect(
     con = duckdb.connect(str(database))
     try:
         con.execute("SET TimeZone = 'UTC'")
+        bound_memory(con, memory_limit, temp_dir)
         if reads_s3(lake):
             from rfmlake.lake.duckdb_s3 import enable_s3
 

@@ -23,16 +23,25 @@ def reads_s3(lake: Lake) -> bool:
     return not lake.is_local or getattr(lake, "remote", None) is not None
 
 
+def bound_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_dir: str | Path | None) -> None:
+    """`memory_limit` (e.g. "1GB") bounds what DuckDB holds before it spills to `temp_dir` (its
+    default otherwise: 80% of the machine's memory, and a .tmp folder in the working directory)."""
+    if memory_limit:
+        con.execute("SET memory_limit = '" + memory_limit.replace("'", "''") + "'")
+    if temp_dir is not None:
+        Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = '" + str(temp_dir).replace("'", "''") + "'")
+
+
 def connect_duckdb(lake: Lake | None = None, database: str | Path = ":memory:", *,
-                   memory_limit: str | None = None, boto3_session: boto3.Session | None = None,
-                   ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection in UTC that can read `lake`'s tables wherever their files are.
-    `memory_limit` (e.g. "1GB") bounds what DuckDB holds before spilling to its temp directory."""
+                   memory_limit: str | None = None, temp_dir: str | Path | None = None,
+                   boto3_session: boto3.Session | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC that can read `lake`'s tables wherever their files are, within
+    `memory_limit` (bound_memory)."""
     con = duckdb.connect(str(database))
     try:
         con.execute("SET TimeZone = 'UTC'")
-        if memory_limit:
-            con.execute("SET memory_limit = '" + memory_limit.replace("'", "''") + "'")
+        bound_memory(con, memory_limit, temp_dir)
         if lake is not None and reads_s3(lake):
             from rfmlake.lake.duckdb_s3 import enable_s3
 

@@ -10,6 +10,7 @@ of strings) are shown in the run summary.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -208,7 +209,12 @@ def profiles(ctx: RunContext, state: RunState) -> dict[str, Any]:
                 "indexed_by": "profile_indexer (on the commit of gold.customer_profile)"}
     # Loaded now, swapped in for the API's readers when the run commits (never for a failed run).
     store = embedded_store(ctx.lake)
-    report = index_profiles(ctx.lake, store, activate=False)
+    scratch = ctx.lake.system_dir / "tmp" / f"{ctx.run_id}-profiles"  # DuckDB spills here past the limit
+    try:
+        report = index_profiles(ctx.lake, store, activate=False, memory_limit=ctx.settings.duckdb_memory_limit,
+                                temp_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     state.after_commit.append(partial(activate_generation, store, report.generation))
     state.reports["profiles"] = report
     return report.to_dict()

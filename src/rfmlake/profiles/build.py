@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -177,14 +178,14 @@ def profile_query(lake: Lake) -> str:
     """
 
 
-def write_profile_table(lake: Lake) -> TableRef:
+def write_profile_table(lake: Lake, *, memory_limit: str | None = None, temp_dir: str | Path | None = None) -> TableRef:
     """Build gold.customer_profile from the current gold tables and commit it as a new version.
-    DuckDB writes the Parquet file itself (streaming, spilling past its memory limit): the table
-    never passes through Python."""
+    DuckDB writes the Parquet file itself (streaming, spilling to `temp_dir` past `memory_limit`):
+    the table never passes through Python."""
     version = lake.new_version("gold", PROFILE_TABLE)
     lake.storage.make_dir(version)
     target = Storage.join(version, "part-00000.parquet").replace("'", "''")
-    con = connect(lake, zones=("silver", "gold"))
+    con = connect(lake, zones=("silver", "gold"), memory_limit=memory_limit, temp_dir=temp_dir)
     try:
         con.execute(f"COPY ({profile_query(lake)}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
     finally:

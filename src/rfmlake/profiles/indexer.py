@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -135,14 +136,15 @@ def activate_generation(store: ProfileStore, generation: str, *, keep: int = 2) 
 
 
 def index_profiles(lake: Lake, store: ProfileStore | None = None, *, rebuild: bool = True, keep: int = 2,
-                   full: bool = False, activate: bool = True) -> IndexReport:
+                   full: bool = False, activate: bool = True, memory_limit: str | None = None,
+                   temp_dir: str | Path | None = None) -> IndexReport:
     """Build gold.customer_profile from the current gold tables (unless rebuild is False and it
     exists) and index it (only what changed since the version the store holds, unless `full`);
-    the embedded store under the lake by default."""
+    the embedded store under the lake by default. DuckDB spills to `temp_dir` past `memory_limit`."""
     ref = lake.current("gold", PROFILE_TABLE)
     if rebuild or ref is None:
-        ref = write_profile_table(lake)
-    con = connect_duckdb(lake)
+        ref = write_profile_table(lake, memory_limit=memory_limit, temp_dir=temp_dir)
+    con = connect_duckdb(lake, memory_limit=memory_limit, temp_dir=temp_dir)
     try:
         return index_version(con, ref.uri, store or embedded_store(lake), keep=keep, full=full, activate=activate)
     finally:
