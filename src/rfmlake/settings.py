@@ -228,8 +228,8 @@ class Settings(_Strict):
         "(databases <prefix>_<zone>); auto = glue for an s3:// lake, files for a local one")
     duckdb_memory_limit: str = Field(
         "3GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$",
-        description="memory DuckDB may use in a local stage (ingest, dbt) before it spills to disk under the "
-        "lake's _system/tmp: what keeps a run of 10M order lines within 6 GB")
+        description="memory DuckDB may use in a local stage (ingest, identity, dbt, profiles) before it spills to "
+        "disk under the lake's _system/tmp")
     ingest: IngestSettings = IngestSettings()
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
