@@ -70,3 +70,17 @@ def test_exclusive_lock_refuses_a_second_holder(tmp_path) -> None:
             pass
     with exclusive_lock(path, RuntimeError("busy")):  # released after the block
         pass
+
+
+def test_pipeline_connections_hold_their_memory_limit_and_spill_folder(lake: Lake, tmp_path: Path) -> None:
+    from rfmlake.lake.duck import connect_duckdb
+
+    for make in (lambda d: connect(lake, memory_limit="256MB", temp_dir=d),
+                 lambda d: connect_duckdb(lake, memory_limit="256MB", temp_dir=d)):
+        scratch = tmp_path / f"scratch-{id(make)}"
+        con = make(scratch)
+        limit, temp = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+        assert limit == "244.1 MiB" and temp == str(scratch) and scratch.is_dir()
+        con.close()
+    unbounded = connect(lake)
+    assert unbounded.execute("SELECT current_setting('temp_directory')").fetchone() == (".tmp",)
