@@ -91,3 +91,21 @@ def test_served_documents_are_to_document_of_the_table_rows(served, tmp_path):
     report = index_profiles(lake)
     assert (report.mode, report.changed) == ("incremental", 2)
     _assert_served(lake)
+
+
+def test_recommendation_lists_built_in_several_passes_are_the_lists_of_one(served, tmp_path, monkeypatch):
+    # Passes bound DuckDB's memory (a list aggregate cannot spill): each pass a share of the customers.
+    from rfmlake.profiles import build
+
+    lake = Lake(shutil.copytree(served["lake"].root, tmp_path / "lake"))
+    recommendations = lake.count_rows(lake.require("gold", "product_recommendations"))
+    tables = {}
+    for per_pass in (recommendations, 7):
+        monkeypatch.setattr(build, "RECOMMENDATION_ROWS_PER_PASS", per_pass)
+        scratch = tmp_path / f"scratch-{per_pass}"
+        ref = build.write_profile_table(lake, memory_limit="256MB", temp_dir=scratch)
+        tables[per_pass] = lake.read_arrow(ref)
+        assert not (scratch / "recommendation-lists").exists()  # the passes' files are gone
+    assert recommendations > 7 * 3
+    assert tables[7].equals(tables[recommendations])
+    assert any(r for r in tables[7].column("recommendations_json").to_pylist())
