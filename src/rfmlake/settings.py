@@ -207,6 +207,9 @@ class IdentitySettings(_Strict):
         description="matches from here up to match_threshold are kept in gold.identity_matches for review, not joined")
     min_training_records: int = Field(
         1_000, ge=10, description="below this many customer records the shipped model parameters are used untrained")
+    max_block_size: int = Field(
+        10, ge=2, le=1000, description="records sharing a postal code (with country), or a full name and city, "
+        "are compared as candidate pairs only when at most this many share it")
     refit: bool = Field(False, description="train a new matching model even if one is stored")
 
 

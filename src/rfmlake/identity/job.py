@@ -125,9 +125,23 @@ def _prepare(engine: Engine, key: bytes) -> None:
         GROUP BY l.remote_user_token, c.customer_id""")
 
 
-def records_query() -> str:
+def records_query(max_block_size: int) -> str:
     """The matching records: each silver customer's raw values from the bronze row that won, normalised
-    as the PII tokens are (so an exact match here is a token match in silver)."""
+    as the PII tokens are (so an exact match here is a token match in silver), and the keys of the
+    blocks that grow with the data (postal code + country, full name + city: matching.PREDICTION_BLOCKS),
+    null where more than `max_block_size` records share them or a part is null (`||` of a null is null,
+    on DuckDB and Spark alike, as an equality on a null matches nothing)."""
+    n = int(max_block_size)
+    return f"""
+        SELECT r.*,
+               CASE WHEN count(*) OVER (PARTITION BY postal_code, country) <= {n}
+                    THEN postal_code || '|' || country END AS postal_block,
+               CASE WHEN count(*) OVER (PARTITION BY first_name, last_name, city) <= {n}
+                    THEN first_name || '|' || last_name || '|' || city END AS name_city_block
+        FROM ({_normalised_records()}) AS r"""
+
+
+def _normalised_records() -> str:
     email = normalize_pii("b.email", "email")
     return f"""
         SELECT s.customer_id AS unique_id,
@@ -195,7 +209,7 @@ def resolve_identity(ctx: RunContext, engine: Engine) -> IdentityReport:
         enable_s3(engine.con)  # type: ignore[attr-defined]  # the inputs read in place on S3
     _scan_inputs(engine, lake)
     _prepare(engine, key)
-    engine.create("id_records", records_query())
+    engine.create("id_records", records_query(ctx.settings.identity.max_block_size))
     report.customer_records = int(engine.rows("SELECT count(*) AS n FROM id_records")[0]["n"])
     started = _timed(report, "inputs", started)
 

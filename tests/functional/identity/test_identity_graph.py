@@ -224,3 +224,25 @@ def test_neptune_export_is_the_graph_in_bulk_load_format(tmp_path: Path) -> None
         ("anonymous_id:d1", "customer_id:c8", "same_event")}
     text = (tmp_path / "neptune" / "vertices.csv").read_text() + (tmp_path / "neptune" / "edges.csv").read_text()
     assert [v for v in RAW_VALUES if v in text.lower()] == []
+
+
+@pytest.mark.parametrize(("max_block_size", "joined"), [(3, True), (2, False)])
+def test_a_postal_code_shared_by_more_than_max_block_size_records_compares_none_of_them(
+        tmp_path: Path, max_block_size: int, joined: bool) -> None:
+    # c5 and c6 (a typo in the name and the email) meet only through their postal code; a third
+    # customer there makes its block 3 records
+    landing = _landing(tmp_path)
+    crowded = CUSTOMERS + "c10,zed@example.org,,Zed,Zulu,Lund,22350,SE,2023-06-01T00:00:00Z\n"
+    (landing / "customers" / "crm.csv").write_text(crowded)
+    lake = Lake(tmp_path / "lake")
+    engine = DuckEngine()
+    try:
+        ctx = RunContext(landing_dir=landing, lake=lake, run_id="run-1",
+                         settings=Settings(identity={"max_block_size": max_block_size}))
+        run_ingest(engine, ctx)
+        resolve_identity(ctx, engine)
+    finally:
+        engine.close()
+    people = _people(lake)
+    assert (_person(people, "customer_id", "c5") == _person(people, "customer_id", "c6")) is joined
+    assert _person(people, "customer_id", "c10") != _person(people, "customer_id", "c5")

@@ -55,6 +55,9 @@ def test_every_stage_succeeds_in_definition_order(demo) -> None:
     _, _, summary, _ = demo
     assert [s.name for s in summary.stages] == stage_names()
     assert all(s.status == "succeeded" for s in summary.stages)
+    _, lake, _, _ = demo
+    scratch = lake.system_dir / "tmp"  # where DuckDB spilled: every stage removes its folder
+    assert not scratch.exists() or not any(scratch.iterdir())
 
 
 def test_every_zone_is_populated(demo) -> None:
