@@ -1,5 +1,6 @@
 """`make bench`: the whole pipeline on N generated order lines, beside a one-engine reference on the
-same data, then an incremental run after one new orders file (0.5% more orders).
+same data, then an incremental run after one new orders file (0.5% more orders), and the newcomer's
+`rfmlake demo` (20k order lines) end to end.
 
 Every measured thing runs as its own process (`rfmlake run`, `python bench/reference_duckdb.py`),
 so wall time and the peak RSS of its process tree are its own. Reported: per-stage seconds of the
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=ROOT / "work")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--demo-order-lines", type=int, default=20_000,
+                        help="size of the timed `rfmlake demo` run (0 skips it)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RFMLAKE_PII_KEY", "bench-key-not-a-secret")
 
@@ -182,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = _summary(lake)
     results["incremental_run"]["stages"] = {s["name"]: round(s["seconds"], 2) for s in summary["stages"]}
 
+    if args.demo_order_lines:
+        print(f"rfmlake demo on {args.demo_order_lines:,} order lines ...", flush=True)
+        results["demo"] = measure([*RFMLAKE, "demo", "--dir", str(work / "demo"), "--order-lines",
+                                   str(args.demo_order_lines)], work / "demo.log")
+        results["demo"]["order_lines"] = args.demo_order_lines
+
     full, ref, incr = results["full_run"]["seconds"], results["reference"]["seconds"], results["incremental_run"]["seconds"]
     results["ratios"] = {"full_over_reference": round(full / ref, 2), "incremental_over_full": round(incr / full, 3)}
     write_results(results, args.results)
@@ -213,6 +222,12 @@ def write_results(results: dict[str, Any], folder: Path) -> None:
         f"Ratios: full run / reference = **{results['ratios']['full_over_reference']}** (target <= "
         f"{TARGETS['full_over_reference']}); incremental / full = **{results['ratios']['incremental_over_full']}** "
         f"(target <= {TARGETS['incremental_over_full']}).",
+    ]
+    if "demo" in results:
+        demo = results["demo"]
+        lines += ["", f"`rfmlake demo --order-lines {demo['order_lines']:,}` end to end: **{demo['seconds']} s** "
+                     f"(target <= {TARGETS['demo_seconds']} s), peak RSS {demo['peak_rss_mb']} MB."]
+    lines += [
         "",
         f"Agreement of gold.customer_rfm_features with the reference: {results['agreement']}",
         "",
