@@ -19,6 +19,7 @@ from rfmlake.lake import Lake
 from rfmlake.lake.locks import lake_lock
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
+from rfmlake.pipeline.memory import release_memory
 from rfmlake.pipeline.stages import RunState
 
 # (stage, "started"|"done"|"skipped"|"failed", seconds)
@@ -193,6 +194,7 @@ def _run_stages(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], run
             raise PipelineError(
                 f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
             ) from None
+        release_memory()  # the next stage starts from what this one still holds, not from its peak
         seconds = time.perf_counter() - t0
         run = StageRun.finished(stage.name, seconds, summary)
         runs.append(run)

@@ -64,10 +64,15 @@ class RunState:
                 self._engine = DuckEngine(temp_dir=scratch, memory_limit=ctx.settings.duckdb_memory_limit)
         return self._engine
 
-    def close(self) -> None:
+    def release_engine(self) -> None:
+        """Close the ingest engine (a later call to `engine` opens a new one): a DuckDB engine's
+        buffer pool otherwise stays filled, up to its memory limit, through every later stage."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+    def close(self) -> None:
+        self.release_engine()
         # Stop only a session this run started (tests and Glue hand in their own).
         if self._spark is not None and self._owns_spark:
             self._spark.stop()
@@ -95,6 +100,7 @@ def conform_silver(ctx: RunContext, state: RunState) -> dict[str, Any]:
     # Quarantine metrics go to the publisher RFMLAKE_METRICS names (default: only this run report).
     report, metrics = run_bronze_to_silver(state.engine(ctx), ctx)
     state.reports["conform_silver"] = report
+    state.release_engine()  # the last stage that uses it
     return {**report.to_dict(), "metrics": metrics}
 
 
