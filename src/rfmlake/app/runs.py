@@ -11,6 +11,7 @@ from typing import Any
 
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
+from rfmlake.reporting.quality import summary_succeeded
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 QUALITY_ZONES = ("silver", "gold")
@@ -73,9 +74,9 @@ def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView |
         if not quality and not lake.storage.exists(Storage.join(lake.system_uri("runs"), run_id)):
             return None
         return RunView(run_id, "running", quality=quality)
-    failed = bool(summary.get("error")) or any(s.get("status") == "failed" for s in summary.get("stages", []))
     return RunView(
-        run_id=run_id, status="failed" if failed else "succeeded", started_at=summary.get("started_at"),
+        run_id=run_id, status="succeeded" if summary_succeeded(summary) else "failed",
+        started_at=summary.get("started_at"),
         seconds=summary.get("seconds"), as_of=summary.get("as_of"), error=summary.get("error"),
         stages=list(summary.get("stages") or []), quarantine=dict(summary.get("quarantine") or {}),
         reconciliation_ok=summary.get("reconciliation_ok"), files_ingested=summary.get("files_ingested"),

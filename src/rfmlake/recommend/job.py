@@ -21,10 +21,11 @@ from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
 from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
 from rfmlake.recommend.model import ItemSimilarityRecommender
+from rfmlake.reporting.quality import RECOMMENDATIONS_REPORT
 from rfmlake.settings import RecommendationSettings
 
 OUTPUT_TABLE = "product_recommendations"
-REPORT_FILE = "recommendations_report.json"
+REPORT_FILE = RECOMMENDATIONS_REPORT  # the run folder's file, named where `rfmlake report` reads it
 MIN_TEST_DAYS = 7
 
 RECOMMENDATIONS_SCHEMA = pa.schema([

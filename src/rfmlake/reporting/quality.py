@@ -35,9 +35,13 @@ class ReportError(RfmlakeError):
 
 # -- finding the run --------------------------------------------------------------------------------
 def run_succeeded(run_dir: Path) -> bool:
-    """True when the run's summary.json says every stage succeeded or was skipped (a model below its
+    """True when the run's summary.json says the run succeeded (summary_succeeded)."""
+    return summary_succeeded(_read_json(run_dir / RUN_SUMMARY, required=False))
+
+
+def summary_succeeded(summary: Any) -> bool:
+    """True when a run summary says every stage succeeded or was skipped (a model below its
     minimum; the runner writes an `error` key instead of the lake summary when a stage fails)."""
-    summary = _read_json(run_dir / RUN_SUMMARY, required=False)
     if not isinstance(summary, dict) or summary.get("error"):
         return False
     stages = summary.get("stages")

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
+from rfmlake.reporting.quality import SEGMENTATION_REPORT
 from rfmlake.segmentation.history import record_history
 from rfmlake.segmentation.model import ModelStore
 from rfmlake.segmentation.report import SegmentationReport
@@ -23,7 +24,7 @@ from rfmlake.segmentation.segment import (
     segment_features,
 )
 
-REPORT_FILE = "segmentation_report.json"
+REPORT_FILE = SEGMENTATION_REPORT  # the run folder's file, named where `rfmlake report` reads it
 
 
 def model_store(lake: Lake) -> ModelStore:

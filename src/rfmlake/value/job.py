@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
+from rfmlake.reporting.quality import VALUE_REPORT
 from rfmlake.value.calibration import holdout_check
 from rfmlake.value.fitting import FitError
 from rfmlake.value.model import (
@@ -30,7 +31,7 @@ from rfmlake.value.model import (
     value_schema,
 )
 
-REPORT_FILE = "customer_value_report.json"
+REPORT_FILE = VALUE_REPORT  # the run folder's file, named where `rfmlake report` reads it
 FEATURES_TABLE = "customer_rfm_features"
 ORDERS_TABLE = "fct_orders"
 MIN_HOLDOUT_DAYS = 7
