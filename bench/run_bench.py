@@ -64,6 +64,10 @@ class PeakMemory:
         self._thread.join()
 
 
+class StepFailed(Exception):
+    """A measured command exited non-zero: the bench writes what it measured before it, and says so."""
+
+
 def measure(command: list[str], log: Path) -> dict[str, Any]:
     """Run a command as its own process tree: wall seconds, peak RSS (MB), exit code."""
     with log.open("w") as out:
@@ -74,7 +78,7 @@ def measure(command: list[str], log: Path) -> dict[str, Any]:
             code = process.wait()
         seconds = time.perf_counter() - started
     if code != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({code}); see {log}")
+        raise StepFailed(f"{' '.join(command)} failed ({code}); see {log}")
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 2**20, 1)}
 
 
@@ -154,13 +158,25 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work / f"{args.order_lines}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    landing, lake, reference = work / "landing", work / "lake", work / "reference"
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "order_lines": args.order_lines,
         "targets": TARGETS,
     }
+    try:
+        _measure_all(results, args, work)
+    except StepFailed as exc:  # a failed step (an out-of-memory run, a full disk) keeps what came before it
+        results["failed"] = str(exc)
+    write_results(results, args.results)
+    if "failed" in results:
+        print(f"bench incomplete: {results['failed']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _measure_all(results: dict[str, Any], args: argparse.Namespace, work: Path) -> None:
+    landing, lake, reference = work / "landing", work / "lake", work / "reference"
     print(f"generating {args.order_lines:,} order lines ...", flush=True)
     results["generate"] = measure([*RFMLAKE, "generate", "--out", str(landing), "--order-lines",
                                    str(args.order_lines), "--seed", str(args.seed)], work / "generate.log")
@@ -177,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     results["reference"] = measure([sys.executable, str(ROOT / "reference_duckdb.py"), str(landing), str(reference)],
                                    work / "reference.log")
     results["agreement"] = agreement(lake, reference)
+    results["ratios"] = {"full_over_reference": round(results["full_run"]["seconds"] / results["reference"]["seconds"], 2)}
 
     print("incremental run after one new orders file ...", flush=True)
     results["incremental_file"] = add_orders_file(landing)
@@ -184,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                                          work / "incremental.log")
     summary = _summary(lake)
     results["incremental_run"]["stages"] = {s["name"]: round(s["seconds"], 2) for s in summary["stages"]}
+    results["ratios"]["incremental_over_full"] = round(
+        results["incremental_run"]["seconds"] / results["full_run"]["seconds"], 3)
 
     if args.demo_order_lines:
         print(f"rfmlake demo on {args.demo_order_lines:,} order lines ...", flush=True)
@@ -191,51 +210,58 @@ def main(argv: list[str] | None = None) -> int:
                                    str(args.demo_order_lines)], work / "demo.log")
         results["demo"]["order_lines"] = args.demo_order_lines
 
-    full, ref, incr = results["full_run"]["seconds"], results["reference"]["seconds"], results["incremental_run"]["seconds"]
-    results["ratios"] = {"full_over_reference": round(full / ref, 2), "incremental_over_full": round(incr / full, 3)}
-    write_results(results, args.results)
-    return 0
-
 
 def write_results(results: dict[str, Any], folder: Path) -> None:
+    """results as <date>T<hhmm>-<host>-<N>.json and a Markdown summary beside it; a bench that stopped
+    at a failed step writes what it measured before it and names the step."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['started_at'][:10]}-{results['machine']['host']}-{results['order_lines']}"
+    started = results["started_at"]
+    stem = f"{started[:10]}T{started[11:13]}{started[14:16]}-{results['machine']['host']}-{results['order_lines']}"
     (folder / f"{stem}.json").write_text(json.dumps(results, indent=2))
     m = results["machine"]
-    full, incr = results["full_run"], results["incremental_run"]
     lines = [
         f"# rfmlake benchmark: {results['order_lines']:,} order lines",
         "",
-        f"- started: {results['started_at']}",
+        f"- started: {started}",
         f"- machine: {m['cpus']} CPUs, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}; "
         f"load average at start {m['load_average_at_start']}",
-        f"- landing rows: {sum(results['landing_rows'].values()):,} ({results['landing_rows']})",
-        f"- incremental step: {results['incremental_file']}",
-        "",
-        "| run | seconds | peak RSS of the process tree (MB) |",
-        "| --- | ---: | ---: |",
-        f"| full pipeline run (`rfmlake run`) | {full['seconds']} | {full['peak_rss_mb']} |",
-        f"| one-engine reference (bench/reference_duckdb.py) | {results['reference']['seconds']} | "
-        f"{results['reference']['peak_rss_mb']} |",
-        f"| incremental run after the new file | {incr['seconds']} | {incr['peak_rss_mb']} |",
-        "",
-        f"Ratios: full run / reference = **{results['ratios']['full_over_reference']}** (target <= "
-        f"{TARGETS['full_over_reference']}); incremental / full = **{results['ratios']['incremental_over_full']}** "
-        f"(target <= {TARGETS['incremental_over_full']}).",
     ]
+    if "landing_rows" in results:
+        lines.append(f"- landing rows: {sum(results['landing_rows'].values()):,} ({results['landing_rows']})")
+    if "incremental_file" in results:
+        lines.append(f"- incremental step: {results['incremental_file']}")
+    for key in ("note", "failed"):
+        if key in results:
+            lines.append(f"- **{key}**: {results[key]}")
+    lines += ["", "| run | seconds | peak RSS of the process tree (MB) |", "| --- | ---: | ---: |"]
+    for key, label in (("full_run", "full pipeline run (`rfmlake run`)"),
+                       ("reference", "one-engine reference (bench/reference_duckdb.py)"),
+                       ("incremental_run", "incremental run after the new file")):
+        if key in results:
+            lines.append(f"| {label} | {results[key]['seconds']} | {results[key]['peak_rss_mb']} |")
+    ratios = results.get("ratios", {})
+    lines.append("")
+    if "full_over_reference" in ratios:
+        lines.append(f"Full run / reference = **{ratios['full_over_reference']}** (target <= "
+                     f"{TARGETS['full_over_reference']}).")
+    if "full_run" in results:
+        peaks = [results[k]["peak_rss_mb"] for k in ("full_run", "incremental_run") if k in results]
+        lines.append(f"Peak RSS of the pipeline's process tree = **{max(peaks) / 1024:.2f} GB** (target <= "
+                     f"{TARGETS['peak_rss_gb_10m']} GB at 10M order lines).")
+    if "incremental_over_full" in ratios:
+        lines.append(f"Incremental / full = **{ratios['incremental_over_full']}** (target <= "
+                     f"{TARGETS['incremental_over_full']}).")
     if "demo" in results:
         demo = results["demo"]
         lines += ["", f"`rfmlake demo --order-lines {demo['order_lines']:,}` end to end: **{demo['seconds']} s** "
-                     f"(target <= {TARGETS['demo_seconds']} s), peak RSS {demo['peak_rss_mb']} MB."]
-    lines += [
-        "",
-        f"Agreement of gold.customer_rfm_features with the reference: {results['agreement']}",
-        "",
-        "| stage | full run (s) | incremental run (s) |",
-        "| --- | ---: | ---: |",
-    ]
-    for stage, seconds in full["stages"].items():
-        lines.append(f"| {stage} | {seconds} | {incr['stages'].get(stage, '')} |")
+                      f"(target <= {TARGETS['demo_seconds']} s), peak RSS {demo['peak_rss_mb']} MB."]
+    if "agreement" in results:
+        lines += ["", f"Agreement of gold.customer_rfm_features with the reference: {results['agreement']}"]
+    if "full_run" in results:
+        incremental = results.get("incremental_run", {}).get("stages", {})
+        lines += ["", "| stage | full run (s) | incremental run (s) |", "| --- | ---: | ---: |"]
+        lines += [f"| {stage} | {seconds} | {incremental.get(stage, '')} |"
+                  for stage, seconds in results["full_run"]["stages"].items()]
     lines.append("")
     (folder / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
