@@ -211,6 +211,9 @@ class IdentitySettings(_Strict):
         10, ge=2, le=1000, description="records sharing a postal code (with country), or a full name and city, "
         "are compared as candidate pairs only when at most this many share it")
     refit: bool = Field(False, description="train a new matching model even if one is stored")
+    u_sample_pairs: int = Field(
+        300_000, ge=10_000, le=1_000_000_000, description="random record pairs per comparison from which training "
+        "estimates u (how often different people agree on a field); more is slower, on a fixed cost per training")
 
 
 class Settings(_Strict):

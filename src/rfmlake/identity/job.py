@@ -175,7 +175,7 @@ def _db_api(engine: Engine) -> Any:
 def _matcher(ctx: RunContext, n_records: int, db_api: Any, report: IdentityReport) -> CustomerMatcher:
     settings = ctx.settings.identity
     params = {"match_threshold": settings.match_threshold, "review_threshold": settings.review_threshold,
-              "min_training_records": settings.min_training_records}
+              "min_training_records": settings.min_training_records, "max_u_pairs": settings.u_sample_pairs}
     stored = ctx.lake.read_system(*MODEL_PATH)
     if stored is not None and not settings.refit:
         model = json.loads(stored)

@@ -119,10 +119,10 @@ class CustomerMatcher:
 
     Parameters: `match_threshold` (pairs at or above it are joined), `review_threshold` (pairs from
     it up are kept as evidence to review), `min_training_records` (below it the shipped parameters
-    are used without training), `seed` (u sampling)."""
+    are used without training), `seed` and `max_u_pairs` (u sampling: random pairs per comparison)."""
 
     def __init__(self, match_threshold: float = 0.9995, review_threshold: float = 0.5,
-                 min_training_records: int = 1_000, seed: int = 42, max_u_pairs: float = 1e6) -> None:
+                 min_training_records: int = 1_000, seed: int = 42, max_u_pairs: float = 3e5) -> None:
         self.match_threshold = match_threshold
         self.review_threshold = review_threshold
         self.min_training_records = min_training_records

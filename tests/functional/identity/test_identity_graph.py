@@ -246,3 +246,32 @@ def test_a_postal_code_shared_by_more_than_max_block_size_records_compares_none_
     people = _people(lake)
     assert (_person(people, "customer_id", "c5") == _person(people, "customer_id", "c6")) is joined
     assert _person(people, "customer_id", "c10") != _person(people, "customer_id", "c5")
+
+
+def _u_probabilities(lake: Lake) -> list[float]:
+    model = json.loads(lake.read_system(*MODEL_PATH))
+    return [level["u_probability"] for comparison in model["splink"]["comparisons"]
+            for level in comparison["comparison_levels"] if "u_probability" in level]
+
+
+def test_training_estimates_u_from_identity_u_sample_pairs_random_pairs(tmp_path: Path) -> None:
+    # 400 records (79,800 pairs): 10,000 and 40,000 sampled pairs are different samples, so different
+    # u estimates; the same setting twice gives the same model (the sampling is seeded).
+    rows = [f"x{i},p{i}@example.com,,Name{i % 37},Family{i % 53},City{i % 11},{10000 + i % 97},SE,"
+            "2023-01-01T00:00:00Z" for i in range(400)]
+    models = {}
+    for name, pairs in (("small", 10_000), ("small_again", 10_000), ("large", 40_000)):
+        landing = _landing(tmp_path / name)
+        (landing / "customers" / "crm.csv").write_text(CUSTOMERS + "\n".join(rows) + "\n")
+        lake = Lake(tmp_path / name / "lake")
+        engine = DuckEngine()
+        try:
+            ctx = RunContext(landing_dir=landing, lake=lake, run_id="run-1", settings=Settings(
+                identity={"u_sample_pairs": pairs, "min_training_records": 10}))
+            run_ingest(engine, ctx)
+            assert resolve_identity(ctx, engine).model_trained
+        finally:
+            engine.close()
+        models[name] = _u_probabilities(lake)
+    assert models["small"] and models["small"] == models["small_again"]
+    assert models["large"] != models["small"]
