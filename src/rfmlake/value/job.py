@@ -26,6 +26,7 @@ from rfmlake.value.model import (
     below_minimum,
     customer_value_to_arrow,
     discounted_column,
+    purchase_summary_sql,
     value_columns,
     value_inputs,
     value_schema,
@@ -49,6 +50,29 @@ def read_counted_orders(lake: Lake) -> pd.DataFrame | None:
     amount = pd.to_numeric(counted["amount_reporting"].astype("object")).astype("float64").fillna(0.0)
     counted["revenue"] = np.where(counted["status"] == "returned", 0.0, amount)
     return counted
+
+
+def read_purchase_summary(lake: Lake, purchase_period: str, memory_limit: str | None = None) -> pd.DataFrame | None:
+    """Per customer of gold.fct_orders: purchases and the mean value of the repeat ones
+    (PURCHASE_SUMMARY_SQL), counted as read_counted_orders counts, in one DuckDB pass over the mart;
+    None when the mart is absent."""
+    if lake.current("gold", ORDERS_TABLE) is None:
+        return None
+    from rfmlake.lake.catalog import connect
+
+    con = connect(lake, zones=("gold",), memory_limit=memory_limit)
+    try:
+        con.execute(f"""
+            create temp view counted_orders as
+            select cast(customer_id as varchar) as customer_id, cast(order_id as varchar) as order_id,
+                   cast(ordered_at as timestamp) as ordered_at, cast(order_date as date) as order_date,
+                   case when status = 'returned' then 0.0
+                        else coalesce(cast(amount_reporting as double), 0.0) end as revenue
+            from gold.{ORDERS_TABLE}
+            where coalesce(is_rfm_counted, false)""")
+        return con.execute(purchase_summary_sql(purchase_period)).to_arrow_table().to_pandas()
+    finally:
+        con.close()
 
 
 def default_holdout_days(orders: pd.DataFrame, as_of: date, horizon_days: int) -> int:
@@ -116,8 +140,8 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         raise PipelineError(f"gold.{FEATURES_TABLE} is empty: no customer to value")
     as_of = pd.to_datetime(features["as_of_date"]).max().date()
     settings = ctx.settings.value
-    orders = read_counted_orders(lake)
-    inputs = value_inputs(features, orders, settings.purchase_period)
+    purchases = read_purchase_summary(lake, settings.purchase_period, ctx.settings.duckdb_memory_limit)
+    inputs = value_inputs(features, purchase_period=settings.purchase_period, purchases=purchases)
 
     from rfmlake.segmentation.job import model_store
 
@@ -129,14 +153,14 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         "segmentation_model_version": seg_version,
         "as_of_date": as_of.isoformat(),
         "horizon_days": horizon,
-        "purchase_period": settings.purchase_period if orders is not None else "order",
+        "purchase_period": settings.purchase_period if purchases is not None else "order",
         "margin": settings.margin,
         "annual_discount_rate": settings.annual_discount_rate,
         "customers": len(inputs),
         "repeat_customers": int((inputs["x"] > 0).sum()),
         "notes": [],
     }
-    if orders is None and settings.purchase_period == "day":
+    if purchases is None and settings.purchase_period == "day":
         report["notes"].append("gold.fct_orders is absent: purchases are counted per order, not per day")
     shortfall = below_minimum(inputs, settings.min_customers, settings.min_repeat_customers)
     if shortfall is not None:
@@ -180,9 +204,9 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         "p_alive_histogram": _histogram(predictions["p_alive"].to_numpy(), np.linspace(0.0, 1.0, 11)),
         "model_path": str(model_path),
     })
-    if carried is None:
-        report["calibration"] = _calibration(orders, as_of, settings.holdout_days, horizon, report["purchase_period"],
-                                             report["notes"])
+    if carried is None:  # the orders themselves only for the check of a new fit
+        report["calibration"] = _calibration(read_counted_orders(lake), as_of, settings.holdout_days, horizon,
+                                             report["purchase_period"], report["notes"])
     else:
         report["model_from"] = carried.origin()
         report["calibration"] = carried.report.get("calibration")

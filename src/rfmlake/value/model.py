@@ -65,17 +65,20 @@ def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
 
 
 def value_inputs(features: pd.DataFrame, orders: pd.DataFrame | None = None,
-                 purchase_period: str = "day") -> pd.DataFrame:
+                 purchase_period: str = "day", *, purchases: pd.DataFrame | None = None) -> pd.DataFrame:
     """x, t_x, T (days) and the mean value of the repeat purchases per customer of
     gold.customer_rfm_features.
 
-    `orders`: the counted orders of gold.fct_orders (customer_id, order_id, ordered_at, order_date,
-    revenue). With purchase_period "day" a purchase is a customer's day with orders (its value the
-    day's revenue), with "order" each order. Without `orders` only order counts are known: x is
-    frequency - 1 and the mean of all orders (monetary / frequency) stands in for the repeat mean,
-    whatever the period (the caller notes it)."""
+    `purchases`: per customer, the number of purchases and the mean value of those after the first
+    (PURCHASE_SUMMARY_SQL: read_purchase_summary over the lake, summarize_purchases over `orders`, the
+    counted orders of gold.fct_orders). With purchase_period "day" a purchase is a customer's day with
+    orders (its value the day's revenue), with "order" each order. With neither only order counts are
+    known: x is frequency - 1 and the mean of all orders (monetary / frequency) stands in for the
+    repeat mean, whatever the period (the caller notes it)."""
     if purchase_period not in PURCHASE_PERIODS:
         raise ValueError(f"purchase_period must be one of {list(PURCHASE_PERIODS)}, got {purchase_period!r}")
+    if purchases is None and orders is not None:
+        purchases = summarize_purchases(orders, purchase_period)
     frame = features.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
     customer_ids = frame["customer_id"].astype(str)
     x = frame["frequency"].to_numpy().astype("float64") - 1.0
@@ -86,23 +89,70 @@ def value_inputs(features: pd.DataFrame, orders: pd.DataFrame | None = None,
     if np.any(t_x < 0) or np.any(t_x > T):
         raise PipelineError("gold.customer_rfm_features has first_order_date after last_order_date or as_of_date")
     monetary = pd.to_numeric(frame["monetary"].astype("object")).astype("float64").to_numpy()
-    if orders is None:
+    if purchases is None:
         # Several orders on one day: BG/NBD counts them all; t_x = 0 with x > 0 (all on the first
         # day) is valid for the likelihood (the last order at time 0+).
         repeat_mean = np.where(x > 0, monetary / np.maximum(x + 1.0, 1.0), np.nan)
     else:
-        purchases = _purchases(orders, purchase_period)
-        counts = purchases.groupby("customer_id").size().reindex(customer_ids)
+        summary = purchases.set_index(purchases["customer_id"].astype(str))
+        counts = summary["purchases"].reindex(customer_ids)
         if counts.isna().any():
             missing = customer_ids[counts.isna().to_numpy()].iloc[0]
             raise PipelineError(f"gold.fct_orders has no counted order of customer {missing!r} of "
                                 "gold.customer_rfm_features; rebuild the marts (dbt_build)")
         x = counts.to_numpy().astype("float64") - 1.0
-        repeats = purchases[purchases.duplicated("customer_id", keep="first")]
-        means = repeats.groupby("customer_id")["revenue"].mean()
-        repeat_mean = np.where(x > 0, means.reindex(customer_ids).to_numpy(), np.nan)
+        means = pd.to_numeric(summary["repeat_mean"].reindex(customer_ids)).to_numpy(dtype="float64")
+        repeat_mean = np.where(x > 0, means, np.nan)
     repeat_mean = np.where(np.isnan(repeat_mean), np.nan, np.clip(repeat_mean, 0.0, None))
     return pd.DataFrame({"customer_id": customer_ids, "x": x, "t_x": t_x, "T": T, "repeat_mean": repeat_mean})
+
+
+# Per customer: purchases (a day with counted orders, or each order) and the mean value of those after
+# the first, over a relation `counted_orders` (customer_id, order_id, ordered_at, order_date, revenue).
+# One engine pass over all orders (DuckDB here; the history never passes through pandas).
+PURCHASE_SUMMARY_SQL = """
+with purchases as (
+    select customer_id, {period_key} as period_key, min(ordered_at) as first_at, min(order_id) as first_order,
+           sum(revenue) as revenue
+    from counted_orders
+    group by customer_id, {period_key}
+),
+ranked as (
+    select *, row_number() over (partition by customer_id order by {first_by}) as position
+    from purchases
+)
+select customer_id, count(*) as purchases, avg(revenue) filter (where position > 1) as repeat_mean
+from ranked
+group by customer_id
+"""
+PERIOD_KEYS = {"day": "order_date", "order": "order_id"}
+# which purchase is the first: the earliest day; the earliest order (by time, then id)
+FIRST_BY = {"day": "period_key", "order": "first_at nulls last, first_order"}
+
+
+def purchase_summary_sql(purchase_period: str) -> str:
+    if purchase_period not in PURCHASE_PERIODS:
+        raise ValueError(f"purchase_period must be one of {list(PURCHASE_PERIODS)}, got {purchase_period!r}")
+    return PURCHASE_SUMMARY_SQL.format(period_key=PERIOD_KEYS[purchase_period], first_by=FIRST_BY[purchase_period])
+
+
+def summarize_purchases(orders: pd.DataFrame, purchase_period: str) -> pd.DataFrame:
+    """PURCHASE_SUMMARY_SQL over a DataFrame of counted orders (customer_id, order_id, ordered_at,
+    order_date, revenue)."""
+    import duckdb
+
+    sql = purchase_summary_sql(purchase_period)
+    counted = orders.assign(
+        customer_id=orders["customer_id"].astype(str), order_id=orders["order_id"].astype(str),
+        ordered_at=pd.to_datetime(orders["ordered_at"]), order_date=pd.to_datetime(orders["order_date"]),
+        revenue=pd.to_numeric(orders["revenue"].astype("object")).astype("float64"),
+    )[["customer_id", "order_id", "ordered_at", "order_date", "revenue"]]
+    con = duckdb.connect()
+    try:
+        con.register("counted_orders", counted)
+        return con.execute(sql).df()
+    finally:
+        con.close()
 
 
 def below_minimum(inputs: pd.DataFrame, min_customers: int, min_repeat_customers: int) -> str | None:
@@ -120,18 +170,6 @@ def below_minimum(inputs: pd.DataFrame, min_customers: int, min_repeat_customers
             f"spend value(s); at least {min_customers} customers, {min_repeat_customers} with repeat purchases "
             "and 2 distinct repeat spends are needed to fit BG/NBD and Gamma-Gamma "
             "(settings value.min_customers, value.min_repeat_customers)")
-
-
-def _purchases(orders: pd.DataFrame, purchase_period: str) -> pd.DataFrame:
-    """One row per purchase (customer_id, revenue), in time order per customer."""
-    ordered = orders.assign(
-        customer_id=orders["customer_id"].astype(str),
-        revenue=pd.to_numeric(orders["revenue"].astype("object")).astype("float64"),
-    ).sort_values(["customer_id", "ordered_at", "order_id"], kind="mergesort")
-    if purchase_period == "order":
-        return ordered.loc[:, ["customer_id", "revenue"]]
-    days = ordered.assign(order_date=pd.to_datetime(ordered["order_date"]))
-    return days.groupby(["customer_id", "order_date"], sort=True)["revenue"].sum().reset_index()
 
 
 @dataclass

@@ -114,3 +114,29 @@ def test_a_failed_fit_is_reported_with_its_diagnostics_and_publishes_nothing(lak
     assert {"bgnbd", "gamma_gamma"} <= set(report["diagnostics"])
     assert lake.count_rows(lake.require("gold", "customer_value")) == 0
     assert not (lake.models_dir / "value").exists()
+
+
+def test_purchases_are_summarized_in_the_lake_as_from_the_orders_themselves(lake: Lake) -> None:
+    from rfmlake.value.job import read_counted_orders, read_purchase_summary
+    from rfmlake.value.model import summarize_purchases
+
+    day = [AS_OF - timedelta(days=d) for d in (90, 90, 40, 40, 10)]
+    lake.write_arrow("gold", "fct_orders", pa.table({
+        "order_id": ["o1", "o2", "o3", "o4", "o5"], "customer_id": ["A", "A", "A", "A", "B"],
+        "ordered_at": pa.array([datetime(d.year, d.month, d.day, 9 + i, tzinfo=UTC) for i, d in enumerate(day)],
+                               pa.timestamp("us", tz="UTC")),
+        "order_date": pa.array(day, pa.date32()),
+        "status": ["completed", "completed", "returned", "completed", "completed"],
+        "amount_reporting": pa.array([Decimal(v) for v in ("10.00", "5.00", "99.00", "30.00", "7.00")],
+                                     pa.decimal128(18, 2)),
+        "is_rfm_counted": [True, True, True, True, False],  # B's only order is not counted: B has no purchase
+    }))
+    by_day = read_purchase_summary(lake, "day").set_index("customer_id")
+    # A: two days; the repeat day is the returned order (0) and 30
+    assert by_day.to_dict("index") == {"A": {"purchases": 2, "repeat_mean": 30.0}}
+    by_order = read_purchase_summary(lake, "order").set_index("customer_id")
+    assert by_order.loc["A", "purchases"] == 4 and by_order.loc["A", "repeat_mean"] == (5.0 + 0.0 + 30.0) / 3
+    for period in ("day", "order"):
+        in_lake = read_purchase_summary(lake, period).sort_values("customer_id").reset_index(drop=True)
+        in_pandas = summarize_purchases(read_counted_orders(lake), period).sort_values("customer_id")
+        assert in_lake.to_dict("list") == in_pandas.reset_index(drop=True).to_dict("list")
