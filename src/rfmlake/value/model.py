@@ -1,9 +1,10 @@
 """Customer value: BG/NBD + Gamma-Gamma over the RFM inputs, the stored value model, and the
 gold.customer_value rows.
 
-The value model is refitted every run (the parameters describe the customer base as of that run)
-and stored at `<lake>/_system/models/value/<model_version>/model.json` with the segmentation model
-version it ran beside; model_version is "val-" + 12 hex digits of the sha256 of its content.
+The value model is fitted at most every `value.refit_every_days` (ADR 0023; the parameters describe
+the customer base as of the fitting run, which later runs predict with) and stored at
+`<lake>/_system/models/value/<model_version>/model.json` with the segmentation model version it ran
+beside; model_version is "val-" + 12 hex digits of the sha256 of its content.
 
 A purchase is a day with at least one counted order (purchase_period "day", the default, as in
 Fader, Hardie & Lee 2005 and lifetimes / PyMC-Marketing) or each counted order ("order"). Several
