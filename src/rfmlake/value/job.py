@@ -38,41 +38,41 @@ ORDERS_TABLE = "fct_orders"
 MIN_HOLDOUT_DAYS = 7
 
 
-def read_counted_orders(lake: Lake) -> pd.DataFrame | None:
-    """Counted orders of gold.fct_orders with their revenue (0 for returned orders counted under
-    returns_policy 'net', as in the RFM monetary); None when the mart is absent."""
-    ref = lake.current("gold", ORDERS_TABLE)
-    if ref is None:
-        return None
-    table = pq.read_table(ref.path, columns=["order_id", "customer_id", "ordered_at", "order_date", "status",
-                                             "amount_reporting", "is_rfm_counted"]).to_pandas()
-    counted = table[table["is_rfm_counted"].fillna(False).astype(bool)].copy()
-    amount = pd.to_numeric(counted["amount_reporting"].astype("object")).astype("float64").fillna(0.0)
-    counted["revenue"] = np.where(counted["status"] == "returned", 0.0, amount)
-    return counted
+# The counted orders of gold.fct_orders with their revenue (0 for returned orders counted under
+# returns_policy 'net', as in the RFM monetary): the relation PURCHASE_SUMMARY_SQL reads.
+COUNTED_ORDERS_VIEW = f"""
+    create temp view counted_orders as
+    select cast(customer_id as varchar) as customer_id, cast(order_id as varchar) as order_id,
+           cast(ordered_at as timestamp) as ordered_at, cast(order_date as date) as order_date,
+           case when status = 'returned' then 0.0 else coalesce(cast(amount_reporting as double), 0.0) end as revenue
+    from gold.{ORDERS_TABLE}
+    where coalesce(is_rfm_counted, false)"""
 
 
-def read_purchase_summary(lake: Lake, purchase_period: str, memory_limit: str | None = None) -> pd.DataFrame | None:
-    """Per customer of gold.fct_orders: purchases and the mean value of the repeat ones
-    (PURCHASE_SUMMARY_SQL), counted as read_counted_orders counts, in one DuckDB pass over the mart;
-    None when the mart is absent."""
+def _from_counted_orders(lake: Lake, sql: str, memory_limit: str | None) -> pd.DataFrame | None:
+    """`sql` over the view counted_orders (COUNTED_ORDERS_VIEW); None when the mart is absent."""
     if lake.current("gold", ORDERS_TABLE) is None:
         return None
     from rfmlake.lake.catalog import connect
 
     con = connect(lake, zones=("gold",), memory_limit=memory_limit)
     try:
-        con.execute(f"""
-            create temp view counted_orders as
-            select cast(customer_id as varchar) as customer_id, cast(order_id as varchar) as order_id,
-                   cast(ordered_at as timestamp) as ordered_at, cast(order_date as date) as order_date,
-                   case when status = 'returned' then 0.0
-                        else coalesce(cast(amount_reporting as double), 0.0) end as revenue
-            from gold.{ORDERS_TABLE}
-            where coalesce(is_rfm_counted, false)""")
-        return con.execute(purchase_summary_sql(purchase_period)).to_arrow_table().to_pandas()
+        con.execute(COUNTED_ORDERS_VIEW)
+        return con.execute(sql).to_arrow_table().to_pandas()
     finally:
         con.close()
+
+
+def read_counted_orders(lake: Lake, memory_limit: str | None = None) -> pd.DataFrame | None:
+    """The counted orders themselves (customer_id, order_id, ordered_at, order_date, revenue), for a
+    new fit's calibration check; None when the mart is absent."""
+    return _from_counted_orders(lake, "select * from counted_orders", memory_limit)
+
+
+def read_purchase_summary(lake: Lake, purchase_period: str, memory_limit: str | None = None) -> pd.DataFrame | None:
+    """Per customer of gold.fct_orders: purchases and the mean value of the repeat ones
+    (PURCHASE_SUMMARY_SQL), in one DuckDB pass over the mart; None when the mart is absent."""
+    return _from_counted_orders(lake, purchase_summary_sql(purchase_period), memory_limit)
 
 
 def default_holdout_days(orders: pd.DataFrame, as_of: date, horizon_days: int) -> int:
@@ -205,7 +205,8 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
         "model_path": str(model_path),
     })
     if carried is None:  # the orders themselves only for the check of a new fit
-        report["calibration"] = _calibration(read_counted_orders(lake), as_of, settings.holdout_days, horizon,
+        orders = read_counted_orders(lake, ctx.settings.duckdb_memory_limit)
+        report["calibration"] = _calibration(orders, as_of, settings.holdout_days, horizon,
                                              report["purchase_period"], report["notes"])
     else:
         report["model_from"] = carried.origin()
