@@ -126,6 +126,40 @@ def test_rules_join_who_they_should_and_keep_a_shared_device_apart(tmp_path: Pat
     assert report["changes"] == {"merges": 0, "splits": 0, "new_people": len(set(person.values()))}
 
 
+# Customer ids and devices that never share an event: the customer's events carry no device (a
+# server-side event, an app without the cookie). d4 and c5 share session s6, so d4 is c5's person;
+# d5 is in session s7 while c7 is in s8 at the same minute, so d5 stays on its own.
+SESSION_EVENTS = [
+    {"event_id": "e20", "event_ts": "2024-05-07T10:00:00Z", "event_type": "product_view", "anonymous_id": "d4",
+     "session_id": "s6", "product_id": "p2"},
+    {"event_id": "e21", "event_ts": "2024-05-07T10:03:00Z", "event_type": "page_view", "customer_id": "c5",
+     "session_id": "s6"},
+    {"event_id": "e22", "event_ts": "2024-05-07T10:00:00Z", "event_type": "product_view", "anonymous_id": "d5",
+     "session_id": "s7", "product_id": "p2"},
+    {"event_id": "e23", "event_ts": "2024-05-07T10:00:00Z", "event_type": "page_view", "customer_id": "c7",
+     "session_id": "s8"},
+]
+
+
+def test_a_device_joins_the_customer_it_shared_a_session_with_and_no_one_else(tmp_path: Path) -> None:
+    landing = _landing(tmp_path)
+    (landing / "events" / "sessions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in SESSION_EVENTS))
+    lake = Lake(tmp_path / "lake")
+    _run(landing, lake, "run-1")
+    people = _people(lake)
+    d4 = people[("anonymous_id", "d4")]
+    assert d4["person_id"] == _person(people, "customer_id", "c5") == _person(people, "customer_id", "c6")
+    assert (d4["joined_by"], d4["linked_to_kind"], d4["linked_to_id"]) == ("same_session", "customer_id", "c5")
+    assert d4["primary_customer_id"] == "c5"
+    # the same moment in another session is no link: d5 is a person of its own, c7 keeps its own
+    d5 = people[("anonymous_id", "d5")]
+    assert (d5["joined_by"], d5["primary_customer_id"], d5["linked_to_id"]) == ("single", None, None)
+    assert d5["person_id"] not in {r["person_id"] for (kind, _), r in people.items() if kind == "customer_id"}
+    assert [m for (kind, m), r in people.items() if r["person_id"] == _person(people, "customer_id", "c7")] == ["c7"]
+    # a device seen on one event with its customer is still reported by the stronger rule
+    assert people[("anonymous_id", "d1")]["joined_by"] == "same_event"
+
+
 def test_nothing_past_bronze_holds_a_compared_value(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     _run(_landing(tmp_path), lake, "run-1")
