@@ -51,8 +51,10 @@ JOURNEY_READS: tuple[str, ...] = (
     "bronze.customers", "silver.customers", "gold.customer_rfm", "gold.segment_membership_history",
     "gold.customer_value", "gold.dim_customers", "gold.fct_orders", "gold.journey_assignments",
 )
+# Interactions count for people (views through the identity graph: docs/recommendations.md).
 _RECOMMENDATION_INPUTS = ("silver.order_items", "silver.products", "silver.events", "gold.fct_orders",
-                          "gold.dim_customers", "gold.customer_rfm", "gold.segment_membership_history")
+                          "gold.identity_graph", "gold.dim_customers", "gold.customer_rfm",
+                          "gold.segment_membership_history")
 
 PIPELINE: tuple[Stage, ...] = (
     Stage(

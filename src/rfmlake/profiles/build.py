@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfmlake.errors import PipelineError
+from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.storage import Storage
@@ -81,19 +82,12 @@ def _events_select(lake: Lake) -> tuple[str, str]:
     if _has_people(lake) and lake.current("gold", "identity_graph") is not None:
         # The person's events: signed in under any of their customer ids, or anonymous on a device
         # the identity graph joined to them.
-        join = """left join (
-            select coalesce(ids.person_customer_id, devices.primary_customer_id) as customer_id,
-                   max(ev.event_ts) as last_event_at,
-                   arg_max(ev.event_type, ev.event_ts) as last_event_type,
+        join = f"""left join (
+            select person_customer_id as customer_id,
+                   max(event_ts) as last_event_at,
+                   arg_max(event_type, event_ts) as last_event_type,
                    count(*) as event_count
-            from silver.events as ev
-            left join gold.dim_customers as ids on ids.customer_id = ev.customer_id
-            left join (select member_id, primary_customer_id from gold.identity_graph
-                       where member_kind = 'anonymous_id') as devices
-              -- one equality (a device counts only for events signed in under no customer id): a
-              -- condition on the left side alone made DuckDB fall back to a nested-loop join
-              on devices.member_id = case when ev.customer_id is null then ev.anonymous_id end
-            where coalesce(ids.person_customer_id, devices.primary_customer_id) is not null
+            from ({person_events_query()}) as ev
             group by 1
         ) as e on e.customer_id = c.customer_id"""
         return ("e.last_event_at, e.last_event_type, cast(coalesce(e.event_count, 0) as integer) as event_count",

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.pipeline.context import RunContext
@@ -53,7 +54,7 @@ class LakeInputs:
     interactions: pd.DataFrame   # customer_id, product_id, kind, occurred_at (naive UTC), before as_of
     products: pd.DataFrame       # product_id, product_name, category, brand
     segments: pd.Series          # customer_id -> rfm_segment at as_of
-    customers: list[str]         # who gets recommendations: every customer of the profile
+    customers: list[str]         # who gets recommendations: every person of the profile (primary customer id)
     as_of: date | None
 
     def segments_at(self, day: date, lake: Lake) -> dict[str, str]:
@@ -71,9 +72,35 @@ class LakeInputs:
         return {str(c): str(s) for c, s in rows}
 
 
+def _views_query(with_identity: bool) -> str:
+    """Product views as interactions of people, keyed like the rest of gold by the person's primary
+    customer id (rfmlake.identity.people: signed in under any of their ids, or anonymous on a device
+    identity joined to them). Without the graph: the signed-in customer id."""
+    where = "ev.event_type = 'product_view' and ev.product_id is not null"
+    if not with_identity:
+        return f"""
+            select ev.customer_id, ev.product_id, 'view' as kind, cast(ev.event_ts as timestamp) as occurred_at
+            from silver.events as ev where {where} and ev.customer_id is not null"""
+    return f"""
+        select person_customer_id as customer_id, product_id, 'view' as kind,
+               cast(event_ts as timestamp) as occurred_at
+        from ({person_events_query(where)}) as views"""
+
+
+def _person_key(lake: Lake, table: str) -> str:
+    """The column of `table` that keys a person: dim_customers is one row per customer id and names
+    its person's primary id (docs/adr/0020); the per-person tables are keyed by it already."""
+    ref = lake.current("gold", table)
+    if table == "dim_customers" and ref is not None and "person_customer_id" in lake.table_schema(ref).names:
+        return "person_customer_id as customer_id"
+    return "customer_id"
+
+
 def read_inputs(lake: Lake, counted_statuses: tuple[str, ...]) -> LakeInputs:
-    """Purchases (order lines of counted orders), product views of known customers, the catalogue,
-    segments and the customers to serve. Interactions at or after as_of are left out."""
+    """Purchases (order lines of counted orders, by the buyer as a person), product views of people
+    (signed in under any of their customer ids, or anonymous on a device identity joined to them),
+    the catalogue, segments and the people to serve, each keyed by their primary customer id.
+    Interactions at or after as_of are left out."""
     con = connect(lake, zones=("silver", "gold"))
     try:
         def has(zone: str, name: str) -> bool:
@@ -90,10 +117,7 @@ def read_inputs(lake: Lake, counted_statuses: tuple[str, ...]) -> LakeInputs:
                 from gold.fct_orders as o join silver.order_items as i on i.order_id = o.order_id
                 where o.status in ({_sql_list(counted_statuses)}) and i.product_id is not null""")
         if has("silver", "events"):
-            parts.append("""
-                select customer_id, product_id, 'view' as kind, cast(event_ts as timestamp) as occurred_at
-                from silver.events
-                where event_type = 'product_view' and customer_id is not null and product_id is not null""")
+            parts.append(_views_query(has("gold", "identity_graph")))
         if parts:
             where = "where occurred_at < cast(? as timestamp)" if as_of is not None else ""
             params = [as_of] if as_of is not None else []
@@ -113,7 +137,7 @@ def read_inputs(lake: Lake, counted_statuses: tuple[str, ...]) -> LakeInputs:
         if has("gold", "customer_rfm"):
             frame = con.execute("select customer_id, rfm_segment from gold.customer_rfm").df()
             segments = pd.Series(frame["rfm_segment"].to_numpy(), index=frame["customer_id"].to_numpy(), dtype="object")
-        customer_sql = [f"select customer_id from gold.{t}" for t in ("dim_customers", "customer_rfm")
+        customer_sql = [f"select {_person_key(lake, t)} from gold.{t}" for t in ("dim_customers", "customer_rfm")
                         if has("gold", t)]
         customers = ([str(r[0]) for r in con.execute(" union ".join(customer_sql) + " order by 1").fetchall()]
                      if customer_sql else [])
@@ -225,8 +249,9 @@ def _batches(model: ItemSimilarityRecommender, inputs: LakeInputs, n: int, versi
 
 def run_recommendations(ctx: RunContext) -> dict[str, Any]:
     """Evaluate on the time split, fit on everything before as_of, write gold.product_recommendations
-    (every customer of the profile: similar items, else their segment's or everyone's favourites) and
-    the report. With no purchase at all the table is committed empty and the stage says why."""
+    (every person of the profile, by primary customer id: similar items, else their segment's or
+    everyone's favourites) and the report. With no purchase at all the table is committed empty and
+    the stage says why."""
     settings = ctx.settings.recommendations
     inputs = read_inputs(ctx.lake, ctx.settings.rfm.counted_statuses)
     version = model_version(settings, inputs.as_of)
