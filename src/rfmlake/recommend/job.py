@@ -247,11 +247,11 @@ def _batches(model: ItemSimilarityRecommender, inputs: LakeInputs, n: int, versi
         yield recommendations_to_arrow(frame, inputs.products, inputs.as_of, version)
 
 
-def run_recommendations(ctx: RunContext) -> dict[str, Any]:
+def run_recommendations(ctx: RunContext, *, personalize_client: Any = None) -> dict[str, Any]:
     """Evaluate on the time split, fit on everything before as_of, write gold.product_recommendations
     (every person of the profile, by primary customer id: similar items, else their segment's or
     everyone's favourites) and the report. With no purchase at all the table is committed empty and
-    the stage says why."""
+    the stage says why. `personalize_client`: a boto3 Personalize client to use (else one is built)."""
     settings = ctx.settings.recommendations
     inputs = read_inputs(ctx.lake, ctx.settings.rfm.counted_statuses)
     version = model_version(settings, inputs.as_of)
@@ -293,7 +293,7 @@ def run_recommendations(ctx: RunContext) -> dict[str, Any]:
     table = pa.concat_tables(list(_batches(model, inputs, settings.n, version))) if inputs.customers \
         else RECOMMENDATIONS_SCHEMA.empty_table()
     if settings.personalize.enabled:
-        table = _personalize(ctx, inputs, table, report)
+        table = _personalize(ctx, inputs, table, report, personalize_client)
     ctx.lake.write_arrow("gold", OUTPUT_TABLE, table)
     sources = table.group_by("source").aggregate([("customer_id", "count_distinct")]).to_pylist()
     report.update({
@@ -305,7 +305,8 @@ def run_recommendations(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
-def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: dict[str, Any]) -> pa.Table:
+def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: dict[str, Any],
+                 client: Any = None) -> pa.Table:
     """With Personalize on: the newest finished batch inference results replace the model's lists of
     the customers they cover, and this run's datasets go to the exchange prefix (which starts the
     next cycle on AWS). Personalize being unreachable or a failed job is a note, not a failed run:
@@ -319,7 +320,7 @@ def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: d
     report["personalize"] = section
     try:
         if config.solution_arn:
-            latest = personalize.latest_batch_output(config.solution_arn)
+            latest = personalize.latest_batch_output(config.solution_arn, client=client)
             if latest is None:
                 report["notes"].append("personalize: no finished batch inference job yet; the model's lists stand")
             else:
@@ -328,7 +329,11 @@ def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: d
                 version = "personalize:" + job.rsplit("/", 1)[-1]
                 table = personalize.merge_batch_results(table, batch, inputs.products, inputs.as_of, version,
                                                         ctx.settings.recommendations.n)
-                section.update({"imported_job": job, "customers": int(batch["customer_id"].nunique())})
+                # the people whose lists were replaced: users the lake does not serve are left out
+                imported = pc.count_distinct(table.filter(pc.equal(table.column("source"),
+                                                                   personalize.SOURCE_PERSONALIZE)).column("customer_id"))
+                section.update({"imported_job": job, "customers": imported.as_py(),
+                                "batch_users": int(batch["customer_id"].nunique())})
         if config.exchange_uri:
             export = personalize.export_datasets(inputs, config.exchange_uri, ctx.run_id)
             section.update({"exported_to": export.run_uri, "rows": export.rows})
