@@ -48,3 +48,17 @@ def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint_url: str):
     from aws_lake import aws_env
 
     return aws_env(monkeypatch, moto_endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def engagement_lake(tmp_path_factory: pytest.TempPathFactory):
+    """Two real `rfmlake run`s over people who browse, abandon carts and never buy (engagement_lakes);
+    yields (site, what the journeys had sent after the first run)."""
+    from engagement_lakes import build_engagement_lake, second_run
+    from rfmlake.activation.destinations.outbox import read_outbox
+    from rfmlake.journeys.channels import outbox_location
+
+    site = build_engagement_lake(tmp_path_factory.mktemp("engagement"))
+    after_first = read_outbox(outbox_location(str(site.lake.root)))
+    second_run(site)
+    return site, after_first

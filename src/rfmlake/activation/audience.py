@@ -117,34 +117,37 @@ class SavedAudience:
 
 
 def audience_sql(lake: Lake, saved: SavedAudience | None = None) -> str:
-    """Every customer of the current gold.customer_rfm version (or of a saved audience) with consent
-    and, only where consent is true, the accepted address (the others never leave bronze), ordered
-    by id. `segment` is what destinations see: the RFM segment, or the saved audience's name."""
+    """Every customer of the current gold.customer_rfm version (or every member of a saved audience)
+    with consent and, only where consent is true, the accepted address (the others never leave
+    bronze), ordered by id. `segment` is what destinations see: the RFM segment, or the saved
+    audience's name. A saved audience may hold people who never bought (an engagement segment):
+    their RFM attributes are null and their as_of is the run's."""
     attrs = ", ".join(f"g.{c}" for c in MEMBER_ATTRIBUTES if c != "rfm_segment")
-    segment, only = "g.rfm_segment", ""
+    gold = parquet_scan(gold_ref(lake))
+    segment, source, as_of = "g.rfm_segment", f"{gold} g", "g.as_of_date"
     if saved is not None:
         segment = "'" + saved.label.replace("'", "''") + "'"
         members = str(saved.members_file).replace("'", "''")
-        only = f"SEMI JOIN read_parquet('{members}') m USING (customer_id)"
+        source = f"read_parquet('{members}') m LEFT JOIN {gold} g USING (customer_id)"
+        as_of = f"coalesce(g.as_of_date, (SELECT max(as_of_date) FROM {gold}))"
     return f"""
         WITH consent AS (
             SELECT customer_id, marketing_opt_in FROM {_scan(lake, "silver", "customers")}
         ), addr AS ({accepted_addresses_sql(lake)})
-        SELECT g.customer_id, g.rfm_segment, {segment} AS segment, {attrs}, g.as_of_date,
+        SELECT customer_id, g.rfm_segment, {segment} AS segment, {attrs}, {as_of} AS as_of_date,
                c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                CASE WHEN c.marketing_opt_in THEN a.phone END AS phone
-        FROM {parquet_scan(gold_ref(lake))} g
+        FROM {source}
         LEFT JOIN consent c USING (customer_id)
         LEFT JOIN addr a USING (customer_id)
-        {only}
-        ORDER BY g.customer_id
+        ORDER BY customer_id
     """
 
 
 def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | None, str | None]:
     """The member an audience row makes for `channel`, or None and why it is skipped."""
-    if row["rfm_segment"] is None:
+    if (row.get("segment") or row["rfm_segment"]) is None:  # a saved audience's members need no RFM segment
         raise ActivationError(f"gold.customer_rfm has a customer without rfm_segment ({row['customer_id']!r})")
     refused = consent_skip_reason(row["in_crm"], row["marketing_opt_in"])
     if refused:

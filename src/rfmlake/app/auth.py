@@ -111,6 +111,11 @@ class LocalUsers:
     def names(self) -> list[str]:
         return sorted(self._load())
 
+    def role_of(self, name: str) -> str | None:
+        """The role of an existing user, else None."""
+        found = self._load().get(name)
+        return None if found is None else found.get("role")
+
     def add(self, name: str, role: str, password: str, *, replace: bool = False) -> User:
         if not USER_NAME.match(name):
             raise AuthError(f"user name {name!r} must be 1-128 letters, digits or _ . @ + -")

@@ -100,9 +100,9 @@ class UnavailableJourneys:
 def _describe_trigger(trigger: Any) -> str:
     kind = trigger.type
     if kind == "segment_entered":
-        return f"enters {trigger.segment}"
+        return f"enters {trigger.segment}" + (" (engagement)" if trigger.dimension == "engagement_segment" else "")
     if kind == "segment_exited":
-        return f"leaves {trigger.segment}"
+        return f"leaves {trigger.segment}" + (" (engagement)" if trigger.dimension == "engagement_segment" else "")
     if kind == "segment_migrated":
         return f"moves from {', '.join(trigger.from_segments)} to {', '.join(trigger.to_segments)}"
     return "matches " + " and ".join(f"{c.column} {c.op} {c.value}" for c in trigger.where)
@@ -110,11 +110,11 @@ def _describe_trigger(trigger: Any) -> str:
 
 def audience_trigger(name: str, filters: AudienceFilters) -> tuple[dict[str, Any], dict[str, Any]]:
     """A saved audience as a journey trigger: (trigger, audience) of a journey file. Customers enter
-    when they first match the audience's segment, cluster, score and value filters (a
-    value_condition trigger); country and consent become the journey's audience filter."""
-    if filters.uses_engagement:
-        raise JourneyEditError(f"audience {name!r} filters on engagement, which journeys cannot trigger on yet; "
-                               "save an audience without engagement filters for a journey")
+    when they first match the audience's segment, cluster, engagement segment, score and value
+    filters (a value_condition trigger); country and consent become the journey's audience filter."""
+    if filters.uses_activity:
+        raise JourneyEditError(f"audience {name!r} filters on event counts or the last event, which journeys cannot "
+                               "trigger on; filter on the engagement segment instead")
     if filters.consent == "not_opted_in":
         raise JourneyEditError(f"audience {name!r} holds customers without marketing consent: a journey may not "
                                "message them")
@@ -123,6 +123,8 @@ def audience_trigger(name: str, filters: AudienceFilters) -> tuple[dict[str, Any
         where.append({"column": "rfm_segment", "op": "in", "value": list(filters.segments)})
     if filters.clusters:
         where.append({"column": "cluster_label", "op": "in", "value": list(filters.clusters)})
+    if filters.engagement_segments:
+        where.append({"column": "engagement_segment", "op": "in", "value": list(filters.engagement_segments)})
     for name_, column in (("r_score", "r_score"), ("f_score", "f_score"), ("m_score", "m_score"),
                           ("p_alive", "p_alive"), ("clv", "predicted_clv")):
         low, high = getattr(filters, f"{name_}_min"), getattr(filters, f"{name_}_max")
@@ -131,7 +133,8 @@ def audience_trigger(name: str, filters: AudienceFilters) -> tuple[dict[str, Any
         if high is not None:
             where.append({"column": column, "op": "<=", "value": high})
     if not where:
-        raise JourneyEditError(f"audience {name!r} needs a filter on segment, cluster, scores, p_alive or CLV to "
+        raise JourneyEditError(f"audience {name!r} needs a filter on segment, cluster, engagement segment, scores, "
+                               "p_alive or CLV to "
                                "trigger a journey (country and consent alone select everyone at once)")
     audience: dict[str, Any] = {"require_consent": filters.consent == "opted_in"}
     if filters.countries:

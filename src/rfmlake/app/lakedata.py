@@ -296,8 +296,13 @@ def _contact(lake: Lake, config: GovernanceConfig, persona: str, customer_id: st
 
 
 def filter_options(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The values the audience builder offers: segments, clusters, countries of the latest run."""
-    out: dict[str, list[str]] = {"segments": [], "clusters": [], "countries": []}
+    """The values the audience builder offers: segments, clusters, engagement segments (of people
+    with a customer id: anonymous ones have no address) and countries of the latest run."""
+    out: dict[str, list[str]] = {"segments": [], "clusters": [], "engagement_segments": [], "countries": []}
+    if has_table(con, "gold.customer_engagement"):
+        out["engagement_segments"] = [r[0] for r in con.execute(
+            "SELECT engagement_segment FROM gold.customer_engagement WHERE customer_id IS NOT NULL "
+            "AND engagement_segment IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1").fetchall()]
     if has_table(con, "gold.customer_rfm"):
         out["segments"] = [r[0] for r in con.execute(
             "SELECT rfm_segment FROM gold.customer_rfm WHERE rfm_segment IS NOT NULL GROUP BY 1 "

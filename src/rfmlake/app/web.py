@@ -109,6 +109,7 @@ def _optional_number(form: FormData, key: str, kind: type = float) -> Any:
 def filters_from_form(form: FormData) -> AudienceFilters:
     data: dict[str, Any] = {
         "segments": [s for s in form.getlist("segments") if s], "clusters": [c for c in form.getlist("clusters") if c],
+        "engagement_segments": [e for e in form.getlist("engagement_segments") if e],
         "countries": [c for c in form.getlist("countries") if c], "consent": form.get("consent") or "opted_in",
     }
     for name in ("r_score", "f_score", "m_score"):

@@ -1,5 +1,5 @@
-"""Saved audiences (gold.audiences): filters over the scored customers, built in the marketing app
-(rfmlake.app), resolved to members by activation and journeys."""
+"""Saved audiences (gold.audiences): filters over the customers, buyers and people who never bought,
+built in the marketing app (rfmlake.app), resolved to members by activation and journeys."""
 
 from rfmlake.audiences.model import AudienceError, AudienceFilters, audience_id, parse_filters
 from rfmlake.audiences.query import AudienceSize, Facts, measure, member_query, where_sql

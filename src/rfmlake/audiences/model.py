@@ -1,6 +1,7 @@
-"""A saved audience: a name and filters over the scored customers (RFM segment, cluster, scores,
-p_alive, CLV, engagement, country, consent). Filters are data, never SQL text: rfmlake.audiences.query
-compiles them to a parameterized query."""
+"""A saved audience: a name and filters over the people the lake knows by a customer id (every scored
+buyer, and every person in gold.customer_engagement who never bought): RFM segment, cluster, scores,
+p_alive, CLV, engagement segment and activity, country, consent. Filters are data, never SQL text:
+rfmlake.audiences.query compiles them to a parameterized query."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ class AudienceError(RfmlakeError):
 
 
 class AudienceFilters(BaseModel):
-    """Every filter is optional; an empty one matches every scored customer (consent aside).
-    Within a list the values OR together; different filters AND together."""
+    """Every filter is optional; an empty one matches every customer, buyers and people who never
+    bought alike (consent aside). A filter on an RFM or value column matches buyers only (people who
+    never bought have none). Within a list the values OR together; different filters AND together."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,6 +39,8 @@ class AudienceFilters(BaseModel):
     p_alive_max: float | None = Field(None, ge=0, le=1)
     clv_min: float | None = Field(None, ge=0, description="predicted CLV over the value horizon, reporting currency")
     clv_max: float | None = Field(None, ge=0)
+    engagement_segments: tuple[str, ...] = Field(
+        (), description="engagement segments (gold.customer_engagement.engagement_segment), e.g. 'Abandoned a cart'")
     min_events: int | None = Field(None, ge=0, description="engagement: at least this many web/app events")
     active_within_days: int | None = Field(None, ge=1, le=3650,
                                            description="engagement: an event within this many days of as_of")
@@ -57,6 +61,11 @@ class AudienceFilters(BaseModel):
 
     @property
     def uses_engagement(self) -> bool:
+        return bool(self.engagement_segments) or self.uses_activity
+
+    @property
+    def uses_activity(self) -> bool:
+        """Filters on the profile's event counts (min_events, active_within_days)."""
         return self.min_events is not None or self.active_within_days is not None
 
     def describe(self) -> list[str]:
@@ -75,6 +84,8 @@ class AudienceFilters(BaseModel):
                 parts.append(f"{label} >= {low:g}")
             elif high is not None:
                 parts.append(f"{label} <= {high:g}")
+        if self.engagement_segments:
+            parts.append("engagement in " + ", ".join(self.engagement_segments))
         if self.min_events is not None:
             parts.append(f"at least {self.min_events} events")
         if self.active_within_days is not None:

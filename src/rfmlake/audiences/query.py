@@ -2,10 +2,13 @@
 catalog's views: rfmlake.lake.catalog.connect), so counting an audience of millions reads only the
 columns it filters on and never loads the customers into Python.
 
-`customer_facts` is one row per scored customer (gold.customer_rfm) with its value
-(gold.customer_value, when the value stage ran), consent and country (gold.dim_customers) and
-engagement (gold.customer_profile's event counts, when profiles were built). A filter on a column
-whose table is missing matches nobody, and the page says why (`Facts.missing`).
+`customer_facts` is one row per person with a customer id, keyed by the primary customer id as every
+per-person gold table is (docs/adr/0020): the scored buyers of gold.customer_rfm and, when dbt built
+gold.customer_engagement, the people who never bought (their RFM, value and revenue columns are
+null, so a filter on those matches buyers only). Each row has its value (gold.customer_value, when
+the value stage ran), consent and country (gold.dim_customers), engagement segment
+(gold.customer_engagement) and event counts (gold.customer_profile, when profiles were built). A
+filter on a column whose table is missing matches nobody, and the page says why (`Facts.missing`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ class Facts:
     sql: str
     clv_column: str | None  # gold.customer_value's predicted_clv_<h>d, if any
     has_value: bool
-    has_engagement: bool
+    has_engagement: bool  # event counts per customer (gold.customer_profile)
     has_consent: bool
+    has_engagement_segments: bool = False  # gold.customer_engagement: people who never bought included
     missing: tuple[str, ...] = field(default=())  # filters that match nobody here, and why
 
     @classmethod
@@ -49,35 +53,48 @@ class Facts:
         value = _columns(con, "gold.customer_value")
         dim = _columns(con, "gold.dim_customers")
         profile = _columns(con, "gold.customer_profile")
+        engagement = _columns(con, "gold.customer_engagement")
         clv = next((c for c in sorted(value) if _CLV.match(c)), None)
         has_engagement = {"event_count", "last_event_at"} <= profile
+        has_segments = {"customer_id", "as_of_date", "engagement_segment"} <= engagement
+        # The person's key and as_of: a buyer's from gold.customer_rfm, a person who never bought's
+        # from gold.customer_engagement (anonymous people have no customer id and no address).
+        key, as_of = ("coalesce(r.customer_id, e.customer_id)", "coalesce(r.as_of_date, e.as_of_date)") \
+            if has_segments else ("r.customer_id", "r.as_of_date")
         select = [
-            "r.customer_id", "r.as_of_date", "r.rfm_segment", "r.cluster_label", "r.r_score", "r.f_score",
-            "r.m_score", "r.recency_days", "r.frequency", "CAST(r.monetary AS DOUBLE) AS monetary",
+            f"{key} AS customer_id", f"{as_of} AS as_of_date", "r.rfm_segment", "r.cluster_label", "r.r_score",
+            "r.f_score", "r.m_score", "r.recency_days", "r.frequency", "CAST(r.monetary AS DOUBLE) AS monetary",
             "v.p_alive" if "p_alive" in value else "CAST(NULL AS DOUBLE) AS p_alive",
             f"CAST(v.{clv} AS DOUBLE) AS clv" if clv else "CAST(NULL AS DOUBLE) AS clv",
             "d.country_code" if "country_code" in dim else "CAST(NULL AS VARCHAR) AS country_code",
             "d.marketing_opt_in" if "marketing_opt_in" in dim else "CAST(NULL AS BOOLEAN) AS marketing_opt_in",
+            "e.engagement_segment" if has_segments else "CAST(NULL AS VARCHAR) AS engagement_segment",
             "p.event_count" if has_engagement else "CAST(NULL AS BIGINT) AS event_count",
-            "date_diff('day', CAST(p.last_event_at AS DATE), r.as_of_date) AS days_since_event" if has_engagement
+            f"date_diff('day', CAST(p.last_event_at AS DATE), {as_of}) AS days_since_event" if has_engagement
             else "CAST(NULL AS BIGINT) AS days_since_event",
         ]
         joins = []
+        if has_segments:
+            joins.append("FULL JOIN (SELECT customer_id, as_of_date, engagement_segment FROM gold.customer_engagement "
+                         "WHERE customer_id IS NOT NULL) e ON e.customer_id = r.customer_id")
         if value:
-            joins.append("LEFT JOIN gold.customer_value v USING (customer_id)")
+            joins.append(f"LEFT JOIN gold.customer_value v ON v.customer_id = {key}")
         if dim:
-            joins.append("LEFT JOIN gold.dim_customers d USING (customer_id)")
+            joins.append(f"LEFT JOIN gold.dim_customers d ON d.customer_id = {key}")
         if has_engagement:
-            joins.append("LEFT JOIN gold.customer_profile p USING (customer_id)")
+            joins.append(f"LEFT JOIN gold.customer_profile p ON p.customer_id = {key}")
         sql = f"SELECT {', '.join(select)} FROM gold.customer_rfm r {' '.join(joins)}"
-        return cls(sql, clv, bool(value), has_engagement, "marketing_opt_in" in dim)
+        return cls(sql, clv, bool(value), has_engagement, "marketing_opt_in" in dim, has_segments)
 
     def missing_for(self, filters: AudienceFilters) -> list[str]:
         out = []
         if filters.uses_value and not self.has_value:
             out.append("p_alive and CLV filters match nobody: gold.customer_value does not exist (the value "
                        "models were skipped or have not run)")
-        if filters.uses_engagement and not self.has_engagement:
+        if filters.engagement_segments and not self.has_engagement_segments:
+            out.append("engagement segment filters match nobody: gold.customer_engagement does not exist (run the "
+                       "pipeline's dbt stage)")
+        if filters.uses_activity and not self.has_engagement:
             out.append("engagement filters match nobody: the lake has no event counts per customer "
                        "(gold.customer_profile)")
         if filters.consent != "any" and not self.has_consent:
@@ -97,6 +114,7 @@ def where_sql(filters: AudienceFilters) -> tuple[str, list[Any]]:
 
     among("rfm_segment", filters.segments)
     among("cluster_label", filters.clusters)
+    among("engagement_segment", filters.engagement_segments)
     for name, column in (("r_score", "r_score"), ("f_score", "f_score"), ("m_score", "m_score"),
                          ("p_alive", "p_alive"), ("clv", "clv")):
         low, high = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
@@ -125,7 +143,7 @@ class AudienceSize:
     customers: int
     revenue: float  # their net revenue to date (monetary), reporting currency
     clv: float | None  # their predicted CLV over the value horizon, when the value stage ran
-    total_customers: int
+    total_customers: int  # every customer_facts row: buyers and, with engagement, people who never bought
     as_of: str | None
     notes: tuple[str, ...] = ()
 

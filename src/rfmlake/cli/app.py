@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_create_user(args: argparse.Namespace) -> int:
-    from rfmlake.app.auth import LocalUsers
+    from rfmlake.app.local import create_user
 
     lake = _lake(args.lake)
     if args.password_stdin:
@@ -78,6 +78,6 @@ def run_create_user(args: argparse.Namespace) -> int:
             raise ConfigError("the two passwords differ")
     else:
         raise ConfigError("no terminal to read the password from: pass --password-stdin")
-    user = LocalUsers(lake).add(args.name, args.role, password, replace=args.replace)
+    user = create_user(lake, args.name, args.role, password, replace=args.replace)
     print(f"user {user.name} ({user.role}) can sign in to the app of {lake}")
     return 0

@@ -31,7 +31,12 @@ EXIT = "exit"  # a branch target: leave the journey
 NEXT = "next"  # a branch target: the following step
 SMS_MAX = 1600  # SendTextMessage MessageBody
 CHANNELS: tuple[str, ...] = ("email", "sms", "call", "event")
-DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label")
+DIMENSIONS: tuple[str, ...] = ("rfm_segment", "cluster_label", "engagement_segment")
+Dimension = Literal["rfm_segment", "cluster_label", "engagement_segment"]
+# gold.customer_engagement's segments (dbt/models/marts/_customer_engagement.yml): 'Buyer', or for
+# people who never bought, what they did on the site.
+ENGAGEMENT_SEGMENTS: tuple[str, ...] = ("Buyer", "Abandoned a cart", "Browsing, never bought",
+                                        "Lapsed browser, never bought", "Signed up, never visited")
 
 # Columns a condition may name, by the table they come from (the engine joins them per customer).
 RFM_COLUMNS: tuple[str, ...] = ("rfm_segment", "cluster_label", "recency_days", "frequency", "monetary",
@@ -41,10 +46,22 @@ RFM_COLUMNS: tuple[str, ...] = ("rfm_segment", "cluster_label", "recency_days", 
 VALUE_COLUMNS: tuple[str, ...] = ("p_alive", "predicted_clv", "expected_orders", "expected_order_value",
                                   "discounted_margin_clv", "repeat_orders")
 CUSTOMER_COLUMNS: tuple[str, ...] = ("country_code",)
-AUDIENCE_COLUMNS: tuple[str, ...] = RFM_COLUMNS + VALUE_COLUMNS + CUSTOMER_COLUMNS
+# gold.customer_engagement, per person (keyed by the primary customer id): people who never bought
+# have these and no RFM columns.
+ENGAGEMENT_COLUMNS: tuple[str, ...] = ("engagement_segment", "engagement_recency_days", "sessions", "sessions_30d",
+                                       "sessions_90d", "page_views", "product_views", "add_to_carts",
+                                       "carts_abandoned", "carts_abandoned_90d", "lifetime_orders")
+AUDIENCE_COLUMNS: tuple[str, ...] = RFM_COLUMNS + VALUE_COLUMNS + CUSTOMER_COLUMNS + ENGAGEMENT_COLUMNS
+# The customer's top products (gold.product_recommendations, best first) a message may name:
+# {{recommendations}} lists the first RECOMMENDED_IN_LIST names, {{recommendation_<i>}} is the i-th name.
+RECOMMENDATION_SLOTS = 5
+RECOMMENDED_IN_LIST = 3
+RECOMMENDATION_FIELDS: tuple[str, ...] = ("recommendations",
+                                          *(f"recommendation_{i}" for i in range(1, RECOMMENDATION_SLOTS + 1)))
 # What a message may say about the customer: never an address or a name (PII stays in bronze).
-TEMPLATE_FIELDS: tuple[str, ...] = ("customer_id", "segment", "cluster_label", "recency_days", "frequency",
-                                    "monetary", "journey_id", "journey_name", "variant", "step_id")
+TEMPLATE_FIELDS: tuple[str, ...] = ("customer_id", "segment", "cluster_label", "engagement_segment", "recency_days",
+                                    "frequency", "monetary", "journey_id", "journey_name", "variant", "step_id",
+                                    *RECOMMENDATION_FIELDS)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # SES fills these itself when a contact list is configured (list management).
 _SES_PLACEHOLDERS = frozenset({"amazonSESUnsubscribeUrl"})
@@ -114,7 +131,7 @@ class SegmentEntered(_Strict):
 
     type: Literal["segment_entered"]
     segment: str = Field(min_length=1)
-    dimension: Literal["rfm_segment", "cluster_label"] = "rfm_segment"
+    dimension: Dimension = "rfm_segment"
     include_existing: bool = Field(
         False, description="on the journey's first run, customers already in the segment enter too")
 
@@ -124,7 +141,7 @@ class SegmentExited(_Strict):
 
     type: Literal["segment_exited"]
     segment: str = Field(min_length=1)
-    dimension: Literal["rfm_segment", "cluster_label"] = "rfm_segment"
+    dimension: Dimension = "rfm_segment"
 
 
 class SegmentMigrated(_Strict):
@@ -133,7 +150,7 @@ class SegmentMigrated(_Strict):
     type: Literal["segment_migrated"]
     from_segments: list[str] = Field(alias="from", min_length=1)
     to_segments: list[str] = Field(alias="to", min_length=1)
-    dimension: Literal["rfm_segment", "cluster_label"] = "rfm_segment"
+    dimension: Dimension = "rfm_segment"
 
     @model_validator(mode="after")
     def _disjoint(self) -> SegmentMigrated:
@@ -144,9 +161,10 @@ class SegmentMigrated(_Strict):
 
 
 class ValueCondition(_Strict):
-    """Customers for whom every condition holds at the latest run (gold.customer_value joined with
-    gold.customer_rfm), e.g. a high predicted CLV with p_alive below a threshold. A customer enters
-    when the condition first holds for them (and again only as `reentry_after_days` allows)."""
+    """Customers for whom every condition holds at the latest run (gold.customer_rfm, gold.customer_value
+    and gold.customer_engagement joined per person), e.g. a high predicted CLV with p_alive below a
+    threshold, or a cart abandoned by someone who never bought. A customer enters when the condition
+    first holds for them (and again only as `reentry_after_days` allows)."""
 
     type: Literal["value_condition"]
     where: list[Condition] = Field(min_length=1)
@@ -154,7 +172,7 @@ class ValueCondition(_Strict):
     @field_validator("where")
     @classmethod
     def _columns(cls, value: list[Condition]) -> list[Condition]:
-        return _check_columns(value, RFM_COLUMNS + VALUE_COLUMNS)
+        return _check_columns(value, RFM_COLUMNS + VALUE_COLUMNS + ENGAGEMENT_COLUMNS)
 
 
 Trigger = Annotated[SegmentEntered | SegmentExited | SegmentMigrated | ValueCondition, Field(discriminator="type")]
@@ -198,10 +216,15 @@ class SmsStep(_Strict):
         return self.by_variant.get(variant, self.text)
 
 
+FIELD_MAX = 64  # the longest a filled placeholder is (a product name is cut to it)
+# ... but for the list of products: RECOMMENDED_IN_LIST names and their separators
+_LONGER_FIELDS = {"recommendations": RECOMMENDED_IN_LIST * (FIELD_MAX + 2)}
+
+
 def _check_sms(text: str) -> str:
     _check_placeholders(text)
-    # The longest a rendered text can be: every placeholder filled with 64 characters.
-    longest = len(_PLACEHOLDER.sub("x" * 64, text))
+    # The longest a rendered text can be: every placeholder filled as long as it can be.
+    longest = len(_PLACEHOLDER.sub(lambda m: "x" * _LONGER_FIELDS.get(m.group(1), FIELD_MAX), text))
     if not text.strip() or longest > SMS_MAX:
         raise ValueError(f"an SMS must have 1..{SMS_MAX} characters with its placeholders filled (up to {longest})")
     return text
@@ -505,8 +528,22 @@ def check_references(journey: Journey, templates: dict[str, EmailTemplate],
             if name not in templates:
                 problems.append(f"steps.{index}.email: no template {name!r} in {TEMPLATES_DIR}/ "
                                 f"(templates: {', '.join(sorted(templates)) or 'none'})")
+    trigger = journey.trigger
+    engagement: list[tuple[str, str]] = []  # a fixed set (dbt), checked whatever the rule table is
+    if isinstance(trigger, SegmentEntered | SegmentExited) and trigger.dimension == "engagement_segment":
+        engagement.append(("trigger.segment", trigger.segment))
+    if isinstance(trigger, SegmentMigrated) and trigger.dimension == "engagement_segment":
+        engagement += [("trigger.from", s) for s in trigger.from_segments]
+        engagement += [("trigger.to", s) for s in trigger.to_segments]
+    for key, condition in [("audience.where", c) for c in journey.audience.where] + \
+            [("trigger.where", c) for c in (trigger.where if isinstance(trigger, ValueCondition) else [])]:
+        if condition.column == "engagement_segment":
+            values = condition.value if isinstance(condition.value, list) else [condition.value]
+            engagement += [(f"{key}.engagement_segment", str(v)) for v in values]
+    for key, segment in engagement:
+        if segment not in ENGAGEMENT_SEGMENTS:
+            problems.append(f"{key}: {segment!r} is not an engagement segment ({', '.join(ENGAGEMENT_SEGMENTS)})")
     if segment_names is not None:
-        trigger = journey.trigger
         named: list[tuple[str, str]] = []
         if isinstance(trigger, SegmentEntered | SegmentExited) and trigger.dimension == "rfm_segment":
             named.append(("trigger.segment", trigger.segment))

@@ -1,7 +1,14 @@
 """What the engine reads from the lake, through DuckDB views over the gold tables: who triggered a
-journey at an as_of date (gold.segment_membership_history, partitioned by as_of_date or not),
-who matches a condition (gold.customer_rfm, gold.customer_value, gold.dim_customers) and who ordered
-since entering (gold.fct_orders)."""
+journey at an as_of date (gold.segment_membership_history for RFM segments and clusters,
+gold.engagement_segment_history for engagement segments, each partitioned by as_of_date or not),
+who matches a condition (gold.customer_rfm, gold.customer_value, gold.dim_customers,
+gold.customer_engagement), who ordered since entering (gold.fct_orders) and what a message may say
+about each customer, their recommended products included (gold.product_recommendations).
+
+Customers are people keyed by their primary customer id (docs/adr/0020): `customer_facts` holds every
+scored buyer and every person with a customer id in gold.customer_engagement, so people who never
+bought can enter a journey through its engagement columns (their RFM columns are null, and a
+condition on a null never holds)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ import pyarrow as pa
 from rfmlake.journeys.errors import JourneyError
 from rfmlake.journeys.spec import (
     CUSTOMER_COLUMNS,
+    ENGAGEMENT_COLUMNS,
+    FIELD_MAX,
+    RECOMMENDATION_SLOTS,
+    RECOMMENDED_IN_LIST,
     RFM_COLUMNS,
     VALUE_COLUMNS,
     Condition,
@@ -26,6 +37,8 @@ from rfmlake.journeys.spec import (
 from rfmlake.lake import Lake
 
 HISTORY = "gold.segment_membership_history"
+ENGAGEMENT = "gold.customer_engagement"
+ENGAGEMENT_HISTORY = "gold.engagement_segment_history"
 _HORIZON_COLUMNS = ("predicted_clv", "expected_orders", "discounted_margin_clv")
 _HORIZON = re.compile(r"^predicted_clv_(\d+)d$")
 
@@ -72,6 +85,7 @@ class LakeView:
         self.value_as_of: date | None = None
         if self.horizon is not None:
             self.value_as_of = self.con.execute("SELECT max(as_of_date) FROM gold.customer_value").fetchone()[0]
+        self.engagement_dates = self._engagement_dates()
 
     def close(self) -> None:
         self.con.close()
@@ -101,15 +115,32 @@ class LakeView:
         horizon = {c: f"{c}_{self.horizon}d" for c in _HORIZON_COLUMNS} if self.horizon is not None else {}
         value_columns = self._columns("gold.customer_value")
         customer_columns = self._columns("gold.dim_customers")
+        engagement_columns = self._columns(ENGAGEMENT)
         select = [*pick("r", self._columns("gold.customer_rfm"), RFM_COLUMNS, {}),
                   *pick("v", value_columns, VALUE_COLUMNS, horizon),
-                  *pick("d", customer_columns, CUSTOMER_COLUMNS, {})]
+                  *pick("d", customer_columns, CUSTOMER_COLUMNS, {}),
+                  *pick("e", engagement_columns, ENGAGEMENT_COLUMNS, {})]
+        key = "r.customer_id"
         joins = []
+        if engagement_columns:  # people with a customer id who never bought are customers too
+            key = "coalesce(r.customer_id, e.customer_id)"
+            joins.append(f"FULL JOIN (SELECT * FROM {ENGAGEMENT} WHERE customer_id IS NOT NULL) e "
+                         "ON e.customer_id = r.customer_id")
         if value_columns:
-            joins.append("LEFT JOIN gold.customer_value v USING (customer_id)")
+            joins.append(f"LEFT JOIN gold.customer_value v ON v.customer_id = {key}")
         if customer_columns:
-            joins.append("LEFT JOIN gold.dim_customers d USING (customer_id)")
-        return f"SELECT r.customer_id, {', '.join(select)} FROM gold.customer_rfm r {' '.join(joins)}"
+            joins.append(f"LEFT JOIN gold.dim_customers d ON d.customer_id = {key}")
+        return f"SELECT {key} AS customer_id, {', '.join(select)} FROM gold.customer_rfm r {' '.join(joins)}"
+
+    def _engagement_dates(self) -> list[date]:
+        """The as_of dates whose engagement segments the lake remembers."""
+        if ENGAGEMENT_HISTORY in self.tables:
+            rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT_HISTORY} ORDER BY 1").fetchall()
+            return [r[0] for r in rows]
+        if ENGAGEMENT in self.tables:  # the current segments are the only date known
+            rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT}").fetchall()
+            return sorted(r[0] for r in rows)
+        return []
 
     # -- history ---------------------------------------------------------------------------------
     def history_dates(self) -> list[date]:
@@ -120,6 +151,10 @@ class LakeView:
 
     def _members(self, day: date, dimension: str, segments: Sequence[str]) -> str:
         listed = ", ".join(_literal(s) for s in segments)
+        if dimension == "engagement_segment":
+            table = ENGAGEMENT_HISTORY if ENGAGEMENT_HISTORY in self.tables else ENGAGEMENT
+            return (f"SELECT customer_id FROM {table} WHERE as_of_date = DATE '{day.isoformat()}' "
+                    f"AND customer_id IS NOT NULL AND engagement_segment IN ({listed})")
         if HISTORY not in self.tables:  # a lake with one run: the current scores are the history
             return f"SELECT customer_id FROM gold.customer_rfm WHERE {dimension} IN ({listed})"
         return (f"SELECT customer_id FROM {HISTORY} WHERE as_of_date = DATE '{day.isoformat()}' "
@@ -135,11 +170,18 @@ class LakeView:
         date before it, `previous`)."""
         trigger = journey.trigger
         if isinstance(trigger, ValueCondition):
-            if day != self.as_of or self.value_as_of != day:
-                return {}  # gold.customer_value holds only the latest run
+            # gold.customer_value and gold.customer_engagement hold only the latest run
+            named = {c.column for c in trigger.where}
+            if day != self.as_of or (named & set(VALUE_COLUMNS) and self.value_as_of != day) \
+                    or (named & set(ENGAGEMENT_COLUMNS) and day not in self.engagement_dates):
+                return {}
             sql = f"SELECT customer_id FROM customer_facts c WHERE {conditions_sql(trigger.where)}"
             label = "value condition"
+        elif trigger.dimension == "engagement_segment" and day not in self.engagement_dates:
+            return {}  # no engagement segments recorded for that date
         elif isinstance(trigger, SegmentEntered):
+            if trigger.dimension == "engagement_segment" and previous not in self.engagement_dates:
+                previous = None  # a date before engagement was recorded: nothing to compare with
             now = self._members(day, trigger.dimension, [trigger.segment])
             label = f"entered {trigger.segment}"
             if first_run and trigger.include_existing:
@@ -150,13 +192,16 @@ class LakeView:
             else:
                 sql = f"{now} EXCEPT {self._members(previous, trigger.dimension, [trigger.segment])}"
         elif isinstance(trigger, SegmentExited):
-            if previous is None:
+            if previous is None or (trigger.dimension == "engagement_segment"
+                                    and previous not in self.engagement_dates):
                 return {}
             sql = (f"{self._members(previous, trigger.dimension, [trigger.segment])} EXCEPT "
                    f"{self._members(day, trigger.dimension, [trigger.segment])}")
             label = f"exited {trigger.segment}"
         elif isinstance(trigger, SegmentMigrated):
-            if previous is None or HISTORY not in self.tables:
+            history = ENGAGEMENT_HISTORY if trigger.dimension == "engagement_segment" else HISTORY
+            if previous is None or history not in self.tables or (
+                    trigger.dimension == "engagement_segment" and previous not in self.engagement_dates):
                 return {}
             before = self._members(previous, trigger.dimension, trigger.from_segments).replace(
                 "SELECT customer_id", f"SELECT customer_id, {trigger.dimension} AS segment", 1)
@@ -192,16 +237,19 @@ class LakeView:
         return set(customer_ids) - in_segment
 
     def current_segments(self, customer_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        """The facts a message may say about each customer (never an address)."""
+        """The facts a message may say about each customer (never an address): segments, R/F/M, the
+        engagement segment and their recommended products (rfmlake.recommend.serving), best first."""
         if not customer_ids:
             return {}
         self.con.register("_ids", pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())}))
-        cursor = self.con.execute("SELECT c.customer_id, c.rfm_segment, c.cluster_label, c.recency_days, "
-                                  "c.frequency, CAST(c.monetary AS DOUBLE) AS monetary "
+        cursor = self.con.execute("SELECT c.customer_id, c.rfm_segment, c.cluster_label, c.engagement_segment, "
+                                  "c.recency_days, c.frequency, CAST(c.monetary AS DOUBLE) AS monetary "
                                   "FROM customer_facts c JOIN _ids USING (customer_id)")
         names = [d[0] for d in cursor.description]
         out = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
         self.con.unregister("_ids")
+        for customer_id, fields in recommendation_fields(self.lake, customer_ids).items():
+            out.setdefault(customer_id, {"customer_id": customer_id}).update(fields)
         return out
 
     # -- orders ----------------------------------------------------------------------------------
@@ -217,3 +265,20 @@ class LakeView:
             "AND o.order_date >= e.entry_date AND o.order_date < ? GROUP BY ALL", [until]).fetchall()
         self.con.unregister("_entries")
         return {(j, c, d): first for j, c, d, first in rows}
+
+
+def recommendation_fields(lake: Lake, customer_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    """The template fields of each customer's recommended products (gold.product_recommendations):
+    `recommendation_<i>` is the name of the i-th best product (its id when the catalogue has no
+    name), `recommendations` the first RECOMMENDED_IN_LIST of them joined by commas. A customer
+    without recommendations gets empty fields (a template renders them as nothing)."""
+    from rfmlake.recommend.serving import recommendations_for
+
+    out: dict[str, dict[str, str | None]] = {}
+    for customer_id, items in recommendations_for(lake, customer_ids, n=RECOMMENDATION_SLOTS).items():
+        names = [str(item["product_name"] or item["product_id"])[:FIELD_MAX] for item in items]
+        fields: dict[str, str | None] = {f"recommendation_{i}": (names[i - 1] if i <= len(names) else None)
+                                         for i in range(1, RECOMMENDATION_SLOTS + 1)}
+        fields["recommendations"] = ", ".join(names[:RECOMMENDED_IN_LIST]) or None
+        out[customer_id] = fields
+    return out

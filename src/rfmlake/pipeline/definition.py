@@ -50,6 +50,10 @@ class Stage:
 JOURNEY_READS: tuple[str, ...] = (
     "bronze.customers", "silver.customers", "gold.customer_rfm", "gold.segment_membership_history",
     "gold.customer_value", "gold.dim_customers", "gold.fct_orders", "gold.journey_assignments",
+    # engagement triggers and conditions, and the products a message recommends (a person's list,
+    # found through the identity graph: rfmlake.recommend.recommendations_for)
+    "gold.customer_engagement", "gold.engagement_segment_history", "gold.product_recommendations",
+    "gold.identity_graph",
 )
 # Interactions count for people (views through the identity graph: docs/recommendations.md).
 _RECOMMENDATION_INPUTS = ("silver.order_items", "silver.products", "silver.events", "gold.fct_orders",
@@ -112,14 +116,19 @@ PIPELINE: tuple[Stage, ...] = (
     ),
     Stage(
         "segmentation",
-        "RFM scores, named segments, KMeans clusters -> gold.customer_rfm + history",
+        "RFM scores, named segments, KMeans clusters -> gold.customer_rfm + history (and the engagement "
+        "segments' history)",
         runtime="segmentation",
         entry="rfmlake.pipeline.stages:segmentation",
         max_attempts=2,
         # The history grows with customers x runs: the stage reads two partitions of it, in place.
-        reads=("gold.customer_rfm_features", "gold.segment_membership_history", "gold.segment_migration"),
-        reads_in_place=("gold.segment_membership_history", "gold.segment_migration"),
-        writes=("gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"),
+        # gold.customer_engagement (one row per person) is copied as this as_of's partition of
+        # gold.engagement_segment_history, read where it lies.
+        reads=("gold.customer_rfm_features", "gold.segment_membership_history", "gold.segment_migration",
+               "gold.customer_engagement"),
+        reads_in_place=("gold.segment_membership_history", "gold.segment_migration", "gold.customer_engagement"),
+        writes=("gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
+                "gold.engagement_segment_history"),
         state=("models/segmentation",),
     ),
     Stage(

@@ -13,6 +13,7 @@ from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
 from rfmlake.reporting.quality import SEGMENTATION_REPORT
+from rfmlake.segmentation.engagement import record_engagement_history
 from rfmlake.segmentation.history import record_history
 from rfmlake.segmentation.model import ModelStore
 from rfmlake.segmentation.report import SegmentationReport
@@ -43,8 +44,9 @@ def read_features(lake: Lake) -> pd.DataFrame:
 def run_segmentation(ctx: RunContext) -> SegmentationReport:
     """Score, segment and cluster every customer of gold.customer_rfm_features; write
     gold.customer_rfm (replaced), this as_of's partition of gold.segment_membership_history and the
-    migration into it (rfmlake.segmentation.history: replaced for that as_of, the others untouched,
-    so a re-run is idempotent). Stores the model if it was (re)fitted and makes it current. Writes
+    migration into it (rfmlake.segmentation.history) and of gold.engagement_segment_history
+    (rfmlake.segmentation.engagement): each replaced for that as_of, the others untouched, so a
+    re-run is idempotent. Stores the model if it was (re)fitted and makes it current. Writes
     the report to the run folder and returns it."""
     features = read_features(ctx.lake)
     store = model_store(ctx.lake)
@@ -65,6 +67,7 @@ def run_segmentation(ctx: RunContext) -> SegmentationReport:
         store.save(model)
     ctx.lake.write_arrow("gold", OUTPUT_TABLE, customer_rfm_to_arrow(rfm))
     record_history(ctx.lake, history_rows(rfm))
+    record_engagement_history(ctx.lake)  # engagement segments of this as_of, for journeys' triggers
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report

@@ -1,7 +1,9 @@
 """The recommendations stage on a seeded generated landing (20,000 order lines, the generator's
 planted category and brand affinities): the model beats the popularity baseline on the time split by
 an interval above zero, every customer gets a list that leaves out what they bought, and the report,
-the journeys' function and the run summary show it. The run is the `run` fixture (conftest.py)."""
+recommendations_for (what journeys fill their templates from; a journey's email naming a customer's
+products: tests/functional/journeys/test_engagement_journeys.py) and the run summary show it. The
+run is the `run` fixture (conftest.py)."""
 
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def test_every_customer_gets_n_products_they_have_not_bought(run) -> None:
     assert named == 0
 
 
-def test_journeys_read_a_customers_list_best_first(run) -> None:
+def test_recommendations_for_reads_a_customers_list_best_first(run) -> None:
     lake, _, _ = run
     con = connect(lake, zones=("gold",))
     try:

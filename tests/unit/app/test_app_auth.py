@@ -67,3 +67,29 @@ def test_the_cli_adds_users_and_refuses_to_serve_without_any(lake, monkeypatch, 
     assert main(["app", "create-user", "--lake", str(lake.root), "--name", "bob", "--role", "admin",
                  "--password-stdin"]) == 1
     assert "at least 10 characters" in capsys.readouterr().err
+
+
+def test_create_user_writes_the_audit_log_and_never_the_password(lake, monkeypatch, capsys) -> None:  # noqa: ANN001
+    import io
+    import json
+
+    from rfmlake.app.audit import AuditLog
+    from rfmlake.cli.main import main
+
+    lake.root.mkdir(parents=True)
+    monkeypatch.setattr("getpass.getuser", lambda: "ops-on-call")
+    for role, replace in (("analyst", []), ("admin", ["--replace"])):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+        assert main(["app", "create-user", "--lake", str(lake.root), "--name", "ann", "--role", role,
+                     "--password-stdin", *replace]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["app", "create-user", "--lake", str(lake.root), "--name", "bob", "--role", "admin",
+                 "--password-stdin"]) == 1  # refused: no user, no audit entry
+    entries = AuditLog(lake).entries()  # newest first
+    assert [(e.actor, e.role, e.action, e.target, e.details) for e in entries] == [
+        ("ops-on-call", "cli", "user.replace", "ann", {"role": "admin", "from_role": "analyst"}),
+        ("ops-on-call", "cli", "user.create", "ann", {"role": "analyst"})]
+    for path in (lake.system_dir / "app" / "audit").glob("*.json"):
+        text = path.read_text()
+        assert "a long enough password" not in text and "scrypt" not in text
+        assert set(json.loads(text)["details"]) <= {"role", "from_role"}

@@ -175,3 +175,42 @@ def test_pages_send_security_headers(app) -> None:  # noqa: ANN001
     assert response.headers["x-frame-options"] == "DENY"
     cookie = response.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+
+
+def test_pausing_and_starting_a_journey_over_http_edits_its_file_and_is_audited(lake, tmp_path: Path) -> None:  # noqa: ANN001
+    import shutil
+
+    import yaml
+
+    from rfmlake.app.journeys import FolderJourneys
+
+    repo_journeys = Path(__file__).resolve().parents[3] / "journeys"
+    folder = tmp_path / "journeys"
+    shutil.copytree(repo_journeys, folder)
+    app = create_app(AppConfig(lake=lake, settings=Settings(), authenticator=LocalUsers(lake),
+                               secret_key="test-session-key", journeys=FolderJourneys(folder, lake, Settings())))
+    (path,) = [p for p in folder.glob("*.yaml")]
+    journey_id = yaml.safe_load(path.read_text())["id"]
+    assert yaml.safe_load(path.read_text()).get("status", "active") == "active"
+
+    analyst = TestClient(app)
+    csrf = sign_in(analyst, "ann")
+    response = analyst.post(f"/journeys/{journey_id}/pause", data={"csrf_token": csrf})
+    assert response.status_code == 403 and "your role (analyst) may not do this" in response.text
+    marketer = TestClient(app)
+    csrf = sign_in(marketer, "mia")
+    assert marketer.post(f"/journeys/{journey_id}/pause", data={}).status_code == 403  # no CSRF token
+    assert yaml.safe_load(path.read_text()).get("status", "active") == "active"
+
+    response = marketer.post(f"/journeys/{journey_id}/pause", data={"csrf_token": csrf}, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, f"/journeys/{journey_id}")
+    assert yaml.safe_load(path.read_text())["status"] == "paused"
+    assert re.search(r"paused", marketer.get(f"/journeys/{journey_id}").text)
+    response = marketer.post(f"/journeys/{journey_id}/start", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303 and yaml.safe_load(path.read_text())["status"] == "active"
+    assert marketer.post(f"/journeys/{journey_id}/delete", data={"csrf_token": csrf}).status_code == 404
+
+    changes = [(e.actor, e.role, e.action, e.target, e.details) for e in AuditLog(lake).entries()
+               if e.action.startswith("journey.")]
+    assert changes == [("mia", "marketer", "journey.start", journey_id, {"from": "paused", "to": "active"}),
+                       ("mia", "marketer", "journey.pause", journey_id, {"from": "active", "to": "paused"})]

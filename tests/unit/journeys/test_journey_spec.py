@@ -121,3 +121,27 @@ def test_quiet_hours_may_span_midnight_and_placeholders_render() -> None:
     assert lunch.covers(time(12, 30)) and not lunch.covers(time(13))
     assert render("Hi {{ segment }}, {{customer_id}} {{amazonSESUnsubscribeUrl}}",
                   {"segment": "At Risk", "customer_id": "C1"}) == "Hi At Risk, C1 {{amazonSESUnsubscribeUrl}}"
+
+
+def test_engagement_segments_are_checked_and_recommendation_fields_count_in_an_sms(tmp_path: Path) -> None:
+    from rfmlake.journeys.spec import check_references
+
+    cart = {"type": "segment_entered", "dimension": "engagement_segment", "segment": "Abandoned a cart"}
+    journey = parse_journey(win_back(trigger=cart, audience={"where": [
+        {"column": "lifetime_orders", "op": "=", "value": 0}]}), "ok.yaml")
+    check_references(journey, {"offer": None}, SEGMENTS)  # type: ignore[dict-item]
+    for change, key in (({"trigger": {**cart, "segment": "Abandoned cart"}}, "trigger.segment"),
+                        ({"audience": {"where": [{"column": "engagement_segment", "op": "in",
+                                                  "value": ["Buyer", "Browsing"]}]}},
+                         "audience.where.engagement_segment")):
+        with pytest.raises(JourneyError, match=f"{key}: 'Abandoned cart' is not an engagement segment|"
+                                               f"{key}: 'Browsing' is not an engagement segment"):
+            check_references(parse_journey(win_back(**change), "bad.yaml"), {"offer": None},  # type: ignore[dict-item]
+                             None)
+    # {{recommendations}} may fill three product names: an SMS is checked at that length
+    parse_journey(win_back(steps=[{"id": "a", "sms": {"text": "x" * 1390 + " {{recommendations}}"}}]), "ok.yaml")
+    with pytest.raises(JourneyError, match="an SMS must have 1..1600 characters"):
+        parse_journey(win_back(steps=[{"id": "a", "sms": {"text": "x" * 1450 + " {{recommendations}}"}}]), "x.yaml")
+    assert render("{{recommendation_1}} / {{recommendations}}",
+                  {"recommendation_1": "Rain Jacket", "recommendations": "Rain Jacket, Fleece"}) == \
+        "Rain Jacket / Rain Jacket, Fleece"
