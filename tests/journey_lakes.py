@@ -150,9 +150,21 @@ class SlowOutbox(OutboxDestination):
         return failures
 
 
-def child(lake_dir: str, mode: str, record: str, pause: str) -> None:
+QUIET_NIGHTS = {"email": {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+BEFORE_QUIET = datetime(2026, 6, 1, 18, 50, tzinfo=UTC)  # 20:50 in Berlin (summer time)
+
+
+def one_email_journey(quiet: bool = False) -> JourneySet:
+    """A journey that emails every At Risk customer once, with no holdout; `quiet`: not from 21:00
+    to 08:00 in Berlin."""
+    return journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}],
+                                **({"channels": QUIET_NIGHTS} if quiet else {})))
+
+
+def child(lake_dir: str, mode: str, record: str, pause: str, quiet: str = "") -> None:
     """The process the crash test kills: advances a one-email journey through a slow destination,
-    the outbox (`mode` outbox) or a Recorder that may not repeat a send (`mode` unsafe)."""
+    the outbox (`mode` outbox) or a Recorder that may not repeat a send (`mode` unsafe). With
+    `quiet` "quiet", the journey has quiet hours from 21:00 and the tick is planned at 20:50."""
     from rfmlake.journeys.channels import outbox_location
     from rfmlake.journeys.engine import advance
 
@@ -160,9 +172,9 @@ def child(lake_dir: str, mode: str, record: str, pause: str) -> None:
         destination: Destination = SlowOutbox(outbox_location(lake_dir), float(pause))
     else:
         destination = Recorder(Path(record), replay_safe=False, pause=float(pause))
-    journeys = journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}]))
-    advance(Lake(lake_dir), journeys, {c: destination for c in ("email", "sms", "call", "event")}, now=NOON)
+    advance(Lake(lake_dir), one_email_journey(quiet == "quiet"),
+            {c: destination for c in ("email", "sms", "call", "event")}, now=BEFORE_QUIET if quiet == "quiet" else NOON)
 
 
 if __name__ == "__main__":
-    child(*sys.argv[1:5])
+    child(*sys.argv[1:])
