@@ -6,6 +6,7 @@ Also a destination that records what it was sent, and the child process the cras
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -55,6 +56,21 @@ class JourneyLake:
         self.orders.append({"order_id": f"O{len(self.orders):07d}", "customer_id": customer_id, "order_date": day,
                             "status": status, "amount_reporting": amount})
         self._write_orders()
+
+    def land_orders(self, files: Sequence[str | Path]) -> int:
+        """Replace the orders with those of landing order files as the generator writes them
+        (rfmlake.generate.journey_effect: `Z` timestamps, in the reporting currency): what ingest and
+        dbt would make of them, for a lake written directly, which has no silver to run them on."""
+        self.orders = []
+        for file in files:
+            with open(file, newline="") as handle:
+                for row in csv.DictReader(handle):
+                    at = datetime.fromisoformat(row["order_ts"].replace("Z", "+00:00")).astimezone(UTC)
+                    self.orders.append({"order_id": row["order_id"], "customer_id": row["customer_id"],
+                                        "order_date": at.date(), "status": row["status"],
+                                        "amount_reporting": float(row["order_total"])})
+        self._write_orders()
+        return len(self.orders)
 
     def _write_orders(self) -> None:
         schema = pa.schema([("order_id", pa.string()), ("customer_id", pa.string()), ("order_date", pa.date32()),
