@@ -6,6 +6,7 @@ Also a destination that records what it was sent, and the child process the cras
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -55,6 +56,21 @@ class JourneyLake:
         self.orders.append({"order_id": f"O{len(self.orders):07d}", "customer_id": customer_id, "order_date": day,
                             "status": status, "amount_reporting": amount})
         self._write_orders()
+
+    def land_orders(self, files: Sequence[str | Path]) -> int:
+        """Replace the orders with those of landing order files as the generator writes them
+        (rfmlake.generate.journey_effect: `Z` timestamps, in the reporting currency): what ingest and
+        dbt would make of them, for a lake written directly, which has no silver to run them on."""
+        self.orders = []
+        for file in files:
+            with open(file, newline="") as handle:
+                for row in csv.DictReader(handle):
+                    at = datetime.fromisoformat(row["order_ts"].replace("Z", "+00:00")).astimezone(UTC)
+                    self.orders.append({"order_id": row["order_id"], "customer_id": row["customer_id"],
+                                        "order_date": at.date(), "status": row["status"],
+                                        "amount_reporting": float(row["order_total"])})
+        self._write_orders()
+        return len(self.orders)
 
     def _write_orders(self) -> None:
         schema = pa.schema([("order_id", pa.string()), ("customer_id", pa.string()), ("order_date", pa.date32()),
@@ -150,9 +166,21 @@ class SlowOutbox(OutboxDestination):
         return failures
 
 
-def child(lake_dir: str, mode: str, record: str, pause: str) -> None:
+QUIET_NIGHTS = {"email": {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+BEFORE_QUIET = datetime(2026, 6, 1, 18, 50, tzinfo=UTC)  # 20:50 in Berlin (summer time)
+
+
+def one_email_journey(quiet: bool = False) -> JourneySet:
+    """A journey that emails every At Risk customer once, with no holdout; `quiet`: not from 21:00
+    to 08:00 in Berlin."""
+    return journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}],
+                                **({"channels": QUIET_NIGHTS} if quiet else {})))
+
+
+def child(lake_dir: str, mode: str, record: str, pause: str, quiet: str = "") -> None:
     """The process the crash test kills: advances a one-email journey through a slow destination,
-    the outbox (`mode` outbox) or a Recorder that may not repeat a send (`mode` unsafe)."""
+    the outbox (`mode` outbox) or a Recorder that may not repeat a send (`mode` unsafe). With
+    `quiet` "quiet", the journey has quiet hours from 21:00 and the tick is planned at 20:50."""
     from rfmlake.journeys.channels import outbox_location
     from rfmlake.journeys.engine import advance
 
@@ -160,9 +188,9 @@ def child(lake_dir: str, mode: str, record: str, pause: str) -> None:
         destination: Destination = SlowOutbox(outbox_location(lake_dir), float(pause))
     else:
         destination = Recorder(Path(record), replay_safe=False, pause=float(pause))
-    journeys = journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}]))
-    advance(Lake(lake_dir), journeys, {c: destination for c in ("email", "sms", "call", "event")}, now=NOON)
+    advance(Lake(lake_dir), one_email_journey(quiet == "quiet"),
+            {c: destination for c in ("email", "sms", "call", "event")}, now=BEFORE_QUIET if quiet == "quiet" else NOON)
 
 
 if __name__ == "__main__":
-    child(*sys.argv[1:5])
+    child(*sys.argv[1:])

@@ -85,10 +85,12 @@ ORDER BY v.customer_id""",
 JOURNEY_RESULTS = Dataset(
     name="journey_results",
     title="Journeys: conversion and lift against the holdout",
+    # latest_day (1 on each journey's last day, else 0) lets QuickSight filter to the current results
     template="""SELECT journey_id, journey_name, day, variant, "group", entered, sent, conversions,
        CAST(revenue AS double) AS revenue, conversion_rate, conversion_rate_low, conversion_rate_high,
        lift, lift_low, lift_high, p_value, revenue_per_customer, revenue_lift, revenue_lift_low,
-       revenue_lift_high, minimum_detectable_effect, significant, note, goal_days, confidence_level
+       revenue_lift_high, minimum_detectable_effect, significant, note, goal_days, confidence_level,
+       CASE WHEN day = max(day) OVER (PARTITION BY journey_id) THEN 1 ELSE 0 END AS latest_day
 FROM ${gold}.journey_results
 ORDER BY journey_id, day, "group" DESC, variant""",
     columns=(("journey_id", "STRING"), ("journey_name", "STRING"), ("day", "DATETIME"), ("variant", "STRING"),
@@ -98,7 +100,7 @@ ORDER BY journey_id, day, "group" DESC, variant""",
              ("lift_high", "DECIMAL"), ("p_value", "DECIMAL"), ("revenue_per_customer", "DECIMAL"),
              ("revenue_lift", "DECIMAL"), ("revenue_lift_low", "DECIMAL"), ("revenue_lift_high", "DECIMAL"),
              ("minimum_detectable_effect", "DECIMAL"), ("significant", "BOOLEAN"), ("note", "STRING"),
-             ("goal_days", "INTEGER"), ("confidence_level", "DECIMAL")),
+             ("goal_days", "INTEGER"), ("confidence_level", "DECIMAL"), ("latest_day", "INTEGER")),
     tables=("gold.journey_results",),
     optional=True,
 )
@@ -121,6 +123,7 @@ ORDER BY people DESC, engagement_segment""",
     optional=True,
 )
 
-# The QuickSight analysis has a visual for each of these; the journeys section of the local page
-# (JOURNEY_RESULTS) has none there yet.
-DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, ENGAGEMENT_SEGMENTS, CUSTOMER_VALUE)
+# The QuickSight analysis has a visual for each of these (rfmlake.dashboard.quicksight); the local
+# page shows the same data.
+DATASETS: tuple[Dataset, ...] = (SEGMENT_SUMMARY, RFM_HEATMAP, SEGMENT_MIGRATION, ENGAGEMENT_SEGMENTS, CUSTOMER_VALUE,
+                                 JOURNEY_RESULTS)

@@ -3,9 +3,14 @@ request parameters of the QuickSight API (CreateDataSource, CreateDataSet, Creat
 CreateDashboard). The datasets are custom SQL on Athena with the same queries the local dashboard
 runs (rfmlake.dashboard.datasets), and the visuals are the local page's charts:
 
-  segment sizes (bar), revenue share (bar), RFM heatmap r_score x f_score (heat map), migration
-  flow (sankey: from_segment -> to_segment, weighted by customers), value distribution
-  (histogram of predicted_clv) and average predicted value per segment (bar).
+  sheet "Segments": segment sizes (bar), revenue share (bar), RFM heatmap r_score x f_score (heat
+  map), migration flow (sankey: from_segment -> to_segment, weighted by customers), value
+  distribution (histogram of predicted_clv), average predicted value per segment (bar) and people
+  per engagement segment (bar);
+  sheet "Journeys" (gold.journey_results): conversion rate per group and lift of each variant over
+  the holdout on each journey's latest day (bars, one small multiple per journey), the conversion
+  rate by day per group (lines), and the latest results with their intervals, p-values and notes
+  (table). A filter group keeps the latest-day visuals on each journey's last day.
 
 Nothing here calls AWS: infra deploys these dicts, either as CloudFormation properties
 (AWS::QuickSight::DataSource/DataSet/Analysis/Dashboard take the API's field names) or by calling
@@ -24,6 +29,7 @@ from rfmlake.dashboard.datasets import (
     CUSTOMER_VALUE,
     DATASETS,
     ENGAGEMENT_SEGMENTS,
+    JOURNEY_RESULTS,
     RFM_HEATMAP,
     SEGMENT_MIGRATION,
     SEGMENT_SUMMARY,
@@ -115,7 +121,10 @@ def _column(dataset: Dataset, name: str) -> dict[str, str]:
     return {"DataSetIdentifier": dataset.name, "ColumnName": name}
 
 
-def _dimension(dataset: Dataset, name: str, numerical: bool = False) -> dict[str, Any]:
+def _dimension(dataset: Dataset, name: str, numerical: bool = False, date: bool = False) -> dict[str, Any]:
+    if date:
+        return {"DateDimensionField": {"FieldId": f"{dataset.name}.{name}.dim", "Column": _column(dataset, name),
+                                       "DateGranularity": "DAY"}}
     kind = "NumericalDimensionField" if numerical else "CategoricalDimensionField"
     return {kind: {"FieldId": f"{dataset.name}.{name}.dim", "Column": _column(dataset, name)}}
 
@@ -133,14 +142,17 @@ def _title(text: str) -> dict[str, Any]:
 
 
 def _bar(visual_id: str, title: str, dataset: Dataset, category: str, value: str,
-         aggregation: str = "SUM") -> dict[str, Any]:
+         aggregation: str = "SUM", per: str | None = None) -> dict[str, Any]:
+    """A horizontal bar per `category`; with `per`, one small multiple per value of that column."""
     measure = _measure(dataset, value, aggregation)
+    wells: dict[str, Any] = {"Category": [_dimension(dataset, category)], "Values": [measure]}
+    if per is not None:
+        wells["SmallMultiples"] = [_dimension(dataset, per)]
     return {"BarChartVisual": {
         "VisualId": visual_id,
         "Title": _title(title),
         "ChartConfiguration": {
-            "FieldWells": {"BarChartAggregatedFieldWells": {
-                "Category": [_dimension(dataset, category)], "Values": [measure]}},
+            "FieldWells": {"BarChartAggregatedFieldWells": wells},
             "Orientation": "HORIZONTAL",
             "SortConfiguration": {"CategorySort": [
                 {"FieldSort": {"FieldId": measure["NumericalMeasureField"]["FieldId"], "Direction": "DESC"}}]},
@@ -186,15 +198,74 @@ def visuals() -> list[dict[str, Any]]:
     ]
 
 
+# Figures of one (journey, day, group) row: the table shows each row's own value (MAX of one row)
+_JOURNEY_COUNTS = ("entered", "sent", "conversions")
+_JOURNEY_FIGURES = ("conversion_rate", "conversion_rate_low", "conversion_rate_high", "lift", "lift_low", "lift_high",
+                    "p_value", "minimum_detectable_effect", "revenue_per_customer", "revenue_lift")
+JOURNEYS_SHEET = "journeys"
+LATEST_DAY_VISUALS = ("journey-conversion-rate", "journey-lift", "journey-results")
+
+
+def journey_visuals() -> list[dict[str, Any]]:
+    """The Journeys sheet, after the local page's section: per journey, each group's conversion rate
+    and each variant's lift over the holdout on the latest day, the rate by day, and the numbers.
+    QuickSight draws no interval bars, so the intervals are columns of the table."""
+    rows = JOURNEY_RESULTS
+    return [
+        _bar("journey-conversion-rate", "Conversion rate per group (latest day)", rows, "variant",
+             "conversion_rate", aggregation="MAX", per="journey_name"),
+        _bar("journey-lift", "Lift over the holdout, rate points (latest day)", rows, "variant", "lift",
+             aggregation="MAX", per="journey_name"),
+        {"LineChartVisual": {
+            "VisualId": "journey-rate-by-day",
+            "Title": _title("Conversion rate by day, per group"),
+            "ChartConfiguration": {"FieldWells": {"LineChartAggregatedFieldWells": {
+                "Category": [_dimension(rows, "day", date=True)],
+                "Values": [_measure(rows, "conversion_rate", "MAX")],
+                "Colors": [_dimension(rows, "variant")],
+                "SmallMultiples": [_dimension(rows, "journey_name")],
+            }}},
+        }},
+        {"TableVisual": {
+            "VisualId": "journey-results",
+            "Title": _title(rows.title + " (latest day)"),
+            "ChartConfiguration": {"FieldWells": {"TableAggregatedFieldWells": {
+                "GroupBy": [_dimension(rows, "journey_name"), _dimension(rows, "day", date=True),
+                            _dimension(rows, "variant"), _dimension(rows, "note")],
+                "Values": [*(_measure(rows, c, "SUM") for c in _JOURNEY_COUNTS),
+                           *(_measure(rows, c, "MAX") for c in _JOURNEY_FIGURES)],
+            }}},
+        }},
+    ]
+
+
+def journey_filter_groups() -> list[dict[str, Any]]:
+    """Keeps the latest-day visuals of the Journeys sheet on each journey's last day (latest_day = 1)."""
+    return [{
+        "FilterGroupId": "journeys-latest-day",
+        "Filters": [{"NumericEqualityFilter": {
+            "FilterId": "journeys-latest-day", "Column": _column(JOURNEY_RESULTS, "latest_day"), "Value": 1,
+            "MatchOperator": "EQUALS", "NullOption": "NON_NULLS_ONLY"}}],
+        "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
+            {"SheetId": JOURNEYS_SHEET, "Scope": "SELECTED_VISUALS", "VisualIds": list(LATEST_DAY_VISUALS)}]}},
+        "Status": "ENABLED",
+        "CrossDataset": "SINGLE_DATASET",
+    }]
+
+
 def definition(config: QuickSightConfig) -> dict[str, Any]:
-    """The analysis/dashboard definition: the datasets and one sheet of visuals."""
+    """The analysis/dashboard definition: the datasets, a sheet of segment visuals and one of
+    journey results."""
     return {
         "DataSetIdentifierDeclarations": [
             {"Identifier": dataset.name, "DataSetArn": config.arn("dataset", config.resource_id(dataset.name))}
             for dataset in DATASETS
         ],
         "Sheets": [{"SheetId": "segments", "Name": "Segments", "Title": "Customer segments",
-                    "Visuals": visuals()}],
+                    "Visuals": visuals()},
+                   {"SheetId": JOURNEYS_SHEET, "Name": "Journeys", "Title": "Journeys: conversion and lift",
+                    "Visuals": journey_visuals()}],
+        "FilterGroups": journey_filter_groups(),
     }
 
 

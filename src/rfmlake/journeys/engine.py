@@ -8,8 +8,10 @@ A tick
    waits that are over, branches, and sends, which frequency caps and quiet hours may stop;
 3. writes the plan, the entries as they will be and the state before the first send;
 4. sends batch by batch through the channel's destination (the activation Destination port, with
-   its retries), journaling each batch; consent, address and the erasure suppression list are
-   checked again when sending;
+   its retries), journaling each batch; consent, address, the erasure suppression list and quiet
+   hours are checked again when sending (a tick resumed after a crash, or one that sends for a long
+   time, may reach a batch inside quiet hours: its messages are deferred, recorded `deferred` in the
+   ledger and planned again by the first tick outside the window);
 5. commits: the entries, the ledger of this tick's messages and the state become current.
 
 Exactly once per customer and step: a step is planned once (the plan moves the entry past it), and
@@ -25,7 +27,7 @@ import contextlib
 import hashlib
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,7 +43,7 @@ from rfmlake.activation.model import Change, Message, SyncReport
 from rfmlake.activation.retry import RetryPolicy
 from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
 from rfmlake.journeys.errors import JourneyError
-from rfmlake.journeys.spec import EXIT, NEXT, Journey, JourneySet, Step, render
+from rfmlake.journeys.spec import EXIT, NEXT, Journey, JourneySet, QuietHours, Step, render
 from rfmlake.journeys.store import ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
 from rfmlake.journeys.triggers import LakeView
 from rfmlake.lake import Lake
@@ -50,6 +52,8 @@ from rfmlake.settings import Settings
 
 ACTIVE, HELD_OUT, COMPLETED, EXITED, CONVERTED = "active", "holdout", "completed", "exited", "converted"
 SENT, FAILED, SKIPPED, CAPPED, IN_DOUBT = "sent", "failed", "skipped", "capped", "in_doubt"
+# held for quiet hours when its batch came to be sent: not sent, planned again outside the window
+DEFERRED = "deferred"
 # The address a channel needs (activation's Channel): an event carries none, consent still applies.
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "event": "none"}
 
@@ -74,10 +78,17 @@ class TickReport:
     failed: int = 0
     in_doubt: int = 0
     capped: int = 0
-    deferred: Counter[str] = field(default_factory=Counter)       # channel -> sends held for quiet hours
+    # message id -> channel of every send held for quiet hours at the end of the run (a message a resumed
+    # tick deferred and this run's planning holds again is one message)
+    held: dict[str, str] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)        # reason -> messages not sent
     retries: int = 0
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def deferred(self) -> Counter[str]:
+        """channel -> sends held for quiet hours"""
+        return Counter(self.held.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of, "tick": self.tick, "status": self.status, "resumed": self.resumed,
@@ -116,12 +127,19 @@ def _lock(store: JourneyStore) -> contextlib.AbstractContextManager[None]:
 
 def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination], *,
             settings: Settings | None = None, state_location: str | None = None,
-            now: datetime | None = None, policy: RetryPolicy | None = None) -> TickReport:
+            now: datetime | None = None, clock: Callable[[], datetime] | None = None,
+            policy: RetryPolicy | None = None) -> TickReport:
     """Advance every journey of `journeys` as of the lake's latest run, sending through `senders`
     (channel -> destination: email, sms, call, event). `state_location` is the lake whose
     `_system/journeys/` keeps the state (default `lake`; the real lake when `lake` is a workspace
-    copy of it)."""
-    now = now or datetime.now(UTC)
+    copy of it).
+
+    `now` is when the tick is planned; `clock` tells the time each batch is sent at, when quiet
+    hours are checked again. Both default to the machine's clock; given only `now`, the clock
+    stands still at `now`."""
+    if clock is None:
+        clock = _stopped_at(now) if now is not None else _machine_clock
+    now = now or clock()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     policy = policy or RetryPolicy()
@@ -140,7 +158,8 @@ def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination]
         if meta is not None and meta["tick"] == state.get("tick"):
             store.clean()  # committed, crashed before cleaning up
         elif meta is not None:
-            _send_and_commit(store, meta, lake, senders, settings, policy, report)
+            _send_and_commit(store, meta, lake, senders, settings, policy, report, _quiet_windows(meta, journeys),
+                             clock)
             report.resumed = meta["tick"]
             state = store.state()
         view = LakeView(lake)
@@ -155,11 +174,21 @@ def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination]
             return report
         tick = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"  # sortable by when it was planned
         meta = {"tick": tick, "as_of": after["as_of"], "planned_at": now.isoformat(),
-                "batches": max(plan.column("batch").to_pylist(), default=-1) + 1}
+                "batches": max(plan.column("batch").to_pylist(), default=-1) + 1,
+                "quiet_hours": _quiet_hours_of(journeys)}
         store.start(meta, plan, entries, after)
         report.tick = tick
-        _send_and_commit(store, meta, lake, senders, settings, policy, report)
+        _send_and_commit(store, meta, lake, senders, settings, policy, report, _quiet_windows(meta, journeys),
+                         clock)
     return report
+
+
+def _machine_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stopped_at(at: datetime) -> Callable[[], datetime]:
+    return lambda: at
 
 
 def _same(a: pa.Table, b: pa.Table) -> bool:
@@ -203,7 +232,9 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
     for entry in entries:
         by_customer[(entry["journey_id"], entry["customer_id"])].append(entry)
     longest_cap = max([lim.per_days for j in journeys.journeys for lim in j.channels.values()] or [1])
-    caps = _Caps.from_ledger(store.sends(state), as_of - timedelta(days=longest_cap))
+    sends = store.sends(state)
+    caps = _Caps.from_ledger(sends, as_of - timedelta(days=longest_cap))
+    deferred = _pending_deferred(sends)
     plan: list[dict[str, Any]] = []
     after: dict[str, Any] = {}
     for journey in journeys.journeys:
@@ -232,6 +263,9 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
         first = known.get("first_as_of") or (todo[0].isoformat() if todo else None)
         after[journey.id] = {"digest": journey.digest, "status": journey.status,
                              "processed_through": through.isoformat() if through else None, "first_as_of": first}
+        # messages deferred when they came to be sent go before the new ones: they were planned first
+        plan.extend(_replan_deferred(view, journeys, journey, deferred.get(journey.id, []), by_customer,
+                                     as_of, now, caps, report))
         active = [e for e in entries if e["journey_id"] == journey.id and e["status"] == ACTIVE]
         plan.extend(_walk(view, journeys, journey, active, as_of, now, caps, report))
     return _batched(plan, report), pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA), \
@@ -273,10 +307,76 @@ def _may_enter(journey: Journey, earlier: list[dict[str, Any]], day: date) -> bo
 
 def _in_quiet_hours(journey: Journey, channel: str, now: datetime) -> bool:
     limits = journey.channels.get(channel)  # type: ignore[call-overload]
-    if limits is None or limits.quiet_hours is None:
-        return False
-    local = now.astimezone(ZoneInfo(limits.quiet_hours.timezone)).time()
-    return limits.quiet_hours.covers(local)
+    return limits is not None and limits.quiet_hours is not None and _covers(limits.quiet_hours, now)
+
+
+def _covers(window: QuietHours, at: datetime) -> bool:
+    if at.tzinfo is None:
+        raise ValueError("the clock must tell timezone-aware times")
+    return window.covers(at.astimezone(ZoneInfo(window.timezone)).time())
+
+
+def _quiet_hours_of(journeys: JourneySet) -> dict[str, dict[str, dict[str, str]]]:
+    """Each journey's quiet hours per channel, as the tick's meta keeps them: a tick finished after
+    a crash keeps the windows it was planned with."""
+    return {j.id: {channel: limits.quiet_hours.model_dump(mode="json")
+                   for channel, limits in j.channels.items() if limits.quiet_hours is not None}
+            for j in journeys.journeys if any(lim.quiet_hours is not None for lim in j.channels.values())}
+
+
+def _quiet_windows(meta: dict[str, Any], journeys: JourneySet) -> dict[tuple[str, str], QuietHours]:
+    """(journey, channel) -> quiet hours for sending a tick; a tick planned before meta recorded
+    them takes the journeys' current windows."""
+    recorded = meta.get("quiet_hours")
+    source = recorded if recorded is not None else _quiet_hours_of(journeys)
+    return {(journey_id, channel): QuietHours(**window)
+            for journey_id, channels in source.items() for channel, window in channels.items()}
+
+
+def _pending_deferred(sends: pa.Table) -> dict[str, list[dict[str, Any]]]:
+    """journey -> the ledger rows of messages deferred for quiet hours and not yet sent (nor
+    skipped, capped, failed or in doubt) by a later tick, oldest first."""
+    rows = sorted(sends.to_pylist(), key=lambda r: r["tick_id"])
+    settled = {r["message_id"] for r in rows if r["status"] != DEFERRED}
+    pending: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["status"] == DEFERRED and row["message_id"] not in settled:
+            pending.setdefault(row["message_id"], row)
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in pending.values():
+        out[row["journey_id"]].append(row)
+    return out
+
+
+def _replan_deferred(view: LakeView, journeys: JourneySet, journey: Journey, deferred: list[dict[str, Any]],
+                     by_customer: dict[tuple[str, str], list[dict[str, Any]]], as_of: date, now: datetime,
+                     caps: _Caps, report: TickReport) -> list[dict[str, Any]]:
+    """Plan again the messages a tick deferred at send time (the entries moved past those steps when
+    they were first planned): rendered anew, and capped or held again as their channel says now."""
+    if not deferred:
+        return []
+    steps = {s.id: s for s in journey.steps}
+    facts = view.current_segments([r["customer_id"] for r in deferred])
+    out: list[dict[str, Any]] = []
+    for row in deferred:
+        step = steps.get(row["step_id"])
+        entry = next((e for e in by_customer.get((journey.id, row["customer_id"]), [])
+                      if e["entry_date"] == row["entry_date"]), None)
+        reason = None
+        if step is None or step.channel != row["channel"]:
+            reason = f"step {row['step_id']!r} is no longer a {row['channel']} step of the journey"
+        elif entry is not None and entry["status"] == CONVERTED:
+            reason = "converted before the message could be sent"
+        if reason is not None:
+            out.append({**_message_key(journey, row), "status": SKIPPED, "reason": reason})
+            continue
+        assert step is not None
+        if _in_quiet_hours(journey, row["channel"], now):
+            report.held[row["message_id"]] = row["channel"]
+            continue  # still quiet: it stays deferred in the ledger
+        report.held.pop(row["message_id"], None)  # deferred by the tick this run resumed, planned now
+        out.append(_message(journeys, journey, step, row, facts.get(row["customer_id"], {}), as_of, caps))
+    return out
 
 
 def _walk(view: LakeView, journeys: JourneySet, journey: Journey, active: list[dict[str, Any]], as_of: date,
@@ -335,7 +435,7 @@ def _walk(view: LakeView, journeys: JourneySet, journey: Journey, active: list[d
             else:
                 channel = str(step.channel)
                 if _in_quiet_hours(journey, channel, now):
-                    report.deferred[channel] += 1
+                    report.held[message_id(journey.id, entry["customer_id"], entry["entry_date"], step.id)] = channel
                     break  # the step waits for the next run outside quiet hours
                 messages.append(_message(journeys, journey, step, entry, facts.get(entry["customer_id"], {}),
                                          as_of, caps))
@@ -350,12 +450,8 @@ def _message(journeys: JourneySet, journey: Journey, step: Step, entry: dict[str
              as_of: date, caps: _Caps) -> dict[str, Any]:
     channel = str(step.channel)
     variant = entry["variant"]
-    row: dict[str, Any] = {
-        "message_id": message_id(journey.id, entry["customer_id"], entry["entry_date"], step.id),
-        "batch": -1, "destination": None, "journey_id": journey.id, "customer_id": entry["customer_id"],
-        "entry_date": entry["entry_date"], "step_id": step.id, "channel": channel, "variant": variant,
-        "segment": facts.get("rfm_segment"), "status": "send", "reason": None,
-    }
+    row: dict[str, Any] = {**_message_key(journey, {**entry, "step_id": step.id, "channel": channel}),
+                           "segment": facts.get("rfm_segment"), "status": "send", "reason": None}
     limits = journey.channels.get(channel)  # type: ignore[call-overload]
     if limits is not None and limits.max_messages is not None:
         since = as_of - timedelta(days=limits.per_days - 1)
@@ -380,6 +476,14 @@ def _message(journeys: JourneySet, journey: Journey, step: Step, entry: dict[str
     elif step.event is not None:
         row["detail_type"] = step.event.detail_type
     return row
+
+
+def _message_key(journey: Journey, row: dict[str, Any]) -> dict[str, Any]:
+    """The columns naming a message: customer_id, entry_date, variant, step_id and channel of `row`."""
+    return {"message_id": message_id(journey.id, row["customer_id"], row["entry_date"], row["step_id"]),
+            "batch": -1, "destination": None, "journey_id": journey.id, "customer_id": row["customer_id"],
+            "entry_date": row["entry_date"], "step_id": row["step_id"], "channel": row["channel"],
+            "variant": row["variant"]}
 
 
 def _batched(plan: list[dict[str, Any]], report: TickReport) -> pa.Table:
@@ -412,14 +516,15 @@ def assign_batches(plan: pa.Table, senders: Mapping[str, Destination]) -> pa.Tab
 
 # -------------------------------------------------------------------------------------- sending
 def _send_and_commit(store: JourneyStore, meta: dict[str, Any], lake: Lake, senders: Mapping[str, Destination],
-                     settings: Settings, policy: RetryPolicy, report: TickReport) -> None:
+                     settings: Settings, policy: RetryPolicy, report: TickReport,
+                     quiet: Mapping[tuple[str, str], QuietHours], clock: Callable[[], datetime]) -> None:
     plan = store.plan().to_pylist()
     by_name = {d.name: d for d in senders.values()}
     unknown = sorted({r["destination"] for r in plan if r["status"] == "send"} - set(by_name))
     if unknown:
         raise JourneyError(f"tick {meta['tick']} was planned for destination(s) {unknown}, which are not "
                            f"configured now ({sorted(by_name)}); configure them to finish it")
-    done, in_doubt = store.journal()
+    done, begun = store.journal()
     batches: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in plan:
         if row["status"] == "send":
@@ -436,23 +541,32 @@ def _send_and_commit(store: JourneyStore, meta: dict[str, Any], lake: Lake, send
     for number in sorted(pending):
         rows = pending[number]
         destination = by_name[rows[0]["destination"]]
-        if number in in_doubt and not destination.replay_safe:
+        if number in begun and not destination.replay_safe:
             # sent or not, nobody knows: an email or a text is never repeated
             store.record(number, {"in_doubt": [r["message_id"] for r in rows], "at": _now()})
             continue
-        changes, skipped = [], {}
+        changes, skipped, deferred = [], {}, {}
+        # Quiet hours are checked when the batch goes, not only when the tick was planned. A batch
+        # whose send began before a crash is replayed as it was, even inside them: its messages went
+        # out when it began (outside the window), and only the same batch again is absorbed.
+        at = clock()
         for row in rows:
+            window = quiet.get((row["journey_id"], row["channel"]))
+            if window is not None and number not in begun and _covers(window, at):
+                deferred[row["message_id"]] = f"quiet hours {window.start:%H:%M}-{window.end:%H:%M} {window.timezone}"
+                continue
             contact = contacts.get((row["customer_id"], row["channel"]))
             if contact is None or not contact.reachable:
                 skipped[row["message_id"]] = contact.skipped if contact is not None else "not_in_customers"
                 continue
             changes.append(_change(row, contact.email, contact.phone))
-        if not destination.replay_safe and changes:
+        if changes:
             store.begin(number)
         gave_up = deliver(destination, changes, policy, sync_report) if changes else []
         failed = {c.message.message_id: reason for c, reason in gave_up if c.message is not None}
         sent = [c.message.message_id for c in changes if c.message is not None and c.message.message_id not in failed]
-        store.record(number, {"sent": sent, "failed": failed, "skipped": skipped, "at": _now()})
+        store.record(number, {"sent": sent, "failed": failed, "skipped": skipped, "deferred": deferred,
+                              "at": _now()})
     for destination in opened:
         destination.close(session)
     report.retries += sync_report.retries
@@ -509,11 +623,13 @@ def _ledger(plan: list[dict[str, Any]], done: dict[int, dict[str, Any]], meta: d
             outcome[mid] = (SKIPPED, reason, at)
         for mid in entry.get("in_doubt", []):
             outcome[mid] = (IN_DOUBT, "a crash interrupted the send; not repeated", at)
+        for mid, reason in entry.get("deferred", {}).items():
+            outcome[mid] = (DEFERRED, reason, None)
     rows = []
     tick_date = date.fromisoformat(meta["as_of"])
     for row in plan:
-        if row["status"] == CAPPED:
-            status, reason, at = CAPPED, row["reason"], None
+        if row["status"] != "send":  # capped, or a deferred message skipped when planned again
+            status, reason, at = row["status"], row["reason"], None
         else:
             status, reason, at = outcome.get(row["message_id"], (IN_DOUBT, "no journal record", None))
         if status == SENT:
@@ -524,6 +640,8 @@ def _ledger(plan: list[dict[str, Any]], done: dict[int, dict[str, Any]], meta: d
             report.skipped[str(reason)] += 1
         elif status == IN_DOUBT:
             report.in_doubt += 1
+        elif status == DEFERRED:
+            report.held[row["message_id"]] = row["channel"]
         rows.append({"message_id": row["message_id"], "journey_id": row["journey_id"],
                      "customer_id": row["customer_id"], "entry_date": row["entry_date"], "step_id": row["step_id"],
                      "channel": row["channel"], "variant": row["variant"], "tick_id": meta["tick"],

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize, special, stats
 
 ArrayLike = Any
 
@@ -130,11 +130,19 @@ def probability_better(x1: int, n1: int, x2: int, n2: int) -> float:
     """P(rate 1 > rate 2) with Beta(1 + x, 1 + n - x) posteriors (uniform priors)."""
     if n1 <= 0 or n2 <= 0:
         return float("nan")
-    a = stats.beta(1 + x1, 1 + n1 - x1)
-    b = stats.beta(1 + x2, 1 + n2 - x2)
+    a1, b1, a2, b2 = 1.0 + x1, 1.0 + n1 - x1, 1.0 + x2, 1.0 + n2 - x2
+    log_norm = float(special.betaln(a1, b1))
+
+    def integrand(t: float) -> float:
+        # Beta(a1, b1) density times the Beta(a2, b2) distribution function, from scipy.special's
+        # ufuncs: the same integrand as stats.beta's pdf and cdf, some forty times cheaper per point
+        # (gold.journey_results compares every group on every day)
+        log_pdf = special.xlogy(a1 - 1.0, t) + special.xlog1py(b1 - 1.0, -t) - log_norm
+        return float(np.exp(log_pdf) * special.betainc(a2, b2, t))
+
     # P(A > B) = integral of f_A(t) F_B(t) dt; the mass sits near the means, so split there.
-    points = sorted({float(a.mean()), float(b.mean())})
-    value, _ = integrate.quad(lambda t: a.pdf(t) * b.cdf(t), 0.0, 1.0, points=points, limit=200)
+    points = sorted({a1 / (a1 + b1), a2 / (a2 + b2)})
+    value, _ = integrate.quad(integrand, 0.0, 1.0, points=points, limit=200)
     return float(min(max(value, 0.0), 1.0))
 
 

@@ -11,7 +11,8 @@ object per journaled batch instead of an appended line, so it works the same on 
     plan.parquet           the messages of the tick, each with its batch
     entries.parquet        the entries as they are once the tick is done
     state.json             the state once the tick is done
-    journal/<batch>.begun  written before a batch that must not be repeated is sent
+    journal/<batch>.begun  written before a batch is sent (one that must not be repeated is then
+                           in doubt; any other is replayed as it was)
     journal/<batch>.json   written after a batch: which messages went, failed or were skipped
 
 The journal is not kept in a workspace copy (rfmlake.lake.workspace publishes state only when a

@@ -66,9 +66,13 @@ def test_quicksight_datasets_carry_the_dashboard_sql_and_feed_the_analysis_and_d
         for declaration in declarations:
             arn = json.dumps(declaration["DataSetArn"])
             assert f":dataset/rfmlake-dev-{declaration['Identifier'].replace('_', '-')}" in arn
-        visuals = resource["Properties"]["Definition"]["Sheets"][0]["Visuals"]
+        segments, journeys = resource["Properties"]["Definition"]["Sheets"]
         # sizes, revenue share, heat map, migration, value distribution, value by segment, engagement
-        assert len(visuals) == 7
+        assert len(segments["Visuals"]) == 7
+        # rate per group, lift, rate by day, results table; the latest-day filter
+        assert len(journeys["Visuals"]) == 4
+        assert [g["FilterGroupId"] for g in resource["Properties"]["Definition"]["FilterGroups"]] == [
+            "journeys-latest-day"]
         assert "group/default/rfmlake-analysts" in json.dumps(resource["Properties"]["Permissions"])
     assert "000000000000" not in json.dumps(template)
 

@@ -1,7 +1,8 @@
 """Exactly once under kill -9: a process advancing the journeys is killed at several points of a
 tick; the next run finishes the tick. The outbox ends with every message once; a destination that
 cannot take a repeat (an email, a text) never gets one, and the one message a kill may leave in
-doubt is recorded as such."""
+doubt is recorded as such. A tick planned before quiet hours and resumed inside them sends nothing
+until they end, then every message once."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from journey_lakes import NOON, JourneyLake, Recorder, customer_ids, journey_set, recorded, win_back
+from journey_lakes import NOON, JourneyLake, Recorder, customer_ids, one_email_journey, recorded
 from rfmlake.activation.destinations.outbox import OutboxDestination, read_outbox
 from rfmlake.journeys.channels import outbox_location
 from rfmlake.journeys.engine import advance
@@ -24,7 +26,7 @@ from rfmlake.lake import Lake
 
 HELPER = Path(__file__).resolve().parents[2] / "journey_lakes.py"
 CUSTOMERS = 150  # all At Risk and consenting; C000002 has no email
-JOURNEY = journey_set(win_back(holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}}]))
+JOURNEY = one_email_journey()
 
 
 def _lake(root: Path) -> Lake:
@@ -33,9 +35,10 @@ def _lake(root: Path) -> Lake:
     return lake
 
 
-def _kill_after(lake: Lake, mode: str, record: Path, done: callable, pause: float) -> None:  # type: ignore[valid-type]
+def _kill_after(lake: Lake, mode: str, record: Path, done: callable, pause: float,  # type: ignore[valid-type]
+                quiet: str = "") -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    process = subprocess.Popen([sys.executable, str(HELPER), str(lake.root), mode, str(record), str(pause)],
+    process = subprocess.Popen([sys.executable, str(HELPER), str(lake.root), mode, str(record), str(pause), quiet],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not done() and process.poll() is None and time.monotonic() < deadline:
@@ -78,3 +81,24 @@ def test_a_send_that_cannot_be_repeated_is_never_repeated_after_kill_9(tmp_path:
     # every other consenting customer with an email got exactly one; the one in doubt at most one
     assert set(sent) | set(doubt) == set(customer_ids(CUSTOMERS)) - {"C000002"}
     assert {c for c, status in ledger.items() if status == "sent"} == set(sent) - set(doubt)
+
+
+def test_a_tick_killed_before_quiet_hours_sends_nothing_inside_them_and_everything_once_after(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    where = outbox_location(lake.location)
+    journey = one_email_journey(quiet=True)
+    outbox = dict.fromkeys(("email", "sms", "call", "event"), OutboxDestination(where))
+    _kill_after(lake, "outbox", tmp_path / "unused", lambda: len(read_outbox(where)) >= 30, 0.05, quiet="quiet")
+    before = Counter(m["customer_id"] for m in read_outbox(where))
+    assert 30 <= len(before) < CUSTOMERS - 1
+
+    for at in (datetime(2026, 6, 1, 20, 0, tzinfo=UTC), datetime(2026, 6, 2, 5, 59, tzinfo=UTC)):  # 22:00, 07:59
+        report = advance(lake, journey, outbox, now=at)
+        # the batch the kill interrupted began at 20:50: replayed (the outbox absorbs it), the rest held
+        assert report.deferred == {"email": CUSTOMERS - 1 - len(before)}
+        assert Counter(m["customer_id"] for m in read_outbox(where)) == before  # nothing inside quiet hours
+    morning = advance(lake, journey, outbox, now=datetime(2026, 6, 2, 6, 0, tzinfo=UTC))  # 08:00 in Berlin
+    assert morning.deferred == {} and morning.sent == CUSTOMERS - 1 - len(before)
+    messages = Counter(m["customer_id"] for m in read_outbox(where))
+    assert set(messages) == set(customer_ids(CUSTOMERS)) - {"C000002"} and max(messages.values()) == 1
+    assert advance(lake, journey, outbox, now=datetime(2026, 6, 2, 7, 0, tzinfo=UTC)).status == "up_to_date"

@@ -11,12 +11,15 @@ from typing import Any
 
 import boto3
 import botocore.session
+import duckdb
+import pyarrow as pa
 import pytest
+import sqlglot
 from botocore.model import Shape
 from botocore.stub import Stubber
 
 from rfmlake.dashboard import quicksight as qs
-from rfmlake.dashboard.datasets import DATASETS
+from rfmlake.dashboard.datasets import CUSTOMER_VALUE, DATASETS, JOURNEY_RESULTS
 from rfmlake.errors import RfmlakeError
 
 CONFIG = qs.QuickSightConfig(aws_account_id="123456789012", region="eu-west-1", prefix="acme",
@@ -80,7 +83,8 @@ def test_datasets_are_custom_sql_on_the_prefixed_databases() -> None:
         code = "\n".join(line for line in table["SqlQuery"].splitlines() if not line.startswith("--"))
         assert not re.search(r"\bgold\.", code.replace("acme_gold.", ""))
         assert table["DataSourceArn"] == "arn:aws:quicksight:eu-west-1:123456789012:datasource/acme-athena"
-    value = qs.data_set_params(CONFIG, DATASETS[-1])
+        sqlglot.parse_one(table["SqlQuery"], read="trino")  # Athena's dialect
+    value = qs.data_set_params(CONFIG, CUSTOMER_VALUE)
     assert "predicted_clv_180d" in json.dumps(value)
 
 
@@ -90,15 +94,54 @@ def test_visuals_use_declared_datasets_and_columns() -> None:
     columns = {(d.name, c) for d in DATASETS for c, _ in d.columns}
     used = re.findall(r'"DataSetIdentifier": "(\w+)", "ColumnName": "(\w+)"', json.dumps(definition))
     assert used and set(used) <= columns and {d for d, _ in used} == declared
-    kinds = [next(iter(v)) for v in definition["Sheets"][0]["Visuals"]]
+    segments, journeys = definition["Sheets"]
+    kinds = [next(iter(v)) for v in segments["Visuals"]]
     assert kinds == ["BarChartVisual", "BarChartVisual", "HeatMapVisual", "SankeyDiagramVisual",
                      "HistogramVisual", "BarChartVisual", "BarChartVisual"]
+    # the journeys sheet: rate per group and lift (latest day), rate by day, the table of results
+    assert journeys["SheetId"] == "journeys" and [next(iter(v)) for v in journeys["Visuals"]] == [
+        "BarChartVisual", "BarChartVisual", "LineChartVisual", "TableVisual"]
+    assert {d for d, _ in re.findall(r'"DataSetIdentifier": "(\w+)", "ColumnName": "(\w+)"',
+                                       json.dumps(journeys))} == {"journey_results"}
+    visual_ids = [next(iter(v.values()))["VisualId"] for sheet in definition["Sheets"] for v in sheet["Visuals"]]
+    assert len(visual_ids) == len(set(visual_ids))
+    for sheet in definition["Sheets"]:
+        for visual in sheet["Visuals"]:
+            wells = next(iter(visual.values()))["ChartConfiguration"]["FieldWells"]
+            fields = re.findall(r'"FieldId": "([^"]+)"', json.dumps(wells))
+            assert len(fields) == len(set(fields)), visual
+    # the latest-day filter scopes visuals that exist on the journeys sheet
+    (group,) = definition["FilterGroups"]
+    (scope,) = group["ScopeConfiguration"]["SelectedSheets"]["SheetVisualScopingConfigurations"]
+    assert scope["SheetId"] == "journeys" and set(scope["VisualIds"]) == {
+        "journey-conversion-rate", "journey-lift", "journey-results"} and set(scope["VisualIds"]) <= set(visual_ids)
+    assert group["Filters"][0]["NumericEqualityFilter"]["Column"] == {"DataSetIdentifier": "journey_results",
+                                                                      "ColumnName": "latest_day"}
+
+
+def test_the_journey_dataset_marks_each_journeys_latest_day() -> None:
+    """The dataset's SQL run on DuckDB (the local dashboard's engine) over a small gold.journey_results."""
+    from datetime import date
+
+    from rfmlake.journeys.results import RESULT_SCHEMA
+
+    rows = [{"journey_id": j, "journey_name": j, "day": date(2026, 6, d), "variant": v,
+             "group": "holdout" if v == "holdout" else "treatment", "entered": 10, "revenue": None}
+            for j, days in (("a", (1, 8)), ("b", (1, 8, 15))) for d in days for v in ("holdout", "A")]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA gold")
+    con.register("results", pa.Table.from_pylist(rows, schema=RESULT_SCHEMA))
+    con.execute("CREATE TABLE gold.journey_results AS SELECT * FROM results")
+    cursor = con.execute(JOURNEY_RESULTS.render())
+    assert [d[0] for d in cursor.description] == [name for name, _ in JOURNEY_RESULTS.columns]
+    latest = {(r[0], r[2].day, r[3]) for r in cursor.fetchall() if r[-1] == 1}
+    assert latest == {("a", 8, "holdout"), ("a", 8, "A"), ("b", 15, "holdout"), ("b", 15, "A")}
 
 
 def test_write_definitions(tmp_path: Path) -> None:
     paths = qs.write_definitions(CONFIG, tmp_path)
     assert [p.name for p in paths][0] == "00-create-data-source-acme-athena.json"
-    assert paths[-1].name == "07-create-dashboard-acme-segments.json"
+    assert paths[-1].name == "08-create-dashboard-acme-segments.json"
     assert json.loads(paths[-1].read_text()) == qs.dashboard_params(CONFIG)
 
 

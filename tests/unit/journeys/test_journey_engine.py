@@ -186,6 +186,87 @@ def test_frequency_caps_count_every_journey_and_quiet_hours_hold_sends(shop: Jou
     assert advance(shop.lake, journey_set(first, second), senders(recorder), now=morning).status == "up_to_date"
 
 
+QUIET_EMAIL = {"email": {"max_messages": 1, "per_days": 7,
+                         "quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+BEFORE_QUIET = datetime(2026, 6, 1, 18, 50, tzinfo=UTC)  # 20:50 in Berlin (summer time)
+
+
+def test_a_tick_planned_before_quiet_hours_and_resumed_inside_them_holds_its_sends_until_they_end(
+        shop: JourneyLake, tmp_path: Path) -> None:
+    journeys = journey_set(win_back(holdout_percent=0, channels=QUIET_EMAIL,
+                                    steps=[{"id": "offer", "email": {"template": "offer"}}]))
+    email = tmp_path / "email.jsonl"
+
+    class DiesAfterTwoBatches(Recorder):
+        calls = 0
+
+        def send(self, batch):  # noqa: ANN001, ANN201 - the Destination signature
+            DiesAfterTwoBatches.calls += 1
+            if DiesAfterTwoBatches.calls == 3:
+                raise SystemExit("killed before the third batch")
+            return super().send(batch)
+
+    with pytest.raises(SystemExit):
+        advance(shop.lake, journeys, senders(DiesAfterTwoBatches(email)), now=BEFORE_QUIET)
+    before = Counter(m["customer_id"] for m in recorded(email))
+    # two batches of three went out at 20:50 (C000002, in the first, has no email: skipped)
+    assert len(before) == 5 and "C000002" not in before
+
+    # resumed at 22:00 in Berlin: the batch whose send had begun is replayed as it was (a replay-safe
+    # destination absorbs it; it began outside quiet hours), the other planned messages are kept, not sent
+    night = advance(shop.lake, journeys, senders(Recorder(email)), now=datetime(2026, 6, 1, 20, 0, tzinfo=UTC))
+    held = 99 - 9  # 99 consenting At Risk customers (C000001 has no consent), nine in the first batches
+    # (the report of a resumed tick counts the whole tick: the five sent before the crash, three replayed)
+    assert night.resumed and night.sent == 8 and night.deferred == {"email": held}
+    assert len(recorded(email)) == 8 and before.keys() <= {m["customer_id"] for m in recorded(email)}
+    statuses = Counter(s["status"] for s in ledger(shop.lake))
+    assert statuses == {"sent": 8, "deferred": held, "skipped": 1}
+    assert {s["reason"] for s in ledger(shop.lake) if s["status"] == "deferred"} == {
+        "quiet hours 21:00-08:00 Europe/Berlin"}
+    # later that night: still nothing
+    later = advance(shop.lake, journeys, senders(Recorder(email)), now=datetime(2026, 6, 1, 23, 30, tzinfo=UTC))
+    assert later.status == "up_to_date" and later.deferred == {"email": held} and len(recorded(email)) == 8
+
+    # 08:30 in Berlin: the held messages go out, each once, and the cap (1 per 7 days) still holds
+    morning = advance(shop.lake, journeys, senders(Recorder(email)), now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
+    assert morning.sent == held and morning.deferred == {} and morning.capped == 0
+    sent = Counter(m["customer_id"] for m in recorded(email))
+    assert set(sent) == set(customer_ids(100)) - {"C000001", "C000002"} and max(sent.values()) == 1
+    final = Counter(s["status"] for s in ledger(shop.lake))
+    assert final == {"sent": 8 + held, "deferred": held, "skipped": 1}
+    assert advance(shop.lake, journeys, senders(Recorder(email)),
+                   now=datetime(2026, 6, 2, 7, 0, tzinfo=UTC)).status == "up_to_date"
+    assert len(recorded(email)) == 8 + held
+
+
+def test_a_long_send_that_runs_into_quiet_hours_defers_the_rest(shop: JourneyLake, tmp_path: Path) -> None:
+    first = win_back(holdout_percent=0, channels=QUIET_EMAIL, steps=[{"id": "offer", "email": {"template": "offer"}}])
+    journeys = journey_set(first)
+    email = tmp_path / "email.jsonl"
+    ticks = iter(range(10_000))
+    start = datetime(2026, 6, 1, 18, 59, 50, tzinfo=UTC)  # 20:59:50 in Berlin
+
+    def slow_clock() -> datetime:  # each reading one second after the last: a batch a second
+        return start + timedelta(seconds=next(ticks))
+
+    report = advance(shop.lake, journeys, senders(Recorder(email)), clock=slow_clock)
+    # planned at 20:59:50 (reading 0); the batches of three read 1..9 go out before 21:00:00 (C000002,
+    # in the first, has no email), the other 72 of the 99 messages are held
+    assert report.sent == 26 and report.deferred == {"email": 72} and len(recorded(email)) == 26
+    # the morning after, a second journey emails the same customers: the cap (1 per 7 days, every
+    # journey) counts the held messages, which go first, so nobody gets a second email
+    second = win_back(id="second", holdout_percent=0, channels=QUIET_EMAIL,
+                      steps=[{"id": "offer", "email": {"template": "offer"}}])
+    morning = advance(shop.lake, journey_set(first, second), senders(Recorder(email)),
+                      now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
+    # every second email is capped but C000002's (no address, its first was never sent)
+    assert morning.sent == 72 and morning.capped == 98 and morning.skipped == {"no_email": 1}
+    sent = Counter(m["customer_id"] for m in recorded(email))
+    assert len(sent) == 98 and max(sent.values()) == 1
+    assert {m["message_id"] for m in recorded(email)} <= {s["message_id"] for s in ledger(shop.lake)
+                                                          if s["journey_id"] == "win_back"}
+
+
 def test_consent_withdrawn_and_erased_customers_are_not_sent_when_the_step_comes(
         shop: JourneyLake, tmp_path: Path) -> None:
     from rfmlake.governance.tokens import customer_id_token, lake_key

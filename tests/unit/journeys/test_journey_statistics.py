@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from rfmlake.journeys.stats import (
     compare,
@@ -40,6 +40,12 @@ def test_against_scipy_and_the_literature() -> None:
     reference = stats.ttest_ind(a, b, equal_var=False)
     interval = reference.confidence_interval(0.95)
     assert (diff, low, high, p) == pytest.approx((a.mean() - b.mean(), interval.low, interval.high, reference.pvalue))
+    # P(rate 1 > rate 2) under uniform priors: Evan Miller's closed form for integer Beta parameters
+    for x1, n1, x2, n2 in [(12, 100, 1, 10), (40, 400, 10, 100), (5, 5, 0, 5), (31, 400, 9, 100)]:
+        a1, b1, a2, b2 = 1 + x1, 1 + n1 - x1, 1 + x2, 1 + n2 - x2
+        exact = sum(np.exp(special.betaln(a2 + i, b2 + b1) - np.log(b1 + i) - special.betaln(1 + i, b1)
+                           - special.betaln(a2, b2)) for i in range(a1))
+        assert probability_better(x1, n1, x2, n2) == pytest.approx(exact, abs=1e-9)
     # no difference at all and no data are not errors
     assert float(two_proportion_pvalue(0, 100, 0, 10)) == 1.0
     assert np.isnan(two_proportion_pvalue(1, 0, 1, 10))
