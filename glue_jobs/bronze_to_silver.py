@@ -9,14 +9,16 @@ from rfmlake.errors import RfmlakeError
 from rfmlake.ingest.engine import SparkEngine
 from rfmlake.ingest.jobs import build_context, parse_job_args, run_bronze_to_silver
 from rfmlake.ingest.spark import get_spark
+from rfmlake.lake.locks import lake_lock
 
 
 def main(argv: list[str]) -> int:
     try:
         args = parse_job_args(argv, require_landing=False)
         ctx = build_context(args)
-        engine = SparkEngine(get_spark("rfmlake-bronze-to-silver"))
-        report, metrics = run_bronze_to_silver(engine, ctx, metrics=args.metrics)
+        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}")):
+            engine = SparkEngine(get_spark("rfmlake-bronze-to-silver"))
+            report, metrics = run_bronze_to_silver(engine, ctx, metrics=args.metrics)
     except RfmlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

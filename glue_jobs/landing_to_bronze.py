@@ -9,16 +9,18 @@ from rfmlake.ingest.bronze import load_bronze
 from rfmlake.ingest.engine import SparkEngine
 from rfmlake.ingest.jobs import build_context, ingested_stamps, parse_job_args
 from rfmlake.ingest.spark import get_spark
+from rfmlake.lake.locks import lake_lock
 
 
 def main(argv: list[str]) -> int:
     try:
         ctx = build_context(parse_job_args(argv))
-        ctx.lake.recover()  # a killed run's half-applied commit is rolled back first
-        # Before Spark starts: a bad landing fails in a second.
-        files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))
-        engine = SparkEngine(get_spark("rfmlake-landing-to-bronze"))
-        results, plan = load_bronze(engine, ctx, files, full=ctx.full)
+        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}")):
+            ctx.lake.recover()  # a killed run's half-applied commit is rolled back first
+            # Before Spark starts: a bad landing fails in a second.
+            files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))
+            engine = SparkEngine(get_spark("rfmlake-landing-to-bronze"))
+            results, plan = load_bronze(engine, ctx, files, full=ctx.full)
     except RfmlakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rfmlake.activation.config import lake_from_env
 from rfmlake.activation.errors import ActivationError
 from rfmlake.lake import open_lake
+from rfmlake.lake.locks import lake_lock
 from rfmlake.lake.workspace import workspace
 from rfmlake.pipeline.remote import find_stage
 from rfmlake.settings import load_settings
@@ -55,9 +56,13 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
         return {"status": "ignored", "reason": "version not committed", "gold_version": ref.version}
     # On S3: the activate stage's journal in a local workspace, its tables read in place (DuckDB on
     # S3, nothing copied); the journal and the file exports are published after.
+    # Under the lake's lock, as every stage and erasure: an erasure never runs while this sync has
+    # its journal out of the lake (it would be pushed back over the erasure's changes).
     stage = find_stage("activate")
-    with workspace(lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
-                   state=stage.state, in_place=stage.reads_in_place) as (local, sync):
+    with lake_lock(lake, ActivationError(f"a pipeline stage or erasure is using the lake at {lake}; the next "
+                                         "commit's event syncs again")), \
+            workspace(lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
+                      state=stage.state, in_place=stage.reads_in_place) as (local, sync):
         reports = activate(local, env=env, boto3_session=boto3_session)
     return {"status": "done", "gold_version": ref.version, "reports": [r.to_dict() for r in reports],
             "tables_copied": sorted(sync.pulled), "bytes_copied": sync.bytes_down}

@@ -35,11 +35,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rfmlake.activation.run import activate
+    from rfmlake.errors import PipelineError
     from rfmlake.lake import Lake
+    from rfmlake.lake.locks import lake_lock
 
     if not args.lake.is_dir():
         raise ConfigError(f"--lake {args.lake} is not a folder")
-    reports = activate(Lake(args.lake), args.destination, full=args.full, audience=args.audience)
+    lake = Lake(args.lake)
+    # The lake's one lock, as a pipeline run and an erasure take it: a sync never starts while an
+    # erasure is under way (nor an erasure while a sync is), and never reads a run's half-done tables.
+    with lake_lock(lake, PipelineError(f"another rfmlake run, sync or erasure is using the lake at {lake}")):
+        lake.recover()
+        reports = activate(lake, args.destination, full=args.full, audience=args.audience)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:

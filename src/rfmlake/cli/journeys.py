@@ -97,7 +97,7 @@ def run_advance(args: argparse.Namespace) -> int:
     settings, journeys = _journeys(args)
     lake = require_local_lake(args.lake)
     # One writer per lake: a pipeline run or an erasure waits for nobody, it fails fast.
-    with lake_lock(lake.system_dir, PipelineError(f"another rfmlake run or erasure is using the lake at {lake}")):
+    with lake_lock(lake, PipelineError(f"another rfmlake run or erasure is using the lake at {lake}")):
         lake.recover()
         run = run_journeys(lake, settings, folder=journeys.folder)
     print(json.dumps(run.to_dict(), indent=2, default=str) if args.json else run.render())

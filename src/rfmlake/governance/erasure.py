@@ -41,6 +41,8 @@ from rfmlake.journeys.erasure import check_no_tick_in_flight, erase_from_journey
 from rfmlake.lake.locks import lake_lock
 from rfmlake.lake.tables import Lake
 from rfmlake.profiles.indexer import embedded_store
+from rfmlake.profiles.store import ProfileStore
+from rfmlake.settings import Settings
 
 CUSTOMER_ID_COLUMNS: tuple[str, ...] = ("customer_id", "customerid")
 ORDER_ID_COLUMN = "order_id"
@@ -63,8 +65,11 @@ def suppression_path(lake: Lake) -> Path:
     return lake.system_dir.joinpath(*SUPPRESSION_LIST)
 
 
+AUDIT_LOG: tuple[str, ...] = ("governance", "erasure_audit.jsonl")  # under _system/
+
+
 def audit_path(lake: Lake) -> Path:
-    return governance_dir(lake) / "erasure_audit.jsonl"
+    return lake.system_dir.joinpath(*AUDIT_LOG)
 
 
 @dataclass
@@ -89,6 +94,9 @@ class ErasureReport:
     # profile store and activation files (paths relative to the lake) -> rows
     downstream_removed: dict[str, int] = field(default_factory=dict)
     versions_purged: int = 0
+    # a lake on S3: what went beyond the lake's current objects (rfmlake.governance.erasure_aws),
+    # e.g. noncurrent object versions, Glue table versions, Athena results -> count
+    aws_removed: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -416,73 +424,105 @@ def _counts(lake: Lake) -> dict[str, int]:
 
 
 def erase_customer(lake: Lake, customer_id: str, email: str | None = None, actor: str | None = None, *,
-                   allow_missing: bool = False) -> ErasureReport:
-    """Remove the person from every copy the lake holds, under the run lock; then audit."""
-    from rfmlake.pipeline.context import RunContext, new_run_id
-    from rfmlake.settings import Settings
-
+                   allow_missing: bool = False, profile_store: ProfileStore | None = None,
+                   athena_results: str | None = None, settings: Settings | None = None) -> ErasureReport:
+    """Remove the person from every copy the lake holds, under the run lock; then audit. A lake on
+    S3 (rfmlake.governance.erasure_aws) also loses them from the object versions its buckets keep,
+    the Glue table versions, Athena's query results (`athena_results`) and `profile_store` (the
+    OpenSearch profile store; locally the embedded store in the lake is always erased). `settings`
+    say where the PII key comes from (on AWS: its Secrets Manager secret)."""
     customer_id = customer_id.strip()
     if not customer_id:
         raise RfmlakeError("--customer-id is empty")
     if not lake.is_local:
-        raise RfmlakeError(
-            f"rfmlake erase works on a local lake; the lake at {lake.location} is on S3. Erasing there "
-            "(rewriting every table version, the profile store and the suppression list) is not supported yet."
-        )
+        from rfmlake.governance.erasure_aws import erase_on_s3
+
+        return erase_on_s3(lake, customer_id, email, actor, allow_missing=allow_missing,
+                           profile_store=profile_store, athena_results=athena_results, settings=settings)
     if not lake.root.is_dir():
         raise RfmlakeError(f"no lake at {lake}")
-    with lake_lock(lake.system_dir, RfmlakeError(f"a pipeline run is using the lake at {lake}; erase after it ends")):
+    with lake_lock(lake, RfmlakeError(f"a pipeline run is using the lake at {lake}; erase after it ends")):
         lake.recover()  # a killed run's half-applied commit is rolled back first
-        key = lake_key(lake)
-        person = _find_person(lake, customer_id, email, key)
-        already = person.id_token in _suppression(lake)["customer_id_tokens"]  # a repeat (or a resumed) erasure
-        if not (person.found or already or allow_missing or _sweep(lake, person, dry_run=True)):
-            raise RfmlakeError(
-                f"customer id {customer_id!r} is in no table of the lake at {lake}; check the id "
-                "(ids are case-sensitive), or pass --allow-missing to keep them out of later runs anyway"
-            )
-        check_no_sync_in_flight(lake)  # before anything changes
-        check_no_tick_in_flight(lake)
-        report = ErasureReport(customer_id_token=person.id_token, email_given=email is not None,
-                               erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                               actor=actor or getpass.getuser(),
-                               emails_found=len(person.email_tokens - {tokenize(email, key, "email")}),
-                               phones_found=len(person.phone_tokens), other_customer_ids=sorted(person.other_ids),
-                               person_ids=len(person.person_ids), devices_found=len(person.anonymous_ids),
-                               person_customer_ids=sorted(person.person_customer_ids))
-        before = _counts(lake)
-        _write_suppression(lake, person, key)  # first: a crash part-way still keeps them out of later runs
-        run_id = f"{new_run_id()}-erasure"
-        from rfmlake.ingest.bronze import MANIFEST_TABLE
-
-        # A lake built by ingestion: bronze and silver as ingestion would have made them without the
-        # person (so every landing file still reconciles); then any copy left anywhere.
-        changed = _suppress_in_bronze(lake, key, run_id) if lake.current("bronze", MANIFEST_TABLE) else set()
-        if changed:
-            from rfmlake.ingest.engine import DuckEngine
-            from rfmlake.ingest.silver import conform_silver
-
-            engine = DuckEngine(temp_dir=lake.system_dir / "tmp" / run_id)
-            try:
-                conform_silver(engine, RunContext(landing_dir=".", lake=lake, settings=Settings(), run_id=run_id))
-            finally:
-                engine.close()
-        _sweep(lake, person)
-        after = _counts(lake)
-        report.rows_removed = {t: before[t] - after.get(t, 0) for t in before if before[t] > after.get(t, 0)}
-        report.rows_added = {t: after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)}
-        report.versions_purged = _purge(lake)
-
-        store = embedded_store(lake)
-        store.discard_unactivated()  # a generation a killed run loaded but never swapped in holds them too
-        profiles = erase_from_profile_store(store, customer_id, next(iter(person.email_tokens), None))
-        if profiles:
-            report.downstream_removed["profile_store"] = profiles
-        report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
-        report.downstream_removed.update(erase_from_journeys(lake, customer_id))
-        reports = _redact_reports(lake, person)
-        if reports:
-            report.downstream_removed["run_reports"] = reports
-        with audit_path(lake).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(report), sort_keys=True) + "\n")
+        report, email_token = erase_held(lake, customer_id, email, actor, allow_missing=allow_missing,
+                                         settings=settings)
+        if profile_store is not None:
+            erase_from_external_store(report, profile_store, customer_id, email_token)
+        append_audit(lake, report)
     return report
+
+
+def erase_from_external_store(report: ErasureReport, store: ProfileStore, customer_id: str,
+                              email_token: str | None) -> None:
+    """The profile store the API serves from outside the lake (OpenSearch on AWS)."""
+    removed = erase_from_profile_store(store, customer_id, email_token)
+    if removed:
+        report.downstream_removed["profile_store_opensearch"] = removed
+
+
+def append_audit(lake: Lake, report: ErasureReport) -> None:
+    """One JSON line per erasure (tokens and counts only), appended to the lake's audit log."""
+    line = json.dumps(asdict(report), sort_keys=True) + "\n"
+    old = lake.read_system(*AUDIT_LOG) or b""
+    lake.write_system(old + line.encode("utf-8"), *AUDIT_LOG)
+
+
+def erase_held(lake: Lake, customer_id: str, email: str | None, actor: str | None, *,
+               allow_missing: bool, settings: Settings | None = None) -> tuple[ErasureReport, str | None]:
+    """The erasure in a local lake whose run lock the caller holds (a lake on S3: its local working
+    copy); the audit entry is the caller's to append. Returns the report and the email token that
+    finds the person's profile."""
+    from rfmlake.pipeline.context import RunContext, new_run_id
+
+    settings = settings or Settings()
+    key = lake_key(lake, settings)
+    person = _find_person(lake, customer_id, email, key)
+    already = person.id_token in _suppression(lake)["customer_id_tokens"]  # a repeat (or a resumed) erasure
+    if not (person.found or already or allow_missing or _sweep(lake, person, dry_run=True)):
+        raise RfmlakeError(
+            f"customer id {customer_id!r} is in no table of the lake at {lake}; check the id "
+            "(ids are case-sensitive), or pass --allow-missing to keep them out of later runs anyway"
+        )
+    check_no_sync_in_flight(lake)  # before anything changes
+    check_no_tick_in_flight(lake)
+    report = ErasureReport(customer_id_token=person.id_token, email_given=email is not None,
+                           erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                           actor=actor or getpass.getuser(),
+                           emails_found=len(person.email_tokens - {tokenize(email, key, "email")}),
+                           phones_found=len(person.phone_tokens), other_customer_ids=sorted(person.other_ids),
+                           person_ids=len(person.person_ids), devices_found=len(person.anonymous_ids),
+                           person_customer_ids=sorted(person.person_customer_ids))
+    before = _counts(lake)
+    _write_suppression(lake, person, key)  # first: a crash part-way still keeps them out of later runs
+    run_id = f"{new_run_id()}-erasure"
+    from rfmlake.ingest.bronze import MANIFEST_TABLE
+
+    # A lake built by ingestion: bronze and silver as ingestion would have made them without the
+    # person (so every landing file still reconciles); then any copy left anywhere.
+    changed = _suppress_in_bronze(lake, key, run_id) if lake.current("bronze", MANIFEST_TABLE) else set()
+    if changed:
+        from rfmlake.ingest.engine import DuckEngine
+        from rfmlake.ingest.silver import conform_silver
+
+        engine = DuckEngine(temp_dir=lake.system_dir / "tmp" / run_id)
+        try:
+            conform_silver(engine, RunContext(landing_dir=".", lake=lake, settings=settings, run_id=run_id))
+        finally:
+            engine.close()
+    _sweep(lake, person)
+    after = _counts(lake)
+    report.rows_removed = {t: before[t] - after.get(t, 0) for t in before if before[t] > after.get(t, 0)}
+    report.rows_added = {t: after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)}
+    report.versions_purged = _purge(lake)
+
+    store = embedded_store(lake)
+    store.discard_unactivated()  # a generation a killed run loaded but never swapped in holds them too
+    email_token = next(iter(sorted(person.email_tokens)), None)
+    profiles = erase_from_profile_store(store, customer_id, email_token)
+    if profiles:
+        report.downstream_removed["profile_store"] = profiles
+    report.downstream_removed.update(erase_from_activation(lake, customer_id, email))
+    report.downstream_removed.update(erase_from_journeys(lake, customer_id))
+    reports = _redact_reports(lake, person)
+    if reports:
+        report.downstream_removed["run_reports"] = reports
+    return report, email_token

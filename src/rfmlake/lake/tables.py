@@ -162,6 +162,7 @@ class Lake:
                  boto3_session: boto3.Session | None = None, label: str | None = None) -> None:
         self.location = Storage.normalize(root)
         self.storage = Storage.for_location(self.location, boto3_session)
+        self.boto3_session = boto3_session  # for the AWS calls beyond storage (locks, erasure)
         self.catalog = catalog
         self.label = label or self.location  # how messages name it (a workspace names its S3 lake)
         self._pending: dict[tuple[str, str], dict] | None = None  # pointers of an open transaction()

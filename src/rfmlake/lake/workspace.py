@@ -189,41 +189,50 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _pull_state(remote: Lake, local: Lake, parts: Sequence[str]) -> dict[str, str]:
-    """Download `_system/<part>/...` for each part; returns relative path -> digest."""
+def pull_files(remote: Lake, local: Lake, folders: Sequence[str]) -> dict[str, str]:
+    """Download every file under each lake-relative folder (or the file itself) of `remote` to the
+    same place under `local`, locks excepted; returns lake-relative path -> digest."""
     pulled: dict[str, str] = {}
-    base = remote.system_uri()
-    for part in parts:
-        location = remote.system_uri(part)
+    for folder in folders:
+        location = Storage.join(remote.location, folder)
         uris = [location] if remote.storage.is_file(location) else remote.storage.walk(location)
         for uri in uris:
-            relative = uri[len(base) + 1:]
+            relative = uri[len(remote.location) + 1:]
+            if relative.endswith(".lock"):
+                continue  # process-local locks and the lake's own lock mean nothing elsewhere
             data = remote.storage.read_bytes(uri) or b""
-            target = local.system_dir / relative
+            target = local.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             pulled[relative] = _digest(data)
     return pulled
 
 
-def _push_state(local: Lake, remote: Lake, parts: Sequence[str], pulled: dict[str, str], report: SyncReport) -> None:
-    """Upload new and changed state files; delete on S3 what the stage deleted locally."""
+def push_files(local: Lake, remote: Lake, folders: Sequence[str], pulled: dict[str, str]) -> tuple[int, int]:
+    """Upload new and changed files under each folder; delete on `remote` what was pulled and is
+    gone locally. Returns (files written, files deleted)."""
     present: set[str] = set()
-    for part in parts:
-        folder = local.system_dir / part
+    written = 0
+    for name in folders:
+        folder = local.root / name
         files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else [folder] * folder.is_file()
         for path in sorted(files):
             if path.name.endswith(".lock"):
-                continue  # process-local locks mean nothing elsewhere
-            relative = path.relative_to(local.system_dir).as_posix()
+                continue
+            relative = path.relative_to(local.root).as_posix()
             present.add(relative)
             data = path.read_bytes()
             if pulled.get(relative) != _digest(data):
-                remote.write_system(data, relative)
-                report.state_files_up += 1
-    for relative in sorted(set(pulled) - present):
-        remote.storage.delete_file(remote.system_uri(relative))
-        report.state_files_removed += 1
+                remote.storage.write_bytes(Storage.join(remote.location, relative), data)
+                written += 1
+    gone = sorted(set(pulled) - present)
+    for relative in gone:
+        remote.storage.delete_file(Storage.join(remote.location, relative))
+    return written, len(gone)
+
+
+def _state_folders(parts: Sequence[str]) -> list[str]:
+    return [f"_system/{part}" for part in parts]
 
 
 def _push_exports(local: Lake, remote: Lake, folders: Sequence[str], report: SyncReport) -> None:
@@ -256,7 +265,7 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
                 for ref in local.local_tables() if ref.is_partitioned}
         # The PII key fingerprint always comes along: a stage that tokenizes checks its key against it.
         state = (*state, PII_FINGERPRINT)
-        pulled_state = _pull_state(lake, local, state)
+        pulled_state = pull_files(lake, local, _state_folders(state))
         report.bytes_down = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         log.info("workspace: pulled %d tables and %d state files (%d bytes) from %s",
                  len(report.pulled), len(pulled_state), report.bytes_down, lake.location)
@@ -270,7 +279,7 @@ def workspace(lake: Lake, *, reads: Sequence[str], state: Sequence[str] = (), wr
         published = Lake(local.location)  # the workspace's own tables, not those read in place
         report.pushed = copy_tables(published, lake, ("*",), skip=report.pulled, held=held)
         _push_exports(local, lake, exports, report)
-        _push_state(local, lake, state, pulled_state, report)
+        report.state_files_up, report.state_files_removed = push_files(local, lake, _state_folders(state), pulled_state)
         log.info("workspace: committed %s on %s", ", ".join(sorted(report.pushed)) or "no tables", lake.location)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

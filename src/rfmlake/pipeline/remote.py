@@ -32,11 +32,20 @@ def find_stage(name: object, pipeline: tuple[Stage, ...] = PIPELINE) -> Stage:
 def run_stage(name: str, *, lake: str, landing: str | None = None, config: str | None = None,
               run_id: str | None = None) -> dict[str, Any]:
     """Run stage `name` against the lake; returns its summary. Raises RfmlakeError on bad input."""
+    from rfmlake.errors import PipelineError
     from rfmlake.ingest.jobs import JobArgs, build_context
-    from rfmlake.lake.workspace import workspace
+    from rfmlake.lake.locks import lake_lock
 
     stage = find_stage(name)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
+    # One writer per lake: a stage never interleaves with an erasure or a sync (rfmlake.lake.locks).
+    with lake_lock(ctx.lake, PipelineError(f"another rfmlake stage, sync or erasure is using the lake at {ctx.lake}")):
+        return _run_locked(stage, ctx)
+
+
+def _run_locked(stage: Stage, ctx: RunContext) -> dict[str, Any]:
+    from rfmlake.lake.workspace import workspace
+
     if ctx.lake.is_local or stage.runtime == "spark":  # Spark reads and writes s3:// itself (Glue)
         return {"stage": stage.name, "run_id": ctx.run_id, "summary": _run(stage, ctx)}
     if stage.in_place:  # SQL over the s3:// files (the quality checks): nothing is copied to /tmp

@@ -80,7 +80,7 @@ def _resolve(entry: str) -> Callable[[RunContext, RunState], dict[str, Any]]:
 
 def _lake_lock(lake: Lake) -> AbstractContextManager[None]:
     """One run per lake at a time; a second run fails fast instead of interleaving commits."""
-    return lake_lock(lake.system_dir, PipelineError(f"another rfmlake run or erasure is using the lake at {lake}"))
+    return lake_lock(lake, PipelineError(f"another rfmlake run or erasure is using the lake at {lake}"))
 
 
 def run_pipeline(

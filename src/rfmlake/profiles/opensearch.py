@@ -102,9 +102,12 @@ def client_for(endpoint: str, region: str, boto3_session: boto3.Session | None =
     credentials = session.get_credentials()
     if credentials is None:
         raise ProfileStoreError("no AWS credentials found for OpenSearch (configure the AWS default chain)")
+    # An http:// endpoint (a cluster on a private network, a local one) is taken as written; any
+    # other is https, as Amazon OpenSearch Service domains are.
+    tls = not endpoint.startswith("http://")
     return OpenSearch(
-        hosts=[endpoint], http_auth=AWSV4SignerAuth(credentials, region, "es"), use_ssl=True,
-        verify_certs=True, connection_class=RequestsHttpConnection, timeout=30,
+        hosts=[endpoint], http_auth=AWSV4SignerAuth(credentials, region, "es"), use_ssl=tls,
+        verify_certs=tls, connection_class=RequestsHttpConnection, timeout=30,
     )
 
 

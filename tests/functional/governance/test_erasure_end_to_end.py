@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from erasure_scan import Needle, files_mentioning, mentions, pick_person  # type: ignore[import-not-found]
 from rfmlake.cli.main import main
 from rfmlake.governance.consent import consented_customers
 from rfmlake.governance.erasure import audit_path, suppression_path
@@ -25,7 +26,14 @@ from rfmlake.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
-TEXT_SUFFIXES = {".json", ".jsonl", ".csv", ".txt", ".log", ".yaml", ".yml", ".md", ".sqlite", ".html"}
+
+
+def mentions_found(lake: Lake, needles: list[Needle]) -> list[Needle]:
+    """The needles some file under the lake holds."""
+    found: list[Needle] = []
+    for path in sorted(p for p in lake.root.rglob("*") if p.is_file()):
+        found.extend(n for n in mentions(path.read_bytes(), needles) if n not in found)
+    return found
 
 
 def _counts(lake: Lake) -> dict[str, int]:
@@ -62,35 +70,9 @@ def _mentions(lake: Lake, customer_id: str, email: str, tokens: list[str]) -> di
     return found
 
 
-def _files_mentioning(lake: Lake, needles: list[str]) -> list[str]:
-    """Every file under the lake, however it holds data: text files byte for byte, Parquet decoded
-    (every version still on disk, not only the current ones), DuckDB databases opened."""
-    import duckdb
-    import pyarrow.parquet as pq
-
-    hits = []
-    # a needle as a whole word: customer C12 is not inside C123
-    words = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(n.lower())}(?![A-Za-z0-9])" for n in needles))
-    for path in sorted(lake.root.rglob("*")):
-        if not path.is_file():
-            continue
-        if path.suffix in TEXT_SUFFIXES:
-            found = bool(words.search(path.read_bytes().decode("utf-8", errors="replace").lower()))
-        elif path.suffix == ".parquet":
-            text = "\n".join(str(v) for row in pq.read_table(path).to_pylist() for v in row.values()).lower()
-            found = bool(words.search(text))
-        elif path.suffix == ".duckdb":
-            con = duckdb.connect(str(path), read_only=True)
-            found = False
-            for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall():
-                rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
-                found = found or bool(words.search("\n".join(str(v) for row in rows for v in row).lower()))
-            con.close()
-        else:
-            continue
-        if found:
-            hits.append(path.relative_to(lake.root).as_posix())
-    return hits
+def _files_mentioning(lake: Lake, needles: list[Needle]) -> list[str]:
+    """Every file under the lake, however it holds data (tests/erasure_scan.py)."""
+    return files_mentioning(lake.root, needles)
 
 
 def _exported_ids(lake: Lake) -> set[str]:
@@ -122,15 +104,8 @@ def erased(generated: dict[str, Any]) -> dict[str, Any]:
     snapshot the lake, erase them with the CLI."""
     lake: Lake = generated["lake"]
     con = connect(lake)
-    customer_id, email = con.execute("""
-        SELECT c.customer_id, b.email
-        FROM silver.customers c
-        JOIN (SELECT DISTINCT trim(customer_id) AS customer_id, email FROM bronze.customers
-              WHERE email LIKE '%@%') b USING (customer_id)
-        WHERE c.customer_id IN (SELECT customer_id FROM silver.orders)
-          AND c.customer_id IN (SELECT customer_id FROM silver.events)
-        ORDER BY c.marketing_opt_in IS TRUE DESC, c.customer_id
-        LIMIT 1""").fetchone()
+    person = pick_person(con, generated["root"] / "landing")
+    customer_id, email = str(person["customer_id"]), str(person["email"])
     key = lake_key(lake)
     tokens = [customer_id_token(customer_id, key), tokenize(email, key, "email")]
     expected_orders = con.execute("SELECT count(*) FROM silver.orders WHERE customer_id = ?", [customer_id]).fetchone()[0]
@@ -138,10 +113,12 @@ def erased(generated: dict[str, Any]) -> dict[str, Any]:
         "SELECT count(*) FROM silver.order_items WHERE order_id IN (SELECT order_id FROM silver.orders WHERE customer_id = ?)",
         [customer_id]).fetchone()[0]
     before = _counts(lake)
-    assert _mentions(lake, customer_id, email, tokens)  # the check can see them before erasure
+    assert _mentions(lake, customer_id, email, tokens)  # the checks can see them before erasure
+    needles = list(person["needles"])  # type: ignore[call-overload]
+    assert set(mentions_found(lake, needles)) == set(needles)  # id, email, phone and name, each
     assert embedded_store(lake).get(customer_id) is not None
     assert main(["erase", "--lake", str(lake.root), "--customer-id", customer_id, "--email", email]) == 0
-    return {"customer_id": customer_id, "email": email, "tokens": tokens, "before": before,
+    return {"customer_id": customer_id, "email": email, "tokens": tokens, "needles": needles, "before": before,
             "after": _counts(lake), "quarantine_after": _quarantine(lake), "expected_orders": expected_orders, "expected_items": expected_items,
             "audit": [json.loads(line) for line in audit_path(lake).read_text().splitlines()]}
 
@@ -176,7 +153,7 @@ def test_no_query_in_any_zone_finds_the_erased_customer(generated: dict[str, Any
     lake: Lake = generated["lake"]
     assert _mentions(lake, erased["customer_id"], erased["email"], erased["tokens"]) == {}
     # nor any text file under the lake (activation exports and state, profile store, run reports)
-    assert _files_mentioning(lake, [erased["customer_id"], erased["email"]]) == []
+    assert _files_mentioning(lake, erased["needles"]) == []
     assert embedded_store(lake).get(erased["customer_id"]) is None
     assert erased["customer_id"] not in consented_customers(lake)
 
@@ -210,7 +187,7 @@ def test_a_rerun_does_not_bring_the_customer_back(generated: dict[str, Any], era
     lake: Lake = generated["lake"]
     assert all(s.status == "succeeded" for s in rerun.stages), [(s.name, s.status) for s in rerun.stages]
     assert _mentions(lake, erased["customer_id"], erased["email"], erased["tokens"]) == {}
-    assert _files_mentioning(lake, [erased["customer_id"], erased["email"]]) == []
+    assert _files_mentioning(lake, erased["needles"]) == []
     assert embedded_store(lake).get(erased["customer_id"]) is None
     assert erased["customer_id"] not in _exported_ids(lake)
 

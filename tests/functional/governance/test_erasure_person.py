@@ -50,9 +50,11 @@ def test_erasing_by_id_reaches_the_persons_other_records(tmp_path: Path, capsys)
     landing = _landing(tmp_path)
     lake = Lake(tmp_path / "lake")
     _ingest(landing, lake)
+    assert _files_mentioning(lake, [("Ann", "Lee"), "+46-70-111-2233"])  # the scan sees them before
     assert main(["erase", "--lake", str(lake.root), "--customer-id", "c1"]) == 0
     assert "other customer ids with their email or phone: c7, c8" in capsys.readouterr().out
-    needles = ["ann.lee@example.com", "111 22 33", "111-2233", "c1"]
+    # the raw forms the landing had: id, both emails, both phones, the name on her two records
+    needles = ["c1", "ann.lee@example.com", "+46 70 111 22 33", "+46-70-111-2233", ("Ann", "Lee")]
     assert _files_mentioning(lake, needles) == []
     con = connect(lake)
     assert con.execute("SELECT customer_id FROM silver.customers ORDER BY 1").fetchall() == [("c2",)]

@@ -82,3 +82,33 @@ def test_lambda_handler_syncs_the_committed_version_once(lake, monkeypatch):
 def test_activate_runs_after_every_gold_stage_and_journeys_after_it():
     # journeys trigger on the segment changes activation has just pushed (docs/journeys.md)
     assert stage_names()[-2:] == ["activate", "journeys"]
+
+
+def test_cli_activate_takes_the_lake_lock_that_runs_and_erasures_take(lake, monkeypatch, capsys):
+    """A sync never overlaps a pipeline run or an erasure: while one holds the lake, `rfmlake
+    activate` is refused and sends nothing; while a sync runs, an erasure is refused."""
+    import rfmlake.activation.run as activation_run
+    from rfmlake.errors import PipelineError, RfmlakeError
+    from rfmlake.governance.erasure import erase_customer
+    from rfmlake.lake.locks import lake_lock
+
+    write_customers(lake, 4)
+    write_rfm(lake, round_robin(4))
+    outbox = lake.root / "gold" / "_activation"
+    with lake_lock(lake, PipelineError("a run or an erasure holds the lake")):
+        assert main(["activate", "--lake", str(lake.root)]) == 1
+    assert "is using the lake" in capsys.readouterr().err
+    assert not outbox.exists() or not any(outbox.rglob("*.jsonl"))
+
+    real = activation_run.activate
+    refused: list[str] = []
+
+    def activate_while_someone_erases(*args, **kwargs):  # an erasure started while the sync runs
+        with pytest.raises(RfmlakeError, match="is using the lake") as caught:
+            erase_customer(lake, "C1")
+        refused.append(str(caught.value))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(activation_run, "activate", activate_while_someone_erases)
+    assert main(["activate", "--lake", str(lake.root), "--json"]) == 0
+    assert refused and json.loads(capsys.readouterr().out)[0]["sent"] == 4

@@ -112,6 +112,6 @@ def test_erasure_waits_for_no_pipeline_run(lake: Lake) -> None:
     from rfmlake.lake.locks import lake_lock
 
     _lake(lake)
-    with lake_lock(lake.system_dir, RuntimeError("busy")), pytest.raises(RfmlakeError, match="a pipeline run is using"):
+    with lake_lock(lake, RuntimeError("busy")), pytest.raises(RfmlakeError, match="a pipeline run is using"):
         erase_customer(lake, "c1")
     assert connect(lake).execute("SELECT count(*) FROM silver.orders WHERE customer_id = 'c1'").fetchone()[0] == 2
