@@ -16,7 +16,8 @@ def main(argv: list[str]) -> int:
     try:
         args = parse_job_args(argv, require_landing=False)
         ctx = build_context(args)
-        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}")):
+        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}"),
+                       owner=ctx.run_id):
             engine = SparkEngine(get_spark("rfmlake-bronze-to-silver"))
             report, metrics = run_bronze_to_silver(engine, ctx, metrics=args.metrics)
     except RfmlakeError as exc:

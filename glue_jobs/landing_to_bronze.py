@@ -15,7 +15,8 @@ from rfmlake.lake.locks import lake_lock
 def main(argv: list[str]) -> int:
     try:
         ctx = build_context(parse_job_args(argv))
-        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}")):
+        with lake_lock(ctx.lake, RfmlakeError(f"another stage, sync or erasure is using the lake at {ctx.lake}"),
+                       owner=ctx.run_id):
             ctx.lake.recover()  # a killed run's half-applied commit is rolled back first
             # Before Spark starts: a bad landing fails in a second.
             files = scan_landing(ctx.landing_dir, ingested=ingested_stamps(ctx))

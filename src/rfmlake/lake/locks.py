@@ -7,6 +7,10 @@ holder never leaves it stuck. A lake on S3 has no flock: its lock is the object
 writer only) and deleted by its holder. It is a lease: a holder killed without deleting it (a Lambda
 timeout) blocks the lake until the lease ends (`S3_LEASE_SECONDS`), after which the next taker
 replaces it; the busy message names the object and its holder, for an operator who knows it is gone.
+A lease taken for a run (`owner`: the run id, the Step Functions execution name) is taken over at
+once by a later stage or attempt of the same run: the state machine's retry of a stage killed by
+its timeout must not wait hours for its own dead attempt (one run at a time is the run lease's job,
+rfmlake.pipeline.trigger).
 """
 
 from __future__ import annotations
@@ -46,12 +50,14 @@ def exclusive_lock(path: Path, busy: Exception) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def lake_lock(lake: Lake, busy: Exception, *, lease_seconds: float = S3_LEASE_SECONDS) -> AbstractContextManager[None]:
+def lake_lock(lake: Lake, busy: Exception, *, lease_seconds: float = S3_LEASE_SECONDS,
+              owner: str | None = None) -> AbstractContextManager[None]:
     """The one lock per lake that pipeline runs, stages, activation syncs and erasures take: none
-    may see another half done."""
+    may see another half done. `owner` (S3 only): the run the lease is taken for; a lease held for
+    the same run is taken over (a retried or later stage of that run)."""
     if lake.is_local:
         return exclusive_lock(lake.system_dir / LOCK_NAME, busy)
-    return _s3_lease(lake, busy, lease_seconds)
+    return _s3_lease(lake, busy, lease_seconds, owner)
 
 
 def _s3_code(exc: Exception) -> str:
@@ -59,7 +65,7 @@ def _s3_code(exc: Exception) -> str:
 
 
 @contextmanager
-def _s3_lease(lake: Lake, busy: Exception, lease_seconds: float) -> Iterator[None]:
+def _s3_lease(lake: Lake, busy: Exception, lease_seconds: float, owner: str | None) -> Iterator[None]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -69,7 +75,7 @@ def _s3_lease(lake: Lake, busy: Exception, lease_seconds: float) -> Iterator[Non
     client: Any = (lake.boto3_session or boto3.Session()).client("s3")
     token = uuid.uuid4().hex
     now = time.time()
-    body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "token": token,
+    body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "token": token, "owner": owner,
                        "acquired_at": now, "expires_at": now + lease_seconds}).encode()
     try:
         for attempt in range(2):
@@ -79,10 +85,18 @@ def _s3_lease(lake: Lake, busy: Exception, lease_seconds: float) -> Iterator[Non
             except ClientError as exc:
                 if _s3_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
                     raise
-            held = client.get_object(Bucket=bucket, Key=key)
+            try:
+                held = client.get_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if attempt == 0 and _s3_code(exc) in ("NoSuchKey", "404"):
+                    continue  # given back between our PUT and this read: try again
+                raise
             holder = json.loads(held["Body"].read() or b"{}")
-            if attempt == 0 and float(holder.get("expires_at", 0)) < time.time():
-                # An expired lease: its holder died. Replace it only if it is still that one.
+            expired = float(holder.get("expires_at", 0)) < time.time()
+            same_run = owner is not None and holder.get("owner") == owner
+            if attempt == 0 and (expired or same_run):
+                # An expired lease (its holder died), or one of this run's own earlier stages or
+                # attempts: replace it, only if it is still that one.
                 client.delete_object(Bucket=bucket, Key=key, IfMatch=held["ETag"])
                 continue
             raise type(busy)(f"{busy} (lock s3://{bucket}/{key} held by {holder.get('holder', '?')} since "

@@ -39,7 +39,8 @@ def run_stage(name: str, *, lake: str, landing: str | None = None, config: str |
     stage = find_stage(name)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
     # One writer per lake: a stage never interleaves with an erasure or a sync (rfmlake.lake.locks).
-    with lake_lock(ctx.lake, PipelineError(f"another rfmlake stage, sync or erasure is using the lake at {ctx.lake}")):
+    with lake_lock(ctx.lake, PipelineError(f"another rfmlake stage, sync or erasure is using the lake at {ctx.lake}"),
+                   owner=ctx.run_id):
         return _run_locked(stage, ctx)
 
 

@@ -188,3 +188,30 @@ def test_erasure_on_s3_waits_for_the_lake_lock(aws: Any, tmp_path: Path, monkeyp
     # a holder whose lease has run out is replaced
     with lake_lock(remote, PipelineError("held"), lease_seconds=-1), lake_lock(remote, PipelineError("taken over")):
         assert json.loads(remote.read_system("run.lock") or b"{}")["holder"].endswith(str(os.getpid()))
+
+
+def test_a_stage_of_the_same_run_takes_over_its_runs_lease(aws: Any, tmp_path: Path) -> None:
+    """A stage attempt killed by its timeout leaves the run's lease behind; the state machine's retry,
+    or the run's next stage, runs under the same run id and takes it over at once. Another run, or an
+    erasure (no run id), still finds the lake busy, and the stage's end gives the lease back."""
+    from rfmlake.errors import PipelineError
+    from rfmlake.lake.locks import lake_lock
+
+    remote = open_lake(f"s3://{new_bucket(aws)}/lake", load_settings(), boto3_session=aws)
+    dead = lake_lock(remote, PipelineError("attempt 1"), owner="run-A")
+    dead.__enter__()  # the killed attempt: never given back
+    with pytest.raises(PipelineError, match="another run"), lake_lock(remote, PipelineError("another run"),
+                                                                      owner="run-B"):
+        pass
+    with pytest.raises(PipelineError, match="an erasure"), lake_lock(remote, PipelineError("an erasure")):
+        pass
+    with lake_lock(remote, PipelineError("the retry"), owner="run-A"):
+        lease = json.loads(remote.read_system("run.lock") or b"{}")
+        assert lease["owner"] == "run-A"
+        with pytest.raises(PipelineError, match="another run"), lake_lock(remote, PipelineError("another run"),
+                                                                          owner="run-B"):
+            pass
+    assert not remote.storage.exists(remote.system_uri("run.lock"))
+    with lake_lock(remote, PipelineError("run B"), owner="run-B"):
+        dead.__exit__(None, None, None)  # the dead attempt's late cleanup leaves another holder's lease
+        assert json.loads(remote.read_system("run.lock") or b"{}")["owner"] == "run-B"
