@@ -145,7 +145,9 @@ class FakeOpenSearch:
         (kind, spec), = clause.items()
         if kind == "term":
             (field, value), = spec.items()
-            return doc.get(field) == value
+            held = doc.get(field)
+            # a field holding a list (customer_ids) is multi-valued: a term matches any of its values
+            return value in held if isinstance(held, list) else held == value
         if kind == "range":
             (field, bounds), = spec.items()
             value = doc.get(field)
@@ -183,9 +185,11 @@ class FakeOpenSearch:
         if "search_after" in body:
             docs = [d for d in docs if d["customer_id"] > body["search_after"][0]]
         docs = docs[: body.get("size", 10)]
-        excludes = (body.get("_source") or {}).get("excludes")
-        result["hits"] = {"hits": [{"_id": d["customer_id"], "_source": self._source(d, None, excludes),
-                                    "sort": [d["customer_id"]]} for d in docs]}
+        source = body.get("_source", True)
+        excludes = source.get("excludes") if isinstance(source, dict) else None
+        result["hits"] = {"hits": [{"_id": d["customer_id"], "sort": [d["customer_id"]],
+                                    **({"_source": self._source(d, None, excludes)} if source is not False else {})}
+                                   for d in docs]}
         return result
 
 

@@ -1,8 +1,10 @@
 """Erasure beyond the lake's tables: the profile store and the activation outbox / sync state.
 
-- Profile store: the active generation is rebuilt without the customer through the ProfileStore
+- Profile store: the active generation is rebuilt without the customer's person (their profile,
+  found by any of their customer ids through the store's member-id lookup) through the ProfileStore
   API (page through it, load a new generation, activate it, delete every older generation), so
-  readers switch atomically and no file still holding the customer stays on disk.
+  readers switch atomically and no file still holding the customer stays on disk; removing the
+  profile removes its member-id lookup rows with it.
 - Activation (rfmlake.activation): the file destination's published exports under
   <lake>/gold/_activation/ (CSV, JSON Lines, the manifest's counts) and each destination's sync
   state under <lake>/_system/activation/<destination>/ (snapshots, dead letters) lose the
@@ -46,7 +48,10 @@ def erase_from_profile_store(store: ProfileStore, customer_id: str, email_token:
 
     if store.active_generation() is None:
         return 0
-    present = store.get(customer_id) is not None or (
+    # The person's profile, keyed by their primary id: the store's member-id lookup finds it from a
+    # secondary id too (docs/identity.md, "Erasure").
+    primary = store.primary_id(customer_id)
+    present = primary is not None or (
         email_token is not None and store.find_by_email_token(email_token) is not None
     )
     if not present:
@@ -59,7 +64,7 @@ def erase_from_profile_store(store: ProfileStore, customer_id: str, email_token:
         page = store.search(ProfileQuery(limit=MAX_PAGE_SIZE, cursor=cursor))
         for doc in page.items:
             by_email = email_token is not None and doc.get("email_token") == email_token
-            if doc.get("customer_id") == customer_id or by_email:
+            if doc.get("customer_id") in (customer_id, primary) or by_email:
                 removed_ids.append(str(doc["customer_id"]))
         if page.next_cursor is None:
             break

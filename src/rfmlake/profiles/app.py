@@ -8,12 +8,17 @@ carries an address in it), never a path value.
 Everything but `/health` needs a key, the OpenAPI document (`/openapi.json`) and its UI (`/docs`)
 included, unless `ApiConfig.public_schema` says otherwise. Wrong keys are limited per client
 address (a token bucket of failed attempts), so keys cannot be guessed at request speed.
+
+A person is served under any of their customer ids (docs/identity.md): the answer is the person's,
+keyed by their primary customer id (its `customer_id`), and when the id asked for is a secondary
+one a `Content-Location` header names the primary id's URL.
 """
 
 
 import logging
 import math
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -89,7 +94,7 @@ class Recommendation(BaseModel):
 
 
 class RecommendationList(BaseModel):
-    customer_id: str
+    customer_id: str  # the person's primary customer id (the id asked for, or the person's if it was a secondary one)
     items: list[Recommendation]
 
 
@@ -111,6 +116,16 @@ class ApiConfig:
     failed_key_rate: float = 0.1
     failed_key_burst: int = 10
     failed_key_clients: int = 10_000
+
+
+def _path_segment(customer_id: str) -> str:
+    # Dots too: clients drop `.` and `..` segments before sending (docs/profiles-api.md, "Customer ids").
+    return urllib.parse.quote(customer_id, safe="").replace(".", "%2E")
+
+
+def _resolved(found: str, asked: str, path: str) -> dict[str, str] | None:
+    """The Content-Location of an answer found under a secondary id: the primary id's URL."""
+    return None if found == asked else {"Content-Location": path.format(_path_segment(found))}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -223,26 +238,39 @@ def create_app(store: ProfileStore, config: ApiConfig, email_tokenizer: Callable
             raise ApiError(503, "no profile generation is active")
         return Health(status="ok", generation=generation)
 
-    @app.get("/profiles/{customer_id}", responses=_ERRORS_404)
+    @app.get("/profiles/{customer_id}", responses=_ERRORS_404, description=(
+        "The person's profile, under any of their customer ids: `customer_id` in the answer is the "
+        "person's primary id; for a secondary id the `Content-Location` header names the primary id's URL."))
     async def get_profile(key: Caller,
                     customer_id: Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN)]) -> JSONResponse:
         need(key, "profiles")
         profile = store.get(customer_id)
+        if profile is None:  # a secondary id: the person's profile, under their primary id
+            primary = store.primary_id(customer_id)
+            profile = store.get(primary) if primary is not None and primary != customer_id else None
         if profile is None:
             raise ApiError(404, "no customer with this id")
-        return JSONResponse(profile)
+        return JSONResponse(profile, headers=_resolved(profile["customer_id"], customer_id, "/profiles/{}"))
 
     @app.get("/customers/{customer_id}/recommendations", response_model=RecommendationList,
-             responses=_ERRORS_404)
+             responses=_ERRORS_404, description=(
+                 "The person's recommendations, best first, under any of their customer ids: `customer_id` "
+                 "in the answer is the person's primary id; for a secondary id the `Content-Location` "
+                 "header names the primary id's URL."))
     async def customer_recommendations(
             key: Caller, customer_id: Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN)],
             limit: Annotated[int, Query(ge=1, le=100, description="how many, best first")] = 10) -> JSONResponse:
         need(key, "profiles")
+        primary: str | None = customer_id
         items = store.recommendations(customer_id)
-        if items is None:
+        if items is None:  # a secondary id: the person's list, under their primary id
+            primary = store.primary_id(customer_id)
+            items = store.recommendations(primary) if primary is not None and primary != customer_id else None
+        if items is None or primary is None:
             raise ApiError(404, "no customer with this id")
         # the store's items are the table's rows as written: returned as they are (no re-validation)
-        return JSONResponse({"customer_id": customer_id, "items": items[:limit]})
+        return JSONResponse({"customer_id": primary, "items": items[:limit]},
+                            headers=_resolved(primary, customer_id, "/customers/{}/recommendations"))
 
     @app.get("/profiles", response_model=ProfileList, responses=_ERRORS)
     async def find_profiles(

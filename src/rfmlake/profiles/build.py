@@ -29,7 +29,7 @@ from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.storage import Storage
-from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument
+from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument, secondary_ids_of
 
 PROFILE_TABLE = "customer_profile"
 REQUIRED = ("dim_customers", "customer_rfm")
@@ -359,9 +359,21 @@ def encode_documents(batch: pa.RecordBatch) -> list[ProfileDocument]:
         return pc.if_else(pc.fill_null(pc.not_equal(raw, ""), False), raw, default)  # to_document: `if raw`
 
     customer_ids = pc.binary_join_element_wise("[", texts[_PLAIN_COLUMNS.index("customer_id")], "]", "")
-    texts += [packed("value_json", _NULL), packed("customer_ids_json", customer_ids),
-              packed("recommendations_json", "[]")]
+    ids_text = packed("customer_ids_json", customer_ids)
+    texts += [packed("value_json", _NULL), ids_text, packed("recommendations_json", "[]")]
     parts = [part for key, text in zip(_DOCUMENT_KEYS, texts, strict=True) for part in (key, text)]
     documents = pc.binary_join_element_wise(*parts, "}", "").to_pylist()
     values = [[None] * rows if name not in names else _column_values(batch.column(name)) for name in INDEXED_FIELDS]
-    return list(map(ProfileDocument._make, zip(*values, documents, strict=True)))
+    secondary = _secondary_ids(values[0], ids_text, customer_ids)
+    return list(map(ProfileDocument._make, zip(*values, secondary, documents, strict=True)))
+
+
+def _secondary_ids(customer_ids: list[Any], ids_text: pa.Array, only_primary: pa.Array) -> list[tuple[str, ...]]:
+    """Each profile's secondary customer ids (store.secondary_ids_of of its customer_ids). Most
+    people have one customer id: their list's text is the primary's alone, found by Arrow; only the
+    other lists are parsed."""
+    others = pc.indices_nonzero(pc.fill_null(pc.not_equal(ids_text, only_primary), True))
+    secondary: list[tuple[str, ...]] = [()] * len(customer_ids)
+    for i, text in zip(others.to_pylist(), ids_text.take(others).to_pylist(), strict=True):
+        secondary[i] = secondary_ids_of(customer_ids[i], json.loads(text))
+    return secondary

@@ -46,6 +46,7 @@ CREATE TABLE profiles (
 ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, country_code, rfm_segment, cluster_label);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE members (member_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL) WITHOUT ROWID;
 """
 _BATCH = 5000
 # A profile document is 1 to 6 KB: on SQLite's default 4 KB pages most spill into overflow pages
@@ -66,9 +67,19 @@ INSERT INTO profiles_text(rowid, customer_id, city, country_code, rfm_segment, c
            rfm_segment, cluster_label FROM profiles;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# Generations written before the member-id lookup: filled once from the stored documents' customer_ids
+# when such a generation is updated (a write, never a read; later generations fill it as they are written).
+_UPGRADE_MEMBERS = """
+CREATE TABLE members (member_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR REPLACE INTO members
+    SELECT j.value, p.customer_id FROM profiles AS p, json_each(p.doc, '$.customer_ids') AS j
+    WHERE j.type = 'text' AND j.value <> p.customer_id;
+CREATE INDEX members_person ON members(customer_id);
+"""
 _INDEXES = """
 CREATE INDEX profiles_email ON profiles(email_token);
 CREATE INDEX profiles_segment ON profiles(rfm_segment, customer_id);
+CREATE INDEX members_person ON members(customer_id);
 """
 
 
@@ -128,6 +139,8 @@ class EmbeddedProfileStore:
             columns = {row[1] for row in con.execute("PRAGMA table_info(profiles)")}
             if "text_rowid" not in columns:
                 con.executescript(_UPGRADE)  # a generation written before updates: link its text rows
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'members'").fetchone() is None:
+                con.executescript(_UPGRADE_MEMBERS)
             next_rowid = con.execute("SELECT coalesce(max(text_rowid), 0) FROM profiles").fetchone()[0]
             count = 0
             batch: list[str] = []
@@ -182,6 +195,7 @@ class EmbeddedProfileStore:
         params = [(c,) for c in customer_ids]
         con.executemany(
             "DELETE FROM profiles_text WHERE rowid = (SELECT text_rowid FROM profiles WHERE customer_id = ?)", params)
+        con.executemany("DELETE FROM members WHERE customer_id = ?", params)  # the person's secondary ids
         before = con.total_changes
         con.executemany("DELETE FROM profiles WHERE customer_id = ?", params)
         return con.total_changes - before
@@ -208,6 +222,15 @@ class EmbeddedProfileStore:
             [(rowid, d.customer_id, d.city, d.country_code, d.rfm_segment, d.cluster_label)
              for d, rowid in zip(docs, rowids, strict=True)],
         )
+        members = [(member, d.customer_id) for d in docs for member in d.secondary_ids]
+        if members:
+            # An update may move a secondary id from a person whose document comes later in the stream
+            # (a merge elsewhere): the row is taken over here, and that person's own rewrite no longer
+            # owns it. A load holds each id once: a second person claiming it is a broken table.
+            try:
+                con.executemany(f"INSERT {'OR REPLACE ' if replace else ''}INTO members VALUES (?,?)", members)
+            except sqlite3.IntegrityError:
+                raise ProfileStoreError("a customer id is a secondary id of two profile documents") from None
         return len(docs)
 
     def source_of(self, generation: str) -> str | None:
@@ -280,6 +303,15 @@ class EmbeddedProfileStore:
     def get(self, customer_id: str) -> dict[str, Any] | None:
         row = self._con().execute("SELECT doc FROM profiles WHERE customer_id = ?", (customer_id,)).fetchone()
         return _profile(row[0]) if row else None
+
+    def primary_id(self, customer_id: str) -> str | None:
+        con = self._con()
+        try:
+            row = con.execute("SELECT customer_id FROM profiles WHERE customer_id = ?1 UNION ALL "
+                              "SELECT customer_id FROM members WHERE member_id = ?1 LIMIT 1", (customer_id,)).fetchone()
+        except sqlite3.OperationalError:  # a generation written before the member-id lookup: primary ids only
+            row = con.execute("SELECT customer_id FROM profiles WHERE customer_id = ?", (customer_id,)).fetchone()
+        return row[0] if row else None
 
     def recommendations(self, customer_id: str) -> list[dict[str, Any]] | None:
         row = self._con().execute("SELECT json_extract(doc, '$.recommendations') FROM profiles WHERE customer_id = ?",

@@ -67,6 +67,7 @@ PROFILE_MAPPINGS: dict[str, Any] = {
         "last_event_type": _KEYWORD,
         "event_count": {"type": "integer"},
         "person_id": _KEYWORD,
+        # every customer id of the person, indexed: the member-id lookup (primary_id's term query)
         "customer_ids": _KEYWORD,
         "engagement_segment": {"type": "keyword", "fields": {"text": {"type": "text"}}},
         "sessions": {"type": "integer"},
@@ -242,6 +243,16 @@ class OpenSearchProfileStore:
             if _is_missing_index(exc):
                 raise ProfileStoreError(f"no profile index is active behind alias {self.alias}") from None
             return None
+
+    def primary_id_body(self, customer_id: str) -> dict[str, Any]:
+        # A term on `customer_ids` (keyword, indexed as each document is): its inverted index is the
+        # member-id lookup, so a bulk write, a delete or a reindex keeps it right with the documents.
+        return {"size": 1, "query": {"bool": {"filter": [{"term": {"customer_ids": customer_id}}]}},
+                "sort": _SEARCH_SORT, "track_total_hits": False, "_source": False}
+
+    def primary_id(self, customer_id: str) -> str | None:
+        hits = self._search(self.primary_id_body(customer_id))
+        return str(hits[0]["_id"]) if hits else None
 
     def recommendations(self, customer_id: str) -> list[dict[str, Any]] | None:
         from opensearchpy import NotFoundError

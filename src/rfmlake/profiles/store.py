@@ -38,6 +38,10 @@ class ProfileDocument(NamedTuple):
     batches, rfmlake.profiles.build.encode_documents; from a dict by `from_dict`). A store writes
     `json_text` as it is: the SQLite `doc` column, the OpenSearch bulk `_source`.
 
+    `secondary_ids` are the person's other customer ids (`customer_ids` without the primary one;
+    empty for most people): the stores' member-id lookup is filled from them as documents are
+    written, so a secondary id finds its person without reading the stored documents again.
+
     A NamedTuple rather than a dataclass: the indexer makes one per profile, and building a tuple
     costs a fraction of a dataclass's __init__."""
 
@@ -53,16 +57,26 @@ class ProfileDocument(NamedTuple):
     recency_days: int | None
     frequency: int | None
     monetary: float | None
+    secondary_ids: tuple[str, ...]
     json_text: str
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ProfileDocument:
         return cls(doc["customer_id"], *(doc.get(name) for name in INDEXED_FIELDS[1:]),
+                   secondary_ids=secondary_ids_of(doc["customer_id"], doc.get("customer_ids")),
                    json_text=json.dumps(doc, separators=(",", ":")))
 
 
-# The document fields a ProfileDocument carries beside its JSON text, in its order.
-INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-1]
+# The document fields a ProfileDocument carries beside its secondary ids and JSON text, in its order.
+INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-2]
+
+
+def secondary_ids_of(customer_id: str, customer_ids: Any) -> tuple[str, ...]:
+    """A profile's secondary customer ids: its `customer_ids` but the primary one (the profile's
+    `customer_id`), in their order; none when `customer_ids` is not a list."""
+    if not isinstance(customer_ids, list):
+        return ()
+    return tuple(dict.fromkeys(i for i in customer_ids if isinstance(i, str) and i != customer_id))
 # What the stores accept: documents the indexer encoded, or plain dicts (tests, the erasure path).
 DocumentInput = ProfileDocument | dict[str, Any]
 
@@ -167,11 +181,18 @@ class ProfileStore(Protocol):
         ...
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
-        """The profile document, without its recommendations; None for an unknown customer."""
+        """The profile document of this primary customer id, without its recommendations; None for
+        any other id (a secondary id: `primary_id` resolves it)."""
+        ...
+
+    def primary_id(self, customer_id: str) -> str | None:
+        """The primary customer id of the person this customer id belongs to: itself for a primary
+        id, the person's for a secondary one (the member-id lookup); None for an id no profile holds."""
         ...
 
     def recommendations(self, customer_id: str) -> list[dict[str, Any]] | None:
-        """The customer's recommendations, best first ([] when they have none); None for an unknown customer."""
+        """The recommendations of this primary customer id, best first ([] when they have none); None
+        for any other id."""
         ...
 
     def find_by_email_token(self, email_token: str) -> dict[str, Any] | None: ...

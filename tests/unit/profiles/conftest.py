@@ -50,13 +50,21 @@ def os_client_factory():
 
 
 @pytest.fixture(params=["embedded", "opensearch"])
-def store(request, tmp_path, fake_opensearch):
-    """Each contract test runs against both adapters."""
-    if request.param == "embedded":
-        from rfmlake.profiles.embedded import EmbeddedProfileStore
+def store_factory(request, tmp_path, fake_opensearch):
+    """Each contract test runs against both adapters: store_factory(name) makes a store of the
+    test's adapter (a folder, or an alias in the same fake cluster)."""
+    def make(name: str = "profiles"):
+        if request.param == "embedded":
+            from rfmlake.profiles.embedded import EmbeddedProfileStore
 
-        yield EmbeddedProfileStore(tmp_path / "profiles")
-    else:
+            return EmbeddedProfileStore(tmp_path / name)
         from rfmlake.profiles.opensearch import OpenSearchProfileStore
 
-        yield OpenSearchProfileStore(make_client(fake_opensearch), alias="test-profiles")
+        return OpenSearchProfileStore(make_client(fake_opensearch), alias=f"test-{name}")
+
+    return make
+
+
+@pytest.fixture()
+def store(store_factory):
+    return store_factory()

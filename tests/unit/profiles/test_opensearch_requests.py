@@ -108,3 +108,16 @@ def test_missing_alias_is_a_store_error(fake_opensearch, os_client_factory):
         store.get("c1")
     with pytest.raises(ProfileStoreError, match="no profile index"):
         store.segments()
+
+
+def test_a_secondary_id_is_looked_up_by_a_term_on_customer_ids(fake_opensearch, os_client_factory, documents):
+    """The member-id lookup is the indexed `customer_ids` keyword field: one search, ids only."""
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    store.load_generation(documents[:7], "g1")
+    store.activate("g1")
+    fake_opensearch.requests.clear()
+    assert store.primary_id("c0506") == "c0006"
+    assert fake_opensearch.requests == [("POST", "/p/_search", {
+        "size": 1, "query": {"bool": {"filter": [{"term": {"customer_ids": "c0506"}}]}},
+        "sort": [{"customer_id": "asc"}], "track_total_hits": False, "_source": False})]
+    assert PROFILE_MAPPINGS["properties"]["customer_ids"] == {"type": "keyword"}  # indexed, so searchable

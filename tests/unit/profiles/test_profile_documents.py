@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rfmlake.profiles.build import PACKED_COLUMNS, PROFILE_COLUMNS, encode_documents, to_document
-from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument
+from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument, secondary_ids_of
 
 # The types DuckDB gives gold.customer_profile's columns (the 1M bench's schema).
 BENCH_TYPES: dict[str, pa.DataType] = {
@@ -100,7 +100,9 @@ def _check(batch: pa.RecordBatch) -> None:
         assert json.dumps(json.loads(doc.json_text)) == json.dumps(expected)
         if not any(row.get(n) for n in PACKED_COLUMNS):
             assert doc.json_text == json.dumps(expected, separators=(",", ":"))
-        assert json.dumps(doc[:-1]) == json.dumps([expected[n] for n in INDEXED_FIELDS])  # NaN equal too
+        assert json.dumps(doc[:len(INDEXED_FIELDS)]) == json.dumps([expected[n] for n in INDEXED_FIELDS])  # NaN equal too
+        # the member-id lookup's rows: the person's customer ids but the primary one
+        assert doc.secondary_ids == secondary_ids_of(expected["customer_id"], expected["customer_ids"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,6 +137,7 @@ def test_the_packed_columns_are_spliced_as_they_are():
     first, second = encode_documents(batch)
     assert first.json_text.endswith(f',"value":{value},"customer_ids":["c1","c9"],"recommendations":[]}}')
     assert second.json_text.endswith(',"value":null,"customer_ids":["c2"],"recommendations":[]}')
+    assert (first.secondary_ids, second.secondary_ids) == (("c9",), ())
     _check(batch)
 
 

@@ -43,6 +43,51 @@ def test_recommendations_are_served_on_their_own_and_kept_out_of_the_profile(sto
     assert "recommendations" not in store.find_by_email_token("tok0002")
 
 
+def test_a_secondary_customer_id_finds_its_person(store, documents):
+    _loaded(store, documents)
+    assert documents[6]["customer_ids"] == ["c0006", "c0506"]  # a person with two customer ids
+    assert store.primary_id("c0506") == "c0006" and store.primary_id("c0006") == "c0006"
+    assert store.primary_id("c0507") is None and store.primary_id("nobody") is None
+    assert store.get("c0506") is None and store.recommendations("c0506") is None  # those answer primary ids
+
+
+def _lookup(store, ids):
+    return {i: store.primary_id(i) for i in ids}
+
+
+def test_the_member_id_lookup_follows_merges_splits_and_removals(store, store_factory, documents, monkeypatch):
+    # one document per batch: a secondary id moves to a person written before the one it leaves
+    monkeypatch.setattr("rfmlake.profiles.embedded._BATCH", 1)
+    _loaded(store, documents)
+    moved_to = dict(documents[7], customer_ids=["c0007", "c0506"])       # c0506 leaves c0006 for c0007
+    moved_from = dict(documents[6], customer_ids=["c0006"])
+    merged = dict(documents[1], customer_ids=["c0001", "c0012", "c0512"])  # c0012's person joins c0001's
+    split = dict(documents[18], customer_ids=["c0018"])                   # c0518 becomes a person of its own
+    split_off = dict(documents[18], customer_id="c0518", email_token="tok0518", customer_ids=["c0518"])
+    store.update_generation([merged, moved_to, split, split_off, moved_from], ["c0012", "c0024"], "g2")
+    store.activate("g2")
+    ids = [f"c{i:04d}" for i in (*range(30), *range(500, 530))] + ["nobody"]
+    found = _lookup(store, ids)
+    assert {i: found[i] for i in ("c0506", "c0006", "c0012", "c0512", "c0001", "c0518", "c0018")} == {
+        "c0506": "c0007", "c0006": "c0006", "c0012": "c0001", "c0512": "c0001", "c0001": "c0001",
+        "c0518": "c0518", "c0018": "c0018"}
+    assert found["c0024"] is None and found["c0524"] is None  # removed (an erasure): its secondary id too
+    # the same as a store loaded whole with the new documents
+    fresh_documents = [d for d in documents if d["customer_id"] not in {"c0001", "c0006", "c0007", "c0012", "c0018",
+                                                                        "c0024"}]
+    fresh_documents += [merged, moved_to, split, split_off, moved_from]
+    fresh = _loaded(store_factory("fresh"), fresh_documents)
+    assert _lookup(fresh, ids) == found
+
+
+def test_an_embedded_load_refuses_a_secondary_id_held_by_two_profiles(tmp_path, documents):
+    from rfmlake.profiles.embedded import EmbeddedProfileStore
+
+    twice = [documents[0], dict(documents[1], customer_ids=["c0001", "c0500"])]  # c0500 is c0000's already
+    with pytest.raises(ProfileStoreError, match="secondary id of two"):
+        EmbeddedProfileStore(tmp_path / "profiles").load_generation(twice, "g1")
+
+
 def test_lookup_by_email_token(store, documents):
     _loaded(store, documents)
     assert store.find_by_email_token("tok0012")["customer_id"] == "c0012"
@@ -155,8 +200,10 @@ def test_an_embedded_generation_from_before_updates_can_be_updated(tmp_path, doc
     store = EmbeddedProfileStore(root)
     store.activate("g1")
     assert store.source_of("g1") is None
+    assert store.primary_id("c0006") == "c0006" and store.primary_id("c0506") is None  # no member-id lookup yet
     store.update_generation([], ["c0004"], "g2")
     store.activate("g2")
     assert store.get("c0004") is None and store.get("c0009") == documents[9]
+    assert store.primary_id("c0506") == "c0006" and store.primary_id("c0512") == "c0012"  # filled by the update
     lyon = {d["customer_id"] for d in documents if d["city"] == "Lyon" and d["customer_id"] != "c0004"}
     assert {d["customer_id"] for d in store.search(ProfileQuery(text="lyon", limit=100)).items} == lyon
