@@ -182,6 +182,8 @@ def _params_table(title: str, params: dict[str, Any], names: Sequence[str]) -> s
              [_e("customers fitted"), _num(fit.get("customers"))],
              [_e("converged starts"), f'{_num(fit.get("converged_starts"))} of {_num(fit.get("starts"))}'],
              [_e("parameters at the search bound"), _e(", ".join(map(str, fit.get("at_bound") or [])) or "none")]]
+    if fit.get("failures"):  # why starts did not converge (a fit that failed)
+        rows.append([_e("starts that failed"), _e("; ".join(map(str, fit["failures"])))])
     return f"<h3>{_e(title)}</h3>" + _table(["parameter", "value"], rows)
 
 

@@ -81,7 +81,8 @@ class GammaGammaModel:
         self.n_customers_ = int(len(x))
         if self.params_[1] <= 1.0:
             raise FitError(f"Gamma-Gamma fit gives q = {self.params_[1]:.3g} <= 1: the spend distribution "
-                           "has no finite mean (a few very large orders dominate); cap or review outliers")
+                           "has no finite mean (a few very large orders dominate); cap or review outliers",
+                           self.to_dict())
         return self
 
     def expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -127,8 +127,9 @@ def carried_model(ctx: RunContext, as_of: date, purchase_period: str) -> Carried
 
 def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     """Fit the value models, write gold.customer_value and the report. Below the stage's minimum
-    (below_minimum) or when the fit fails (FitError: no convergence, a parameter on the search bound,
-    non-finite predictions) nothing is fitted or published: gold.customer_value is committed empty,
+    (below_minimum) or when the fit fails (FitError: no convergence, numerical failures of the
+    optimiser included, a parameter on the search bound, non-finite predictions) nothing is fitted or
+    published: gold.customer_value is committed empty,
     so no earlier run's values pass for this one's, and the report says why (status "skipped", with
     the fit's diagnostics when there was one)."""
     lake = ctx.lake
@@ -177,7 +178,7 @@ def run_customer_value(ctx: RunContext) -> dict[str, Any]:
     except FitError as exc:
         report["diagnostics"] = exc.diagnostics
         return _skipped(ctx, report, f"the fit failed, nothing published: {exc}")
-    except ValueError as exc:
+    except ValueError as exc:  # malformed inputs (value_inputs checks them first): a bug upstream, not a fit
         raise PipelineError(f"customer value models cannot be fitted on gold.{FEATURES_TABLE} "
                             f"as of {as_of.isoformat()}: {exc}") from None
     if carried is None:

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from rfmlake.errors import PipelineError
 from rfmlake.value.bgnbd import BetaGeoModel
-from rfmlake.value.fitting import FitError
+from rfmlake.value.fitting import NUMERIC_ERRORS, FitError
 from rfmlake.value.gamma_gamma import GammaGammaModel
 
 MODEL_FORMAT = 1
@@ -173,6 +173,11 @@ def below_minimum(inputs: pd.DataFrame, min_customers: int, min_repeat_customers
             "(settings value.min_customers, value.min_repeat_customers)")
 
 
+def _naming(model: str, exc: FitError) -> str:
+    """A model's FitError message, saying which model failed."""
+    return str(exc) if model in str(exc) else f"{model}: {exc}"
+
+
 @dataclass
 class CustomerValueModel:
     bgnbd: BetaGeoModel
@@ -187,11 +192,21 @@ class CustomerValueModel:
     def fit(cls, inputs: pd.DataFrame, horizon_days: int, *, as_of: date,
             segmentation_model_version: str | None = None, purchase_period: str = "day", margin: float = 1.0,
             annual_discount_rate: float = 0.0) -> CustomerValueModel:
-        """Fit both models. Raises FitError (with the diagnostics) when a fit does not converge, ends
-        with a parameter on the search bound (the data cannot pin it: predictions from it would be
-        arbitrary), or the data cannot support it; ValueError on malformed inputs."""
-        bgnbd = BetaGeoModel().fit(inputs["x"].to_numpy(), inputs["t_x"].to_numpy(), inputs["T"].to_numpy())
-        gamma_gamma = GammaGammaModel().fit(inputs["x"].to_numpy(), inputs["repeat_mean"].fillna(0.0).to_numpy())
+        """Fit both models. Raises FitError (with the diagnostics, per model) when a fit does not
+        converge (a start that fails numerically counts as not converged), ends with a parameter on
+        the search bound (the data cannot pin it: predictions from it would be arbitrary), or the
+        data cannot support it; ValueError on malformed inputs (missing, negative or inconsistent
+        x, t_x, T), which value_inputs never builds."""
+        try:
+            bgnbd = BetaGeoModel().fit(inputs["x"].to_numpy(), inputs["t_x"].to_numpy(), inputs["T"].to_numpy())
+        except FitError as exc:
+            raise FitError(_naming("BG/NBD", exc), {"bgnbd": exc.diagnostics}) from exc
+        try:
+            gamma_gamma = GammaGammaModel().fit(inputs["x"].to_numpy(),
+                                                inputs["repeat_mean"].fillna(0.0).to_numpy())
+        except FitError as exc:
+            raise FitError(_naming("Gamma-Gamma", exc),
+                           {"bgnbd": bgnbd.to_dict(), "gamma_gamma": exc.diagnostics}) from exc
         at_bound = [*(f"BG/NBD {n}" for n in bgnbd.fit_.at_bound),
                     *(f"Gamma-Gamma {n}" for n in gamma_gamma.fit_.at_bound)]
         if at_bound:
@@ -230,11 +245,17 @@ class CustomerValueModel:
 
     def predict(self, inputs: pd.DataFrame) -> pd.DataFrame:
         x, t_x, T = (inputs[c].to_numpy() for c in ("x", "t_x", "T"))
-        p_alive = self.bgnbd.p_alive(x, t_x, T)
-        expected = self.bgnbd.expected_orders(float(self.horizon_days), x, t_x, T)
-        spend = self.gamma_gamma.expected_spend(x, inputs["repeat_mean"].to_numpy())
-        clv = expected * spend
-        discounted = self.margin * spend * self.discounted_purchases(x, t_x, T)
+        try:
+            p_alive = self.bgnbd.p_alive(x, t_x, T)
+            expected = self.bgnbd.expected_orders(float(self.horizon_days), x, t_x, T)
+            spend = self.gamma_gamma.expected_spend(x, inputs["repeat_mean"].to_numpy())
+            clv = expected * spend
+            discounted = self.margin * spend * self.discounted_purchases(x, t_x, T)
+        except FitError:
+            raise
+        except NUMERIC_ERRORS as exc:  # an overflow or domain error at these parameters: no usable prediction
+            raise FitError(f"predicting at the fitted parameters failed: {type(exc).__name__}: {exc}",
+                           {"bgnbd": self.bgnbd.to_dict(), "gamma_gamma": self.gamma_gamma.to_dict()}) from exc
         for name, values in (("p_alive", p_alive), ("expected orders", expected), ("expected spend", spend),
                              ("predicted CLV", clv), ("discounted margin CLV", discounted)):
             if not np.all(np.isfinite(values)):

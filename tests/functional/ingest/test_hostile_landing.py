@@ -7,6 +7,8 @@ value, quality, profiles, activation) runs on what was accepted."""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -124,16 +126,36 @@ def test_a_hostile_file_with_its_own_settings(tmp_path: Path, case: Hostile) -> 
     _check(case, lake, _facts(lake))
 
 
+def _committed(lake: Lake) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every table the lake shows: its current version and the digest of each of its data files
+    (every partition's), so a file rewritten in place shows as well as a new version."""
+    return {ref.qualified_name: (ref.version, {Path(f).relative_to(lake.root).as_posix():
+                                               hashlib.sha256(Path(f).read_bytes()).hexdigest()
+                                               for f in lake.files(ref)})
+            for ref in lake.tables()}
+
+
 @pytest.mark.parametrize("case", REFUSED, ids=_ids(REFUSED))
-def test_a_hostile_file_is_refused_with_a_message_naming_it(tmp_path: Path, case: Hostile,
-                                                            capsys: pytest.CaptureFixture) -> None:
+def test_a_hostile_file_is_refused_with_a_message_naming_it(shared_run: dict[str, Any], tmp_path: Path,
+                                                            case: Hostile, capsys: pytest.CaptureFixture) -> None:
+    """The file lands beside files an earlier run committed (a copy of the shared run's landing and
+    lake): the run stops naming it, and every table keeps its version and its rows."""
     assert isinstance(case.expect, Refused)
+    if shared_run["code"] != 0:
+        pytest.fail("the shared run failed (see test_the_run_over_every_hostile_file_completes)")
     landing, lake = tmp_path / "landing", Lake(tmp_path / "lake")
-    write_base(landing)
+    shutil.copytree(shared_run["landing"], landing)
+    shutil.copytree(shared_run["lake"].root, lake.root, symlinks=True)
+    before = _committed(lake)
+    assert {"bronze.customers", "silver.orders", "gold.customer_rfm"} <= set(before)
     write_case(landing, case)
+    capsys.readouterr()
     code = main(["run", "--input", str(landing), "--lake", str(lake.root)])
     captured = capsys.readouterr()
     message = " ".join((captured.out + captured.err).split())
     assert code == 1 and "Traceback" not in message
     assert f"landing file {case.path}" in message and case.expect.says.lower() in message.lower(), message[-600:]
-    assert lake.tables() == []  # nothing committed
+    after = _committed(lake)
+    assert {name: version for name, (version, _) in after.items()} == {
+        name: version for name, (version, _) in before.items()}  # nothing committed
+    assert [name for name in after if after[name] != before[name]] == []  # nothing rewritten in place

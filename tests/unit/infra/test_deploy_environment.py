@@ -88,3 +88,17 @@ def test_deploy_without_credentials_says_so(monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert main(["deploy", "--env", "dev"]) == 1
     assert "no AWS credentials found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_deployed_runs_choose_the_reporting_currency_as_local_runs_do(env: str) -> None:
+    """dbt gets the same currency vars on AWS as locally: no fixed reporting currency, so a USD-only
+    shop is reported in USD without rates on both runtimes (config/dev.yaml used to fix EUR, and
+    such a shop's deployed run stopped asking for USD rates that a local run never needed)."""
+    from rfmlake.modeling.dbt_runner import dbt_vars
+
+    currency = ("reporting_currency", "default_currency", "currency_rates")
+    deployed = dbt_vars(load_settings(REPO / "config" / f"{env}.yaml"), None, "athena")
+    local = dbt_vars(load_settings(REPO / "config" / "local.yaml"), None, "local")
+    assert {k: deployed[k] for k in currency} == {k: local[k] for k in currency}
+    assert deployed["reporting_currency"] is None
