@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,9 +13,22 @@ from typing import Any
 from rfmlake.lake import Lake
 from rfmlake.settings import Settings
 
+# A run's id is its run folder's name (`<lake>/_system/runs/<run_id>/`): `rfmlake run` makes one from
+# its UTC start time (new_run_id); on AWS it is the Step Functions execution name, which the one
+# trigger makes from the day and the batch (rfmlake.pipeline.trigger.execution_name).
+RUN_ID = re.compile(r"^(?:[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}|(?:landing|schedule)-[0-9]{8}-[0-9a-f]{20})$")
+
 
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_time_key(run_id: str) -> str:
+    """The UTC start a run id carries, as text that sorts in time: to the second for `rfmlake run`'s
+    ids, the day for AWS execution names (runs of one day are then ordered by their summaries)."""
+    if run_id.startswith(("landing-", "schedule-")):
+        return run_id.split("-", 2)[1]
+    return run_id.split("-", 1)[0]
 
 
 @dataclass
