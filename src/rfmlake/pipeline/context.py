@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,44 @@ class RunContext:
     def earlier_report(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """(run id, report) of the report file `name` in the latest successful earlier run that wrote
         one: what a stage on a schedule (an evaluation, a refit) carries forward. A failed run's
-        report is never used (a failed run commits nothing). None when there is none, it is not a JSON
-        object, or the lake keeps no local run folders (on AWS the state machine writes none)."""
-        from rfmlake.reporting.quality import run_succeeded
+        report is never used (a failed run commits nothing), nor one of a run without a summary. None
+        when there is none or it is not a JSON object. A stage working in a local copy of a lake on S3
+        (rfmlake.lake.workspace) reads the run folders of that lake, where the state machine writes
+        each execution's summary (rfmlake.pipeline.remote.summarize_execution)."""
+        from rfmlake.reporting.quality import RUN_SUMMARY, summary_succeeded
 
-        runs_dir = self.lake.runs_dir if self.lake.is_local else None
-        if runs_dir is None or not runs_dir.is_dir():
-            return None
-        # Run ids start with their UTC start time to the second; runs within one second are ordered
-        # by the start time their summary records.
-        earlier = (p for p in runs_dir.iterdir() if p.is_dir() and p.name != self.run_id and (p / name).is_file())
-        for run_dir in sorted(earlier, key=lambda p: (p.name.split("-", 1)[0], _started_at(p)), reverse=True):
-            if not run_succeeded(run_dir):
-                continue
-            try:
-                report = json.loads((run_dir / name).read_text())
-            except ValueError:
-                return None
-            return (run_dir.name, report) if isinstance(report, dict) else None
+        lake = Lake(self.workspace_of) if self.workspace_of else self.lake
+        earlier = [run_id for run_id, is_dir in lake.storage.children(lake.system_uri("runs"))
+                   if is_dir and run_id != self.run_id]
+        summaries: dict[str, Any] = {}
+
+        def summary(run_id: str) -> Any:
+            if run_id not in summaries:
+                summaries[run_id] = _json(lake.read_system("runs", run_id, RUN_SUMMARY))
+            return summaries[run_id]
+
+        def started_at(run_id: str) -> str:
+            found = summary(run_id)
+            return str(found.get("started_at") or "") if isinstance(found, dict) else ""
+
+        # Newest first: by the start time in the id, then (several runs in one second, or AWS runs of
+        # one day) by the start time the summary records. Summaries are read only as far as needed.
+        for _, same_time in groupby(sorted(earlier, key=run_time_key, reverse=True), key=run_time_key):
+            for run_id in sorted(same_time, key=started_at, reverse=True):
+                if not summary_succeeded(summary(run_id)):
+                    continue
+                data = lake.read_system("runs", run_id, name)
+                if data is None:
+                    continue
+                report = _json(data)
+                return (run_id, report) if isinstance(report, dict) else None
         return None
 
 
-def _started_at(run_dir: Path) -> str:
-    """The run's start time as its summary.json records it (ISO, UTC), '' when unreadable."""
+def _json(data: bytes | None) -> Any:
+    if data is None:
+        return None
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return ""
-    return str(summary.get("started_at") or "") if isinstance(summary, dict) else ""
+        return json.loads(data)
+    except ValueError:
+        return None

@@ -2,7 +2,9 @@
 failure; the stage Lambda of the synthesized app, invoked with the payload the state machine hands it
 (walked through the dev definition: tests/state_machine_walk.py), writes `summary.json` on an S3 lake
 served by moto; the app's Runs page reads it back with the run's status, stage seconds and quarantine
-counts; every call the function made is allowed by its synthesized role."""
+counts; every call the function made is allowed by its synthesized role; and the stages on a schedule
+(recommendations' evaluation, customer value's refit) find the last successful run through it, with
+the calls their role allows."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import importlib.util
 import json
 import os
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +23,15 @@ from aws_calls import assert_role_allows, recorded
 from infra_synth import REPO, Synth
 from rfmlake.app.runs import load_run, recent_runs
 from rfmlake.lake import Lake, open_lake
+from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.remote import run_stage
 from rfmlake.pipeline.trigger import execution_name
+from rfmlake.recommend.job import REPORT_FILE, carried_evaluation, evaluation_parameters
+from rfmlake.reporting.quality import VALUE_REPORT
 from rfmlake.settings import load_settings
 from state_machine_walk import assert_summary_on_both_paths, walk
+from value_lakes import write_simulated_gold
 
 STARTED = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 SECONDS = {stage.name: 5.0 + index for index, stage in enumerate(PIPELINE)}
@@ -106,3 +114,62 @@ def test_the_stage_function_writes_the_summary_the_runs_page_reads(
     assert bad.quarantine == QUARANTINED and bad.started_at == later.isoformat()
     # Both ran on one day: the runs list orders them by the start their summaries record.
     assert [(r.run_id, r.status) for r in recent_runs(lake)] == [(failed, "failed"), (succeeded, "succeeded")]
+
+
+def test_a_scheduled_stage_on_aws_carries_the_last_successful_runs_evaluation(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """recommendations in its workspace (rfmlake.pipeline.remote.run_stage: a local copy of the S3 lake,
+    workspace_of = the lake) finds the latest earlier run that succeeded, by the summaries the state
+    machine wrote: not a later failed run, nor a run without a summary (still running, or stopped)."""
+    handler, lake, buckets = deployed_stage_function(synth, aws, monkeypatch)
+    settings = load_settings(overrides={"prefix": synth.platform.environment.prefix})
+    assert settings.recommendations.evaluate_every_days == 7
+    succeeded = execution_name(["s3://dev-landing/a.csv"], STARTED)
+    failed = execution_name(["s3://dev-landing/b.csv"], STARTED + timedelta(days=1))
+    unfinished = execution_name(["s3://dev-landing/c.csv"], STARTED + timedelta(days=2))
+    execute(synth, handler, succeeded, STARTED)
+    execute(synth, handler, failed, STARTED + timedelta(days=1), fail="recommendations")
+    parameters = {**evaluation_parameters(settings.recommendations), "evaluate_every_days": 7}
+    for run_id, day in ((succeeded, 1), (failed, 2), (unfinished, 3)):
+        report = {"as_of_date": f"2026-12-0{day}", "parameters": parameters,
+                  "evaluation": {"metrics": {"hit_rate": day / 10}}}
+        lake.write_system(json.dumps(report).encode(), "runs", run_id, REPORT_FILE)
+
+    now = execution_name(["s3://dev-landing/d.csv"], STARTED + timedelta(days=3))
+    workspace = RunContext(landing_dir="s3://dev-landing/", lake=Lake(tmp_path / "workspace"), settings=settings,
+                           run_id=now, workspace_of=lake.location)
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        carried = carried_evaluation(workspace, date(2026, 12, 4))
+    compute = synth.platform.compute  # the stage runs on the processing jobs' role
+    assert_role_allows(synth, compute, compute.sagemaker_role, requests, buckets=buckets,
+                       source="recommendations: the last evaluation")
+    assert carried is not None
+    assert (carried.run_id, carried.evaluation["metrics"]) == (succeeded, {"hit_rate": 0.1})
+    assert carried_evaluation(workspace, date(2026, 12, 8)) is None  # 7 days on: evaluate again
+
+
+def test_customer_value_on_aws_predicts_with_the_model_of_the_last_run_with_a_successful_summary(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The customer_value stage as its processing job runs it (rfmlake.pipeline.remote.run_stage: a
+    workspace copy of the S3 lake, its models pulled and pushed back), three times on one as_of: the
+    second run fits again (the first has no summary yet: still running, as far as anyone can tell);
+    once the state machine wrote the first run's summary, the third predicts with the first's model."""
+    handler, lake, _ = deployed_stage_function(synth, aws, monkeypatch)
+    write_simulated_gold(lake, n=1500, seed=2, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
+                         max_first_days=700, zero_value_orders=5)
+    location, config = os.environ["RFMLAKE_LAKE"], os.environ["RFMLAKE_CONFIG"]
+
+    def run_value(run_id: str) -> dict[str, Any]:
+        run_stage("customer_value", lake=location, config=config, run_id=run_id)
+        return json.loads(lake.read_system("runs", run_id, VALUE_REPORT))
+
+    first, second, third = (execution_name([f"s3://dev-landing/{n}.csv"], STARTED + timedelta(days=n))
+                            for n in range(3))
+    fitted = run_value(first)
+    assert fitted["status"] == "fitted" and "model_from" not in fitted
+    refitted = run_value(second)
+    assert refitted["status"] == "fitted" and "model_from" not in refitted
+    execute(synth, handler, first, STARTED)  # the first run's execution ends: its summary
+    carried = run_value(third)
+    assert carried["model_from"] == {"run_id": first, "as_of_date": fitted["as_of_date"]}
+    assert carried["model_version"] == fitted["model_version"]
