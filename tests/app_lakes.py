@@ -58,3 +58,22 @@ def build_app_lake(root: Path, *, with_value: bool = True, with_profile: bool = 
                          ("phone", pa.string()), ("last_name", pa.string()), ("_source_file", pa.string()),
                          ("_row_hash", pa.string()), ("_loaded_at", pa.timestamp("us", tz="UTC"))])))
     return lake
+
+
+def write_ingest_results(lake: Lake, quarantined: dict[str, dict[str, int]]) -> None:
+    """bronze.quarantine with `quarantined` (entity -> reason -> rows) and a balanced
+    silver.ingest_reconciliation (one file per entity): what a run summary's quarantine counts and
+    reconciliation are read from (rfmlake.pipeline.runner.summarize_lake)."""
+    from rfmlake.ingest.bronze import PARTITION_BY
+    from rfmlake.ingest.silver import QUARANTINE_SCHEMA, RECONCILIATION_SCHEMA
+
+    loaded = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = [{"entity": entity, "source_file": f"landing/{entity}/{entity}.csv", "reason": reason, "detail": "",
+             "raw": "{}", "record_key": f"{entity}-{reason}-{i}", "_row_hash": f"{entity}{reason}{i}",
+             "_loaded_at": loaded, "_load_date": "2026-11-30", "_file": f"{entity}.csv"}
+            for entity, reasons in quarantined.items() for reason, n in reasons.items() for i in range(n)]
+    lake.write_partitions("bronze", "quarantine", PARTITION_BY, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA))
+    lake.write_arrow("silver", "ingest_reconciliation", pa.Table.from_pylist(
+        [{"entity": entity, "source_file": f"landing/{entity}/{entity}.csv", "rows_in": 10 + sum(reasons.values()),
+          "rows_accepted": 10, "rows_quarantined": sum(reasons.values()), "file_key": entity, "ingest_id": entity,
+          "_loaded_at": loaded} for entity, reasons in quarantined.items()], schema=RECONCILIATION_SCHEMA))

@@ -436,7 +436,7 @@ class ComputeStack(cdk.Stack):
             self,
             "StageFunctionRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="rfmlake python stages: quality, identity, profiles, activation",
+            description="rfmlake python stages (quality, identity, profiles, activation) and run summaries",
         )
         log_group = logs.LogGroup(
             self,

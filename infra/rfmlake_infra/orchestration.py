@@ -88,6 +88,9 @@ class OrchestrationStack(cdk.Stack):
         )
         self.definition = render_state_machine(
             PIPELINE, resources={"failure_topic_arn": self.topic.topic_arn, "stages": compute.stage_resources,
+                                 # the stage Lambda writes each run's summary (its role reads every zone:
+                                 # rfmlake.pipeline.definition.RUN_SUMMARY_READS)
+                                 "run_summary_function_arn": compute.stage_function.function_arn,
                                  "run_lease_table": self.lease_table.table_name}
         )
         self.role = iam.Role(

@@ -1,5 +1,6 @@
 """Lambda: run one python pipeline stage (quality, profiles, activation) for the state machine.
-Thin: the payload names the stage; rfmlake.pipeline.remote runs the same function `rfmlake run` does."""
+Thin: the payload names the stage; rfmlake.pipeline.remote runs the same function `rfmlake run` does.
+The state machine also calls it to write each run's summary (payload {"step": "summarize_run", ...})."""
 
 from __future__ import annotations
 

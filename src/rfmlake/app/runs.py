@@ -1,19 +1,19 @@
 """Pipeline runs as the app shows them, from the run folders `<lake>/_system/runs/<run_id>/`
-(summary.json from the runner; quality_silver.json and quality_gold.json from the quality stages),
-read through the lake's storage, so a lake on S3 works the same."""
+(summary.json from the runner, or on AWS from the state machine's run summary step; quality_silver.json
+and quality_gold.json from the quality stages), read through the lake's storage, so a lake on S3 works
+the same."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
+from rfmlake.pipeline.context import RUN_ID, run_time_key
 from rfmlake.reporting.quality import summary_succeeded
 
-RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 QUALITY_ZONES = ("silver", "gold")
 
 
@@ -56,12 +56,13 @@ def _json(lake: Lake, *parts: str) -> dict[str, Any] | None:
 
 
 def run_ids(lake: Lake) -> list[str]:
-    """Run ids, newest first."""
+    """Run ids, newest first by the start time they carry (AWS execution names carry only the day)."""
     folder = lake.system_uri("runs")
     storage = lake.storage
     if not storage.s3 and not storage.is_dir(folder):
         return []
-    return sorted((name for name, is_dir in storage.children(folder) if is_dir and RUN_ID.match(name)), reverse=True)
+    names = (name for name, is_dir in storage.children(folder) if is_dir and RUN_ID.match(name))
+    return sorted(names, key=lambda name: (run_time_key(name), name), reverse=True)
 
 
 def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView | None:
@@ -89,7 +90,8 @@ def recent_runs(lake: Lake, limit: int = 50) -> list[RunView]:
         run = load_run(lake, run_id, with_quality=False)
         if run is not None:
             out.append(run)
-    return out
+    # Runs of one day on AWS: by the start their summaries record, a run still going (none yet) first.
+    return sorted(out, key=lambda run: (run_time_key(run.run_id), run.started_at or "~"), reverse=True)
 
 
 def quality_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

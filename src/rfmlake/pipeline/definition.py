@@ -213,12 +213,23 @@ def _zones(patterns: tuple[str, ...]) -> set[str]:
     return {pattern.split(".", 1)[0] for pattern in patterns}
 
 
+# The run summary that ends every execution on AWS (rfmlake.pipeline.remote.summarize_execution, on
+# the stage Lambda) counts the rows of every table and reads the quarantine, the reconciliation and
+# the segments where they lie; it writes only the run folder (`_system/`).
+RUN_SUMMARY_RUNTIME: Runtime = "python"
+RUN_SUMMARY_READS: tuple[str, ...] = ("bronze.*", "silver.*", "gold.*")
+
+
 def zone_access(runtime: Runtime, pipeline: tuple[Stage, ...] = PIPELINE) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(zones read, zones written) by the stages of one runtime, from their declarations: what the
-    AWS role of that runtime needs in S3, the Glue catalog and Lake Formation (infra/)."""
+    """(zones read, zones written) by the stages of one runtime, from their declarations (and the run
+    summary's reads for its runtime): what the AWS role of that runtime needs in S3, the Glue catalog
+    and Lake Formation (infra/)."""
     stages = [stage for stage in pipeline if stage.runtime == runtime]
     writes = set().union(*(_zones(s.writes) for s in stages))
-    reads = set().union(*(_zones(s.reads) for s in stages)) - writes
+    reads = set().union(*(_zones(s.reads) for s in stages))
+    if runtime == RUN_SUMMARY_RUNTIME:
+        reads |= _zones(RUN_SUMMARY_READS)
+    reads -= writes
     return tuple(sorted(reads)), tuple(sorted(writes))
 
 

@@ -1,7 +1,8 @@
 """Run one pipeline stage outside the local runner: what the AWS stage Lambda (python stages) and
 the SageMaker processing container (segmentation-runtime stages without their own entry script)
 execute for a Step Functions Task. The stage is looked up in PIPELINE by name, so the state machine
-and `rfmlake run` call the same function.
+and `rfmlake run` call the same function. The stage Lambda also writes each execution's run summary
+(summarize_execution), with the runner's code, where `rfmlake run` writes it.
 
 Where the lake lives comes from the environment: RFMLAKE_LAKE, RFMLAKE_LANDING, RFMLAKE_CONFIG.
 """
@@ -10,16 +11,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import ConfigError, RfmlakeError
 from rfmlake.pipeline.definition import PIPELINE, Stage
+from rfmlake.pipeline.stepfunctions import FINISHED_AT, SUMMARIZE_STEP
 
 if TYPE_CHECKING:
     from rfmlake.pipeline.context import RunContext
+    from rfmlake.pipeline.runner import StageRun
+
+ERROR_MESSAGE_CHARS = 500  # as the local runner keeps an unexpected error: one line, bounded
 
 
 def find_stage(name: object, pipeline: tuple[Stage, ...] = PIPELINE) -> Stage:
@@ -74,14 +82,115 @@ def _run(stage: Stage, ctx: RunContext) -> Any:
         state.close()
 
 
+def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | None = None,
+                        config: str | None = None, pipeline: tuple[Stage, ...] = PIPELINE) -> dict[str, Any]:
+    """Write the run summary of a Step Functions execution: the payload of its RecordRunSummary or
+    RecordFailedRunSummary state (rfmlake.pipeline.stepfunctions) gives each stage's end time, the
+    failed stage and its error; the lake gives the rest (tables, quarantine counts, reconciliation,
+    segments), read where it lies by the runner's summarize_lake (DuckDB over S3: row counts from the
+    Parquet footers, the quarantine and segment counts from a few columns; nothing is copied to /tmp)."""
+    from rfmlake.ingest.jobs import JobArgs, build_context
+    from rfmlake.pipeline.context import RUN_ID
+    from rfmlake.pipeline.runner import run_report, summarize_lake, write_run_report
+
+    run_id, execution = event.get("run_id"), event.get("execution")
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise ConfigError(f"the run summary needs the execution name as run_id (as the trigger names it), got "
+                          f"{run_id!r}")
+    if not isinstance(execution, Mapping):
+        raise ConfigError("the run summary event needs the execution's state as 'execution' (an object)")
+    started_at, ended_at = _timestamp(event, "started_at"), _timestamp(event, "ended_at")
+    runs, error = execution_stages(execution, started_at, ended_at, run_failed=bool(event.get("run_failed")),
+                                   pipeline=pipeline)
+    ctx = build_context(JobArgs(landing, lake, config, run_id))
+    ctx.started_at = started_at
+    try:
+        summary = summarize_lake(ctx, runs, (ended_at - started_at).total_seconds())
+    except Exception:
+        if error is None:
+            raise  # a run that succeeded gets its whole summary, or the state machine says it has none
+        # A failed run's summary still says which stage failed and why.
+        logging.getLogger(__name__).exception("could not read the lake for the summary of failed run %s", run_id)
+        summary = None
+    write_run_report(ctx.lake, run_id, run_report(run_id, runs, summary, error))
+    return {"step": SUMMARIZE_STEP, "run_id": run_id, "status": "failed" if error else "succeeded",
+            "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds} for r in runs]}
+
+
+def execution_stages(execution: Mapping[str, Any], started_at: datetime, ended_at: datetime, *, run_failed: bool,
+                     pipeline: tuple[Stage, ...] = PIPELINE) -> tuple[list[StageRun], str | None]:
+    """(the stages that ran, with status and seconds; the run's error) from an execution's state. A
+    stage ran from the previous stage's end (the first from the execution's start) to its own; the
+    failed stage until the summary state was entered."""
+    from rfmlake.pipeline.runner import StageRun
+
+    finished = execution.get(FINISHED_AT) if isinstance(execution.get(FINISHED_AT), Mapping) else {}
+    errors = execution.get("errors") if isinstance(execution.get("errors"), Mapping) else {}
+    failed = execution.get("failed_stage") if run_failed else None
+    error = _error_message(execution.get("error")) if run_failed else None
+    runs: list[StageRun] = []
+    previous = started_at
+    for stage in pipeline:
+        mark = finished.get(stage.name)
+        if isinstance(mark, Mapping) and mark.get("at"):
+            end = _timestamp(mark, "at")
+            stage_error = errors.get(stage.name)  # a non-critical stage's caught error
+            runs.append(StageRun(stage.name, "failed" if stage_error else "succeeded", _seconds(previous, end),
+                                 error=_error_message(stage_error) if stage_error else None))
+            previous = end
+            continue
+        if stage.name == failed:
+            runs.append(StageRun(stage.name, "failed", _seconds(previous, ended_at), error=error))
+        break
+    if run_failed and not any(r.status == "failed" for r in runs):
+        error = f"{failed or 'the run'} failed: {error}"  # not a pipeline stage (the summary itself, the lease)
+    return runs, error
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return round(max((end - start).total_seconds(), 0.0), 3)
+
+
+def _timestamp(values: Mapping[str, Any], key: str) -> datetime:
+    """An ISO 8601 time as Step Functions writes it ($$.Execution.StartTime, $$.State.EnteredTime)."""
+    value = values.get(key)
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{key} {value!r} is not an ISO 8601 time") from None
+
+
+def _error_message(error: Any) -> str:
+    """One line from a caught Step Functions error ({"Error", "Cause"}): the message inside the cause
+    where the service puts one (Lambda errorMessage, Glue ErrorMessage, SageMaker FailureReason)."""
+    if not isinstance(error, Mapping):
+        return str(error or "unknown error")[:ERROR_MESSAGE_CHARS]
+    name, cause = str(error.get("Error") or "Error"), error.get("Cause")
+    detail = cause
+    try:
+        parsed = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping):
+        detail = next((parsed[k] for k in ("errorMessage", "ErrorMessage", "FailureReason") if parsed.get(k)), cause)
+    text = f"{name}: {detail}" if detail else name
+    return text.splitlines()[0][:ERROR_MESSAGE_CHARS] if text.strip() else name
+
+
 def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Lambda payload from the state machine: {"stage": ..., "run_id": ...}."""
+    """Lambda payload from the state machine: {"stage": ..., "run_id": ...}, or {"step": "summarize_run", ...}
+    (summarize_execution)."""
     env = os.environ if env is None else env
-    if not isinstance(event, Mapping) or not isinstance(event.get("stage"), str):
-        raise ConfigError("the stage event must be an object with a string 'stage'")
+    if not isinstance(event, Mapping):
+        raise ConfigError("the stage event must be an object")
     lake = env.get("RFMLAKE_LAKE")
     if not lake:
         raise ConfigError("RFMLAKE_LAKE is not set: the stage function needs the lake location")
+    if event.get("step") == SUMMARIZE_STEP:
+        return summarize_execution(event, lake=lake, landing=env.get("RFMLAKE_LANDING"),
+                                   config=env.get("RFMLAKE_CONFIG"))
+    if not isinstance(event.get("stage"), str):
+        raise ConfigError("the stage event must be an object with a string 'stage' (or 'step': 'summarize_run')")
     run_id = event.get("run_id")
     return run_stage(event["stage"], lake=lake, landing=env.get("RFMLAKE_LANDING"), config=env.get("RFMLAKE_CONFIG"),
                      run_id=run_id if isinstance(run_id, str) else None)

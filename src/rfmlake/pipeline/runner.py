@@ -21,6 +21,7 @@ from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
 from rfmlake.pipeline.memory import release_memory
 from rfmlake.pipeline.stages import RunState
+from rfmlake.reporting.quality import RUN_SUMMARY
 
 # (stage, "started"|"done"|"skipped"|"failed", seconds)
 StageCallback = Callable[[Stage, str, float | None], None]
@@ -224,15 +225,26 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_report(ctx: RunContext, runs: list[StageRun], summary: RunSummary | None, error: str | None = None) -> Path:
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = (
-        summary.to_dict()
-        if summary
-        else {"run_id": ctx.run_id, "stages": [asdict(r) for r in runs], "error": error}
-    )
-    path = ctx.run_dir / "summary.json"
-    path.write_text(json.dumps(payload, indent=2, default=str))
-    return path
+    write_run_report(ctx.lake, ctx.run_id, run_report(ctx.run_id, runs, summary, error))
+    return ctx.run_dir / RUN_SUMMARY
+
+
+def run_report(run_id: str, runs: list[StageRun], summary: RunSummary | None, error: str | None = None
+               ) -> dict[str, Any]:
+    """A run's summary.json, as rfmlake.reporting.quality.summary_succeeded and the app's Runs page
+    read it: the lake summary (what the lake holds after the run, the stages' status and seconds),
+    with `error` when the run failed; only the stages and the error when there is no lake summary."""
+    if summary is None:
+        return {"run_id": run_id, "stages": [asdict(r) for r in runs], "error": error}
+    payload = summary.to_dict()
+    if error is not None:
+        payload["error"] = error
+    return payload
+
+
+def write_run_report(lake: Lake, run_id: str, payload: dict[str, Any]) -> None:
+    """`<lake>/_system/runs/<run_id>/summary.json`, through the lake's storage (a folder or S3)."""
+    lake.write_system(json.dumps(payload, indent=2, default=str).encode(), "runs", run_id, RUN_SUMMARY)
 
 
 def summarize_lake(ctx: RunContext, runs: list[StageRun], seconds: float) -> RunSummary:
@@ -282,7 +294,7 @@ def summarize_lake(ctx: RunContext, runs: list[StageRun], seconds: float) -> Run
     con.close()
     return RunSummary(
         run_id=ctx.run_id,
-        lake=str(ctx.lake.root),
+        lake=ctx.lake.location,
         landing=str(ctx.landing_dir),
         as_of=as_of,
         started_at=ctx.started_at.astimezone(UTC).isoformat(),

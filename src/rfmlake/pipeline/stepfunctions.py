@@ -14,8 +14,17 @@ dbt runs in CodeBuild (docs/adr/0007): it needs Python 3.11 for the rfmlake whee
 stops at 3.9), it can outlive Lambda's 15 minutes, and it needs no container image to build.
 
 Every Task retries `max_attempts - 1` times with exponential backoff and catches every error into
-one failure path: a Pass state naming the failed stage -> an SNS publish -> a Fail state. A stage
-with `critical=False` records its error and the run goes on.
+one failure path: a Pass state naming the failed stage -> the run summary -> an SNS publish -> a Fail
+state. A stage with `critical=False` records its error and the run goes on.
+
+Every execution records its run summary (`_system/runs/<run_id>/summary.json`, what `rfmlake run`
+writes: rfmlake.pipeline.runner.run_report), on success and on failure: after each stage a Pass state
+`Finished: <stage>` notes when it ended (`$.stage_finished_at`), and a Task on the stage Lambda
+(`RecordRunSummary` after the last stage, `RecordFailedRunSummary` on the failure path) turns those
+times, the failed stage and its error into the summary, with what the lake holds
+(rfmlake.pipeline.remote.summarize_execution). A summary that cannot be written after a successful
+run fails the execution and notifies (the run would otherwise look unfinished); after a failure the
+run fails and notifies either way.
 
 `resources` is a plain dict (what infra/ fills in from the deployed constructs):
 
@@ -24,6 +33,7 @@ with `critical=False` records its error and the run goes on.
                 "dbt_build": {"project_name": "..."},
                 "segmentation": {"job_prefix": "segmentation", "processing": {...CreateProcessingJob fields}},
                 "quality_silver": {"function_arn": "arn:aws:lambda:..."}},
+     "run_summary_function_arn": "arn:aws:lambda:...",   # the stage Lambda: writes each run's summary
      "run_lease_table": "<DynamoDB table>"}   # optional: one run at a time (rfmlake.pipeline.trigger)
 """
 
@@ -48,6 +58,14 @@ LEASE_STATES = (HOLD_LEASE_STATE, RELEASE_LEASE_STATE, RELEASE_LEASE_AFTER_FAILU
 FAIL_STATE = "RunFailed"
 SUCCEED_STATE = "RunSucceeded"
 FAILED_PREFIX = "Failed: "
+# The run summary (rfmlake.pipeline.remote.summarize_execution reads what these states record).
+FINISHED_PREFIX = "Finished: "
+FINISHED_AT = "stage_finished_at"       # $.stage_finished_at.<stage>.at: when the stage's Task ended
+RECORD_STATE = "RecordRunSummary"
+RECORD_FAILED_STATE = "RecordFailedRunSummary"
+RECORD_ERROR_STATE = FAILED_PREFIX + RECORD_STATE
+RECORD_STATES = (RECORD_STATE, RECORD_FAILED_STATE)
+SUMMARIZE_STEP = "summarize_run"        # the stage Lambda's payload {"step": ...}: write the run summary
 RETRY_INTERVAL_SECONDS = 30
 RETRY_BACKOFF_RATE = 2.0
 # The run id every stage receives: the execution name (EventBridge and the schedule set a unique one).
@@ -86,13 +104,18 @@ def render_state_machine(
     if unknown:
         raise ConfigError(f"resources.stages names stages the pipeline does not have: {unknown}")
 
+    summary_function = resources.get("run_summary_function_arn")
+    if not isinstance(summary_function, str) or not summary_function:
+        raise ConfigError("resources.run_summary_function_arn is required: every execution writes its run "
+                          "summary (the stage Lambda), on success and on failure")
+
     lease_table = resources.get("run_lease_table")
     states: dict[str, Any] = {}
     if lease_table:
         states.update(_lease_states(str(lease_table), first=pipeline[0].name))
     for index, stage in enumerate(pipeline):
-        last = RELEASE_LEASE_STATE if lease_table else SUCCEED_STATE
-        following = pipeline[index + 1].name if index + 1 < len(pipeline) else last
+        following = pipeline[index + 1].name if index + 1 < len(pipeline) else RECORD_STATE
+        finished = FINISHED_PREFIX + stage.name
         task = _task(stage, _stage_resources(stage, stage_resources))
         task["Retry"] = [_retry(stage)]
         if stage.critical:
@@ -103,13 +126,28 @@ def render_state_machine(
                 "Type": "Pass",
                 "Result": stage.name,
                 "ResultPath": "$.failed_stage",
-                "Next": NOTIFY_STATE,
+                "Next": RECORD_FAILED_STATE,
             }
         else:  # a non-critical stage's failure is recorded and the run goes on
-            task["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.errors.{stage.name}", "Next": following}]
+            task["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.errors.{stage.name}", "Next": finished}]
         task["ResultPath"] = None  # stages communicate through the lake, not the state payload
-        task["Next"] = following
+        task["Next"] = finished
         states[stage.name] = task
+        states[finished] = {
+            "Type": "Pass",
+            "Comment": "when the stage ended: its seconds in the run summary",
+            "Parameters": {"at.$": "$$.State.EnteredTime"},
+            "ResultPath": f"$.{FINISHED_AT}.{stage.name}",
+            "Next": following,
+        }
+    states[RECORD_STATE] = _record_summary(summary_function, run_failed=False,
+                                           next_state=RELEASE_LEASE_STATE if lease_table else SUCCEED_STATE,
+                                           on_error=RECORD_ERROR_STATE)
+    states[RECORD_ERROR_STATE] = {"Type": "Pass", "Result": "run summary", "ResultPath": "$.failed_stage",
+                                  "Next": NOTIFY_STATE}
+    # The run fails either way: a summary that cannot be written must not hide the failure.
+    states[RECORD_FAILED_STATE] = _record_summary(summary_function, run_failed=True, next_state=NOTIFY_STATE,
+                                                  on_error=NOTIFY_STATE)
     states[SUCCEED_STATE] = {"Type": "Succeed"}
     states[NOTIFY_STATE] = {
         "Type": "Task",
@@ -151,6 +189,29 @@ def render_state_machine(
         return {"Comment": comment, "StartAt": HOLD_LEASE_STATE, "TimeoutSeconds": RUN_TIMEOUT_SECONDS,
                 "States": states}
     return {"Comment": comment, "StartAt": pipeline[0].name, "States": states}
+
+
+def _record_summary(function_arn: str, *, run_failed: bool, next_state: str, on_error: str) -> dict[str, Any]:
+    """The Task that writes the run summary on the stage Lambda (rfmlake.pipeline.remote.summarize_execution):
+    the execution's state (stage end times, the failed stage and its error), its start, and now."""
+    return {
+        "Type": "Task",
+        "Comment": "write the run summary (summary.json): stage status and seconds, quarantine counts"
+                   + (", the failed stage and its error" if run_failed else ""),
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {
+            "FunctionName": function_arn,
+            "Payload": {"step": SUMMARIZE_STEP, "run_id.$": RUN_ID_PATH, "run_failed": run_failed,
+                        "started_at.$": "$$.Execution.StartTime", "ended_at.$": "$$.State.EnteredTime",
+                        "execution.$": "$"},
+        },
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 2,
+                   "BackoffRate": RETRY_BACKOFF_RATE}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.summary_error" if run_failed else "$.error",
+                   "Next": on_error}],
+        "ResultPath": None,
+        "Next": next_state,
+    }
 
 
 def _lease_states(table: str, *, first: str) -> dict[str, Any]:
@@ -214,7 +275,7 @@ def task_state_names(definition: Mapping[str, Any]) -> list[str]:
     while name is not None and name not in seen:
         seen.add(name)
         state = states[name]
-        if state["Type"] == "Task" and name != NOTIFY_STATE and name not in LEASE_STATES:
+        if state["Type"] == "Task" and name != NOTIFY_STATE and name not in (*LEASE_STATES, *RECORD_STATES):
             order.append(name)
         name = state.get("Next")
     return order

@@ -104,10 +104,13 @@ def test_state_machine_has_every_stage_in_order_with_retries_and_a_failure_path(
     states = definition["States"]
     for stage in PIPELINE:
         assert states[stage.name]["Retry"][0]["MaxAttempts"] == stage.max_attempts - 1
-        assert states[states[stage.name]["Catch"][0]["Next"]]["Next"] == "NotifyFailure"
+        # the run summary first (tests/functional/infra/test_run_summary_on_aws.py), then the notification
+        assert states[states[stage.name]["Catch"][0]["Next"]]["Next"] == "RecordFailedRunSummary"
+    assert states["RecordFailedRunSummary"]["Next"] == "NotifyFailure"
     # both ends give the run lease back first (tests/functional/infra/test_one_run_at_a_time.py)
     assert states[states["NotifyFailure"]["Next"]]["Next"] == "RunFailed"
-    assert states[states[PIPELINE[-1].name]["Next"]]["Next"] == "RunSucceeded"
+    assert states[states[PIPELINE[-1].name]["Next"]]["Next"] == "RecordRunSummary"
+    assert states[states["RecordRunSummary"]["Next"]]["Next"] == "RunSucceeded"
     rendered = json.dumps(machine["Properties"]["DefinitionString"])
     for stage in PIPELINE:
         assert f'\\"{stage.name}\\"' in rendered

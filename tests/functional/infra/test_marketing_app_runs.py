@@ -1,29 +1,35 @@
 """The marketing app's Lambda of the synthesized app, run here as API Gateway invokes it: its handler
 (lambdas/marketing_app, Mangum) with the environment the stack gives it, against a moto server holding
-the lake bucket (Glue catalog pointers, gold tables, a run report), the deployed settings, the session
-key secret and a Cognito user pool with the app's groups. A marketer signs in through Cognito, reads
+the lake bucket (Glue catalog pointers, gold tables, the quarantine, and the summary of a run that the
+state machine's summary step wrote), the deployed settings, the session key secret and a Cognito user
+pool with the app's groups. A marketer signs in through Cognito, reads
 segments and runs, builds and saves an audience (gold.audiences committed on S3 through Glue); an
 admin reads the audit log. Every AWS call it made is allowed by the function's synthesized role."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
-import json
 import os
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
+from app_lakes import write_ingest_results
 from aws_calls import assert_role_allows, recorded
 from infra_synth import REPO, Synth
 from rfmlake.audiences import load_audiences
 from rfmlake.lake import open_lake
+from rfmlake.pipeline.remote import summarize_execution
+from rfmlake.pipeline.trigger import execution_name
 from rfmlake.settings import load_settings
+from state_machine_walk import walk
 
 PASSWORD = "Marketing-pass-2026"
 
@@ -82,11 +88,14 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
                      boto3_session=aws)
     write_customers(lake, 8, no_consent={0})
     write_rfm(lake, round_robin(8))
-    lake.write_system(json.dumps({"run_id": "20261201T030000Z-abc123", "started_at": "2026-12-01T03:00:00+00:00",
-                                  "seconds": 61.5, "stages": [{"name": "ingest_bronze", "status": "succeeded",
-                                                               "seconds": 12.5}],
-                                  "quarantine": {"orders": {"bad_type": 3}}}).encode(),
-                      "runs", "20261201T030000Z-abc123", "summary.json")
+    write_ingest_results(lake, {"orders": {"bad_type": 3}})
+    # A run as the deployed state machine leaves it: its summary state hands the execution to the summary step.
+    run_id = execution_name(["s3://dev-landing/orders/orders.csv"], datetime(2026, 12, 1, 3, tzinfo=UTC))
+    summarize = functools.partial(summarize_execution, lake=f"s3://{lake_bucket}/",
+                                  config=f"s3://{artifacts}/config/settings.yaml")
+    walked = walk(synth.platform.orchestration.definition, execution_name=run_id,
+                  started_at=datetime(2026, 12, 1, 3, tzinfo=UTC), seconds={"ingest_bronze": 12.5}, invoke=summarize)
+    assert walked.end == "RunSucceeded"
     cognito = aws.client("cognito-idp")
     pool = cognito.create_user_pool(PoolName="rfmlake-dev-marketing-app")["UserPool"]["Id"]
     client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="rfmlake-dev-marketing-app",
@@ -137,8 +146,11 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
                                                                      "consent": "any", "name": "Best two",
                                                                      "csrf_token": csrf})
         assert (status, headers.get("location")) == (303, "/audiences/best_two")
-        status, _, page = marketer.request("GET", "/runs/20261201T030000Z-abc123")
-        assert status == 200 and "bad_type" in page
+        status, _, page = marketer.request("GET", "/runs")
+        assert status == 200 and run_id in page and 'class="status succeeded"' in page
+        assert 'class="status running"' not in page
+        status, _, page = marketer.request("GET", f"/runs/{run_id}")
+        assert status == 200 and "bad_type" in page and "12.5" in page
     status, _, page = admin.request("GET", "/login")
     admin.request("POST", "/login", {"username": "ada", "password": PASSWORD, "csrf_token": token(page)})
     with recorded(os.environ["AWS_ENDPOINT_URL"]) as reading:

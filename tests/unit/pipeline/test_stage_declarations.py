@@ -65,6 +65,12 @@ def test_each_runtime_gets_the_zones_its_stages_declare() -> None:
     assert zone_access("python") == (("bronze", "silver"), ("gold",))
 
 
+def test_the_run_summary_runtime_reads_every_zone_whatever_its_stages_declare() -> None:
+    # the stage Lambda writes each execution's run summary, which counts every table (rfmlake.pipeline.remote)
+    assert zone_access("python", ()) == (("bronze", "gold", "silver"), ())
+    assert zone_access("spark", ()) == ((), ())
+
+
 def test_only_stages_that_publish_nothing_read_s3_in_place() -> None:
     in_place = [s.name for s in PIPELINE if s.in_place]
     assert in_place == ["quality_silver", "quality_gold"]

@@ -1,4 +1,5 @@
-"""The Step Functions definition is generated from PIPELINE: same stages, same order, retries, failure path."""
+"""The Step Functions definition is generated from PIPELINE: same stages, same order, retries, failure
+path, and the run summary written on success and on failure."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from rfmlake.errors import ConfigError
 from rfmlake.pipeline.definition import PIPELINE, Stage, stage_names
 from rfmlake.pipeline.stepfunctions import (
     FAIL_STATE,
+    FINISHED_PREFIX,
     NOTIFY_STATE,
+    RECORD_FAILED_STATE,
     render_state_machine,
     render_state_machine_json,
     task_state_names,
 )
+from state_machine_walk import assert_summary_on_both_paths
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:rfmlake-failures"
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
@@ -39,7 +43,8 @@ def resources_for(pipeline: tuple[Stage, ...]) -> dict[str, Any]:
             }}
         else:
             stages[stage.name] = {"function_arn": f"arn:aws:lambda:eu-west-1:123456789012:function:{stage.name}"}
-    return {"failure_topic_arn": TOPIC, "stages": stages}
+    return {"failure_topic_arn": TOPIC, "stages": stages,
+            "run_summary_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:stage"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +67,9 @@ def test_every_task_retries_as_the_stage_says_and_catches_into_the_failure_path(
         assert catch["ErrorEquals"] == ["States.ALL"]
         failed = states[catch["Next"]]
         assert failed["Type"] == "Pass" and failed["Result"] == stage.name
-        assert failed["Next"] == NOTIFY_STATE
+        assert failed["Next"] == RECORD_FAILED_STATE  # the run summary first, then the notification
+    record = states[RECORD_FAILED_STATE]
+    assert record["Next"] == NOTIFY_STATE and record["Catch"][0]["Next"] == NOTIFY_STATE
     notify = states[NOTIFY_STATE]
     assert notify["Resource"] == "arn:aws:states:::sns:publish"
     assert notify["Parameters"]["TopicArn"] == TOPIC
@@ -145,14 +152,23 @@ def test_non_critical_stage_continues_on_error() -> None:
     pipeline = (PIPELINE[0], replace(PIPELINE[2], critical=False), PIPELINE[3])
     rendered = render_state_machine(pipeline, resources=resources_for(pipeline))
     catch = rendered["States"][PIPELINE[2].name]["Catch"][0]
-    assert catch["Next"] == PIPELINE[3].name
+    assert catch["Next"] == FINISHED_PREFIX + PIPELINE[2].name  # its end is recorded, then the next stage
+    assert rendered["States"][catch["Next"]]["Next"] == PIPELINE[3].name
     assert catch["ResultPath"] == f"$.errors.{PIPELINE[2].name}"
+
+
+@pytest.mark.parametrize("lease", [False, True])
+def test_the_run_summary_is_written_on_success_and_after_every_stage_failure(lease: bool) -> None:
+    resources = resources_for(PIPELINE) | ({"run_lease_table": "rfmlake-run-lease"} if lease else {})
+    assert_summary_on_both_paths(render_state_machine(PIPELINE, resources=resources), PIPELINE,
+                                 function_arn=resources["run_summary_function_arn"])
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda r: r.pop("failure_topic_arn"), "failure_topic_arn is required"),
+        (lambda r: r.pop("run_summary_function_arn"), "run_summary_function_arn is required"),
         (lambda r: r["stages"].pop("dbt_build"), "stage dbt_build (dbt) has no AWS resource"),
         (lambda r: r["stages"]["ingest_bronze"].pop("job_name"), "ingest_bronze (spark) is missing: job_name"),
         (lambda r: r["stages"].update(nope={"job_name": "x"}), "stages the pipeline does not have: ['nope']"),

@@ -1,0 +1,175 @@
+"""The run summary on AWS: every environment's synthesized state machine writes it on success and on
+failure; the stage Lambda of the synthesized app, invoked with the payload the state machine hands it
+(walked through the dev definition: tests/state_machine_walk.py), writes `summary.json` on an S3 lake
+served by moto; the app's Runs page reads it back with the run's status, stage seconds and quarantine
+counts; every call the function made is allowed by its synthesized role; and the stages on a schedule
+(recommendations' evaluation, customer value's refit) find the last successful run through it, with
+the calls their role allows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activation_lakes import round_robin, write_rfm
+from app_lakes import write_ingest_results
+from aws_calls import assert_role_allows, recorded
+from infra_synth import REPO, Synth
+from rfmlake.app.runs import load_run, recent_runs
+from rfmlake.lake import Lake, open_lake
+from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.remote import run_stage
+from rfmlake.pipeline.trigger import execution_name
+from rfmlake.recommend.job import REPORT_FILE, carried_evaluation, evaluation_parameters
+from rfmlake.reporting.quality import VALUE_REPORT
+from rfmlake.settings import load_settings
+from state_machine_walk import assert_summary_on_both_paths, walk
+from value_lakes import write_simulated_gold
+
+STARTED = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+SECONDS = {stage.name: 5.0 + index for index, stage in enumerate(PIPELINE)}
+QUARANTINED = {"orders": {"bad_type": 3, "missing_key": 1}, "customers": {"duplicate": 2}}
+SAGEMAKER_FAILURE = {"Error": "States.TaskFailed",
+                     "Cause": json.dumps({"ProcessingJobStatus": "Failed", "FailureReason": "AlgorithmError: k < 2"})}
+
+
+def test_every_environment_s_state_machine_writes_the_run_summary_on_both_paths(synth_env: Synth) -> None:
+    assert_summary_on_both_paths(synth_env.platform.orchestration.definition, PIPELINE)
+
+
+def deployed_stage_function(synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Lake, dict]:
+    """A lake on moto S3 holding a quarantine, a reconciliation and gold.customer_rfm; the stage
+    Lambda's handler with the environment the compute stack gives it."""
+    compute, environment = synth.platform.compute, synth.platform.environment
+    s3 = aws.client("s3")
+    for bucket in ("dev-lake", "dev-artifacts"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for zone in ("bronze", "silver", "gold"):
+        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
+    s3.put_object(Bucket="dev-artifacts", Key="config/settings.yaml", Body=compute.settings_text.encode())
+    lake = open_lake("s3://dev-lake/", load_settings(overrides={"prefix": environment.prefix}), boto3_session=aws)
+    write_ingest_results(lake, QUARANTINED)
+    write_rfm(lake, round_robin(8), as_of=date(2026, 11, 30))
+    buckets = {compute.storage.lake.bucket_name: "dev-lake", compute.storage.artifacts.bucket_name: "dev-artifacts",
+               compute.storage.landing.bucket_name: "dev-landing"}
+    for name, value in compute.stage_function_env.items():
+        for token, bucket in buckets.items():
+            value = value.replace(token, bucket)
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("pipeline_stage_handler_summary",
+                                                  REPO / "lambdas" / "pipeline_stage" / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler, lake, {"dev-lake": compute.storage.lake, "dev-artifacts": compute.storage.artifacts}
+
+
+def execute(synth: Synth, handler: Any, run_id: str, started_at: datetime, fail: str | None = None) -> None:
+    """One execution of the dev state machine whose summary state invokes the stage Lambda's handler."""
+    walked = walk(synth.platform.orchestration.definition, execution_name=run_id, started_at=started_at,
+                  seconds=SECONDS, fail=(fail, SAGEMAKER_FAILURE) if fail else None,
+                  invoke=lambda payload: handler(payload, None))
+    assert walked.end == ("RunFailed" if fail else "RunSucceeded")
+
+
+def test_the_stage_function_writes_the_summary_the_runs_page_reads(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, lake, buckets = deployed_stage_function(synth, aws, monkeypatch)
+    succeeded = execution_name(["s3://dev-landing/orders/orders.csv"], STARTED)
+    failed = execution_name(["s3://dev-landing/orders/orders-2.csv"], STARTED)
+    compute = synth.platform.compute
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        execute(synth, handler, succeeded, STARTED)
+    calls = assert_role_allows(synth, compute, compute.stage_function_role, requests, buckets=buckets,
+                               source="stage function: run summary")
+    assert {"s3:PutObject", "glue:GetTables"} <= {c.action for c in calls}
+    later = STARTED + timedelta(hours=2)
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        execute(synth, handler, failed, later, fail="segmentation")
+    assert_role_allows(synth, compute, compute.stage_function_role, requests, buckets=buckets,
+                       source="stage function: failed run summary")
+
+    names = [stage.name for stage in PIPELINE]
+    ok = load_run(lake, succeeded)
+    assert ok is not None and ok.status == "succeeded", ok
+    assert [(s["name"], s["status"], s["seconds"]) for s in ok.stages] == [
+        (name, "succeeded", SECONDS[name]) for name in names]
+    assert ok.seconds == sum(SECONDS.values()) and ok.started_at == STARTED.isoformat()
+    assert ok.quarantine == QUARANTINED and ok.quarantined == 6
+    assert ok.quarantine_by_reason() == [("bad_type", 3), ("duplicate", 2), ("missing_key", 1)]
+    assert (ok.reconciliation_ok, ok.files_ingested, ok.as_of, ok.error) == (True, 2, "2026-11-30", None)
+
+    bad = load_run(lake, failed)
+    until = names.index("segmentation")
+    assert bad is not None and bad.status == "failed", bad
+    assert [(s["name"], s["status"], s["seconds"]) for s in bad.stages] == [
+        *((name, "succeeded", SECONDS[name]) for name in names[:until]), ("segmentation", "failed", SECONDS["segmentation"])]
+    assert bad.stages[-1]["error"] == bad.error == "States.TaskFailed: AlgorithmError: k < 2"
+    assert bad.quarantine == QUARANTINED and bad.started_at == later.isoformat()
+    # Both ran on one day: the runs list orders them by the start their summaries record.
+    assert [(r.run_id, r.status) for r in recent_runs(lake)] == [(failed, "failed"), (succeeded, "succeeded")]
+
+
+def test_a_scheduled_stage_on_aws_carries_the_last_successful_runs_evaluation(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """recommendations in its workspace (rfmlake.pipeline.remote.run_stage: a local copy of the S3 lake,
+    workspace_of = the lake) finds the latest earlier run that succeeded, by the summaries the state
+    machine wrote: not a later failed run, nor a run without a summary (still running, or stopped)."""
+    handler, lake, buckets = deployed_stage_function(synth, aws, monkeypatch)
+    settings = load_settings(overrides={"prefix": synth.platform.environment.prefix})
+    assert settings.recommendations.evaluate_every_days == 7
+    succeeded = execution_name(["s3://dev-landing/a.csv"], STARTED)
+    failed = execution_name(["s3://dev-landing/b.csv"], STARTED + timedelta(days=1))
+    unfinished = execution_name(["s3://dev-landing/c.csv"], STARTED + timedelta(days=2))
+    execute(synth, handler, succeeded, STARTED)
+    execute(synth, handler, failed, STARTED + timedelta(days=1), fail="recommendations")
+    parameters = {**evaluation_parameters(settings.recommendations), "evaluate_every_days": 7}
+    for run_id, day in ((succeeded, 1), (failed, 2), (unfinished, 3)):
+        report = {"as_of_date": f"2026-12-0{day}", "parameters": parameters,
+                  "evaluation": {"metrics": {"hit_rate": day / 10}}}
+        lake.write_system(json.dumps(report).encode(), "runs", run_id, REPORT_FILE)
+
+    now = execution_name(["s3://dev-landing/d.csv"], STARTED + timedelta(days=3))
+    workspace = RunContext(landing_dir="s3://dev-landing/", lake=Lake(tmp_path / "workspace"), settings=settings,
+                           run_id=now, workspace_of=lake.location)
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        carried = carried_evaluation(workspace, date(2026, 12, 4))
+    compute = synth.platform.compute  # the stage runs on the processing jobs' role
+    assert_role_allows(synth, compute, compute.sagemaker_role, requests, buckets=buckets,
+                       source="recommendations: the last evaluation")
+    assert carried is not None
+    assert (carried.run_id, carried.evaluation["metrics"]) == (succeeded, {"hit_rate": 0.1})
+    assert carried_evaluation(workspace, date(2026, 12, 8)) is None  # 7 days on: evaluate again
+
+
+def test_customer_value_on_aws_predicts_with_the_model_of_the_last_run_with_a_successful_summary(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The customer_value stage as its processing job runs it (rfmlake.pipeline.remote.run_stage: a
+    workspace copy of the S3 lake, its models pulled and pushed back), three times on one as_of: the
+    second run fits again (the first has no summary yet: still running, as far as anyone can tell);
+    once the state machine wrote the first run's summary, the third predicts with the first's model."""
+    handler, lake, _ = deployed_stage_function(synth, aws, monkeypatch)
+    write_simulated_gold(lake, n=1500, seed=2, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
+                         max_first_days=700, zero_value_orders=5)
+    location, config = os.environ["RFMLAKE_LAKE"], os.environ["RFMLAKE_CONFIG"]
+
+    def run_value(run_id: str) -> dict[str, Any]:
+        run_stage("customer_value", lake=location, config=config, run_id=run_id)
+        return json.loads(lake.read_system("runs", run_id, VALUE_REPORT))
+
+    first, second, third = (execution_name([f"s3://dev-landing/{n}.csv"], STARTED + timedelta(days=n))
+                            for n in range(3))
+    fitted = run_value(first)
+    assert fitted["status"] == "fitted" and "model_from" not in fitted
+    refitted = run_value(second)
+    assert refitted["status"] == "fitted" and "model_from" not in refitted
+    execute(synth, handler, first, STARTED)  # the first run's execution ends: its summary
+    carried = run_value(third)
+    assert carried["model_from"] == {"run_id": first, "as_of_date": fitted["as_of_date"]}
+    assert carried["model_version"] == fitted["model_version"]
