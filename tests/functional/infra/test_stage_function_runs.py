@@ -23,9 +23,7 @@ from infra_synth import REPO, Synth
 from rfmlake.deploy.iam_check import ApiCall
 from rfmlake.lake import Lake, open_lake
 from rfmlake.lake.workspace import PII_FINGERPRINT, copy_tables
-from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE
-from rfmlake.pipeline.runner import run_pipeline
 from rfmlake.settings import load_settings
 
 RUN_ID = "landing-2026-12-01-def456"
@@ -126,20 +124,6 @@ FUNCTION_STAGES = [stage.name for stage in PIPELINE if stage.runtime == "python"
 # What the stage function's stages build; everything else is what Glue, dbt-athena and the processing
 # jobs leave on S3 before them.
 FUNCTION_BUILT = {"gold.identity_graph", "gold.identity_matches", "gold.identity_changes", "gold.customer_profile"}
-
-
-@pytest.fixture(scope="module")
-def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """A whole local run over generated landing data (DuckDB ingest, dbt-duckdb, the Python stages):
-    the tables every stage of the function reads."""
-    from rfmlake.generate import generate_landing
-
-    root = tmp_path_factory.mktemp("stage-function-lake")
-    generate_landing(root / "landing", order_lines=1500, seed=11, bad_rows=True)
-    lake = Lake(root / "lake")
-    summary = run_pipeline(RunContext(landing_dir=root / "landing", lake=lake, settings=load_settings()))
-    assert all(s.status == "succeeded" for s in summary.stages)
-    return lake
 
 
 def test_every_stage_of_the_stage_function_calls_only_what_its_role_allows(
