@@ -3,7 +3,8 @@
 the lake bucket (Glue catalog pointers, gold tables, a run report), the deployed settings, the session
 key secret and a Cognito user pool with the app's groups. A marketer signs in through Cognito, reads
 segments and runs, builds and saves an audience (gold.audiences committed on S3 through Glue); an
-admin reads the audit log. Every AWS call it made is allowed by the function's synthesized role."""
+admin reads the audit log. Every AWS call it made is allowed by the function's synthesized role, in
+every environment of config/ (the IAM check, rfmlake.deploy.iam_check)."""
 
 from __future__ import annotations
 
@@ -68,11 +69,12 @@ def token(html: str) -> str:
 
 
 def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
-        synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+        synth_env: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    synth = synth_env  # every environment of config/
     app, environment = synth.platform.marketing_app, synth.platform.environment
     storage = synth.platform.storage
     s3 = aws.client("s3")
-    lake_bucket, artifacts = "dev-lake", "dev-artifacts"
+    lake_bucket, artifacts = f"{synth.env}-lake", f"{synth.env}-artifacts"
     for bucket in (lake_bucket, artifacts):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     for zone in ("bronze", "silver", "gold"):
@@ -88,8 +90,8 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
                                   "quarantine": {"orders": {"bad_type": 3}}}).encode(),
                       "runs", "20261201T030000Z-abc123", "summary.json")
     cognito = aws.client("cognito-idp")
-    pool = cognito.create_user_pool(PoolName="rfmlake-dev-marketing-app")["UserPool"]["Id"]
-    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="rfmlake-dev-marketing-app",
+    pool = cognito.create_user_pool(PoolName=f"{environment.resource_prefix}-marketing-app")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName=f"{environment.resource_prefix}-marketing-app",
                                              ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]
     for user, group in (("mia", "marketer"), ("ada", "admin")):
         cognito.create_group(GroupName=group, UserPoolId=pool)
