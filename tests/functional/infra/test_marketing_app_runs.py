@@ -21,6 +21,7 @@ import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
 from aws_calls import assert_role_allows, recorded
+from aws_lake import upload_folder
 from infra_synth import REPO, Synth
 from rfmlake.audiences import load_audiences
 from rfmlake.lake import open_lake
@@ -80,6 +81,7 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
     s3.put_object(Bucket=artifacts, Key="config/settings.yaml", Body=synth.platform.compute.settings_text.encode())
+    upload_folder(aws, REPO / "journeys", f"s3://{artifacts}/journeys")  # the journeys the app edits
     lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
                      boto3_session=aws)
     write_customers(lake, 8, no_consent={0})
@@ -141,6 +143,16 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
         assert (status, headers.get("location")) == (303, "/audiences/best_two")
         status, _, page = marketer.request("GET", "/runs/20261201T030000Z-abc123")
         assert status == 200 and "bad_type" in page
+        # a journey from a template of the journeys folder, for the saved audience, then started
+        status, _, page = marketer.request("GET", "/journeys/new")
+        assert status == 200 and "win_back_at_risk" in page
+        status, headers, _ = marketer.request("POST", "/journeys", {
+            "name": "Best two back", "template": "win_back_at_risk", "audience": "best_two",
+            "holdout_percent": "10", "variants": "A=100", "csrf_token": token(page)})
+        assert (status, headers.get("location")) == (303, "/journeys/best_two_back")
+        status, _, page = marketer.request("GET", "/journeys/best_two_back")
+        status, headers, _ = marketer.request("POST", "/journeys/best_two_back/start", {"csrf_token": token(page)})
+        assert status == 303
     status, _, page = admin.request("GET", "/login")
     admin.request("POST", "/login", {"username": "ada", "password": PASSWORD, "csrf_token": token(page)})
     with recorded(os.environ["AWS_ENDPOINT_URL"]) as reading:
@@ -155,3 +167,5 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     (saved,) = load_audiences(open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
                                         boto3_session=aws))
     assert (saved.audience_id, saved.customers, saved.updated_by) == ("best_two", 4, "mia")
+    started = aws.client("s3").get_object(Bucket=artifacts, Key="journeys/best_two_back.yaml")["Body"].read()
+    assert b"status: active" in started
