@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rfmlake.deploy.iam_check import ApiCall, call_from_request
+from rfmlake.deploy.iam_check import ApiCall, call_from_request, denials
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
@@ -125,23 +125,47 @@ def _prefix(query: Mapping[str, list[str]]) -> dict[str, str]:
     return {"s3__prefix": query["prefix"][0]} if "prefix" in query else {}
 
 
+def _role_check(synth: Any, stack: Any, role: Any) -> tuple[Any, Any, Any]:
+    """(the role of the templates, the templates, the bucket policies) for a role construct."""
+    from rfmlake.deploy.cfn import Templates
+    from rfmlake.deploy.iam_check import bucket_policies, roles
+
+    deploy = synth.platform.environment.deploy
+    templates = Templates(synth.templates, account=deploy.account or ACCOUNT, region=deploy.region)
+    role_name = f"{stack.stack_name}/{stack.get_logical_id(role.node.default_child)}"
+    return roles(templates)[role_name], templates, bucket_policies(templates)
+
+
 def assert_role_allows(synth: Any, stack: Any, role: Any, requests: list[dict[str, Any]], *,
                        buckets: Mapping[str, str], source: str) -> list[ApiCall]:
     """Every recorded request (with the S3 calls' implied KMS calls) is allowed by `role`'s synthesized
     policies; the test's bucket names (keys of `buckets`) stand for the platform's buckets (the values:
     bucket constructs of the storage stack). Returns the calls checked."""
-    from rfmlake.deploy.cfn import Templates
-    from rfmlake.deploy.iam_check import bucket_keys, bucket_policies, denials, roles, with_implied_calls
+    from rfmlake.deploy.iam_check import bucket_keys, with_implied_calls
 
-    deploy = synth.platform.environment.deploy
-    templates = Templates(synth.templates, account=deploy.account or ACCOUNT, region=deploy.region)
+    checked_role, templates, policies = _role_check(synth, stack, role)
     storage = synth.platform.storage
     deployed = {test_name: templates.physical_name(storage.stack_name, storage.get_logical_id(bucket.node.default_child))
                 for test_name, bucket in buckets.items()}
     calls = with_implied_calls(api_calls(requests, buckets=deployed, source=source), bucket_keys(templates))
     assert calls, f"{source}: no AWS call was recorded"
-    role_name = f"{stack.stack_name}/{stack.get_logical_id(role.node.default_child)}"
-    denied = denials(roles(templates)[role_name], calls, bucket_policies=bucket_policies(templates),
-                     account=templates.account)
+    return assert_calls_allowed(synth, stack, role, calls)
+
+
+def assert_calls_allowed(synth: Any, stack: Any, role: Any, calls: list[ApiCall]) -> list[ApiCall]:
+    """Every call is allowed by `role`'s synthesized policies (for calls recorded off the moto server)."""
+    checked_role, templates, policies = _role_check(synth, stack, role)
+    denied = denials(checked_role, calls, bucket_policies=policies, account=templates.account)
     assert not denied, "missing permissions:\n" + "\n".join(sorted({d.describe() for d in denied}))
     return calls
+
+
+def denials_without(synth: Any, stack: Any, role: Any, calls: list[ApiCall], sids: set[str]) -> list[str]:
+    """A fault put back: what `calls` would be denied if `role` lacked its statements `sids`."""
+    from rfmlake.deploy.iam_check import Role
+
+    checked_role, templates, policies = _role_check(synth, stack, role)
+    assert sids <= {s.get("Sid") for s in checked_role.statements}, f"{checked_role.name} has no statement {sids}"
+    lacking = Role(checked_role.stack, checked_role.logical_id, checked_role.arn, checked_role.trust,
+                   [s for s in checked_role.statements if s.get("Sid") not in sids])
+    return sorted({d.describe() for d in denials(lacking, calls, bucket_policies=policies, account=templates.account)})

@@ -27,20 +27,31 @@ ANY_RESOURCE_SIDS: dict[str, str] = {
 
 
 def s3_read(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicyStatement]:
+    """Read objects under `prefixes`; "" is the whole bucket."""
     return [
         iam.PolicyStatement(
             sid=f"{sid}Objects",
             actions=["s3:GetObject", "s3:GetObjectVersion"],
             resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes],
         ),
-        iam.PolicyStatement(
-            sid=f"{sid}List",
-            actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes] + [""]}},
-        ),
+        _list(sid, bucket, prefixes),
         _bucket_location(sid, bucket),
     ]
+
+
+def _list(sid: str, bucket: s3.IBucket, prefixes: tuple[str, ...]) -> iam.PolicyStatement:
+    """ListBucket under `prefixes`. For the whole bucket, no s3:prefix condition: a listing of the bucket's
+    root without a prefix parameter, and HeadBucket (pyarrow's S3 filesystem sends both when it scans a
+    bucket's root: the landing scan), carry no s3:prefix, so the condition would deny them (the recorded
+    IAM check of the Glue jobs found it)."""
+    if "" in prefixes:
+        return iam.PolicyStatement(sid=f"{sid}List", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+    return iam.PolicyStatement(
+        sid=f"{sid}List",
+        actions=["s3:ListBucket"],
+        resources=[bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes] + [""]}},
+    )
 
 
 def _bucket_location(sid: str, bucket: s3.IBucket, *actions: str) -> iam.PolicyStatement:
@@ -64,12 +75,7 @@ def s3_write(sid: str, bucket: s3.IBucket, *prefixes: str) -> list[iam.PolicySta
             ],
             resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes],
         ),
-        iam.PolicyStatement(
-            sid=f"{sid}List",
-            actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes] + [""]}},
-        ),
+        _list(sid, bucket, prefixes),
         _bucket_location(sid, bucket, "s3:ListBucketMultipartUploads"),
     ]
 

@@ -491,7 +491,9 @@ def load_journeys(folder: str | Path, *, segment_names: tuple[str, ...] | None =
     location = str(folder)
     storage = Storage.for_location(location)
     try:
-        if not storage.is_dir(location) and not storage.s3:
+        # An S3 prefix is no object: asking S3 about it (HEAD on the folder's own name) needs
+        # s3:GetObject on that name, which no role has (the marketing app's recorded IAM check found it).
+        if not storage.s3 and not storage.is_dir(location):
             raise JourneyError(f"journeys folder {location} does not exist")
         files = [u for u in storage.files(location) if u.endswith((".yaml", ".yml"))]
         template_files = [u for u in storage.files(Storage.join(location, TEMPLATES_DIR))

@@ -12,7 +12,10 @@ One run at a time, by construction:
 - A lease whose execution ended without giving it back (stopped by hand) is taken over once Step
   Functions reports the execution is no longer running; a lease never outlives the state machine's
   timeout (`expires_at`), which bounds every execution.
-- The execution name is derived from the batch, so a redelivered batch starts nothing twice.
+- The execution name is derived from the batch, so a redelivered batch starts nothing twice: from each
+  object's key and the upload the event reports (version id, sequencer, ETag), so duplicate
+  notifications of one upload name the same execution, and the same key uploaded again, even on the
+  same day after its run, names a new one.
 """
 
 from __future__ import annotations
@@ -46,25 +49,42 @@ class PipelineBusy(PipelineError):
 def landed_objects(event: Mapping[str, Any]) -> list[str]:
     """s3://bucket/key of every object-created event in an SQS batch, sorted and deduplicated
     (scheduled ticks carry no object)."""
+    return sorted({uri for uri, _upload in _landed(event)})
+
+
+def landed_uploads(event: Mapping[str, Any]) -> list[str]:
+    """Each upload of an SQS batch, sorted and deduplicated: `s3://bucket/key` and, after a space, the
+    version id, sequencer and ETag the EventBridge event reports (any may be missing). Duplicate
+    notifications of one upload give the same string; a new upload of the same key (a new version, a
+    later sequencer, other content) gives another."""
+    return sorted(f"{uri} {upload}".rstrip() for uri, upload in _landed(event))
+
+
+def _landed(event: Mapping[str, Any]) -> set[tuple[str, str]]:
     records = event.get("Records")
     if not isinstance(records, list):
         raise ConfigError("not an SQS batch: the event has no Records list")
-    objects: set[str] = set()
+    uploads: set[tuple[str, str]] = set()
     for index, record in enumerate(records):
         try:
             body = json.loads(record["body"])
             if body == SCHEDULE_MESSAGE:
                 continue
             detail = body["detail"]
-            objects.add(f"s3://{detail['bucket']['name']}/{detail['object']['key']}")
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            obj = detail["object"]
+            etag = obj.get("etag") or obj.get("eTag")  # EventBridge spells it "etag", moto "eTag"
+            upload = " ".join(f"{name}={value}" for name, value in (
+                ("version", obj.get("version-id")), ("sequencer", obj.get("sequencer")), ("etag", etag)) if value)
+            uploads.add((f"s3://{detail['bucket']['name']}/{obj['key']}", upload))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"record {index} is not an S3 object-created event from EventBridge ({exc})") from None
-    return sorted(objects)
+    return uploads
 
 
-def execution_name(objects: list[str], now: datetime | None = None) -> str:
-    """`landing-<UTC date>-<hash of the objects>`: <= 80 characters, the same for the same batch on one day."""
-    digest = hashlib.sha256("\n".join(objects).encode()).hexdigest()[:20]
+def execution_name(uploads: list[str], now: datetime | None = None) -> str:
+    """`landing-<UTC date>-<hash of the uploads>` (landed_uploads): <= 80 characters, the same for
+    the same uploads on one day."""
+    digest = hashlib.sha256("\n".join(uploads).encode()).hexdigest()[:20]
     return f"landing-{(now or datetime.now(UTC)):%Y%m%d}-{digest}"
 
 
@@ -82,12 +102,12 @@ def start_from_landing(event: Mapping[str, Any], state_machine_arn: str, lease_t
     Returns what happened; raises PipelineBusy (the batch is redelivered) while another run holds it."""
     import boto3 as _boto3
 
-    objects = landed_objects(event)
+    uploads, objects = landed_uploads(event), landed_objects(event)
     scheduled = any(_is_schedule(record) for record in event["Records"])
     if not objects and not scheduled:
         return {"started": False, "objects": 0}
     now = now or datetime.now(UTC)
-    name = execution_name(objects or ["schedule"], now)
+    name = execution_name(uploads or ["schedule"], now)
     if not objects:
         name = name.replace("landing-", "schedule-", 1)
     session = boto3_session or _boto3.Session()

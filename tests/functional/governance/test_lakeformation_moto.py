@@ -163,7 +163,7 @@ def test_an_unmanaged_principal_is_left_alone(session: boto3.Session, moto_endpo
 
 
 def test_iam_allowed_principals_is_revoked_from_our_databases_only(session: boto3.Session, moto_endpoint: str) -> None:
-    """The permission mode of docs/adr/0012: what the account's defaults gave IAMAllowedPrincipals on
+    """The permission mode of docs/adr/0014: what the account's defaults gave IAMAllowedPrincipals on
     rfmlake's databases and tables is revoked; another team's database keeps it."""
     config = load_governance(REPO_CONFIG)
     _create_glue(session, moto_endpoint, config)

@@ -2,13 +2,22 @@
 that role's synthesized policies by a real policy evaluator (rfmlake.deploy.iam_check). A missing
 permission fails and names the call and the role.
 
-Calls moto can serve are recorded on the moto server while the deployed code runs (the stage function:
-test_stage_function_runs.py; the processing jobs: test_processing_jobs_run.py; the start function:
-test_one_run_at_a_time.py; each asserts no denial there). The calls moto cannot run are declared here,
-per role: Athena and dbt-athena's Glue and S3 calls, Spark's S3 access on Glue, the state machine's
-service integrations, what AWS services do with the roles they assume (SageMaker pulling the image and
-inputs, CodeBuild and Lambda writing logs, Lake Formation vending credentials, the SQS event source) and
-CDK's own helper functions. Every role of every template must have calls here: none is left unchecked."""
+Calls moto can serve are recorded on the moto server while the deployed code runs, in every environment
+of config/, each test asserting no denial and putting one fault back to see it named:
+- the Glue role: both Glue entry scripts with their job arguments (test_glue_jobs_run.py);
+- the dbt role: the CodeBuild buildspec's `aws s3 cp` commands and rfmlake.pipeline.remote
+  (test_dbt_project_runs.py);
+- the SageMaker role: every processing job (test_processing_jobs_run.py);
+- the stage function's role: every stage it runs (test_stage_function_runs.py);
+- the start function's role (test_one_run_at_a_time.py); the marketing app's (test_marketing_app_runs.py);
+- the profile indexer's and API's, with their OpenSearch requests (test_serving_functions_run.py).
+
+Declared here, per role, is only what moto cannot run, each with its reason: Athena and dbt-athena's own
+Glue, S3 and Athena calls; what Spark and the Glue service do on Glue; the state machine's service
+integrations; what AWS services do with the roles they assume (SageMaker pulling the image and inputs,
+CodeBuild and Lambda writing logs and attaching VPC interfaces, Lake Formation vending credentials, the
+SQS event source); the personas' Athena queries; CDK's own helper functions. Every role of every
+template must have calls here: none is left unchecked."""
 
 from __future__ import annotations
 
@@ -83,12 +92,6 @@ def logs(n: Names, group: str, why: str) -> list[ApiCall]:
     return [call(a, n.log_stream(group), why=why) for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
 
 
-def glue_catalog_commits(n: Names, zone: str, table: str, why: str) -> list[ApiCall]:
-    """rfmlake.lake.glue: a commit is GetTable then CreateTable or UpdateTable (ADR 0008)."""
-    return [call(a, *n.glue(n.db(zone), table), why=why)
-            for a in ("glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable")]
-
-
 def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
     platform = synth.platform
     compute, orchestration, governance, serving = (platform.compute, platform.orchestration, platform.governance,
@@ -100,44 +103,29 @@ def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
     region, account, rp = n.region, n.account, n.resource_prefix
     declared: dict[str, list[ApiCall]] = {}
 
-    # -- Glue (Spark on Glue 5.0: S3 through the Glue role's own credentials, not moto-servable) ----------
-    spark = "Spark on Glue"
+    # -- Glue: the service and Spark (recorded: the scripts' own calls, test_glue_jobs_run.py) ---------
+    spark = "Spark's S3A on Glue (local Spark has no S3 connector)"
     declared[key(compute, compute.glue_role)] = [
-        *s3_reads(n, "artifacts", "glue/landing_to_bronze.py", "glue/", "Glue fetches the job script"),
-        *s3_reads(n, "artifacts", f"wheels/{synth.wheel_name}", "wheels/", "--additional-python-modules"),
-        *s3_reads(n, "artifacts", "glue-python/pydantic-2.0-py3-none-any.whl", "glue-python/", "the Glue bundle"),
-        *s3_reads(n, "artifacts", "config/settings.yaml", "config/", "--extra-files settings.yaml"),
-        *s3_writes(n, "artifacts", "glue-temp/spark-123/x", "--TempDir"),
-        *s3_reads(n, "landing", "orders/2026-12-01.csv", "orders/", f"{spark}: the landing scan and read"),
-        *s3_reads(n, "lake", "bronze/orders/versions/v1/part-0.parquet", "bronze/orders/", f"{spark}: bronze read"),
-        *s3_writes(n, "lake", "bronze/orders/versions/v2/part-0.parquet", f"{spark}: bronze write"),
-        *s3_writes(n, "lake", "silver/orders/versions/v2/part-0.parquet", f"{spark}: silver write"),
-        *s3_writes(n, "lake", "bronze/quarantine/versions/v2/part-0.parquet", f"{spark}: quarantine write"),
-        *s3_reads(n, "lake", "_system/pii_key_fingerprint", "_system/", "the PII key's fingerprint"),
-        *s3_writes(n, "lake", "_system/runs/landing-1/ingest.json", "the run's reports"),
-        call("s3:GetBucketLocation", n.bucket("lake"), why=f"{spark}: S3A"),
-        *glue_catalog_commits(n, "bronze", "orders", "bronze commit"),
-        *glue_catalog_commits(n, "silver", "orders", "silver commit"),
-        *glue_catalog_commits(n, "bronze", "quarantine", "quarantine commit"),
-        call("secretsmanager:GetSecretValue",
-             f"arn:aws:secretsmanager:{region}:{account}:secret:{platform.environment.deploy.serving.pii_key_secret}-AbCdEf",
-             why="the PII key"),
-        call("cloudwatch:PutMetricData", "*", why="--metrics cloudwatch", cloudwatch__namespace="rfmlake"),
-        call("cloudwatch:PutMetricData", "*", why="--enable-metrics", cloudwatch__namespace="Glue"),
-        *logs(n, "/aws-glue/jobs/output", "continuous logging"),
-        *logs(n, "/aws-glue/jobs/error", "continuous logging"),
+        *s3_reads(n, "artifacts", "glue/landing_to_bronze.py", "glue/", "the Glue service fetches the job script"),
+        *s3_reads(n, "artifacts", f"wheels/{synth.wheel_name}", "wheels/", "the Glue service: --additional-python-modules"),
+        *s3_reads(n, "artifacts", "glue-python/pydantic-2.0-py3-none-any.whl", "glue-python/",
+                  "the Glue service installs the bundle"),
+        *s3_reads(n, "artifacts", "config/settings.yaml", "config/", "the Glue service: --extra-files settings.yaml"),
+        *s3_writes(n, "artifacts", "glue-temp/spark-123/x", "Spark on Glue: --TempDir"),
+        call("s3:GetBucketLocation", n.bucket("lake"), why=spark),
+        call("cloudwatch:PutMetricData", "*", why="the Glue service: --enable-metrics", cloudwatch__namespace="Glue"),
+        *logs(n, "/aws-glue/jobs/output", "the Glue service: continuous logging"),
+        *logs(n, "/aws-glue/jobs/error", "the Glue service: continuous logging"),
     ]
 
-    # -- dbt on CodeBuild: dbt-athena 1.11.1's own calls, and Athena's with the role's credentials --------
+    # -- dbt on CodeBuild: dbt-athena 1.11.1's own calls, and Athena's with the role's credentials (moto
+    #    runs no Athena query); recorded: the buildspec's copies and the run report (test_dbt_project_runs.py)
     gold, silver = n.db("gold"), n.db("silver")
     layers = [n.db(layer) for layer in platform.catalog.dbt_layers]
     dbt = "dbt-athena"
     athena = "Athena (forward access session)"
     declared[key(compute, compute.dbt_role)] = [
-        *s3_reads(n, "artifacts", f"wheels/{synth.wheel_name}", "wheels/", "buildspec: aws s3 cp wheels/"),
-        *s3_reads(n, "artifacts", "dbt/dbt_project.yml", "dbt/", "buildspec: aws s3 cp dbt/"),
-        *s3_reads(n, "artifacts", "config/settings.yaml", "config/", "buildspec: settings"),
-        *logs(n, f"/aws/codebuild/{rp}-dbt-build", "CodeBuild logs"),
+        *logs(n, f"/aws/codebuild/{rp}-dbt-build", "the CodeBuild service writes the build's logs"),
         *[call(a, n.workgroup, why=dbt) for a in ("athena:GetWorkGroup", "athena:StartQueryExecution",
                                                    "athena:GetQueryExecution", "athena:GetQueryResults",
                                                    "athena:StopQueryExecution")],
@@ -166,7 +154,6 @@ def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
         *s3_reads(n, "athena-results", "results/abc.csv", "results/", f"{dbt}: results"),
         call("s3:GetBucketLocation", n.bucket("athena-results"), why=f"{athena}: results location"),
         call("s3:ListMultipartUploadParts", n.obj("athena-results", "results/abc.csv"), why=f"{athena}: results"),
-        *s3_writes(n, "lake", "_system/runs/landing-1/dbt_build.json", "the run's reports (remote.run_stage)"),
         call("lakeformation:GetDataAccess", why=f"{athena}: Lake Formation credential vending"),
     ]
 
@@ -185,7 +172,7 @@ def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
     # -- the stage and start functions: what Lambda does with their roles --------------------------------
     declared[key(compute, compute.stage_function_role)] = [
         *logs(n, f"/aws/lambda/{rp}-pipeline-stage", "Lambda writes the function's logs"),
-        call("lakeformation:GetDataAccess", why="reads registered locations"),
+        call("lakeformation:GetDataAccess", why="Lake Formation vends credentials for registered locations (no LF in moto)"),
     ]
     queue = n.att(orchestration, orchestration.queue.node.default_child, "Arn")
     start_role = orchestration.start_function.role
@@ -255,53 +242,20 @@ def declared_calls(synth: Synth, n: Names) -> dict[str, list[ApiCall]]:
             call("s3:GetBucketLocation", n.bucket("athena-results"), why=why),
         ]
 
-    # -- serving: the indexer and the API ------------------------------------------------------------------
-    domain = f"arn:aws:es:{region}:{account}:domain/{serving.domain_name}"
+    # -- serving: what Lambda does with the roles (recorded: S3, the secret and every OpenSearch request,
+    #    test_serving_functions_run.py) -------------------------------------------------------------
     declared[key(serving, serving.indexer_role)] = [
-        *s3_reads(n, "lake", "gold/customer_profile/versions/v1/part-0.parquet", "gold/customer_profile/",
-                  "reads the committed profile table"),
-        *[call(f"es:ESHttp{m}", f"{domain}/rfmlake-profiles-v1/_bulk", why="loads a generation")
-          for m in ("Put", "Post", "Get", "Delete", "Head")],
-        *logs(n, f"/aws/lambda/{rp}-profile-indexer", "Lambda logs"),
-        call("ec2:CreateNetworkInterface", why="a function in a VPC"),
+        *logs(n, f"/aws/lambda/{rp}-profile-indexer", "Lambda writes the function's logs"),
+        call("ec2:CreateNetworkInterface", why="Lambda attaches a function in a VPC"),
     ]
     declared[key(serving, serving.api_role)] = [
-        *[call(f"es:ESHttp{m}", f"{domain}/rfmlake-profiles/_search", why="serves profiles") for m in ("Get", "Post")],
-        call("secretsmanager:GetSecretValue",
-             f"arn:aws:secretsmanager:{region}:{account}:secret:{platform.environment.deploy.serving.pii_key_secret}-AbCdEf",
-             why="the PII key, at cold start"),
-        *logs(n, f"/aws/lambda/{rp}-profile-api", "Lambda logs"),
-        call("ec2:CreateNetworkInterface", why="a function in a VPC"),
+        *logs(n, f"/aws/lambda/{rp}-profile-api", "Lambda writes the function's logs"),
+        call("ec2:CreateNetworkInterface", why="Lambda attaches a function in a VPC"),
     ]
 
-    # -- the marketing app (recorded on moto too: test_marketing_app_runs.py) ------------------------------
+    # -- the marketing app: what Lambda does with its role (recorded: test_marketing_app_runs.py) ---------
     app = platform.marketing_app
-    why = "the marketing app"
-    declared[key(app, app.role)] = [
-        *s3_reads(n, "lake", "gold/customer_rfm/versions/v1/part-0.parquet", "gold/", f"{why}: segments"),
-        *s3_reads(n, "lake", "gold/customer_rfm/_current", "gold/customer_rfm/", f"{why}: table pointers"),
-        *s3_reads(n, "lake", "_system/runs/r1/summary.json", "_system/runs/", f"{why}: run reports"),
-        *s3_reads(n, "lake", "bronze/customers/versions/v1/part-0.parquet", "bronze/customers/",
-                  f"{why}: an admin's contact details"),
-        *s3_reads(n, "lake", "silver/customers/versions/v1/part-0.parquet", "silver/customers/", f"{why}: CRM links"),
-        *s3_writes(n, "lake", "gold/audiences/versions/v2/part-00000.parquet", f"{why}: a saved audience"),
-        *s3_writes(n, "lake", "gold/audiences/_current", f"{why}: its commit"),
-        *s3_writes(n, "lake", "_system/app/audit/20261201T000000000000Z-abc.json", f"{why}: the audit log"),
-        *s3_reads(n, "lake", "_system/app/audit/20261201T000000000000Z-abc.json", "_system/app/audit/",
-                  f"{why}: the audit page"),
-        *s3_reads(n, "artifacts", "config/settings.yaml", "config/", f"{why}: its settings"),
-        *s3_writes(n, "artifacts", "journeys/win_back.yaml", f"{why}: a new or paused journey"),
-        *s3_reads(n, "artifacts", "journeys/win_back.yaml", "journeys/", f"{why}: the journeys"),
-        *[call(a, *n.glue(n.db("gold"), "customer_rfm"), why=f"{why}: the catalog")
-          for a in ("glue:GetDatabase", "glue:GetTable", "glue:GetTables")],
-        *[call(a, *n.glue(n.db(zone), "customers"), why=f"{why}: the CRM tables")
-          for zone in ("bronze", "silver") for a in ("glue:GetDatabase", "glue:GetTable")],
-        *glue_catalog_commits(n, "gold", "audiences", f"{why}: gold.audiences"),
-        call("secretsmanager:GetSecretValue",
-             f"arn:aws:secretsmanager:{region}:{account}:secret:{app.session_secret_name}-AbCdEf",
-             why=f"{why}: the session key, at cold start"),
-        *logs(n, f"/aws/lambda/{rp}-marketing-app", "Lambda logs"),
-    ]
+    declared[key(app, app.role)] = logs(n, f"/aws/lambda/{rp}-marketing-app", "Lambda writes the function's logs")
 
     # -- CDK's helper functions (their handlers' calls, aws-cdk-lib 2.275) --------------------------------
     for stack, logical, _resource in n.templates.resources("AWS::IAM::Role"):

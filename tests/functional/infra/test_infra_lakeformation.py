@@ -1,6 +1,6 @@
 """Lake Formation as deployed, in every environment: the lake locations are registered with a role that
 may use the lake bucket's KMS key (not the service-linked role), one permission mode (Lake Formation
-only, docs/adr/0012: no hybrid access, no default IAMAllowedPrincipals on any table), and grants for
+only, docs/adr/0014: no hybrid access, no default IAMAllowedPrincipals on any table), and grants for
 every pipeline role and every persona."""
 
 from __future__ import annotations

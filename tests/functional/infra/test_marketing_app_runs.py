@@ -4,7 +4,8 @@ the lake bucket (Glue catalog pointers, gold tables, the quarantine, and the sum
 state machine's summary step wrote), the deployed settings, the session key secret and a Cognito user
 pool with the app's groups. A marketer signs in through Cognito, reads
 segments and runs, builds and saves an audience (gold.audiences committed on S3 through Glue); an
-admin reads the audit log. Every AWS call it made is allowed by the function's synthesized role."""
+admin reads the audit log. Every AWS call it made is allowed by the function's synthesized role, in
+every environment of config/ (the IAM check, rfmlake.deploy.iam_check)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 from activation_lakes import round_robin, write_customers, write_rfm
 from app_lakes import write_ingest_results
 from aws_calls import assert_role_allows, recorded
+from aws_lake import upload_folder
 from infra_synth import REPO, Synth
 from rfmlake.audiences import load_audiences
 from rfmlake.lake import open_lake
@@ -74,16 +76,18 @@ def token(html: str) -> str:
 
 
 def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
-        synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+        synth_env: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    synth = synth_env  # every environment of config/
     app, environment = synth.platform.marketing_app, synth.platform.environment
     storage = synth.platform.storage
     s3 = aws.client("s3")
-    lake_bucket, artifacts = "dev-lake", "dev-artifacts"
+    lake_bucket, artifacts = f"{synth.env}-lake", f"{synth.env}-artifacts"
     for bucket in (lake_bucket, artifacts):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
     s3.put_object(Bucket=artifacts, Key="config/settings.yaml", Body=synth.platform.compute.settings_text.encode())
+    upload_folder(aws, REPO / "journeys", f"s3://{artifacts}/journeys")  # the journeys the app edits
     lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
                      boto3_session=aws)
     write_customers(lake, 8, no_consent={0})
@@ -97,8 +101,8 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
                   started_at=datetime(2026, 12, 1, 3, tzinfo=UTC), seconds={"ingest_bronze": 12.5}, invoke=summarize)
     assert walked.end == "RunSucceeded"
     cognito = aws.client("cognito-idp")
-    pool = cognito.create_user_pool(PoolName="rfmlake-dev-marketing-app")["UserPool"]["Id"]
-    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="rfmlake-dev-marketing-app",
+    pool = cognito.create_user_pool(PoolName=f"{environment.resource_prefix}-marketing-app")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName=f"{environment.resource_prefix}-marketing-app",
                                              ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]
     for user, group in (("mia", "marketer"), ("ada", "admin")):
         cognito.create_group(GroupName=group, UserPoolId=pool)
@@ -151,6 +155,16 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
         assert 'class="status running"' not in page
         status, _, page = marketer.request("GET", f"/runs/{run_id}")
         assert status == 200 and "bad_type" in page and "12.5" in page
+        # a journey from a template of the journeys folder, for the saved audience, then started
+        status, _, page = marketer.request("GET", "/journeys/new")
+        assert status == 200 and "win_back_at_risk" in page
+        status, headers, _ = marketer.request("POST", "/journeys", {
+            "name": "Best two back", "template": "win_back_at_risk", "audience": "best_two",
+            "holdout_percent": "10", "variants": "A=100", "csrf_token": token(page)})
+        assert (status, headers.get("location")) == (303, "/journeys/best_two_back")
+        status, _, page = marketer.request("GET", "/journeys/best_two_back")
+        status, headers, _ = marketer.request("POST", "/journeys/best_two_back/start", {"csrf_token": token(page)})
+        assert status == 303
     status, _, page = admin.request("GET", "/login")
     admin.request("POST", "/login", {"username": "ada", "password": PASSWORD, "csrf_token": token(page)})
     with recorded(os.environ["AWS_ENDPOINT_URL"]) as reading:
@@ -165,3 +179,5 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     (saved,) = load_audiences(open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
                                         boto3_session=aws))
     assert (saved.audience_id, saved.customers, saved.updated_by) == ("best_two", 4, "mia")
+    started = aws.client("s3").get_object(Bucket=artifacts, Key="journeys/best_two_back.yaml")["Body"].read()
+    assert b"status: active" in started

@@ -171,3 +171,59 @@ def test_the_schedule_reaches_the_same_queue_as_landing_events(synth: Synth) -> 
                                                             "AWS::Lambda::Function").values()
                          if r["Properties"].get("FunctionName", "").endswith("-pipeline-stage")]
     assert stage_function["ReservedConcurrentExecutions"] == 1
+
+
+def landing_notifications(synth: Synth, aws: boto3.Session) -> tuple[str, Any]:
+    """The landing bucket (versioned, events to EventBridge) and the landing rule -> queue path of the
+    storage and orchestration stacks, in moto; returns the bucket and a function that receives what
+    the queue holds as the start function's SQS batch."""
+    template = synth.templates[synth.platform.orchestration.stack_name]
+    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+               if r["Properties"].get("EventPattern", {}).get("detail-type") == ["Object Created"]]
+    s3, sqs, events = aws.client("s3"), aws.client("sqs"), aws.client("events")
+    bucket = "landing"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    queue = sqs.create_queue(QueueName="landing-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {**rule["EventPattern"], "detail": {"bucket": {"name": [bucket]}}}  # the bucket's name, resolved
+    events.put_rule(Name="landing", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="landing", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    def receive() -> dict[str, Any]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return {"Records": [{"body": m["Body"]} for m in messages]}
+
+    return bucket, receive
+
+
+def test_a_file_uploaded_again_the_same_day_starts_a_new_run_and_duplicate_notifications_none(
+        synth: Synth, aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, machine, _table = deployed(synth, aws, monkeypatch)
+    sfn, s3 = aws.client("stepfunctions"), aws.client("s3")
+    bucket, receive = landing_notifications(synth, aws)
+
+    s3.put_object(Bucket=bucket, Key="orders/2026-12-01.csv", Body=b"order_id\no1\n")
+    batch = receive()
+    assert len(batch["Records"]) == 1
+    first = handler(batch, None)
+    assert first["started"]
+    # EventBridge and SQS deliver at least once: the same notification again starts nothing
+    assert handler(batch, None)["reason"] == "already running"
+    assert handler({"Records": batch["Records"] * 2}, None)["execution_name"] == first["execution_name"]
+    run_lease_state(synth, aws, RELEASE_LEASE_STATE, first["execution_name"])  # the run ends
+    sfn.stop_execution(executionArn=first["execution_arn"])
+    assert handler(batch, None)["reason"] == "already ran"
+
+    # the same key, corrected and uploaded again that day: a new upload, so a new run
+    s3.put_object(Bucket=bucket, Key="orders/2026-12-01.csv", Body=b"order_id\no1\no2\n")
+    again = receive()
+    assert json.loads(again["Records"][0]["body"])["detail"]["object"]["key"] == "orders/2026-12-01.csv"
+    second = handler(again, None)
+    assert second["started"] and second["execution_name"] != first["execution_name"]
+    assert json.loads(sfn.describe_execution(executionArn=second["execution_arn"])["input"])["objects"] == [
+        f"s3://{bucket}/orders/2026-12-01.csv"]
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 2

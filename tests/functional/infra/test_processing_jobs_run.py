@@ -3,7 +3,9 @@ each Task's ContainerEntrypoint and ContainerArguments, Environment and Processi
 /opt/ml/processing mapped to a folder holding the inputs the job would get (models/segmentation/ and
 the settings.yaml the compute stack uploads), `python3` = this venv (what the image installs), the
 run id the state machine passes, and the lake bucket = a moto server bucket with the Glue databases
-of the catalog stack. Proves the deployed command runs the stage and commits its tables on S3."""
+of the catalog stack. Proves the deployed command runs the stage and commits its tables on S3, and (the
+IAM check, rfmlake.deploy.iam_check) that every AWS call of every job, in every environment of config/,
+is allowed by the SageMaker role."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from aws_calls import assert_role_allows, recorded
+from aws_calls import assert_role_allows, denials_without, recorded
 from infra_synth import REPO, Synth
-from rfmlake.lake import open_lake
+from rfmlake.lake import Lake, open_lake
+from rfmlake.lake.workspace import copy_tables
+from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.settings import load_settings
-from value_lakes import write_simulated_gold
 
 PROCESSING = "/opt/ml/processing"
 STATE_MACHINE_RUN_ID = "landing-2026-12-01-abc123"
@@ -65,9 +68,20 @@ def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.C
                           env={**os.environ, **env}, cwd=work)
 
 
+# What the processing jobs build; everything else is what Glue, the stage function and dbt-athena leave
+# on S3 before them.
+JOB_BUILT = {"gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
+             "gold.customer_value", "gold.product_recommendations"}
+
+
 @pytest.mark.slow
-def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aws, tmp_path: Path) -> None:
-    environment = synth.platform.environment
+def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth_env: Synth, built_lake: Lake, aws,
+                                                                 tmp_path: Path) -> None:
+    """Every processing job of the state machine, in every environment, against the lake as the stages
+    before them leave it on S3; every call the jobs made is allowed by the SageMaker role."""
+    environment = synth_env.platform.environment
+    jobs = [stage.name for stage in PIPELINE if stage.runtime == "segmentation"]
+    assert jobs == ["segmentation", "customer_value", "recommendations"]
     bucket = f"lake-{tmp_path.name[-8:].lower().replace('_', '-')}"
     aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     for zone in ("bronze", "silver", "gold"):  # what the catalog stack creates
@@ -75,19 +89,21 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aw
     lake_uri = f"s3://{bucket}"
     settings = load_settings(overrides={"prefix": environment.prefix})
     lake = open_lake(lake_uri, settings, boto3_session=aws)
-    write_simulated_gold(lake, n=600, seed=2, bgnbd=(0.9, 30.0, 1.5, 4.0), gamma_gamma=(5.0, 4.0, 20.0),
-                         max_first_days=700)  # the dbt marts the jobs read
+    copy_tables(built_lake, lake, [r.qualified_name for r in built_lake.tables() if r.qualified_name not in JOB_BUILT])
 
+    committed: dict[str, set[str]] = {}
     with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:  # the jobs' own calls, from their processes
-        segmentation = run_job(synth, "segmentation", tmp_path / "segmentation", lake_uri)
-        assert segmentation.returncode == 0, segmentation.stderr[-3000:]
-        assert set(json.loads(segmentation.stdout)["committed"]) == {
-            "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
-        value = run_job(synth, "customer_value", tmp_path / "customer_value", lake_uri)
-        assert value.returncode == 0, value.stderr[-3000:]
+        for job in jobs:
+            result = run_job(synth_env, job, tmp_path / job, lake_uri)
+            assert result.returncode == 0, result.stderr[-3000:]
+            if job == "segmentation":
+                committed[job] = set(json.loads(result.stdout)["committed"])
+    assert committed["segmentation"] == {"gold.customer_rfm", "gold.segment_membership_history",
+                                         "gold.segment_migration"}
     rfm = lake.read_arrow(lake.require("gold", "customer_rfm"))
     assert rfm.num_rows == lake.count_rows(lake.require("gold", "customer_rfm_features")) > 0
     assert lake.count_rows(lake.require("gold", "customer_value")) == rfm.num_rows
+    assert lake.count_rows(lake.require("gold", "product_recommendations")) > 0
     glue = aws.client("glue").get_table(DatabaseName=f"{environment.prefix}_gold", Name="customer_value")["Table"]
     assert glue["StorageDescriptor"]["Location"].rstrip("/") == lake.require("gold", "customer_value").uri
     state = [uri.split("/_system/")[1] for uri in lake.storage.walk(lake.system_uri())]
@@ -95,13 +111,15 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth: Synth, aw
     # the run id the state machine passed names the run's reports
     assert any(s.startswith(f"runs/{STATE_MACHINE_RUN_ID}/") for s in state)
     assert not list((tmp_path / "segmentation").glob("rfmlake-workspace-*"))  # scratch cleaned up
-    check_calls(synth, requests, bucket)
+    check_calls(synth_env, requests, bucket)
 
 
 def check_calls(synth: Synth, requests: list[dict[str, Any]], bucket: str) -> None:
     """The IAM check on what the jobs did: every call allowed by the SageMaker role (the workspace
-    looks only into the zones the stages read)."""
+    looks only into the zones the stages read); a fault put back is named."""
     compute = synth.platform.compute
     calls = assert_role_allows(synth, compute, compute.sagemaker_role, requests, source="processing jobs",
                                buckets={bucket: compute.storage.lake})
     assert {"s3:GetObject", "s3:PutObject", "glue:UpdateTable"} <= {c.action for c in calls}
+    missing = denials_without(synth, compute, compute.sagemaker_role, calls, {"CatalogWrite"})
+    assert missing and all("/SageMakerRole" in m and " may not glue:" in m for m in missing)

@@ -1,26 +1,39 @@
 """The stage Lambda of the synthesized app, run here as the state machine invokes it: its handler
 (lambdas/pipeline_stage), the environment the compute stack gives it and the Task's payload, against
 a moto server holding the lake bucket (with the catalog stack's Glue databases), the artifacts bucket
-with the settings the stack uploads, and the default EventBridge bus. Proves the deployed function
-finds its settings and lake, and that deploy.activation's destinations receive the segment changes."""
+with the settings the stack uploads, the PII key secret and the default EventBridge bus. Proves the
+deployed function finds its settings and lake, that deploy.activation's destinations receive the
+segment changes, and (the IAM check, rfmlake.deploy.iam_check) that every AWS call each of its stages
+makes, in every environment of config/, is allowed by the function's synthesized role."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
-from aws_calls import assert_role_allows, recorded
+from aws_calls import assert_role_allows, denials_without, recorded
 from aws_lake import activation_events_queue
 from infra_synth import REPO, Synth
-from rfmlake.lake import open_lake
+from rfmlake.deploy.iam_check import ApiCall
+from rfmlake.lake import Lake, open_lake
+from rfmlake.lake.workspace import PII_FINGERPRINT, copy_tables
+from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.settings import load_settings
 
 RUN_ID = "landing-2026-12-01-def456"
+
+
+@dataclass
+class DeployedStageFunction:
+    handler: Any
+    lake: Lake                    # the lake bucket, opened as the function opens it
+    buckets: dict[str, Any]       # test bucket name -> the storage stack's bucket construct
 
 
 def _bucket(aws, name: str) -> str:
@@ -28,38 +41,56 @@ def _bucket(aws, name: str) -> str:
     return name
 
 
-def test_the_deployed_stage_function_activates_to_the_configured_destinations(
-        synth: Synth, aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def deploy_stage_function(synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> DeployedStageFunction:
+    """The buckets, Glue databases, uploaded settings and PII key secret of the synthesized app in moto,
+    and the stage function's handler with the environment the compute stack gives it."""
     compute, environment = synth.platform.compute, synth.platform.environment
-    assert list(environment.deploy.activation.selected()) == ["file", "eventbridge"]  # config/dev.yaml
-    lake_bucket, artifacts = _bucket(aws, "dev-lake"), _bucket(aws, "dev-artifacts")
+    storage = compute.storage
+    lake_bucket, artifacts = _bucket(aws, f"{synth.env}-lake"), _bucket(aws, f"{synth.env}-artifacts")
+    landing = _bucket(aws, f"{synth.env}-landing")
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
     aws.client("s3").put_object(Bucket=artifacts, Key="config/settings.yaml", Body=compute.settings_text.encode())
-    lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
-                     boto3_session=aws)
-    write_customers(lake, 6, no_consent={0})
-    write_rfm(lake, round_robin(6))
-    sqs, queue = aws.client("sqs"), activation_events_queue(aws)  # what reaches the default bus
-
-    buckets = {compute.storage.lake.bucket_name: lake_bucket, compute.storage.artifacts.bucket_name: artifacts,
-               compute.storage.landing.bucket_name: "dev-landing"}
+    # The PII key comes from the secret the deployed settings name (pii_key_secret), not from the
+    # environment: what Lambda has.
+    secret = load_settings(overrides={"prefix": environment.prefix}).pii_key_env
+    monkeypatch.setattr("rfmlake.settings._SECRETS", {})
+    aws.client("secretsmanager").create_secret(Name=environment.deploy.serving.pii_key_secret,
+                                               SecretString=os.environ[secret])
+    monkeypatch.delenv(secret)
+    tokens = {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts,
+              storage.landing.bucket_name: landing}
     for name, value in compute.stage_function_env.items():
-        for token, bucket in buckets.items():
+        for token, bucket in tokens.items():
             value = value.replace(token, bucket)
         monkeypatch.setenv(name, value)
-    task = synth.platform.orchestration.definition["States"]["activate"]
-    assert task["Parameters"]["Payload"] == {"stage": "activate", "run_id.$": "$$.Execution.Name", "input.$": "$"}
-    payload = {"stage": "activate", "run_id": RUN_ID, "input": {}}  # as Step Functions fills it in
     spec = importlib.util.spec_from_file_location("pipeline_stage_handler", REPO / "lambdas" / "pipeline_stage" / "handler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
+                     boto3_session=aws)
+    return DeployedStageFunction(module.handler, lake, {lake_bucket: storage.lake, artifacts: storage.artifacts,
+                                                        landing: storage.landing})
+
+
+def test_the_deployed_stage_function_activates_to_the_configured_destinations(
+        synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    compute, environment = synth.platform.compute, synth.platform.environment
+    assert list(environment.deploy.activation.selected()) == ["file", "eventbridge"]  # config/dev.yaml
+    deployed = deploy_stage_function(synth, aws, monkeypatch)
+    lake, lake_bucket = deployed.lake, f"{synth.env}-lake"
+    write_customers(lake, 6, no_consent={0})
+    write_rfm(lake, round_robin(6))
+    sqs, queue = aws.client("sqs"), activation_events_queue(aws)  # what reaches the default bus
+    task = synth.platform.orchestration.definition["States"]["activate"]
+    assert task["Parameters"]["Payload"] == {"stage": "activate", "run_id.$": "$$.Execution.Name", "input.$": "$"}
+    payload = {"stage": "activate", "run_id": RUN_ID, "input": {}}  # as Step Functions fills it in
 
     with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
-        result = module.handler(payload, None)
+        result = deployed.handler(payload, None)
     # every call the function made (S3 through pyarrow too) is allowed by its synthesized role
     calls = assert_role_allows(synth, compute, compute.stage_function_role, requests, source="stage function: activate",
-                               buckets={lake_bucket: compute.storage.lake, artifacts: compute.storage.artifacts})
+                               buckets=deployed.buckets)
     assert {"events:PutEvents", "s3:PutObject", "glue:GetTable"} <= {c.action for c in calls}
 
     assert result["run_id"] == RUN_ID
@@ -86,3 +117,49 @@ def test_the_deployed_stage_function_activates_to_the_configured_destinations(
     assert put_events["Action"] == "events:PutEvents"
     assert json.dumps(put_events["Resource"]).endswith(':event-bus/default"]]}')
     assert not [s for s in statements if str(s.get("Sid", "")).startswith("Activation") and s is not put_events]
+
+
+# The stages the function runs (runtime "python"), in the order the state machine invokes them.
+FUNCTION_STAGES = [stage.name for stage in PIPELINE if stage.runtime == "python"]
+# What the stage function's stages build; everything else is what Glue, dbt-athena and the processing
+# jobs leave on S3 before them.
+FUNCTION_BUILT = {"gold.identity_graph", "gold.identity_matches", "gold.identity_changes", "gold.customer_profile"}
+
+
+def test_every_stage_of_the_stage_function_calls_only_what_its_role_allows(
+        synth_env: Synth, built_lake: Lake, aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IAM check of the stage function's role, recorded: each of its stages, in every environment,
+    run by the deployed handler against the lake as the earlier stages leave it on S3."""
+    compute = synth_env.platform.compute
+    assert FUNCTION_STAGES == ["quality_silver", "identity", "quality_gold", "profiles", "activate", "journeys"]
+    deployed = deploy_stage_function(synth_env, aws, monkeypatch)
+    upstream = [r.qualified_name for r in built_lake.tables() if r.qualified_name not in FUNCTION_BUILT]
+    copy_tables(built_lake, deployed.lake, upstream)
+    deployed.lake.write_system((built_lake.system_dir / PII_FINGERPRINT).read_bytes(), PII_FINGERPRINT)
+    activation_events_queue(aws)
+
+    checked: dict[str, set[str]] = {}
+    results: dict[str, Any] = {}
+    recorded_calls: list[ApiCall] = []
+    for stage in FUNCTION_STAGES:
+        with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+            results[stage] = deployed.handler({"stage": stage, "run_id": RUN_ID, "input": {}}, None)
+        calls = assert_role_allows(synth_env, compute, compute.stage_function_role, requests,
+                                   source=f"stage function: {stage}", buckets=deployed.buckets)
+        checked[stage] = {c.action for c in calls}
+        recorded_calls += calls
+
+    # each stage did its work on S3, so the calls checked are the ones its work needs
+    assert results["quality_silver"]["lake"] == results["quality_gold"]["lake"] == {"read_in_place": True}
+    assert {"gold.identity_graph", "gold.identity_matches", "gold.identity_changes"} <= set(
+        results["identity"]["lake"]["committed"])
+    assert set(results["profiles"]["lake"]["committed"]) == {"gold.customer_profile"}
+    assert results["activate"]["summary"]["eventbridge"]["sent"] > 0
+    assert "secretsmanager:GetSecretValue" in checked["identity"]  # the PII key, from the deployed secret
+    assert {"glue:UpdateTable", "s3:PutObject"} <= checked["identity"] & checked["profiles"]
+    assert "events:PutEvents" in checked["activate"]
+    assert all(checked[stage] for stage in FUNCTION_STAGES)
+    # A fault put back: without the secret's statement the recorded identity stage is denied, named.
+    (missing,) = denials_without(synth_env, compute, compute.stage_function_role, recorded_calls, {"PiiKeySecretRead"})
+    assert "/StageFunctionRole" in missing and " may not secretsmanager:GetSecretValue on " in missing
+    assert "stage function: identity" in missing

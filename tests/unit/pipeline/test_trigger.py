@@ -17,6 +17,7 @@ from rfmlake.pipeline.trigger import (
     execution_arn,
     execution_name,
     landed_objects,
+    landed_uploads,
     start_from_landing,
 )
 
@@ -76,6 +77,24 @@ def test_a_record_that_is_not_an_s3_event_is_named() -> None:
         landed_objects({"Records": [batch("a")["Records"][0], {"body": "{}"}]})
     with pytest.raises(ConfigError, match="no Records"):
         landed_objects({})
+
+
+def test_the_name_tells_uploads_of_one_key_apart_and_duplicate_notifications_not() -> None:
+    """EventBridge's S3 event (detail.object: etag, version-id, sequencer): a new upload of a key names a
+    new execution, the same upload notified twice the same one."""
+    def created(version: str, sequencer: str, etag: str) -> dict:
+        return {"body": json.dumps({"detail": {"bucket": {"name": "landing"}, "object": {
+            "key": "orders/a.csv", "size": 10, "etag": etag, "version-id": version, "sequencer": sequencer}}})}
+
+    first, duplicate = created("v1", "0062E99A88DC407460", "e1"), created("v1", "0062E99A88DC407460", "e1")
+    again = created("v2", "0062E99A88DC407499", "e1")  # the same bytes uploaded again: a new version
+    assert landed_uploads({"Records": [first, duplicate]}) == [
+        "s3://landing/orders/a.csv version=v1 sequencer=0062E99A88DC407460 etag=e1"]
+    assert execution_name(landed_uploads({"Records": [first]}), NOW) == execution_name(
+        landed_uploads({"Records": [duplicate, first]}), NOW)
+    assert execution_name(landed_uploads({"Records": [again]}), NOW) != execution_name(
+        landed_uploads({"Records": [first]}), NOW)
+    assert landed_objects({"Records": [first, again]}) == ["s3://landing/orders/a.csv"]
 
 
 def test_stage_runner_refuses_unknown_stages_and_missing_lake() -> None:

@@ -1,6 +1,9 @@
-"""Amazon Pinpoint (for accounts that still have it; AWS ended support on 2026-10-30): one endpoint
-per customer and channel with RFM attributes and metrics via UpdateEndpointsBatch (100 per call),
-and one dynamic segment per rfmlake segment filtering on the `rfm_segment` endpoint attribute.
+"""Amazon Pinpoint, retired: AWS ended Pinpoint's engagement features (endpoints, segments, campaigns,
+journeys) for every account on 2026-10-30, so this destination works for no account any more. Settings
+refuse it, naming the successors (SES, `sms` = End User Messaging SMS, `customer_profiles`), unless the
+retirement is acknowledged (docs/activation.md). What it did: one endpoint per customer and channel with
+RFM attributes and metrics via UpdateEndpointsBatch (100 per call), and one dynamic segment per rfmlake
+segment filtering on the `rfm_segment` endpoint attribute.
 
 UpdateEndpointsBatch accepts or rejects a whole call; a rejected call (a bad endpoint) is bisected
 so that only the bad endpoints are dead-lettered. Leaving every segment opts the endpoint out.
