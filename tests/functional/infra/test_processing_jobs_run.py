@@ -71,7 +71,7 @@ def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.C
 # What the processing jobs build; everything else is what Glue, the stage function and dbt-athena leave
 # on S3 before them.
 JOB_BUILT = {"gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
-             "gold.customer_value", "gold.product_recommendations"}
+             "gold.engagement_segment_history", "gold.customer_value", "gold.product_recommendations"}
 
 
 @pytest.mark.slow
@@ -99,7 +99,7 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth_env: Synth
             if job == "segmentation":
                 committed[job] = set(json.loads(result.stdout)["committed"])
     assert committed["segmentation"] == {"gold.customer_rfm", "gold.segment_membership_history",
-                                         "gold.segment_migration"}
+                                         "gold.segment_migration", "gold.engagement_segment_history"}
     rfm = lake.read_arrow(lake.require("gold", "customer_rfm"))
     assert rfm.num_rows == lake.count_rows(lake.require("gold", "customer_rfm_features")) > 0
     assert lake.count_rows(lake.require("gold", "customer_value")) == rfm.num_rows
