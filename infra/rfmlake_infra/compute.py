@@ -130,6 +130,9 @@ class ComputeStack(cdk.Stack):
                 "glue:BatchCreatePartition",
                 "glue:CreatePartition",
                 "glue:UpdatePartition",
+                # a partitioned table's commit (and its rollback) moves existing partitions in batches
+                # (rfmlake.lake.glue.GlueCatalog.set_partitions)
+                "glue:BatchUpdatePartition",
                 "glue:BatchDeletePartition",
                 # Every UpdateTable keeps the old definition as a table version; dbt-athena expires them
                 # after each materialization (expire_glue_table_versions: GetTableVersions, DeleteTableVersion).

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.ingest.pii import resolve_pii_key
+from rfmlake.lake.dbt_data import dbt_data_location, delete_unread_dbt_data
 from rfmlake.lake.locks import lake_lock
-from rfmlake.lake.storage import Storage, is_s3
+from rfmlake.lake.storage import is_s3
 from rfmlake.lake.tables import ZONES, Lake
 from rfmlake.settings import Settings
 
@@ -46,18 +47,9 @@ if TYPE_CHECKING:
 # journeys outbox (rfmlake.activation.destinations.file, rfmlake.journeys.channels).
 FILE_FOLDERS: tuple[str, ...] = ("_system", "gold/_activation", "gold/_journeys")
 ATHENA_RESULTS_ENV = "RFMLAKE_ATHENA_S3_STAGING_DIR"  # what dbt-athena and the workgroup write results to
-DBT_DATA_ENV = "RFMLAKE_ATHENA_S3_DATA_DIR"
-DBT_DATA_FOLDER = "gold/_dbt"  # infra: dbt-athena's tables keep their data inside the gold zone
-
-
 def athena_results_from_env(env: dict[str, str] | None = None) -> str | None:
     value = (os.environ if env is None else env).get(ATHENA_RESULTS_ENV)
     return value.rstrip("/") if value else None
-
-
-def dbt_data_location(lake: Lake) -> str:
-    configured = os.environ.get(DBT_DATA_ENV)
-    return configured.rstrip("/") if configured else Storage.join(lake.location, DBT_DATA_FOLDER)
 
 
 def _split(location: str) -> tuple[str, str]:
@@ -83,6 +75,14 @@ def erase_on_s3(lake: Lake, customer_id: str, email: str | None, actor: str | No
         raise RfmlakeError(f"no lake at {lake}")
     with lake_lock(lake, RfmlakeError(f"a pipeline stage, sync or erasure is using the lake at {lake}; "
                                       "erase after it ends")):
+        from rfmlake.lake.rollback import read_in_flight
+
+        # Between two stages of a run on AWS the lock is free, but the run's rollback needs the
+        # versions it started from, which this erasure would vacuum (rfmlake.pipeline.rollback).
+        in_flight = read_in_flight(lake)
+        if in_flight is not None:
+            raise RfmlakeError(f"pipeline run {in_flight.get('run_id')} is in flight on the lake at {lake}; erase "
+                               "after it ends")
         lake.recover()
         resolve_pii_key(lake, settings or Settings())  # no key, or another key than the lake's: refused first
         folder = Path(tempfile.mkdtemp(prefix="rfmlake-erasure-", dir=scratch))
@@ -102,7 +102,7 @@ def erase_on_s3(lake: Lake, customer_id: str, email: str | None, actor: str | No
         aws["tables_committed"] = len(pushed)
         aws["lake_files_written"], aws["lake_files_deleted"] = written, deleted
         report.versions_purged += len(lake.vacuum(keep=1, min_age_seconds=0.0))
-        aws["dbt_data_files_deleted"] = _delete_unread_dbt_data(lake)
+        aws["dbt_data_files_deleted"] = delete_unread_dbt_data(lake)
         aws["glue_table_versions_deleted"] = _delete_old_glue_versions(lake)
         if athena_results:
             aws["athena_result_objects_deleted"] = _delete_everything(lake, athena_results)
@@ -120,28 +120,6 @@ def _outermost(locations: list[str]) -> list[str]:
     """The locations not inside another of them (the dbt folder is usually inside the lake)."""
     unique = sorted({loc.rstrip("/") for loc in locations})
     return [loc for loc in unique if not any(loc != other and loc.startswith(other + "/") for other in unique)]
-
-
-def _live_locations(lake: Lake) -> list[str]:
-    live: list[str] = []
-    for ref in lake.tables():
-        live.extend([p.uri for p in ref.partitions] if ref.is_partitioned else [ref.uri])
-        if ref.schema_uri:
-            live.append(ref.schema_uri)
-    return [uri.rstrip("/") for uri in live]
-
-
-def _delete_unread_dbt_data(lake: Lake) -> int:
-    """Files under dbt-athena's data folder that no current table of the lake reads: the versions the
-    erasure replaced, and temporary tables a failed dbt run left."""
-    folder = dbt_data_location(lake)
-    live = _live_locations(lake)
-    removed = 0
-    for uri in lake.storage.walk(folder):
-        if not any(uri == loc or uri.startswith(loc + "/") for loc in live):
-            lake.storage.delete_file(uri)
-            removed += 1
-    return removed
 
 
 def _delete_old_glue_versions(lake: Lake) -> int:

@@ -25,6 +25,11 @@ _PARQUET_STORAGE = {
 }
 
 
+# What GetTable returns that TableInput takes back (the rest is read-only: CreateTime, VersionId, ...).
+_TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
+                     "ViewOriginalText", "ViewExpandedText", "TableType", "Parameters", "TargetTable")
+
+
 class CatalogError(RfmlakeError):
     """The Glue catalog refused a read or a commit."""
 
@@ -96,6 +101,31 @@ class GlueCatalog:
             return None
         location = table.get("StorageDescriptor", {}).get("Location")
         return str(location).rstrip("/") if location else None
+
+    def table(self, zone: str, name: str) -> dict[str, Any] | None:
+        """The table's definition as UpdateTable takes it back (TableInput fields only), or None when
+        it does not exist: what a run records at its start to restore after a failure."""
+        try:
+            table = self._call(f"{zone}.{name}", "get_table", DatabaseName=self.database(zone), Name=name)["Table"]
+        except self.client.exceptions.EntityNotFoundException:
+            return None
+        return {key: table[key] for key in _TABLE_INPUT_KEYS if key in table}
+
+    def put_table(self, zone: str, name: str, table_input: dict[str, Any]) -> None:
+        """Make the table's definition `table_input` again (creating the table if it was dropped)."""
+        database = self.database(zone)
+        try:
+            self._call(f"{zone}.{name}", "update_table", DatabaseName=database, TableInput=table_input)
+        except self.client.exceptions.EntityNotFoundException:
+            self._call(f"{zone}.{name}", "create_table", DatabaseName=database, TableInput=table_input)
+
+    def drop_table(self, zone: str, name: str) -> bool:
+        """Delete the table (and its partitions) from the catalog, not its data; False if it was absent."""
+        try:
+            self._call(f"{zone}.{name}", "delete_table", DatabaseName=self.database(zone), Name=name)
+        except self.client.exceptions.EntityNotFoundException:
+            return False
+        return True
 
     def table_names(self, zone: str) -> list[str]:
         names: list[str] = []

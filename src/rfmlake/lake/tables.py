@@ -279,6 +279,21 @@ class Lake:
         if "partitions" in pointer:
             self._sync_catalog(zone, name, pointer)
 
+    def restore_pointer(self, zone: str, name: str, pointer: dict) -> None:
+        """Make a pointer recorded earlier current again, written as a commit writes it (the Glue
+        location, or a partitioned table's Glue partitions, follow): a failed run's rollback
+        (rfmlake.lake.rollback). Raises StorageError when a version it names is gone."""
+        table = self.table_uri(zone, name)
+        if "partitions" in pointer:
+            folders = [Storage.join(table, "versions", v, k) for k, v in pointer["partitions"].items()]
+        else:
+            folders = [Storage.join(table, "versions", pointer["version"])]
+        gone = [uri for uri in folders if not self.storage.files(uri)]
+        if gone:
+            raise StorageError(f"cannot restore {zone}.{name}: {len(gone)} version folders its pointer names are "
+                               f"gone (first: {gone[0]})")
+        self._write_pointer(zone, name, pointer)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Commit every table of the block together: nothing is visible until the block ends, and a
@@ -530,16 +545,22 @@ class Lake:
         """Delete versions that are neither current nor among the newest `keep`, and orphans of
         crashed writers older than `min_age_seconds` (a writer still running is younger). For a
         partitioned table: every partition version that neither the current commit nor the one
-        before it references."""
+        before it references. Versions a run in flight on AWS recorded at its start stay: its
+        rollback would put them back (rfmlake.lake.rollback)."""
+        from rfmlake.lake.rollback import pinned_versions
+
         removed: list[str] = []
         now = time.time()
+        pinned = pinned_versions(self)
         for zone in ZONES:
             for table_name, is_dir in self.storage.children(Storage.join(self.location, zone)):
                 if not is_dir:
                     continue
                 pointer = self._read_pointer(zone, table_name)
+                kept = {version for z, n, version in pinned if (z, n) == (zone, table_name)}
                 if pointer is not None and "partitions" in pointer:
-                    removed.extend(self._vacuum_partitions(zone, table_name, pointer, now, min_age_seconds, keep))
+                    removed.extend(self._vacuum_partitions(zone, table_name, pointer, now, min_age_seconds, keep,
+                                                           kept))
                     continue
                 versions_dir = Storage.join(self.table_uri(zone, table_name), "versions")
                 ref = self.current(zone, table_name)
@@ -551,7 +572,7 @@ class Lake:
                     older = [v for v in versions if v < current]
                     newer = [v for v in versions if v > current]  # uncommitted: a crash or a live writer
                     stale = older[: max(0, len(older) - (keep - 1))] + newer
-                for version in stale:
+                for version in [v for v in stale if v not in kept]:
                     uri = Storage.join(versions_dir, version)
                     if self._old(uri, version, now, min_age_seconds) or (current is not None and version < current):
                         self.storage.delete_dir(uri)
@@ -564,7 +585,7 @@ class Lake:
         return written is not None and now - written >= min_age_seconds
 
     def _vacuum_partitions(self, zone: str, name: str, pointer: dict, now: float, min_age_seconds: float,
-                           keep: int) -> list[str]:
+                           keep: int, pinned: frozenset[str] | set[str] = frozenset()) -> list[str]:
         versions_dir = Storage.join(self.table_uri(zone, name), "versions")
         depth = len(pointer["partition_by"])
         live: set[tuple[str, str]] = set(pointer["partitions"].items())
@@ -590,6 +611,8 @@ class Lake:
             if not is_dir:
                 continue
             uri = Storage.join(versions_dir, version)
+            if version in pinned:
+                continue  # a start version of the run in flight: whole, as its pointer names it
             if version in live_versions:
                 stale_partitions(uri, version, "", 0)  # its replaced or dropped partitions
             elif version < commit or self._old(uri, version, now, min_age_seconds):
@@ -599,7 +622,8 @@ class Lake:
                 removed.append(uri)
         schema_dir = Storage.join(self.table_uri(zone, name), "_schema")
         for child, is_dir in self.storage.children(schema_dir):
-            if not is_dir and f"_schema/{child}" != pointer.get("schema") and child < commit:
+            if (not is_dir and f"_schema/{child}" != pointer.get("schema") and child < commit
+                    and f"_schema/{child}" not in pinned):
                 self.storage.delete_file(Storage.join(schema_dir, child))
         return removed
 

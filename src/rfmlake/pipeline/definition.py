@@ -218,17 +218,21 @@ def _zones(patterns: tuple[str, ...]) -> set[str]:
 # the segments where they lie; it writes only the run folder (`_system/`).
 RUN_SUMMARY_RUNTIME: Runtime = "python"
 RUN_SUMMARY_READS: tuple[str, ...] = ("bronze.*", "silver.*", "gold.*")
+# The same function records each run's start pointers and, after a failure, puts every table the run
+# moved back (rfmlake.pipeline.rollback): it writes the pointers (and Glue tables) of every zone.
+RUN_ROLLBACK_WRITES: tuple[str, ...] = ("bronze.*", "silver.*", "gold.*")
 
 
 def zone_access(runtime: Runtime, pipeline: tuple[Stage, ...] = PIPELINE) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(zones read, zones written) by the stages of one runtime, from their declarations (and the run
-    summary's reads for its runtime): what the AWS role of that runtime needs in S3, the Glue catalog
-    and Lake Formation (infra/)."""
+    summary's reads and the rollback's writes for their runtime): what the AWS role of that runtime
+    needs in S3, the Glue catalog and Lake Formation (infra/)."""
     stages = [stage for stage in pipeline if stage.runtime == runtime]
     writes = set().union(*(_zones(s.writes) for s in stages))
     reads = set().union(*(_zones(s.reads) for s in stages))
     if runtime == RUN_SUMMARY_RUNTIME:
         reads |= _zones(RUN_SUMMARY_READS)
+        writes |= _zones(RUN_ROLLBACK_WRITES)
     reads -= writes
     return tuple(sorted(reads)), tuple(sorted(writes))
 

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import ConfigError, RfmlakeError
 from rfmlake.pipeline.definition import PIPELINE, Stage
-from rfmlake.pipeline.stepfunctions import FINISHED_AT, SUMMARIZE_STEP
+from rfmlake.pipeline.stepfunctions import (
+    FINISHED_AT,
+    RECORD_START_STEP,
+    ROLL_BACK_STEP,
+    ROLLBACK_ERROR,
+    SUMMARIZE_STEP,
+)
 
 if TYPE_CHECKING:
     from rfmlake.pipeline.context import RunContext
@@ -104,6 +110,15 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
                                    pipeline=pipeline)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
     ctx.started_at = started_at
+    rollback = None
+    if error is not None:
+        from rfmlake.pipeline.rollback import rollback_outcome
+
+        rollback_error = execution.get(ROLLBACK_ERROR)
+        rollback = rollback_outcome(ctx.lake, run_id, _error_message(rollback_error) if rollback_error else None)
+        if rollback_error:
+            error = f"{error} (the rollback failed too, so tables may show this run's earlier stages: " \
+                    f"{rollback['error']})"
     try:
         summary = summarize_lake(ctx, runs, (ended_at - started_at).total_seconds())
     except Exception:
@@ -112,7 +127,16 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
         # A failed run's summary still says which stage failed and why.
         logging.getLogger(__name__).exception("could not read the lake for the summary of failed run %s", run_id)
         summary = None
-    write_run_report(ctx.lake, run_id, run_report(run_id, runs, summary, error))
+    report = run_report(run_id, runs, summary, error)
+    if rollback is not None:
+        report["rollback"] = rollback
+    write_run_report(ctx.lake, run_id, report)
+    if not execution.get(ROLLBACK_ERROR):
+        from rfmlake.pipeline.rollback import end_run
+
+        # The run is over: its start versions need no keeping. After a failed rollback they stay
+        # kept (until the marker expires) for an operator to run RollBackRun's step again.
+        end_run(ctx.lake, run_id)
     return {"step": SUMMARIZE_STEP, "run_id": run_id, "status": "failed" if error else "succeeded",
             "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds} for r in runs]}
 
@@ -177,9 +201,19 @@ def _error_message(error: Any) -> str:
     return text.splitlines()[0][:ERROR_MESSAGE_CHARS] if text.strip() else name
 
 
+def run_step(step: str, run_id: Any, *, lake: str, config: str | None = None) -> dict[str, Any]:
+    """RecordRunStart or RollBackRun (rfmlake.pipeline.rollback) on the lake the settings open."""
+    from rfmlake.lake import open_lake
+    from rfmlake.pipeline.rollback import record_run_start, roll_back_run
+    from rfmlake.settings import load_settings
+
+    opened = open_lake(lake, load_settings(config))
+    return record_run_start(opened, run_id) if step == RECORD_START_STEP else roll_back_run(opened, run_id)
+
+
 def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Lambda payload from the state machine: {"stage": ..., "run_id": ...}, or {"step": "summarize_run", ...}
-    (summarize_execution)."""
+    """Lambda payload from the state machine: {"stage": ..., "run_id": ...}, {"step": "summarize_run", ...}
+    (summarize_execution), or {"step": "record_run_start" | "roll_back_run", "run_id": ...} (run_step)."""
     env = os.environ if env is None else env
     if not isinstance(event, Mapping):
         raise ConfigError("the stage event must be an object")
@@ -189,8 +223,11 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None)
     if event.get("step") == SUMMARIZE_STEP:
         return summarize_execution(event, lake=lake, landing=env.get("RFMLAKE_LANDING"),
                                    config=env.get("RFMLAKE_CONFIG"))
+    if event.get("step") in (RECORD_START_STEP, ROLL_BACK_STEP):
+        return run_step(str(event["step"]), event.get("run_id"), lake=lake, config=env.get("RFMLAKE_CONFIG"))
     if not isinstance(event.get("stage"), str):
-        raise ConfigError("the stage event must be an object with a string 'stage' (or 'step': 'summarize_run')")
+        raise ConfigError("the stage event must be an object with a string 'stage' (or a 'step': "
+                          f"{SUMMARIZE_STEP}, {RECORD_START_STEP}, {ROLL_BACK_STEP})")
     run_id = event.get("run_id")
     return run_stage(event["stage"], lake=lake, landing=env.get("RFMLAKE_LANDING"), config=env.get("RFMLAKE_CONFIG"),
                      run_id=run_id if isinstance(run_id, str) else None)

@@ -14,8 +14,16 @@ dbt runs in CodeBuild (docs/adr/0007): it needs Python 3.11 for the rfmlake whee
 stops at 3.9), it can outlive Lambda's 15 minutes, and it needs no container image to build.
 
 Every Task retries `max_attempts - 1` times with exponential backoff and catches every error into
-one failure path: a Pass state naming the failed stage -> the run summary -> an SNS publish -> a Fail
-state. A stage with `critical=False` records its error and the run goes on.
+one failure path: a Pass state naming the failed stage -> the rollback -> the run summary -> an SNS publish
+-> a Fail state. A stage with `critical=False` records its error and the run goes on.
+
+A failed run commits nothing (docs/adr/0016): `RecordRunStart`, after the run lease is held and before
+the first stage, records every table's pointer and the kept state in the run's folder
+(rfmlake.pipeline.rollback.record_run_start); a critical stage's failure goes through `RollBackRun`
+(roll_back_run: every table whose pointer moved gets its start pointer back, tables the run created
+are dropped) before the failed run's summary, which says what was restored, or that the rollback
+failed. Both run on the stage Lambda. A run whose start could not be recorded has committed nothing
+and goes straight to the summary.
 
 Every execution records its run summary (`_system/runs/<run_id>/summary.json`, what `rfmlake run`
 writes: rfmlake.pipeline.runner.run_report), on success and on failure: after each stage a Pass state
@@ -66,6 +74,16 @@ RECORD_FAILED_STATE = "RecordFailedRunSummary"
 RECORD_ERROR_STATE = FAILED_PREFIX + RECORD_STATE
 RECORD_STATES = (RECORD_STATE, RECORD_FAILED_STATE)
 SUMMARIZE_STEP = "summarize_run"        # the stage Lambda's payload {"step": ...}: write the run summary
+# A failed run commits nothing (docs/adr/0016; rfmlake.pipeline.rollback): the run's start pointers are
+# recorded before the first stage, and put back on the failure path before the failed run's summary.
+RECORD_START_STATE = "RecordRunStart"
+ROLL_BACK_STATE = "RollBackRun"
+RECORD_START_ERROR_STATE = FAILED_PREFIX + RECORD_START_STATE
+RECORD_START_STEP = "record_run_start"
+ROLL_BACK_STEP = "roll_back_run"
+ROLLBACK_ERROR = "rollback_error"       # $.rollback_error: why RollBackRun failed (the summary says it)
+# The Tasks that run a step of the run itself (not a stage) on the stage Lambda.
+STEP_STATES = (RECORD_START_STATE, ROLL_BACK_STATE, *RECORD_STATES)
 RETRY_INTERVAL_SECONDS = 30
 RETRY_BACKOFF_RATE = 2.0
 # The run id every stage receives: the execution name (EventBridge and the schedule set a unique one).
@@ -112,7 +130,13 @@ def render_state_machine(
     lease_table = resources.get("run_lease_table")
     states: dict[str, Any] = {}
     if lease_table:
-        states.update(_lease_states(str(lease_table), first=pipeline[0].name))
+        states.update(_lease_states(str(lease_table), first=RECORD_START_STATE))
+    states[RECORD_START_STATE] = _step(
+        summary_function, RECORD_START_STEP, next_state=pipeline[0].name, error_path="$.error",
+        on_error=RECORD_START_ERROR_STATE,
+        comment="record every table's pointer and the kept state before the first stage (the rollback's target)")
+    states[RECORD_START_ERROR_STATE] = {"Type": "Pass", "Result": "run start", "ResultPath": "$.failed_stage",
+                                        "Next": RECORD_FAILED_STATE}
     for index, stage in enumerate(pipeline):
         following = pipeline[index + 1].name if index + 1 < len(pipeline) else RECORD_STATE
         finished = FINISHED_PREFIX + stage.name
@@ -126,7 +150,7 @@ def render_state_machine(
                 "Type": "Pass",
                 "Result": stage.name,
                 "ResultPath": "$.failed_stage",
-                "Next": RECORD_FAILED_STATE,
+                "Next": ROLL_BACK_STATE,
             }
         else:  # a non-critical stage's failure is recorded and the run goes on
             task["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.errors.{stage.name}", "Next": finished}]
@@ -145,6 +169,11 @@ def render_state_machine(
                                            on_error=RECORD_ERROR_STATE)
     states[RECORD_ERROR_STATE] = {"Type": "Pass", "Result": "run summary", "ResultPath": "$.failed_stage",
                                   "Next": NOTIFY_STATE}
+    # A rollback that fails is recorded in the summary; the run fails and notifies either way.
+    states[ROLL_BACK_STATE] = _step(
+        summary_function, ROLL_BACK_STEP, next_state=RECORD_FAILED_STATE, error_path=f"$.{ROLLBACK_ERROR}",
+        on_error=RECORD_FAILED_STATE,
+        comment="put every table whose pointer moved since RecordRunStart back, drop the tables the run created")
     # The run fails either way: a summary that cannot be written must not hide the failure.
     states[RECORD_FAILED_STATE] = _record_summary(summary_function, run_failed=True, next_state=NOTIFY_STATE,
                                                   on_error=NOTIFY_STATE)
@@ -188,7 +217,7 @@ def render_state_machine(
         # No execution outlives its lease (expires_at = start + this + the start grace).
         return {"Comment": comment, "StartAt": HOLD_LEASE_STATE, "TimeoutSeconds": RUN_TIMEOUT_SECONDS,
                 "States": states}
-    return {"Comment": comment, "StartAt": pipeline[0].name, "States": states}
+    return {"Comment": comment, "StartAt": RECORD_START_STATE, "States": states}
 
 
 def _record_summary(function_arn: str, *, run_failed: bool, next_state: str, on_error: str) -> dict[str, Any]:
@@ -209,6 +238,22 @@ def _record_summary(function_arn: str, *, run_failed: bool, next_state: str, on_
                    "BackoffRate": RETRY_BACKOFF_RATE}],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.summary_error" if run_failed else "$.error",
                    "Next": on_error}],
+        "ResultPath": None,
+        "Next": next_state,
+    }
+
+
+def _step(function_arn: str, step: str, *, next_state: str, error_path: str, on_error: str,
+          comment: str) -> dict[str, Any]:
+    """A Task running one step of the run on the stage Lambda (rfmlake.pipeline.remote.handle_event)."""
+    return {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn, "Payload": {"step": step, "run_id.$": RUN_ID_PATH}},
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 2,
+                   "BackoffRate": RETRY_BACKOFF_RATE}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": error_path, "Next": on_error}],
         "ResultPath": None,
         "Next": next_state,
     }
@@ -275,7 +320,7 @@ def task_state_names(definition: Mapping[str, Any]) -> list[str]:
     while name is not None and name not in seen:
         seen.add(name)
         state = states[name]
-        if state["Type"] == "Task" and name != NOTIFY_STATE and name not in (*LEASE_STATES, *RECORD_STATES):
+        if state["Type"] == "Task" and name != NOTIFY_STATE and name not in (*LEASE_STATES, *STEP_STATES):
             order.append(name)
         name = state.get("Next")
     return order

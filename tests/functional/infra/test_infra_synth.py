@@ -104,8 +104,10 @@ def test_state_machine_has_every_stage_in_order_with_retries_and_a_failure_path(
     states = definition["States"]
     for stage in PIPELINE:
         assert states[stage.name]["Retry"][0]["MaxAttempts"] == stage.max_attempts - 1
-        # the run summary first (tests/functional/infra/test_run_summary_on_aws.py), then the notification
-        assert states[states[stage.name]["Catch"][0]["Next"]]["Next"] == "RecordFailedRunSummary"
+        # the rollback (tests/functional/infra/test_failed_run_rollback_on_aws.py), the run summary
+        # (tests/functional/infra/test_run_summary_on_aws.py), then the notification
+        assert states[states[stage.name]["Catch"][0]["Next"]]["Next"] == "RollBackRun"
+    assert states["RollBackRun"]["Next"] == "RecordFailedRunSummary"
     assert states["RecordFailedRunSummary"]["Next"] == "NotifyFailure"
     # both ends give the run lease back first (tests/functional/infra/test_one_run_at_a_time.py)
     assert states[states["NotifyFailure"]["Next"]]["Next"] == "RunFailed"

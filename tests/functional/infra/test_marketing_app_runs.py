@@ -28,7 +28,7 @@ from aws_lake import upload_folder
 from infra_synth import REPO, Synth
 from rfmlake.audiences import load_audiences
 from rfmlake.lake import open_lake
-from rfmlake.pipeline.remote import summarize_execution
+from rfmlake.pipeline.remote import handle_event
 from rfmlake.pipeline.trigger import execution_name
 from rfmlake.settings import load_settings
 from state_machine_walk import walk
@@ -95,8 +95,9 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     write_ingest_results(lake, {"orders": {"bad_type": 3}})
     # A run as the deployed state machine leaves it: its summary state hands the execution to the summary step.
     run_id = execution_name(["s3://dev-landing/orders/orders.csv"], datetime(2026, 12, 1, 3, tzinfo=UTC))
-    summarize = functools.partial(summarize_execution, lake=f"s3://{lake_bucket}/",
-                                  config=f"s3://{artifacts}/config/settings.yaml")
+    # every step the state machine runs on the stage Lambda (the run's start, its summary)
+    summarize = functools.partial(handle_event, env={"RFMLAKE_LAKE": f"s3://{lake_bucket}/",
+                                                     "RFMLAKE_CONFIG": f"s3://{artifacts}/config/settings.yaml"})
     walked = walk(synth.platform.orchestration.definition, execution_name=run_id,
                   started_at=datetime(2026, 12, 1, 3, tzinfo=UTC), seconds={"ingest_bronze": 12.5}, invoke=summarize)
     assert walked.end == "RunSucceeded"

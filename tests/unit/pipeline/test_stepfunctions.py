@@ -16,6 +16,8 @@ from rfmlake.pipeline.stepfunctions import (
     FINISHED_PREFIX,
     NOTIFY_STATE,
     RECORD_FAILED_STATE,
+    RECORD_START_STATE,
+    ROLL_BACK_STATE,
     render_state_machine,
     render_state_machine_json,
     task_state_names,
@@ -54,7 +56,9 @@ def definition() -> dict[str, Any]:
 
 def test_task_order_equals_the_local_pipeline(definition: dict[str, Any]) -> None:
     assert task_state_names(definition) == stage_names()
-    assert definition["StartAt"] == PIPELINE[0].name
+    # the run's start pointers are recorded before the first stage (what a failure is rolled back to)
+    assert definition["StartAt"] == RECORD_START_STATE
+    assert definition["States"][RECORD_START_STATE]["Next"] == PIPELINE[0].name
 
 
 def test_every_task_retries_as_the_stage_says_and_catches_into_the_failure_path(definition: dict[str, Any]) -> None:
@@ -67,7 +71,9 @@ def test_every_task_retries_as_the_stage_says_and_catches_into_the_failure_path(
         assert catch["ErrorEquals"] == ["States.ALL"]
         failed = states[catch["Next"]]
         assert failed["Type"] == "Pass" and failed["Result"] == stage.name
-        assert failed["Next"] == RECORD_FAILED_STATE  # the run summary first, then the notification
+        assert failed["Next"] == ROLL_BACK_STATE  # the rollback, the run summary, then the notification
+    rollback = states[ROLL_BACK_STATE]
+    assert rollback["Next"] == RECORD_FAILED_STATE and rollback["Catch"][0]["Next"] == RECORD_FAILED_STATE
     record = states[RECORD_FAILED_STATE]
     assert record["Next"] == NOTIFY_STATE and record["Catch"][0]["Next"] == NOTIFY_STATE
     notify = states[NOTIFY_STATE]
@@ -187,3 +193,12 @@ def test_missing_or_bad_resources_are_named(mutate: Any, message: str) -> None:
 def test_duplicate_stage_names_are_refused() -> None:
     with pytest.raises(ConfigError, match="repeated"):
         render_state_machine((PIPELINE[0], PIPELINE[0]), resources=resources_for(PIPELINE[:1]))
+
+
+def test_a_failed_execution_rolls_back_before_its_summary_and_a_failed_rollback_still_notifies(
+        definition: dict[str, Any]) -> None:
+    from state_machine_walk import assert_rollback_on_the_failure_path
+
+    assert_rollback_on_the_failure_path(definition, PIPELINE)
+    leased = render_state_machine(PIPELINE, resources={**resources_for(PIPELINE), "run_lease_table": "lease"})
+    assert_rollback_on_the_failure_path(leased, PIPELINE)

@@ -1,0 +1,136 @@
+"""A failed run on AWS commits nothing (docs/adr/0016): the state machine's `RecordRunStart` and
+`RollBackRun` states, run on the stage Lambda (rfmlake.pipeline.remote.handle_event).
+
+- `record_run_start` (after the run lease is held, before the first stage): every table's pointer
+  (rfmlake.lake.rollback.record_tables) and the lake state outside the tables that ADR 0016 puts
+  back locally (the segmentation model's `current` pointer, the identity matching model) go to
+  `_system/runs/<run_id>/start.json`; `_system/run_in_flight.json` names it, so vacuum keeps the
+  start versions and erasure waits. The data dbt-athena's replaced marts left under `gold/_dbt/`
+  that no table reads any more (the previous run's, a failed run's) is deleted here, when no
+  rollback can need it: the project keeps a replaced mart's data (dbt/macros/keep_replaced_data.sql)
+  so that this run's rollback can point the mart back at it.
+- `roll_back_run` (on the failure path, before the failed run's summary): every table whose pointer
+  moved gets its start pointer back, tables the run created are dropped, the kept state is put
+  back; what it did goes to `_system/runs/<run_id>/rollback.json`, which the run summary carries.
+- `end_run`: the marker goes once the run succeeded or was rolled back.
+
+Each takes the lake's lock for the run (an S3 lease, owner = the run id), as the stages do.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from rfmlake.errors import ConfigError, PipelineError
+from rfmlake.lake.rollback import IN_FLIGHT, read_in_flight, record_tables, restore_tables
+from rfmlake.lake.tables import Lake
+
+START_FILE = "start.json"       # under _system/runs/<run_id>/
+ROLLBACK_FILE = "rollback.json"  # under _system/runs/<run_id>/: what RollBackRun did
+START_FORMAT = 1
+# Lake state outside the tables that a run moves and ADR 0016 puts back after a failure:
+# the segmentation model's `current` pointer (rfmlake.segmentation.model.ModelStore), the identity
+# matching model (rfmlake.identity.job.MODEL_PATH). Small files: recorded by content.
+KEPT_STATE: tuple[tuple[str, ...], ...] = (("models", "segmentation", "current"), ("models", "identity", "model.json"))
+
+
+def _check_run_id(run_id: object) -> str:
+    from rfmlake.pipeline.context import RUN_ID
+
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise ConfigError(f"a run's start and rollback need the execution name as run_id, got {run_id!r}")
+    return run_id
+
+
+def _locked(lake: Lake, run_id: str):  # noqa: ANN202 - a context manager
+    from rfmlake.lake.locks import lake_lock
+
+    return lake_lock(lake, PipelineError(f"another rfmlake stage, sync or erasure is using the lake at {lake}"),
+                     owner=run_id)
+
+
+def record_run_start(lake: Lake, run_id: str) -> dict[str, Any]:
+    """Record what the run starts from and mark it in flight; returns a short account."""
+    from rfmlake.lake.dbt_data import delete_unread_dbt_data
+    from rfmlake.pipeline.trigger import RUN_TIMEOUT_SECONDS, START_GRACE_SECONDS
+
+    run_id = _check_run_id(run_id)
+    with _locked(lake, run_id):
+        lake.recover()  # a commit a killed process left half applied is undone before it is recorded
+        tables = record_tables(lake)
+        state = {"/".join(path): _encode(lake.read_system(*path)) for path in KEPT_STATE}
+        record = {"format": START_FORMAT, "run_id": run_id, "recorded_at": time.time(), "tables": tables,
+                  "state": state}
+        lake.write_system(json.dumps(record, sort_keys=True).encode(), "runs", run_id, START_FILE)
+        marker = {"run_id": run_id, "record": f"runs/{run_id}/{START_FILE}",
+                  "expires_at": time.time() + RUN_TIMEOUT_SECONDS + START_GRACE_SECONDS}
+        lake.write_system(json.dumps(marker).encode(), IN_FLIGHT)  # one run at a time: a dead run's is replaced
+        dbt_files = delete_unread_dbt_data(lake) if lake.catalog is not None else 0
+    return {"step": "record_run_start", "run_id": run_id, "tables": len(tables),
+            "dbt_data_files_deleted": dbt_files}
+
+
+def roll_back_run(lake: Lake, run_id: str) -> dict[str, Any]:
+    """Put every table and the kept state back to the run's start; raises PipelineError when the run
+    has no start record (nothing can be restored then, and the summary must say so)."""
+    run_id = _check_run_id(run_id)
+    with _locked(lake, run_id):
+        raw = lake.read_system("runs", run_id, START_FILE)
+        if raw is None:
+            raise PipelineError(f"run {run_id} has no start record (_system/runs/{run_id}/{START_FILE}); "
+                                "its tables cannot be rolled back")
+        record = json.loads(raw)
+        lake.recover()
+        report = restore_tables(lake, record["tables"])
+        state_restored = []
+        for key, recorded in sorted(record.get("state", {}).items()):
+            path = key.split("/")
+            data = _decode(recorded)
+            if lake.read_system(*path) == data:
+                continue
+            if data is None:
+                lake.storage.delete_file(lake.system_uri(*path))
+            else:
+                lake.write_system(data, *path)
+            state_restored.append(key)
+        result = {"status": "incomplete" if report.failed else "rolled back", **report.to_dict(),
+                  "state_restored": state_restored}
+        lake.write_system(json.dumps(result, indent=2).encode(), "runs", run_id, ROLLBACK_FILE)
+        if report.failed:  # the execution's summary says so; the start versions stay kept for another try
+            first = next(iter(sorted(report.failed.items())))
+            raise PipelineError(f"the rollback of run {run_id} could not put back {len(report.failed)} tables "
+                                f"({', '.join(sorted(report.failed))}); first: {first[1]}")
+        _end(lake, run_id)
+    return {"step": "roll_back_run", "run_id": run_id, **result}
+
+
+def end_run(lake: Lake, run_id: str) -> None:
+    """The run is over (its summary written after success): its start versions are no longer pinned."""
+    _end(lake, _check_run_id(run_id))
+
+
+def _end(lake: Lake, run_id: str) -> None:
+    marker = read_in_flight(lake)
+    if marker is not None and marker.get("run_id") == run_id:
+        lake.storage.delete_file(lake.system_uri(IN_FLIGHT))
+
+
+def rollback_outcome(lake: Lake, run_id: str, error: str | None = None) -> dict[str, Any] | None:
+    """What the failed run's summary says about its rollback: its error (RollBackRun failed), else
+    what RollBackRun recorded (None: it did not run, e.g. the run failed before its start was recorded)."""
+    raw = lake.read_system("runs", run_id, ROLLBACK_FILE)
+    recorded = json.loads(raw) if raw is not None else None
+    if error is not None:  # what it could put back before it failed, if it got that far
+        return {**(recorded or {}), "status": "failed", "error": error}
+    return recorded
+
+
+def _encode(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _decode(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)

@@ -1,0 +1,215 @@
+"""A failed run on AWS commits nothing (docs/adr/0016): every environment's state machine records the
+run's start before the first stage and rolls back on the failure path; on an S3 lake served by moto,
+an execution of the dev state machine whose stages commit as their jobs do (through the lake's
+commit on S3 and Glue; dbt-athena's mart replacement as its Glue calls make it) and whose later
+stage fails leaves every table as before the run (content, pointer, Glue location; a table the run
+created is gone), puts the segmentation model pointer and the identity model back, keeps the start
+versions through a vacuum and refuses an erasure while the run is in flight, says what it restored
+in the run summary, and makes only calls the stage Lambda's synthesized role allows. A rollback that
+itself fails still fails the execution, notifies, and says so in the summary."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from activation_lakes import round_robin, write_rfm
+from aws_calls import assert_role_allows, recorded
+from infra_synth import REPO, Synth
+from rfmlake.errors import RfmlakeError
+from rfmlake.lake import Lake, open_lake
+from rfmlake.lake.storage import Storage
+from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.trigger import execution_name
+from rfmlake.settings import load_settings
+from state_machine_walk import assert_rollback_on_the_failure_path, walk
+
+STARTED = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+FAILURE = {"Error": "States.TaskFailed", "Cause": json.dumps({"ErrorMessage": "recommendations ran out of memory"})}
+MART = "customer_rfm_features"  # a dbt-athena mart: a Glue table whose data is under gold/_dbt/
+
+
+def test_every_environment_s_state_machine_rolls_a_failed_run_back(synth_env: Synth) -> None:
+    assert_rollback_on_the_failure_path(synth_env.platform.orchestration.definition, PIPELINE)
+
+
+def stage_function(synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Lake, dict[str, Any]]:
+    """An empty S3 lake (buckets, Glue databases, deployed settings) and the stage Lambda's handler with
+    the environment the compute stack gives it."""
+    compute, environment = synth.platform.compute, synth.platform.environment
+    s3 = aws.client("s3")
+    for bucket in ("dev-lake", "dev-artifacts"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for zone in ("bronze", "silver", "gold"):
+        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
+    s3.put_object(Bucket="dev-artifacts", Key="config/settings.yaml", Body=compute.settings_text.encode())
+    lake = open_lake("s3://dev-lake/", load_settings(overrides={"prefix": environment.prefix}), boto3_session=aws)
+    buckets = {compute.storage.lake.bucket_name: "dev-lake", compute.storage.artifacts.bucket_name: "dev-artifacts",
+               compute.storage.landing.bucket_name: "dev-landing"}
+    for name, value in compute.stage_function_env.items():
+        for token, bucket in buckets.items():
+            value = value.replace(token, bucket)
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("pipeline_stage_handler_rollback",
+                                                  REPO / "lambdas" / "pipeline_stage" / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler, lake, {"dev-lake": compute.storage.lake, "dev-artifacts": compute.storage.artifacts}
+
+
+def customers(n: int, city: str) -> pa.Table:
+    return pa.table({"customer_id": [f"C{i:06d}" for i in range(n)], "city": [city] * n})
+
+
+def orders(days: list[str]) -> pa.Table:
+    return pa.table({"order_id": [f"O{i}" for i in range(len(days))], "_load_date": days,
+                     "order_total": [10.0 * (i + 1) for i in range(len(days))]})
+
+
+def build_mart(lake: Lake, rows: int) -> str:
+    """What dbt-athena's table materialization leaves for a mart: its data in a fresh folder under
+    gold/_dbt/<database>/<table>/<uuid>/ (s3_data_naming: schema_table_unique) and a Glue table
+    there; a mart it replaces is dropped from Glue first, its data kept (dbt/macros). Returns the location."""
+    database = lake.catalog.database("gold")
+    location = Storage.join(lake.location, "gold", "_dbt", database, MART, str(uuid.uuid4()))
+    lake.write_version(location, pa.table({"customer_id": [f"C{i:06d}" for i in range(rows)],
+                                           "frequency": list(range(rows))}))
+    lake.catalog.drop_table("gold", MART)
+    lake.catalog.client.create_table(DatabaseName=database, TableInput={
+        "Name": MART, "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "parquet"},
+        "StorageDescriptor": {"Columns": [{"Name": "customer_id", "Type": "string"},
+                                          {"Name": "frequency", "Type": "bigint"}],
+                              "Location": location + "/"}})
+    return location
+
+
+def snapshot(lake: Lake) -> dict[str, Any]:
+    """Every table as a reader sees it: rows, pointer object, Glue location (and partitions)."""
+    glue = lake.catalog.client
+    tables: dict[str, Any] = {}
+    for ref in lake.tables():
+        database = lake.catalog.database(ref.zone)
+        table = glue.get_table(DatabaseName=database, Name=ref.name)["Table"]
+        partitions = sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"]) for p in
+                            glue.get_partitions(DatabaseName=database, TableName=ref.name)["Partitions"])
+        pointer = lake.storage.read_bytes(Storage.join(lake.table_uri(ref.zone, ref.name), "_current"))
+        tables[ref.qualified_name] = {
+            "rows": sorted(lake.read_arrow(ref).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str)),
+            "pointer": json.loads(pointer) if pointer else None,
+            "location": table["StorageDescriptor"]["Location"], "partitions": partitions}
+    return tables
+
+
+def test_a_failed_execution_leaves_every_table_as_before_the_run(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, lake, buckets = stage_function(synth, aws, monkeypatch)
+    # The lake earlier runs left: unpartitioned and partitioned lake tables, a dbt mart, the models.
+    older = lake.write_arrow("silver", "customers", customers(3, "Lille"))  # a version before the start one
+    lake.write_arrow("silver", "customers", customers(5, "Lyon"))
+    lake.write_partitions("bronze", "orders", ("_load_date",), orders(["2026-11-29", "2026-11-30"]))
+    write_rfm(lake, round_robin(8), as_of=date(2026, 11, 30))
+    replaced = build_mart(lake, 3)  # an earlier run's mart, replaced by the next: no table reads it
+    mart_location = build_mart(lake, 4)
+    lake.write_system(b"model-a\n", "models", "segmentation", "current")
+    before = snapshot(lake)
+    assert set(before) == {"bronze.orders", "silver.customers", "gold.customer_rfm", f"gold.{MART}"}
+    assert lake.storage.files(replaced) and not lake.storage.exists(Storage.join(lake.location, "_system", "models",
+                                                                                  "identity", "model.json"))
+    run_id = execution_name(["s3://dev-landing/orders/orders-3.csv"], STARTED)
+    in_flight_vacuum: list[str] = []
+
+    def stage(name: str) -> None:
+        """What each stage's job commits on S3 (the same Lake commit the Glue jobs and workspaces use)."""
+        if name == "ingest_bronze":
+            lake.write_partitions("bronze", "orders", ("_load_date",), orders(["2026-11-30", "2026-12-01"]),
+                                  drop={"_load_date=2026-11-29"})
+        elif name == "conform_silver":
+            lake.write_arrow("silver", "customers", customers(7, "Paris"))
+            lake.write_arrow("silver", "created_by_run", customers(2, "Nice"))  # a table the run creates
+        elif name == "identity":
+            lake.write_system(b'{"weights": [1]}', "models", "identity", "model.json")
+        elif name == "dbt_build":
+            build_mart(lake, 9)
+            # Mid-run, between two stages: a vacuum keeps the start versions, an erasure waits.
+            in_flight_vacuum.extend(lake.vacuum(keep=1, min_age_seconds=0.0))
+            from rfmlake.governance.erasure_aws import erase_on_s3
+
+            with pytest.raises(RfmlakeError, match=f"pipeline run {run_id} is in flight"):
+                erase_on_s3(lake, "C000001", None, "test", allow_missing=False, profile_store=None,
+                            athena_results=None, settings=load_settings(overrides={"prefix": lake.catalog.prefix}))
+        elif name == "segmentation":
+            write_rfm(lake, round_robin(11, offset=3), as_of=date(2026, 12, 1))
+            lake.write_system(b"model-b\n", "models", "segmentation", "current")
+
+    requests: list[dict[str, Any]] = []
+
+    def invoke(payload: dict[str, Any]) -> Any:
+        calls: list[dict[str, Any]] = []
+        try:
+            with recorded(os.environ["AWS_ENDPOINT_URL"]) as calls:
+                return handler(payload, None)
+        finally:
+            requests.extend(calls)  # filled when the recording ends
+
+    walked = walk(synth.platform.orchestration.definition, execution_name=run_id, started_at=STARTED,
+                  fail=("recommendations", FAILURE), invoke=invoke, on_stage=stage)
+    assert walked.end == "RunFailed" and "NotifyFailure" in walked.visited, walked.visited
+    assert not walked.errors, walked.errors
+
+    after = snapshot(lake)
+    assert after == before  # rows, pointer objects, Glue locations and partitions: as before the run
+    assert lake.current("silver", "created_by_run") is None
+    assert not lake.catalog.client.get_tables(DatabaseName=lake.catalog.database("silver"),
+                                              Expression="created_by_run")["TableList"]
+    assert before[f"gold.{MART}"]["location"] == mart_location + "/"
+    assert lake.read_system("models", "segmentation", "current") == b"model-a\n"
+    assert lake.read_system("models", "identity", "model.json") is None
+    assert lake.read_system("run_in_flight.json") is None  # the run is over: nothing pinned any more
+    assert not lake.storage.files(replaced)  # RecordRunStart deleted the dbt data no table read
+    assert in_flight_vacuum == [older.uri]  # the vacuum removed what no rollback needs, kept the start versions
+
+    summary = json.loads(lake.read_system("runs", run_id, "summary.json"))
+    assert summary["error"] == "States.TaskFailed: recommendations ran out of memory"
+    rollback = summary["rollback"]
+    assert rollback["status"] == "rolled back"
+    assert sorted(rollback["restored"]) == sorted(before)
+    assert rollback["dropped"] == ["silver.created_by_run"]
+    assert rollback["state_restored"] == ["models/identity/model.json", "models/segmentation/current"]
+    start = json.loads(lake.read_system("runs", run_id, "start.json"))
+    assert set(start["tables"]) == set(before)
+    compute = synth.platform.compute
+    calls = assert_role_allows(synth, compute, compute.stage_function_role, requests, buckets=buckets,
+                               source="stage function: run start, rollback, summary")
+    assert {"glue:UpdateTable", "glue:DeleteTable", "s3:PutObject", "s3:DeleteObject"} <= {c.action for c in calls}
+
+
+def test_a_rollback_that_fails_still_fails_the_run_notifies_and_says_so(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, lake, _ = stage_function(synth, aws, monkeypatch)
+    lake.write_arrow("silver", "customers", customers(5, "Lyon"))
+    run_id = execution_name(["s3://dev-landing/orders/orders-4.csv"], STARTED)
+
+    def stage(name: str) -> None:
+        if name == "conform_silver":
+            lake.write_arrow("silver", "customers", customers(7, "Paris"))
+            # the start record is lost: RollBackRun cannot know what to put back
+            lake.storage.delete_file(lake.system_uri("runs", run_id, "start.json"))
+
+    walked = walk(synth.platform.orchestration.definition, execution_name=run_id, started_at=STARTED,
+                  fail=("dbt_build", FAILURE), invoke=lambda payload: handler(payload, None), on_stage=stage)
+    assert walked.end == "RunFailed", walked.visited
+    after_rollback = walked.visited[walked.visited.index("RollBackRun"):]
+    assert after_rollback[1:3] == ["RecordFailedRunSummary", "NotifyFailure"], after_rollback
+    assert "has no start record" in walked.errors["RollBackRun"]["Cause"]
+    summary = json.loads(lake.read_system("runs", run_id, "summary.json"))
+    assert summary["rollback"]["status"] == "failed" and "has no start record" in summary["rollback"]["error"]
+    assert "the rollback failed too" in summary["error"]
+    # the marker stays (its start versions kept) until an operator rolls back or it expires
+    assert json.loads(lake.read_system("run_in_flight.json"))["run_id"] == run_id
