@@ -63,7 +63,10 @@ def api_calls(requests: list[dict[str, Any]], *, buckets: Mapping[str, str], sou
         if scope["service"] == "s3":
             calls += s3_calls(request["method"], request["url"], headers, body, buckets, source)
             continue
-        if "x-amz-target" in headers:
+        rest = rest_operation(scope["service"], request["method"], request["url"], body)
+        if rest is not None:
+            operation, params = rest
+        elif "x-amz-target" in headers:
             operation = headers["x-amz-target"].rsplit(".", 1)[1]
             params = json.loads(body or "{}")
         else:  # query protocol: Action=...&...
@@ -77,6 +80,34 @@ def api_calls(requests: list[dict[str, Any]], *, buckets: Mapping[str, str], sou
         if call is not None:
             calls.append(call)
     return calls
+
+
+# Signing name -> the REST-JSON API whose operations are told apart by method and path (SES v2 signs as
+# "ses", like the query-protocol SES v1, whose requests carry an Action instead).
+REST_APIS = {"ses": "sesv2"}
+
+
+def rest_operation(signing_name: str, method: str, url: str, body: bytes | str) -> tuple[str, dict[str, Any]] | None:
+    """(operation, parameters) of a REST-JSON request, matched against botocore's service model: the
+    operation whose HTTP method and request URI fit; parameters from the path labels and the JSON body."""
+    service = REST_APIS.get(signing_name)
+    if service is None:
+        return None
+    import botocore.session
+
+    path = urllib.parse.urlsplit(url).path
+    model = botocore.session.get_session().get_service_model(service)
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        template = http["requestUri"].split("?", 1)[0]
+        pattern = re.sub(r"\\\{(\w+)(\\\+)?\\\}", lambda m: f"(?P<{m[1]}>{'.+' if m[2] else '[^/]+'})",
+                         re.escape(template))
+        match = re.fullmatch(pattern, path)
+        if http["method"] == method and match:
+            text = body.decode() if isinstance(body, bytes) else body
+            params = json.loads(text) if text.strip().startswith("{") else {}
+            return name, {**params, **{k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}}
+    raise AssertionError(f"no {service} operation matches {method} {path}: extend tests/aws_calls.py")
 
 
 def s3_calls(method: str, url: str, headers: Mapping[str, str], body: bytes | str, buckets: Mapping[str, str],

@@ -8,7 +8,8 @@ people signing in with a Cognito user pool.
 - The session cookie key: a generated Secrets Manager secret, read at cold start.
 - The function reads the gold zone and the run reports of the lake, the CRM customer records (an
   admin's drill-down shows the contact details its persona may read), and writes only gold.audiences
-  and the app's own state (`_system/app/`: the audit log); it reads and writes the journeys folder.
+  and the app's own state (`_system/app/`: the audit log); it reads and writes the journeys folder,
+  which it finds in the deployed settings (`journeys.dir`, the folder the pipeline's journeys stage runs).
   Not in the serving VPC: it needs Cognito's public endpoints, which that VPC cannot reach.
 - The HTTP API: every path to the function (the app routes and checks sign-in itself), stage
   throttling, JSON access logs without query strings, an alarm on 5xx to the pipeline's topic.
@@ -39,11 +40,10 @@ from rfmlake_infra.functions import ARCHITECTURE, function_code
 from rfmlake_infra.monitoring import alarm_on_any
 from rfmlake_infra.policies import kms_use, s3_read, s3_write, secret_read
 from rfmlake_infra.serving import ACCESS_LOG_FORMAT, API_STAGE
-from rfmlake_infra.storage import StorageStack
+from rfmlake_infra.storage import JOURNEYS_PREFIX, StorageStack
 
 AUDIENCES_PREFIX = "gold/audiences/"
 APP_STATE_PREFIX = "_system/app/"
-JOURNEYS_PREFIX = "journeys/"  # in the artifacts bucket, beside config/
 # What the app reads in the lake: the gold tables, the run reports, and the CRM customer records an
 # admin's drill-down shows (bronze.customers holds contact details; silver.customers links to them).
 LAKE_READS = ("gold/", "_system/runs/", "bronze/customers/", "silver/customers/", "_system/pii_key_fingerprint")
@@ -114,14 +114,12 @@ class MarketingAppStack(cdk.Stack):
                                 resources=[log_group.log_group_arn]),
         ]:
             self.role.add_to_policy(statement)
-        self.journeys_uri = f"s3://{storage.artifacts.bucket_name}/{JOURNEYS_PREFIX}"
         self.function_env = {
             "RFMLAKE_LAKE": f"s3://{storage.lake.bucket_name}/",
             "RFMLAKE_CONFIG": settings_uri,
             "RFMLAKE_COGNITO_USER_POOL_ID": self.user_pool.user_pool_id,
             "RFMLAKE_COGNITO_CLIENT_ID": self.client.user_pool_client_id,
             "RFMLAKE_APP_SESSION_SECRET": self.session_secret_name,
-            "RFMLAKE_JOURNEYS_DIR": self.journeys_uri,
         }
         self.function = lambda_.DockerImageFunction(
             self, "AppFunction",

@@ -10,9 +10,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rfmlake.deploy import Environment
+from rfmlake.deploy.journeys import JOURNEYS_FOLDER_OUTPUT
 from rfmlake.deploy.names import bucket_name, checked
 
 BUCKETS: tuple[str, ...] = ("landing", "lake", "artifacts", "athena-results")
+# The journeys folder in the artifacts bucket: the marketing app edits it, the journeys stage runs it (the
+# settings' journeys.dir), `rfmlake deploy` seeds it from the repository's journeys/ (rfmlake.deploy.journeys;
+# not a BucketDeployment, which would overwrite and prune the journeys the app saved there).
+JOURNEYS_PREFIX = "journeys/"
 
 
 class StorageStack(cdk.Stack):
@@ -95,6 +100,9 @@ class StorageStack(cdk.Stack):
                 auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
             )
         cdk.CfnOutput(self, "LandingBucketName", value=self.buckets["landing"].bucket_name)
+        self.journeys_uri = f"s3://{self.artifacts.bucket_name}/{JOURNEYS_PREFIX}"
+        cdk.CfnOutput(self, JOURNEYS_FOLDER_OUTPUT, value=self.journeys_uri,
+                      description="the journeys folder: the marketing app edits it, the pipeline runs it")
         # Object-created events go to EventBridge: landing -> the orchestration stack's debounced trigger,
         # lake -> the serving stack's profile indexer (gold.customer_profile commits).
         # Set on the L1 resource: no notification custom resource needed.

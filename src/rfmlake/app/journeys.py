@@ -10,7 +10,6 @@ journeys folder is configured, else `UnavailableJourneys`, whose pages say why.
 from __future__ import annotations
 
 import importlib.util
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,8 +21,6 @@ from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
 from rfmlake.settings import Settings
-
-_STATUS_LINE = re.compile(r"^status:[^\n]*$", re.MULTILINE)
 
 
 class JourneyEditError(RfmlakeError):
@@ -221,15 +218,13 @@ class FolderJourneys:
 
     def set_status(self, journey_id: str, status: str) -> JourneySummary:
         from rfmlake.journeys.errors import JourneyError
-        from rfmlake.journeys.spec import parse_journey
+        from rfmlake.journeys.spec import parse_journey, with_status
 
         if status not in ("active", "paused"):
             raise JourneyEditError(f"status must be active or paused, not {status!r}")
         uri = self.get(journey_id).source  # the file the journey came from
         text = (self.storage.read_bytes(uri) or b"").decode("utf-8")
-        # Only the status line changes: the file's comments and layout stay as written.
-        text = _STATUS_LINE.sub(f"status: {status}", text) if _STATUS_LINE.search(text) \
-            else text.rstrip("\n") + f"\nstatus: {status}\n"
+        text = with_status(text, status)  # only the status line changes
         try:
             parse_journey(yaml.safe_load(text), uri)
         except JourneyError as exc:

@@ -3,10 +3,12 @@ or AWS credentials are missing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from rfmlake.errors import RfmlakeError
@@ -43,7 +45,8 @@ def synth(env: str, out_dir: Path) -> list[Path]:
 
 
 def deploy(env: str, *, require_approval: str = "broadening") -> int:
-    """`cdk deploy --all -c env=<env>` from infra/; returns cdk's exit code."""
+    """`cdk deploy --all -c env=<env>` from infra/, then the repository's journeys into the deployed
+    journeys folder, each file once (rfmlake.deploy.journeys); returns cdk's exit code."""
     cdk_cli = shutil.which("cdk")
     if cdk_cli is None:
         raise DeployError("the AWS CDK CLI (`cdk`) is not installed: npm install -g aws-cdk, then cdk bootstrap")
@@ -56,6 +59,15 @@ def deploy(env: str, *, require_approval: str = "broadening") -> int:
     if credentials is None:
         raise DeployError("no AWS credentials found: set AWS_PROFILE or run `aws sso login`, then retry "
                           "(or use --synth to render templates without an account)")
-    command = [cdk_cli, "deploy", "--all", "-c", f"env={env}", "--require-approval", require_approval,
-               "--app", f"{sys.executable} app.py"]
-    return subprocess.run(command, cwd=_infra_dir(), check=False).returncode
+    with tempfile.TemporaryDirectory(prefix="rfmlake-deploy-") as work:
+        outputs_file = Path(work) / "outputs.json"
+        command = [cdk_cli, "deploy", "--all", "-c", f"env={env}", "--require-approval", require_approval,
+                   "--app", f"{sys.executable} app.py", "--outputs-file", str(outputs_file)]
+        code = subprocess.run(command, cwd=_infra_dir(), check=False).returncode
+        if code != 0:
+            return code
+        outputs = json.loads(outputs_file.read_text()) if outputs_file.is_file() else {}
+    from rfmlake.deploy.journeys import journeys_folder, seed_journeys
+
+    print(seed_journeys(_infra_dir().parent / "journeys", journeys_folder(outputs)).render())
+    return 0

@@ -245,9 +245,11 @@ class Environment(_Strict):
         """Prefix for names that allow hyphens but not underscores (buckets, roles, functions)."""
         return self.settings.prefix.replace("_", "-")
 
-    def pipeline_settings(self) -> dict[str, Any]:
-        """The settings the jobs run with on AWS: everything but the deploy section."""
+    def pipeline_settings(self, *, journeys_dir: str) -> dict[str, Any]:
+        """The settings the jobs run with on AWS: everything but the deploy section, with `journeys.dir` the
+        deployed journeys folder (the one the marketing app edits: its location is known only to infra/)."""
         settings = self.settings.model_dump(mode="json", exclude={"deploy"})
+        settings["journeys"]["dir"] = journeys_dir
         # The jobs read the PII key from the same secret the profile API uses (never from the template).
         settings["pii_key_secret"] = settings.get("pii_key_secret") or self.deploy.serving.pii_key_secret
         return settings
@@ -276,4 +278,7 @@ def load_environment(env: str, config_dir: str | Path = "config") -> Environment
         raise ConfigError("\n".join(lines)) from None
     if deploy.name != env:
         raise ConfigError(f"{path}: deploy.name is {deploy.name!r} but the file is for environment {env!r}")
+    if settings.journeys.dir is not None:
+        raise ConfigError(f"{path}: journeys.dir: remove it; a deployment runs the journeys of the folder the "
+                          "marketing app edits, s3://<artifacts bucket>/journeys/ (docs/journeys.md, On AWS)")
     return Environment(deploy=deploy, settings=settings, source=str(path))

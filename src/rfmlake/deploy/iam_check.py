@@ -23,6 +23,7 @@ import collections.abc
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from functools import cache
 from typing import Any
 
@@ -217,6 +218,15 @@ def call_from_request(signing_name: str, operation: str, params: Mapping[str, An
         buses = sorted({str(e.get("EventBusName") or "default") for e in params.get("Entries", [])})
         return ApiCall.of(action, *(b if b.startswith("arn:") else f"arn:aws:events:{base}:event-bus/{b}"
                                      for b in buses), source=source)
+    if action == "ses:SendEmail":  # SES v2: the sender's identity, and the configuration set and list it names
+        address = parseaddr(str(params.get("FromEmailAddress", "")))[1]
+        resources = [f"arn:aws:ses:{base}:identity/{address}"]
+        if params.get("ConfigurationSetName"):
+            resources.append(f"arn:aws:ses:{base}:configuration-set/{params['ConfigurationSetName']}")
+        contact_list = (params.get("ListManagementOptions") or {}).get("ContactListName")
+        if contact_list:
+            resources.append(f"arn:aws:ses:{base}:contact-list/{contact_list}")
+        return ApiCall.of(action, *resources, source=source)
     if prefix == "sqs" and "QueueUrl" in params:
         return ApiCall.of(action, f"arn:aws:sqs:{base}:{str(params['QueueUrl']).rstrip('/').rsplit('/', 1)[1]}",
                           source=source)

@@ -5,13 +5,14 @@ each destination creates its own on first use."""
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from rfmlake.activation.destinations.base import Destination
 from rfmlake.activation.destinations.outbox import OUTBOX, OutboxDestination
 from rfmlake.journeys.errors import JourneyError
 from rfmlake.lake.storage import Storage
-from rfmlake.settings import JourneysSettings
+from rfmlake.settings import JourneyEmailSettings, JourneysSettings
 
 if TYPE_CHECKING:
     import boto3
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
 # actions and resource ARN templates, filled like rfmlake.activation.config.DESTINATION_IAM.
 SENDER_IAM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "outbox": ((), ()),  # writes into the lake: the stage's own access to gold/
-    "ses": (("ses:SendEmail",), ("arn:{partition}:ses:{region}:{account}:identity/*",
-                                 "arn:{partition}:ses:{region}:{account}:configuration-set/*",
-                                 "arn:{partition}:ses:{region}:{account}:contact-list/*")),
+    # SendEmail is authorized against the sender's identity (the address, or its domain when the domain is
+    # the verified identity) and the configuration set and contact list the request names: ses_resources.
+    "ses": (("ses:SendEmail",), ()),
     "sms": (("sms-voice:SendTextMessage",), ()),  # resources: activation's sms_resources (identity, opt-out lists)
     "connect_campaigns": (("connect-campaigns:PutOutboundRequestBatch",),
                           ("arn:{partition}:connect-campaigns:{region}:{account}:campaign/*",)),
@@ -69,6 +70,19 @@ def build_senders(settings: JourneysSettings, lake_location: str, *, boto3_sessi
     return senders
 
 
+def ses_resources(settings: JourneyEmailSettings, *, partition: str, region: str, account: str) -> list[str]:
+    """What SendEmail from the settings' sender needs in IAM: the address's identity and its domain's
+    (whichever is the verified one), the configuration set and the contact list if set."""
+    base = f"arn:{partition}:ses:{region}:{account}"
+    address = parseaddr(str(settings.from_address))[1]
+    resources = [f"{base}:identity/{address}", f"{base}:identity/{address.rpartition('@')[2]}"]
+    if settings.configuration_set:
+        resources.append(f"{base}:configuration-set/{settings.configuration_set}")
+    if settings.contact_list:
+        resources.append(f"{base}:contact-list/{settings.contact_list}")
+    return resources
+
+
 def sender_iam(settings: JourneysSettings, *, partition: str, region: str,
                account: str) -> tuple[tuple[str, ...], list[str]]:
     """(IAM actions, resource ARNs) the configured senders need, for the role that runs the stage."""
@@ -76,6 +90,8 @@ def sender_iam(settings: JourneysSettings, *, partition: str, region: str,
 
     actions: list[str] = []
     resources: list[str] = []
+    if settings.email.destination == "ses":
+        resources += ses_resources(settings.email, partition=partition, region=region, account=account)
     if settings.sms.destination == "sms":
         resources += sms_resources(str(settings.sms.origination_identity), settings.sms.configuration_set,
                                    partition=partition, region=region, account=account)

@@ -65,6 +65,7 @@ TEMPLATE_FIELDS: tuple[str, ...] = ("customer_id", "segment", "cluster_label", "
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # SES fills these itself when a contact list is configured (list management).
 _SES_PLACEHOLDERS = frozenset({"amazonSESUnsubscribeUrl"})
+_STATUS_LINE = re.compile(r"^status:[^\n]*$", re.MULTILINE)
 
 
 class _Strict(BaseModel):
@@ -480,6 +481,15 @@ def parse_template(data: Any, name: str, source: str) -> EmailTemplate:
         return EmailTemplate.model_validate({**data, "name": name})
     except ValidationError as exc:
         raise JourneyError(_format(exc, source).replace("invalid journey", "invalid email template")) from None
+
+
+def with_status(text: str, status: str) -> str:
+    """A journey file's text with its top-level `status:` set: only that line changes (or is added), so
+    the file's comments and layout stay as written (the marketing app's start and pause, the deployed
+    folder's seeding)."""
+    if _STATUS_LINE.search(text):
+        return _STATUS_LINE.sub(f"status: {status}", text)
+    return text.rstrip("\n") + f"\nstatus: {status}\n"
 
 
 def load_journeys(folder: str | Path, *, segment_names: tuple[str, ...] | None = None) -> JourneySet:

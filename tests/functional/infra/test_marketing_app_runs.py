@@ -24,9 +24,9 @@ import pytest
 from activation_lakes import round_robin, write_customers, write_rfm
 from app_lakes import write_ingest_results
 from aws_calls import assert_role_allows, recorded
-from aws_lake import upload_folder
 from infra_synth import REPO, Synth
 from rfmlake.audiences import load_audiences
+from rfmlake.deploy.journeys import seed_journeys
 from rfmlake.lake import open_lake
 from rfmlake.pipeline.remote import handle_event
 from rfmlake.pipeline.trigger import execution_name
@@ -86,8 +86,14 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    s3.put_object(Bucket=artifacts, Key="config/settings.yaml", Body=synth.platform.compute.settings_text.encode())
-    upload_folder(aws, REPO / "journeys", f"s3://{artifacts}/journeys")  # the journeys the app edits
+    tokens = {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts}  # CDK tokens
+    settings_text = synth.platform.compute.settings_text  # as BucketDeployment writes it: the bucket filled in
+    for token_, real in tokens.items():
+        settings_text = settings_text.replace(token_, real)
+    s3.put_object(Bucket=artifacts, Key="config/settings.yaml", Body=settings_text.encode())
+    # the journeys the app edits, as `rfmlake deploy` seeds the folder the settings name
+    seed_journeys(REPO / "journeys", load_settings(f"s3://{artifacts}/config/settings.yaml").journeys.dir,
+                  boto3_session=aws)
     lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
                      boto3_session=aws)
     write_customers(lake, 8, no_consent={0})
@@ -113,7 +119,7 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     secret = aws.client("secretsmanager").create_secret(Name=app.session_secret_name, SecretString="k" * 64)["Name"]
 
     for name, value in app.function_env.items():  # CDK tokens of the buckets -> the test's buckets
-        for token_, real in {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts}.items():
+        for token_, real in tokens.items():
             value = value.replace(token_, real)
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RFMLAKE_COGNITO_USER_POOL_ID", pool)
@@ -122,7 +128,7 @@ def test_the_deployed_app_signs_in_with_cognito_and_saves_an_audience_on_s3(
     monkeypatch.setenv("RFMLAKE_AWS_ENDPOINT_URL", os.environ["AWS_ENDPOINT_URL"])
     assert os.environ["RFMLAKE_LAKE"] == f"s3://{lake_bucket}/"
     assert os.environ["RFMLAKE_CONFIG"] == f"s3://{artifacts}/config/settings.yaml"
-    assert os.environ["RFMLAKE_JOURNEYS_DIR"] == f"s3://{artifacts}/journeys/"
+    assert "RFMLAKE_JOURNEYS_DIR" not in app.function_env  # the folder comes from the settings' journeys.dir
     spec = importlib.util.spec_from_file_location("marketing_app_handler", REPO / "lambdas" / "marketing_app" / "handler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

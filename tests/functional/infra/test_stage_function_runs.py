@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from activation_lakes import round_robin, write_customers, write_rfm
-from aws_calls import assert_role_allows, denials_without, recorded
+from aws_calls import ACCOUNT, REGION, assert_role_allows, denials_without, recorded
 from aws_lake import activation_events_queue
 from infra_synth import REPO, Synth
+from rfmlake.app.journeys import FolderJourneys
 from rfmlake.deploy.iam_check import ApiCall
+from rfmlake.deploy.journeys import seed_journeys
 from rfmlake.lake import Lake, open_lake
 from rfmlake.lake.workspace import PII_FINGERPRINT, copy_tables
 from rfmlake.pipeline.definition import PIPELINE
@@ -50,7 +52,11 @@ def deploy_stage_function(synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) ->
     landing = _bucket(aws, f"{synth.env}-landing")
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    aws.client("s3").put_object(Bucket=artifacts, Key="config/settings.yaml", Body=compute.settings_text.encode())
+    tokens = {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts,
+              storage.landing.bucket_name: landing}  # CDK tokens of the buckets -> the test's buckets
+    # The settings as BucketDeployment leaves them: the artifacts bucket filled into journeys.dir.
+    aws.client("s3").put_object(Bucket=artifacts, Key="config/settings.yaml",
+                                Body=_filled(compute.settings_text, tokens).encode())
     # The PII key comes from the secret the deployed settings name (pii_key_secret), not from the
     # environment: what Lambda has.
     secret = load_settings(overrides={"prefix": environment.prefix}).pii_key_env
@@ -58,12 +64,8 @@ def deploy_stage_function(synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) ->
     aws.client("secretsmanager").create_secret(Name=environment.deploy.serving.pii_key_secret,
                                                SecretString=os.environ[secret])
     monkeypatch.delenv(secret)
-    tokens = {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts,
-              storage.landing.bucket_name: landing}
     for name, value in compute.stage_function_env.items():
-        for token, bucket in tokens.items():
-            value = value.replace(token, bucket)
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, _filled(value, tokens))
     spec = importlib.util.spec_from_file_location("pipeline_stage_handler", REPO / "lambdas" / "pipeline_stage" / "handler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -71,6 +73,12 @@ def deploy_stage_function(synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) ->
                      boto3_session=aws)
     return DeployedStageFunction(module.handler, lake, {lake_bucket: storage.lake, artifacts: storage.artifacts,
                                                         landing: storage.landing})
+
+
+def _filled(text: str, tokens: dict[str, str]) -> str:
+    for token, bucket in tokens.items():
+        text = text.replace(token, bucket)
+    return text
 
 
 def test_the_deployed_stage_function_activates_to_the_configured_destinations(
@@ -119,6 +127,13 @@ def test_the_deployed_stage_function_activates_to_the_configured_destinations(
     assert not [s for s in statements if str(s.get("Sid", "")).startswith("Activation") and s is not put_events]
 
 
+def _sent_emails(sender: str) -> list[Any]:
+    """The emails moto's SES received from `sender` (the server runs in this process: tests/aws_lake.py)."""
+    from moto.ses.models import ses_backends
+
+    return [m for m in ses_backends[ACCOUNT][REGION].sent_messages if m.source == sender]
+
+
 # The stages the function runs (runtime "python"), in the order the state machine invokes them.
 FUNCTION_STAGES = [stage.name for stage in PIPELINE if stage.runtime == "python"]
 # What the stage function's stages build; everything else is what Glue, dbt-athena and the processing
@@ -137,6 +152,15 @@ def test_every_stage_of_the_stage_function_calls_only_what_its_role_allows(
     copy_tables(built_lake, deployed.lake, upstream)
     deployed.lake.write_system((built_lake.system_dir / PII_FINGERPRINT).read_bytes(), PII_FINGERPRINT)
     activation_events_queue(aws)
+    # The journeys folder as `rfmlake deploy` seeds it (paused), a journey started in the marketing app,
+    # and the SES sender identity the deployed settings name (a prerequisite: docs/deployment.md).
+    settings = load_settings(os.environ["RFMLAKE_CONFIG"])
+    folder = settings.journeys.dir
+    assert folder == f"s3://{synth_env.env}-artifacts/journeys/"
+    seed_journeys(REPO / "journeys", folder, boto3_session=aws)
+    FolderJourneys(folder, deployed.lake, settings).set_status("win_back_at_risk", "active")
+    if settings.journeys.email.destination == "ses":
+        aws.client("sesv2").create_email_identity(EmailIdentity=str(settings.journeys.email.from_address))
 
     checked: dict[str, set[str]] = {}
     results: dict[str, Any] = {}
@@ -159,6 +183,24 @@ def test_every_stage_of_the_stage_function_calls_only_what_its_role_allows(
     assert {"glue:UpdateTable", "s3:PutObject"} <= checked["identity"] & checked["profiles"]
     assert "events:PutEvents" in checked["activate"]
     assert all(checked[stage] for stage in FUNCTION_STAGES)
+    # journeys: the started journey from the app's folder admitted At Risk customers and emailed the treated
+    journeys = results["journeys"]["summary"]
+    assert journeys["journeys"] == 1 and journeys["entered"]["win_back_at_risk"] > 0
+    emails = _sent_emails(str(settings.journeys.email.from_address))
+    if settings.journeys.email.destination == "ses":  # dev (config/dev.yaml)
+        assert journeys["sent"] == len(emails) > 0 and journeys["failed"] == 0
+        assert "ses:SendEmail" in checked["journeys"]
+    else:  # the outbox in the lake
+        assert journeys["sent"] > 0 and emails == []
+        assert deployed.lake.storage.walk(f"s3://{synth_env.env}-lake/gold/_journeys/outbox")
+    assert synth_env.env != "dev" or settings.journeys.email.destination == "ses"
+    # A fault put back: without the journeys folder's read, or the sender's statement, the stage is denied.
+    missing = denials_without(synth_env, compute, compute.stage_function_role, recorded_calls, {"JourneysReadObjects"})
+    assert any(" may not s3:GetObject on arn:aws:s3:::" in m and "/journeys/win_back_at_risk.yaml" in m
+               and "stage function: journeys" in m for m in missing), missing
+    if settings.journeys.email.destination == "ses":
+        (missing,) = denials_without(synth_env, compute, compute.stage_function_role, recorded_calls, {"JourneysSend"})
+        assert " may not ses:SendEmail on arn:aws:ses:eu-west-1:" in missing and "stage function: journeys" in missing
     # A fault put back: without the secret's statement the recorded identity stage is denied, named.
     (missing,) = denials_without(synth_env, compute, compute.stage_function_role, recorded_calls, {"PiiKeySecretRead"})
     assert "/StageFunctionRole" in missing and " may not secretsmanager:GetSecretValue on " in missing

@@ -19,7 +19,9 @@ def test_shipped_environments_load(env: str) -> None:
     environment = load_environment(env, REPO / "config")
     assert environment.deploy.name == env
     assert environment.resource_prefix == environment.prefix.replace("_", "-")
-    assert "deploy" not in environment.pipeline_settings()
+    settings = environment.pipeline_settings(journeys_dir="s3://artifacts/journeys/")
+    assert "deploy" not in settings
+    assert load_settings_from(settings).journeys.dir == "s3://artifacts/journeys/"
     load_settings(REPO / "config" / f"{env}.yaml")  # the pipeline can run with the same file
 
 
@@ -27,7 +29,7 @@ def test_shipped_environments_load(env: str) -> None:
 def test_deployed_jobs_read_the_pii_key_from_the_apis_secret(env: str) -> None:
     """The jobs tokenize with the key the profile API looks emails up with: one secret for both."""
     environment = load_environment(env, REPO / "config")
-    settings = environment.pipeline_settings()
+    settings = environment.pipeline_settings(journeys_dir="s3://artifacts/journeys/")
     assert settings["pii_key_secret"] == environment.deploy.serving.pii_key_secret == f"rfmlake/{env}/pii-key"
     assert load_settings_from(settings).pii_key_secret == f"rfmlake/{env}/pii-key"
 
@@ -64,6 +66,12 @@ def test_bad_deploy_keys_are_named(tmp_path: Path) -> None:
 def test_name_must_match_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="deploy.name is 'prod'"):
         load_environment("dev", write(tmp_path, "deploy: {name: prod}\n"))
+
+
+def test_a_journeys_folder_of_its_own_is_refused(tmp_path: Path) -> None:
+    """Deployed, the journeys are those of the folder the marketing app edits; another would split them."""
+    with pytest.raises(ConfigError, match=r"journeys.dir: remove it; .* s3://<artifacts bucket>/journeys/"):
+        load_environment("dev", write(tmp_path, "journeys: {dir: s3://elsewhere/journeys/}\ndeploy: {name: dev}\n"))
 
 
 def test_bad_environment_name() -> None:

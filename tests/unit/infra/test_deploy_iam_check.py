@@ -54,6 +54,12 @@ def test_requests_map_to_the_resources_aws_checks() -> None:
     events = call_from_request("events", "PutEvents", {"Entries": [{"EventBusName": "b"}, {}]}, **where)
     assert events.resources == ("arn:aws:events:eu-west-1:123456789012:event-bus/b",
                                 "arn:aws:events:eu-west-1:123456789012:event-bus/default")
+    email = call_from_request("email", "SendEmail", {"FromEmailAddress": "Shop <news@shop.example.com>",
+                                                     "ConfigurationSetName": "journeys",
+                                                     "ListManagementOptions": {"ContactListName": "customers"}}, **where)
+    assert email.resources == ("arn:aws:ses:eu-west-1:123456789012:identity/news@shop.example.com",
+                               "arn:aws:ses:eu-west-1:123456789012:configuration-set/journeys",
+                               "arn:aws:ses:eu-west-1:123456789012:contact-list/customers")
     assert call_from_request("sts", "GetCallerIdentity", {}, **where) is None
     with pytest.raises(ConfigError, match="cannot tell which resources kinesis:PutRecord"):
         call_from_request("kinesis", "PutRecord", {"StreamName": "s"}, **where)

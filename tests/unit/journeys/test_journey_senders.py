@@ -176,8 +176,20 @@ def test_senders_come_from_the_settings_and_get_exactly_the_iam_they_call(tmp_pa
     for kind, module in modules.items():
         assert set(SENDER_IAM[kind][0]) == {f"{prefixes[kind]}:{op}" for op in _operations(module)}
     assert set(actions) == {a for kind in modules for a in SENDER_IAM[kind][0]}
-    assert "arn:aws:events:eu-west-1:123456789012:event-bus/crm" in resources
-    assert IDENTITY in resources and "arn:aws:sms-voice:eu-west-1:123456789012:opt-out-list/*" in resources
+    base = "eu-west-1:123456789012"
+    assert resources == sorted([  # the sender's own resources, not every identity, list or bus of the account
+        f"arn:aws:ses:{base}:identity/news@shop.example.com", f"arn:aws:ses:{base}:identity/shop.example.com",
+        IDENTITY, f"arn:aws:sms-voice:{base}:opt-out-list/*", f"arn:aws:connect-campaigns:{base}:campaign/*",
+        f"arn:aws:events:{base}:event-bus/crm"])
+    listed = load_settings(None, {
+        "journeys.email.destination": "ses", "journeys.email.from_address": "Shop <news@shop.example.com>",
+        "journeys.email.configuration_set": "journeys", "journeys.email.contact_list": "customers",
+        "journeys.email.topic": "offers"})
+    assert sender_iam(listed.journeys, partition="aws", region="eu-west-1", account="123456789012") == (
+        ("ses:SendEmail",), sorted([
+            f"arn:aws:ses:{base}:identity/news@shop.example.com", f"arn:aws:ses:{base}:identity/shop.example.com",
+            f"arn:aws:ses:{base}:configuration-set/journeys", f"arn:aws:ses:{base}:contact-list/customers"]))
+    assert sender_iam(load_settings().journeys, partition="aws", region="eu-west-1", account="1") == ((), [])
     bad = load_settings(None, {"journeys.sms.destination": "sms", "journeys.sms.origination_identity": "x"})
     with pytest.raises(JourneyError, match="journeys settings: origination_identity 'x'"):
         build_senders(bad.journeys, str(tmp_path))
