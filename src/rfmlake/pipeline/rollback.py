@@ -31,10 +31,37 @@ from rfmlake.lake.tables import Lake
 START_FILE = "start.json"       # under _system/runs/<run_id>/
 ROLLBACK_FILE = "rollback.json"  # under _system/runs/<run_id>/: what RollBackRun did
 START_FORMAT = 1
-# Lake state outside the tables that a run moves and ADR 0016 puts back after a failure:
-# the segmentation model's `current` pointer (rfmlake.segmentation.model.ModelStore), the identity
-# matching model (rfmlake.identity.job.MODEL_PATH). Small files: recorded by content.
-KEPT_STATE: tuple[tuple[str, ...], ...] = (("models", "segmentation", "current"), ("models", "identity", "model.json"))
+
+
+def kept_state_paths() -> tuple[tuple[str, ...], ...]:
+    """Lake state outside the tables that a run moves and ADR 0016 puts back after a failure, here
+    and in the local runner (rfmlake.pipeline.runner.KeptState): the segmentation model's `current`
+    pointer (rfmlake.segmentation.model.ModelStore), the identity matching model
+    (rfmlake.identity.job.MODEL_PATH). Small files, kept by content."""
+    from rfmlake.identity.job import MODEL_PATH as IDENTITY_MODEL
+    from rfmlake.segmentation.model import CURRENT_POINTER
+
+    return (("models", "segmentation", CURRENT_POINTER), IDENTITY_MODEL)
+
+
+def read_kept_state(lake: Lake) -> dict[str, bytes | None]:
+    """The kept state's files as they are now (None: absent), by their path under _system."""
+    return {"/".join(path): lake.read_system(*path) for path in kept_state_paths()}
+
+
+def restore_kept_state(lake: Lake, state: dict[str, bytes | None]) -> list[str]:
+    """Put the kept state's files back as `state` has them (None: delete); returns those changed."""
+    restored = []
+    for key, data in sorted(state.items()):
+        path = key.split("/")
+        if lake.read_system(*path) == data:
+            continue
+        if data is None:
+            lake.storage.delete_file(lake.system_uri(*path))
+        else:
+            lake.write_system(data, *path)
+        restored.append(key)
+    return restored
 
 
 def _check_run_id(run_id: object) -> str:
@@ -61,7 +88,7 @@ def record_run_start(lake: Lake, run_id: str) -> dict[str, Any]:
     with _locked(lake, run_id):
         lake.recover()  # a commit a killed process left half applied is undone before it is recorded
         tables = record_tables(lake)
-        state = {"/".join(path): _encode(lake.read_system(*path)) for path in KEPT_STATE}
+        state = {key: _encode(data) for key, data in read_kept_state(lake).items()}
         record = {"format": START_FORMAT, "run_id": run_id, "recorded_at": time.time(), "tables": tables,
                   "state": state}
         lake.write_system(json.dumps(record, sort_keys=True).encode(), "runs", run_id, START_FILE)
@@ -85,17 +112,8 @@ def roll_back_run(lake: Lake, run_id: str) -> dict[str, Any]:
         record = json.loads(raw)
         lake.recover()
         report = restore_tables(lake, record["tables"])
-        state_restored = []
-        for key, recorded in sorted(record.get("state", {}).items()):
-            path = key.split("/")
-            data = _decode(recorded)
-            if lake.read_system(*path) == data:
-                continue
-            if data is None:
-                lake.storage.delete_file(lake.system_uri(*path))
-            else:
-                lake.write_system(data, *path)
-            state_restored.append(key)
+        state_restored = restore_kept_state(lake, {key: _decode(recorded)
+                                                   for key, recorded in record.get("state", {}).items()})
         result = {"status": "incomplete" if report.failed else "rolled back", **report.to_dict(),
                   "state_restored": state_restored}
         lake.write_system(json.dumps(result, indent=2).encode(), "runs", run_id, ROLLBACK_FILE)

@@ -133,33 +133,23 @@ class KeptState:
     not among them: they record what was sent, which no rollback can unsend
     (rfmlake.activation.engine, rfmlake.journeys.store)."""
 
-    model_version: str | None
-    identity_model: bytes | None = None
+    files: dict[str, bytes | None]  # rfmlake.pipeline.rollback.kept_state_paths, by content (as on AWS)
 
     @classmethod
     def capture(cls, lake: Lake) -> KeptState:
         """What there is now, after dropping what a killed run left (a generation never swapped in)."""
-        from rfmlake.identity.job import MODEL_PATH as IDENTITY_MODEL
+        from rfmlake.pipeline.rollback import read_kept_state
         from rfmlake.profiles.indexer import embedded_store
-        from rfmlake.segmentation.job import model_store
 
         embedded_store(lake).discard_unactivated()
-        return cls(model_store(lake).current_version(), lake.read_system(*IDENTITY_MODEL))
+        return cls(read_kept_state(lake))
 
     def restore(self, lake: Lake) -> None:
-        from rfmlake.identity.job import MODEL_PATH as IDENTITY_MODEL
+        from rfmlake.pipeline.rollback import restore_kept_state
         from rfmlake.profiles.indexer import embedded_store
-        from rfmlake.segmentation.job import model_store
 
         try:
-            models = model_store(lake)
-            if models.current_version() != self.model_version:
-                models.set_current(self.model_version)
-            if lake.read_system(*IDENTITY_MODEL) != self.identity_model:
-                if self.identity_model is None:
-                    lake.storage.delete_file(lake.system_uri(*IDENTITY_MODEL))
-                else:
-                    lake.write_system(self.identity_model, *IDENTITY_MODEL)
+            restore_kept_state(lake, self.files)
             embedded_store(lake).discard_unactivated()
         except Exception:  # the run's own error is the one to report
             logging.getLogger(__name__).exception("could not put the models or the profile store back")
