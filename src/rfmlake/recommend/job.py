@@ -160,6 +160,13 @@ class LakeReader:
     def _has(self, zone: str, name: str) -> bool:
         return self.lake.current(zone, name) is not None
 
+    def hold_interactions(self) -> None:
+        """Read the interactions once into a DuckDB temp table, which every later query reads instead
+        of the lake (it spills to disk past the memory limit): for a run that scans them more than
+        once (the inputs of every person, then the changed people's rows)."""
+        self.con.execute(f"create or replace temp table interactions_now as {self.interactions_sql}")
+        self.interactions_sql = "select * from interactions_now"
+
     def close(self) -> None:
         self.con.close()
 
@@ -437,6 +444,9 @@ def run_recommendations(ctx: RunContext, *, personalize_client: Any = None) -> d
 def _run(ctx: RunContext, reader: LakeReader, personalize_client: Any) -> dict[str, Any]:
     settings = ctx.settings.recommendations
     as_of = reader.as_of
+    stored = stored_model(ctx, as_of) if as_of is not None else None
+    if stored is not None:
+        reader.hold_interactions()  # read again for the changed people (a fit reads them once, into pandas)
     counts, first_purchase = reader.record_person_inputs()
     products = reader.products()
     report: dict[str, Any] = {
@@ -453,7 +463,6 @@ def _run(ctx: RunContext, reader: LakeReader, personalize_client: Any) -> dict[s
         return report
     split = time_split(first_purchase, as_of, settings.test_days)
     carried = carried_evaluation(ctx, as_of) if split is not None else None
-    stored = stored_model(ctx, as_of)
     evaluate = split is not None and carried is None
     # every interaction in memory only to fit, evaluate or export; else only the changed people's
     everything = stored is None or evaluate or settings.personalize.enabled
