@@ -547,12 +547,21 @@ def _carried_note(stored: StoredModel, scored: int, kept: int, every: int, compa
             "after it (recommendations.refit_every_days), or on `rfmlake run --full`")
 
 
-def _prune_person_inputs(lake: Lake, keep: set[Path]) -> None:
+def _prune_person_inputs(lake: Lake, keep: set[Path]) -> int:
     """Drop the inputs kept for tables that are neither the current one nor this run's: no later
-    run compares with them (a failed run's table never becomes current)."""
+    run compares with them (a failed run's table never becomes current). Returns the files dropped."""
+    dropped = 0
     for path in (lake.models_dir / MODEL_STORE).glob(f"*/{PEOPLE_FOLDER}/*.parquet"):
         if path not in keep:
             path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
+def forget_person_inputs(lake: Lake) -> int:
+    """Drop every person's kept inputs (they name customer ids): what erasure does, as it rewrites
+    gold.product_recommendations anyway; the next run scores everyone with the stored fit."""
+    return _prune_person_inputs(lake, keep=set()) if lake.is_local else 0
 
 
 def _personalize(ctx: RunContext, inputs: LakeInputs, table: pa.Table, report: dict[str, Any],
