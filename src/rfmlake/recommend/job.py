@@ -521,8 +521,8 @@ def _run(ctx: RunContext, reader: LakeReader, personalize_client: Any) -> dict[s
     if keeps_models(ctx) and not settings.personalize.enabled:
         # the inputs this table was scored from, for the next run's comparison
         reader.save_person_inputs(folder / PEOPLE_FOLDER / f"{written.version}.parquet")
-        _prune_person_inputs(ctx.lake, keep={folder / PEOPLE_FOLDER / f"{written.version}.parquet"}
-                             | ({folder / PEOPLE_FOLDER / f"{previous.version}.parquet"} if previous else set()))
+        # the current table's stay too: should this run fail, the next compares with them
+        _prune_person_inputs(ctx.lake, keep={written.version, *([previous.version] if previous else [])})
     sources = table.group_by("source").aggregate([("customer_id", "count_distinct")]).to_pylist()
     report.update({
         "model_version": version,
@@ -547,12 +547,13 @@ def _carried_note(stored: StoredModel, scored: int, kept: int, every: int, compa
             "after it (recommendations.refit_every_days), or on `rfmlake run --full`")
 
 
-def _prune_person_inputs(lake: Lake, keep: set[Path]) -> int:
-    """Drop the inputs kept for tables that are neither the current one nor this run's: no later
-    run compares with them (a failed run's table never becomes current). Returns the files dropped."""
+def _prune_person_inputs(lake: Lake, keep: set[str]) -> int:
+    """Drop the inputs kept for table versions not in `keep` (the current one and this run's), of
+    any fit: no later run compares with them (a failed run's table never becomes current). Returns
+    the files dropped."""
     dropped = 0
     for path in (lake.models_dir / MODEL_STORE).glob(f"*/{PEOPLE_FOLDER}/*.parquet"):
-        if path not in keep:
+        if path.stem not in keep:
             path.unlink(missing_ok=True)
             dropped += 1
     return dropped

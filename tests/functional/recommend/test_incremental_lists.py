@@ -203,8 +203,9 @@ def test_full_runs_and_a_missing_model_score_everyone_with_a_new_fit(tmp_path: P
     assert again["model_version"] == full["model_version"] != first["model_version"]  # the same data: the same fit
 
 
-def test_a_failed_runs_lists_and_inputs_are_never_what_a_later_run_keeps(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("refit", [False, True], ids=["scoring", "refitting"])
+def test_a_failed_runs_lists_and_inputs_are_never_what_a_later_run_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refit: bool) -> None:
     world = deal(6)
     lake = Lake(tmp_path / "lake")
     deliver(lake, world, 1)
@@ -218,10 +219,11 @@ def test_a_failed_runs_lists_and_inputs_are_never_what_a_later_run_keeps(tmp_pat
     with monkeypatch.context() as patch:
         patch.setattr(module + "." + function, fail)
         with pytest.raises(PipelineError, match=AFTER.name):
-            run_pipeline(RunContext(landing_dir=tmp_path / "landing", lake=lake, settings=load_settings()),
-                         stages=(*RECOMMENDATIONS, AFTER))
+            run_pipeline(RunContext(landing_dir=tmp_path / "landing", lake=lake, settings=load_settings(),
+                                    full=refit), stages=(*RECOMMENDATIONS, AFTER))
     # the lake's table is still run 1's, and so are the inputs it is compared with; run 3's data is here
     after = run_stage(lake)
-    assert after["model_from"]["as_of_date"] == first["as_of_date"] and after["customers_scored"] > 0
+    assert after["model_from"]["as_of_date"] == first["as_of_date"]
+    assert 0 < after["customers_scored"] < after["customers"]
     written = lake.read_arrow(lake.require("gold", "product_recommendations"))
     assert_same_table(written, scored_by_the_stored_fit(lake, first["model_version"]), "after a failed run")
