@@ -121,6 +121,10 @@ class RecommendationSettings(_Strict):
     evaluate_every_days: int = Field(
         7, ge=0, le=3650, description="run the offline evaluation when as_of is at least this many days after the "
         "last evaluation with the same parameters (else the report carries that one); 0 or 1 = every run")
+    refit_every_days: int = Field(
+        7, ge=0, le=3650, description="fit the model again when as_of is at least this many days after the as_of of "
+        "the last fit with the same settings; in between the stored fit scores only the people whose purchases, "
+        "views or segment changed, and everyone else keeps their list; 0 or 1 = every run")
     random_state: int = 42
     personalize: PersonalizeSettings = PersonalizeSettings()
 

@@ -18,8 +18,9 @@ Under the lake's run lock (no pipeline run reads or writes meanwhile):
    changes, the per-person marts and profile), the person-level rows keyed by the person's primary
    customer id, and the rows of their devices (anonymous ids) in every zone. The next run rebuilds
    the person's other customer ids, if any, as people of their own; the report names those ids.
-5. Every older table version, the dbt working database (rebuilt by the next run), the profile store,
-   the activation exports and state, the journeys' state and outbox, and the run reports lose them too.
+5. Every older table version, the dbt working database (rebuilt by the next run), the inputs the
+   recommendations stage keeps per person (docs/recommendations.md), the profile store, the
+   activation exports and state, the journeys' state and outbox, and the run reports lose them too.
 """
 
 from __future__ import annotations
@@ -392,9 +393,12 @@ def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, i
 
 
 def _purge(lake: Lake) -> int:
-    """Delete every table version but the current ones (older versions still hold the person), and
-    the dbt working database (a cache the next run rebuilds)."""
-    removed = len(lake.vacuum(keep=1, min_age_seconds=0.0))
+    """Delete every table version but the current ones (older versions still hold the person), the
+    dbt working database (a cache the next run rebuilds) and the inputs the recommendations stage
+    kept per person (the next run scores everyone with its stored fit)."""
+    from rfmlake.recommend.job import forget_person_inputs
+
+    removed = len(lake.vacuum(keep=1, min_age_seconds=0.0)) + forget_person_inputs(lake)
     dbt_dir = lake.system_dir / "dbt"
     for database in (*dbt_dir.glob("*.duckdb"), *dbt_dir.glob("*.duckdb.wal")):
         database.unlink()

@@ -13,8 +13,12 @@ memory is bounded by the catalogue's similarity matrix and one batch (docs/adr: 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +31,8 @@ SOURCE_SEGMENT = "segment_popular"
 SOURCE_POPULAR = "popular"
 UNKNOWN_CATEGORY = "(none)"
 RECOMMENDATION_COLUMNS = ("customer_id", "rank", "product_id", "score", "source")
+MODEL_ARRAYS = "model.npz"    # a stored fit's arrays (ItemSimilarityRecommender.save)
+MODEL_FILE = "model.json"     # its parameters, popularity lists and digest, written last
 
 
 def _check_interactions(interactions: pd.DataFrame) -> None:
@@ -203,8 +209,8 @@ class _Recommender:
         cols = self.catalogue_.ids.get_indexer(interactions["product_id"])
         return rows, cols
 
-    def _purchases(self, interactions: pd.DataFrame, rows: np.ndarray, cols: np.ndarray) -> None:
-        bought = (interactions["kind"] == PURCHASE).to_numpy()
+    def _purchases(self, bought: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+        """purchased_ from the interactions at (rows, cols) that are purchases (`bought`)."""
         matrix = sp.csr_matrix((np.ones(int(bought.sum()), dtype=np.float32), (rows[bought], cols[bought])),
                                shape=(len(self.customers_), self.n_items_))
         matrix.sum_duplicates()
@@ -310,7 +316,7 @@ class PopularityRecommender(_Recommender):
         self.catalogue_ = _Catalogue.build(products, interactions)
         self.n_items_ = len(self.catalogue_.ids)
         rows, cols = self._index_customers(interactions)
-        self._purchases(interactions, rows, cols)
+        self._purchases((interactions["kind"] == PURCHASE).to_numpy(), rows, cols)
         self.popularity_ = self._popularity(self.purchased_)
         self.popular_ = self._popularity_list(self.popularity_, SOURCE_POPULAR, self.depth)
         return self
@@ -364,16 +370,8 @@ class ItemSimilarityRecommender(_Recommender):
             raise ValueError(f"alpha must be between 0.5 (cosine) and 1 (P(j | i)), got {self.alpha}")
         self.catalogue_ = _Catalogue.build(products, interactions)
         self.n_items_ = len(self.catalogue_.ids)
-        rows, cols = self._index_customers(interactions)
-        self._purchases(interactions, rows, cols)
-        # One weight per (customer, product): a purchase counts 1, a view view_weight, capped at 1
-        # (a bought product weighs 1 however often it was bought or viewed).
-        weight = np.where(interactions["kind"].to_numpy() == PURCHASE, 1.0, self.view_weight).astype(np.float32)
-        history = sp.coo_matrix((weight, (rows, cols)), shape=(len(self.customers_), self.n_items_)).tocsr()
-        history.sum_duplicates()
-        history.data = np.minimum(history.data, 1.0)
-        history.eliminate_zeros()
-        self.history_ = history
+        self.set_history(interactions, segments)
+        history = self.history_
         self.similarity_ = self._similarity(history)
         self.category_affinity_, self.category_share_ = self._group_terms(history, self.catalogue_.category_code,
                                                                           len(self.catalogue_.categories))
@@ -382,16 +380,41 @@ class ItemSimilarityRecommender(_Recommender):
         self.popularity_ = self._popularity(self.purchased_)
         self.segment_lists_: dict[str | None, tuple[np.ndarray, np.ndarray, str]] = {
             None: self._popularity_list(self.popularity_, SOURCE_POPULAR, self.depth)}
-        self.segment_of_: dict[str, str] = {}
         if segments is not None:
             series = pd.Series(segments, dtype="object").dropna()
-            self.segment_of_ = {str(k): str(v) for k, v in series.items()}
             known = series[series.index.isin(self.customers_)]
             for segment, members in known.groupby(known):
                 member_rows = self.customers_.get_indexer(pd.Index(members.index))
                 popularity = self._popularity(self.purchased_[member_rows])
                 if popularity.sum() > 0:
                     self.segment_lists_[str(segment)] = self._popularity_list(popularity, SOURCE_SEGMENT, self.depth)
+        return self
+
+    def set_history(self, interactions: pd.DataFrame,
+                    segments: Mapping[str, str] | pd.Series | None = None) -> ItemSimilarityRecommender:
+        """The people to score and what they did (interactions: customer_id, product_id, kind), and
+        their RFM segments (which popularity list fills their lists), against the fitted catalogue:
+        what recommend() reads besides the fitted state, which this leaves as it is. fit() sets the
+        history it learned from; a stored model (load) scores people by the history given here.
+        Products the fitted catalogue lacks are left out: the model knows nothing of them."""
+        _check_interactions(interactions)
+        rows, cols = self._index_customers(interactions)
+        known = cols >= 0
+        bought = interactions["kind"].to_numpy()[known] == PURCHASE
+        rows, cols = rows[known], cols[known]
+        self._purchases(bought, rows, cols)
+        # One weight per (customer, product): a purchase counts 1, a view view_weight, capped at 1
+        # (a bought product weighs 1 however often it was bought or viewed).
+        weight = np.where(bought, 1.0, self.view_weight).astype(np.float32)
+        history = sp.coo_matrix((weight, (rows, cols)), shape=(len(self.customers_), self.n_items_)).tocsr()
+        history.sum_duplicates()
+        history.data = np.minimum(history.data, 1.0)
+        history.eliminate_zeros()
+        self.history_ = history
+        self.segment_of_: dict[str, str] = {}
+        if segments is not None:
+            series = pd.Series(segments, dtype="object").dropna()
+            self.segment_of_ = {str(k): str(v) for k, v in series.items()}
         return self
 
     def _similarity(self, history: sp.csr_matrix) -> sp.csr_matrix:
@@ -430,6 +453,76 @@ class ItemSimilarityRecommender(_Recommender):
         group_weight = np.bincount(codes, weights=weight, minlength=n_groups)
         share = np.divide(weight, group_weight[codes], out=np.zeros_like(weight), where=group_weight[codes] > 0)
         return transition, share
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of __init__, as they are."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def _fitted_arrays(self) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+        """Everything fit() learns but the people's history, as arrays, and the popularity lists' names."""
+        catalogue = self.catalogue_
+        arrays = {
+            "product_ids": np.asarray(catalogue.ids, dtype=str), "category_code": catalogue.category_code,
+            "categories": np.asarray(catalogue.categories, dtype=str), "brand_code": catalogue.brand_code,
+            "brands": np.asarray(catalogue.brands, dtype=str),
+            "similarity_data": self.similarity_.data, "similarity_indices": self.similarity_.indices,
+            "similarity_indptr": self.similarity_.indptr,
+            "category_affinity": self.category_affinity_, "category_share": self.category_share_,
+            "brand_affinity": self.brand_affinity_, "brand_share": self.brand_share_, "popularity": self.popularity_,
+        }
+        lists = []
+        for i, (segment, (items, scores, source)) in enumerate(self.segment_lists_.items()):
+            arrays[f"list_{i}_items"], arrays[f"list_{i}_scores"] = items, scores
+            lists.append({"segment": segment, "source": source})
+        return arrays, lists
+
+    def digest(self) -> str:
+        """sha256 of the fitted state and the parameters: equal digests, equal lists for equal history."""
+        arrays, lists = self._fitted_arrays()
+        return _digest(arrays, {"params": self.params(), "lists": lists})
+
+    def save(self, folder: Path, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Store the fitted state (not the history) in `folder`: the arrays, then model.json with the
+        parameters, the lists' names, the digest and `metadata`, each file replaced atomically.
+        Returns model.json's path."""
+        arrays, lists = self._fitted_arrays()
+        document = {**dict(metadata or {}), "params": self.params(), "lists": lists,
+                    "digest": _digest(arrays, {"params": self.params(), "lists": lists})}
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / (MODEL_ARRAYS + ".tmp"), "wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
+        (folder / (MODEL_ARRAYS + ".tmp")).replace(folder / MODEL_ARRAYS)
+        (folder / (MODEL_FILE + ".tmp")).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        (folder / (MODEL_FILE + ".tmp")).replace(folder / MODEL_FILE)
+        return folder / MODEL_FILE
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple[ItemSimilarityRecommender, dict[str, Any]]:
+        """(model, model.json) of a fit stored by save(), ready for set_history(). Raises ValueError
+        when the files do not hold what model.json's digest says (a torn or altered store), OSError
+        when they are missing."""
+        document = json.loads((folder / MODEL_FILE).read_text())
+        if not isinstance(document, dict):
+            raise ValueError(f"{folder / MODEL_FILE} is not a stored model")
+        model = cls(**document["params"])
+        with np.load(folder / MODEL_ARRAYS, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        lists = document["lists"]
+        if _digest(arrays, {"params": model.params(), "lists": lists}) != document.get("digest"):
+            raise ValueError(f"the model stored in {folder} does not match its digest")
+        model.catalogue_ = _Catalogue(pd.Index(arrays["product_ids"].astype(object)), arrays["category_code"],
+                                      pd.Index(arrays["categories"].astype(object)), arrays["brand_code"],
+                                      pd.Index(arrays["brands"].astype(object)))
+        model.n_items_ = len(model.catalogue_.ids)
+        model.similarity_ = sp.csr_matrix(
+            (arrays["similarity_data"], arrays["similarity_indices"], arrays["similarity_indptr"]),
+            shape=(model.n_items_, model.n_items_))
+        model.category_affinity_, model.category_share_ = arrays["category_affinity"], arrays["category_share"]
+        model.brand_affinity_, model.brand_share_ = arrays["brand_affinity"], arrays["brand_share"]
+        model.popularity_ = arrays["popularity"]
+        model.segment_lists_ = {entry["segment"]: (arrays[f"list_{i}_items"], arrays[f"list_{i}_scores"],
+                                                   str(entry["source"])) for i, entry in enumerate(lists)}
+        return model, document
 
     def neighbours(self, product_id: str, n: int = 10) -> pd.DataFrame:
         """The products most often had with one product by the same customers (similar_product_id, score)."""
@@ -470,7 +563,9 @@ class ItemSimilarityRecommender(_Recommender):
         for weight, affinity, share, codes in self._groups():
             onehot = sp.csr_matrix((np.ones(self.n_items_), (np.arange(self.n_items_), codes)),
                                    shape=(self.n_items_, affinity.shape[0]))
-            groups.append((weight, (history @ onehot).toarray() @ affinity, share, codes))
+            # sparse @ dense: each row summed on its own, in the order of its entries, so a person's
+            # scores do not depend on who else is in the batch (a dense product's BLAS kernel may)
+            groups.append((weight, np.asarray((history @ onehot).tocsr() @ affinity), share, codes))
         # the pool, dense: batch x pool; each term weight * group score * share, in place (the
         # weight applied to the small batch x groups matrix before it is spread over the pool)
         block = similar[:, pool].toarray().astype(np.float64)
@@ -541,6 +636,19 @@ class ItemSimilarityRecommender(_Recommender):
             known = rows[rows >= 0]
             chosen = self._candidates(known, n, pool) if len(known) else _Picks.empty()
             yield self._fill(batch, n, chosen, rows, self.segment_lists_, self.segment_of_)
+
+
+_PARAMS = ("n_neighbors", "view_weight", "max_per_category", "category_weight", "brand_weight", "alpha",
+           "pool_factor", "batch_cells", "depth")
+
+
+def _digest(arrays: Mapping[str, np.ndarray], document: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _empty() -> pd.DataFrame:

@@ -319,6 +319,13 @@ def _recommendations_section(recs: dict[str, Any] | None) -> str:
     parts = [head, f'<p class="meta">model <code>{_e(recs.get("model_version"))}</code>, '
              f'{_num(recs.get("customers"))} customers served, catalogue coverage {_share(recs.get("coverage"))}; '
              f'by source: {_e(", ".join(f"{k} {v}" for k, v in (recs.get("customers_by_source") or {}).items()))}</p>']
+    fitted_by = recs.get("model_from") or {}
+    if fitted_by:
+        parts.append(f'<p class="muted">Fitted by run <code>{_e(fitted_by.get("run_id"))}</code> (as_of '
+                     f'{_e(fitted_by.get("as_of_date"))}); this run scored {_num(recs.get("customers_scored"))} people '
+                     f'with that model (their purchases, views or segment changed, or they are new) and '
+                     f'{_num(recs.get("customers_carried"))} kept their lists: the same settings, within '
+                     'recommendations.refit_every_days of it.</p>')
     evaluation = recs.get("evaluation") or {}
     metrics = evaluation.get("metrics") or {}
     if metrics:

@@ -258,8 +258,9 @@ def _value_section(value: Any) -> dict[str, Any] | None:
 def _recommendations_section(report: Any) -> dict[str, Any] | None:
     if not isinstance(report, dict):
         return None
-    keys = ("status", "skipped", "model_version", "as_of_date", "parameters", "interactions", "products",
-            "customers", "rows", "coverage", "customers_by_source", "evaluation", "evaluation_from", "notes")
+    keys = ("status", "skipped", "model_version", "model_from", "as_of_date", "parameters", "interactions",
+            "products", "customers", "customers_scored", "customers_carried", "rows", "coverage",
+            "customers_by_source", "evaluation", "evaluation_from", "notes")
     return {k: report.get(k) for k in keys}
 
 

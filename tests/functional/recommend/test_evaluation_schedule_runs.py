@@ -1,7 +1,8 @@
 """The offline evaluation on a schedule (recommendations.evaluate_every_days), end to end on copies
 of the `run` fixture's lake: a run fewer than that many days after the last evaluation carries it,
-naming the run that made it; changed parameters, `--full` and evaluate_every_days 1 evaluate; the
-report of a failed run is never what a later run carries."""
+naming the run that made it (and scores with the stored fit: recommendations.refit_every_days);
+changed parameters, `--full` and evaluate_every_days 1 evaluate; the report of a failed run is
+never what a later run carries."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def test_runs_within_the_schedule_carry_the_evaluation_of_the_run_that_made_it(r
     assert second["evaluation_from"] == origin
     assert any(f"carried from run {first_dir.name}" in note for note in second["notes"])
     assert second["rows"] == first["rows"] and second["model_version"] == first["model_version"]
+    # the fit is carried too (recommendations.refit_every_days), and nobody's inputs changed
+    assert second["model_from"] == origin and "model_from" not in first
+    assert (second["customers_scored"], second["customers_carried"]) == (0, first["customers"])
     summary = json.loads((lake.runs_dir / second_id / "summary.json").read_text())
     stage = next(s for s in summary["stages"] if s["name"] == "recommendations")
     assert stage["status"] == "succeeded" and stage["summary"]["evaluation_from"] == origin
@@ -101,4 +105,9 @@ def test_the_quality_report_says_which_run_made_a_carried_evaluation(run, lake: 
                                                                                       "recommendations"}))
     quality = build_quality_report(lake.root, lake.runs_dir / run_id)
     assert quality["recommendations"]["evaluation_from"]["run_id"] == first_dir.name
-    assert f"Evaluated by run <code>{first_dir.name}</code>" in render_html(quality)
+    assert quality["recommendations"]["model_from"]["run_id"] == first_dir.name
+    page = render_html(quality)
+    section = page[page.index('<section id="recommendations">'):]
+    section = section[:section.index("</section>")]
+    assert f"Evaluated by run <code>{first_dir.name}</code>" in section
+    assert f"Fitted by run <code>{first_dir.name}</code>" in section and "kept their lists" in section

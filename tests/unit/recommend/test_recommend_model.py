@@ -212,3 +212,54 @@ def test_the_batched_lists_are_the_walk_customer_by_customer(seed: int) -> None:
         mine = got[got.customer_id == customer]
         assert mine["rank"].tolist() == list(range(1, len(mine) + 1))
         assert list(zip(mine["product_id"], mine["score"], mine["source"], strict=True)) == expected[customer]
+
+
+def test_a_stored_fit_scores_history_it_is_given_as_the_fitted_model_scores_its_own(tmp_path) -> None:
+    segments = {"c1": "loyal", "c2": "loyal", "c4": "new", "c5": "new", "c6": "new", "stranger": "loyal"}
+    fitted = ItemSimilarityRecommender(max_per_category=2).fit(HISTORY, PRODUCTS, segments)
+    people = ["c1", "c3", "c5", "reader", "stranger", "nobody"]
+    expected = fitted.recommend(people, n=5)
+    fitted.save(tmp_path / "fit", {"model_version": "rec-test"})
+    stored, document = ItemSimilarityRecommender.load(tmp_path / "fit")
+    assert document["model_version"] == "rec-test" and stored.digest() == fitted.digest()
+    stored.set_history(HISTORY, segments)
+    pd.testing.assert_frame_equal(stored.recommend(people, n=5), expected)
+    # one person at a time, from only their own history: the same rows (no batch effect)
+    for person in people:
+        alone = stored.set_history(HISTORY[HISTORY["customer_id"] == person], segments).recommend([person], n=5)
+        pd.testing.assert_frame_equal(alone, expected[expected["customer_id"] == person].reset_index(drop=True))
+
+
+def test_a_stored_fit_leaves_out_products_it_never_saw_and_refuses_altered_files(tmp_path) -> None:
+    fitted = ItemSimilarityRecommender().fit(HISTORY, PRODUCTS)
+    fitted.save(tmp_path / "fit")
+    stored, _ = ItemSimilarityRecommender.load(tmp_path / "fit")
+    # a product new since the fit: unknown to the stored model, so it changes nothing
+    stored.set_history(interactions(buys("reader", "B1") + buys("reader", "NEW")), {})
+    known = stored.recommend(["reader"], n=4)
+    stored.set_history(interactions(buys("reader", "B1")), {})
+    pd.testing.assert_frame_equal(known, stored.recommend(["reader"], n=4))
+    with np.load(tmp_path / "fit" / "model.npz") as arrays:
+        altered = {name: arrays[name] for name in arrays.files}
+    altered["popularity"] = altered["popularity"] + 1
+    np.savez(tmp_path / "fit" / "model.npz", **altered)
+    with pytest.raises(ValueError, match="does not match its digest"):
+        ItemSimilarityRecommender.load(tmp_path / "fit")
+
+
+def test_a_persons_list_is_the_same_scored_alone_or_in_a_batch() -> None:
+    """Bit for bit: the stage scores only the changed people between fits (a batch of one, perhaps)
+    and must write what scoring everyone would. A dense BLAS product of one row (gemv) and of many
+    (gemm) differ in the last bits; the model's products are sparse, row by row."""
+    rng = np.random.default_rng(7)
+    products = pd.DataFrame({"product_id": [f"p{i:03d}" for i in range(120)],
+                             "category": [f"cat{i % 30}" for i in range(120)],
+                             "brand": [f"brand{(i * 7) % 25}" for i in range(120)]})
+    rows = [(f"c{c:03d}", f"p{p:03d}", "purchase" if rng.random() < 0.6 else "view")
+            for c in range(300) for p in rng.choice(120, size=rng.integers(1, 12), replace=False)]
+    history = interactions(rows)
+    model = ItemSimilarityRecommender(view_weight=0.3).fit(history, products)
+    people = [f"c{c:03d}" for c in range(0, 300, 3)]
+    together = model.recommend(people, n=10)
+    alone = pd.concat([model.recommend([person], n=10) for person in people], ignore_index=True)
+    pd.testing.assert_frame_equal(alone, together, check_exact=True)

@@ -13,6 +13,7 @@ from rfmlake.settings import load_settings
 def test_defaults_keep_personalize_off() -> None:
     settings = load_settings().recommendations
     assert (settings.n, settings.max_per_category, settings.test_days) == (10, 4, 90)
+    assert (settings.evaluate_every_days, settings.refit_every_days) == (7, 7)
     assert settings.personalize.enabled is False and settings.personalize.exchange_uri is None
 
 
@@ -25,6 +26,8 @@ def test_defaults_keep_personalize_off() -> None:
     ("recommendations:\n  personalize:\n    solution_arn: arn:aws:s3:::bucket\n",
      "recommendations.personalize.solution_arn: String should match pattern"),
     ("recommendations:\n  neighbours: 5\n", "recommendations.neighbours: unknown key"),
+    ("recommendations:\n  refit_every_days: -1\n",
+     "recommendations.refit_every_days: Input should be greater than or equal to 0"),
 ])
 def test_a_bad_setting_names_its_key(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "c.yaml"
