@@ -148,9 +148,12 @@ PIPELINE: tuple[Stage, ...] = (
         entry="rfmlake.pipeline.stages:recommendations",
         max_attempts=2,
         # Interactions grow with the data: every input is scanned where it lies on S3, none copied.
-        reads=_RECOMMENDATION_INPUTS,
-        reads_in_place=_RECOMMENDATION_INPUTS,
+        # Between fits the current lists are read too: unchanged people keep their rows (ADR 0023).
+        reads=(*_RECOMMENDATION_INPUTS, "gold.product_recommendations"),
+        reads_in_place=(*_RECOMMENDATION_INPUTS, "gold.product_recommendations"),
         writes=("gold.product_recommendations",),
+        # the stored fit and each table version's per-person inputs (refit on a schedule: ADR 0023)
+        state=("models/recommendations",),
     ),
     Stage(
         "quality_gold",

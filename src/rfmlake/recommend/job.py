@@ -340,9 +340,10 @@ def model_folder(lake: Lake, version: str) -> Path:
 
 
 def keeps_models(ctx: RunContext) -> bool:
-    """Whether a later run can score with this run's fit: a local lake keeps run folders (the
-    schedule's memory); a workspace of a lake on S3 is thrown away (on AWS every run fits)."""
-    return ctx.lake.is_local and ctx.workspace_of is None
+    """Whether a later run can score with this run's fit: a local lake keeps it, and a processing
+    job's workspace of a lake on S3 pushes it back (the stage's declared state,
+    `models/recommendations`), where the next run's workspace pulls it from."""
+    return ctx.lake.is_local
 
 
 def stored_model(ctx: RunContext, as_of: date) -> StoredModel | None:

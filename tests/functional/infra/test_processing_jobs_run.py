@@ -47,7 +47,8 @@ def stage_input(synth: Synth, processing: dict[str, Any], work: Path) -> None:
             shutil.copytree(sources[key], target, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.CompletedProcess[str]:
+def run_job(synth: Synth, stage: str, work: Path, lake_uri: str,
+            run_id: str = STATE_MACHINE_RUN_ID) -> subprocess.CompletedProcess[str]:
     compute = synth.platform.compute
     processing = compute.stage_resources[stage]["processing"]
     task = synth.platform.orchestration.definition["States"][stage]
@@ -63,7 +64,7 @@ def run_job(synth: Synth, stage: str, work: Path, lake_uri: str) -> subprocess.C
     app = processing["AppSpecification"]
     command = [local(part) for part in (*app["ContainerEntrypoint"], *app["ContainerArguments"])]
     assert command[0] == "python3"  # the image's Python, with the package installed
-    env = {**{k: local(v) for k, v in environment.items()}, "RFMLAKE_RUN_ID": STATE_MACHINE_RUN_ID}
+    env = {**{k: local(v) for k, v in environment.items()}, "RFMLAKE_RUN_ID": run_id}
     return subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=600,
                           env={**os.environ, **env}, cwd=work)
 
@@ -108,10 +109,27 @@ def test_the_deployed_processing_jobs_commit_their_stages_on_s3(synth_env: Synth
     assert glue["StorageDescriptor"]["Location"].rstrip("/") == lake.require("gold", "customer_value").uri
     state = [uri.split("/_system/")[1] for uri in lake.storage.walk(lake.system_uri())]
     assert any(s.startswith("models/segmentation/") for s in state) and any(s.startswith("models/value/") for s in state)
+    # the recommendations' stored fit and the served people's inputs, for the next run between fits
+    assert any(s.startswith("models/recommendations/") and s.endswith("/model.npz") for s in state), state
+    assert any(s.startswith("models/recommendations/") and "/people/" in s for s in state), state
     # the run id the state machine passed names the run's reports
     assert any(s.startswith(f"runs/{STATE_MACHINE_RUN_ID}/") for s in state)
     assert not list((tmp_path / "segmentation").glob("rfmlake-workspace-*"))  # scratch cleaned up
-    check_calls(synth_env, requests, bucket)
+
+    # The next day's run, once the state machine wrote this one's summary (the summary step itself:
+    # test_run_summary_on_aws.py): recommendations score with the stored fit and carry the lists of
+    # the people whose inputs did not change, from the S3 lake.
+    lake.write_system(json.dumps({"run_id": STATE_MACHINE_RUN_ID, "started_at": "2026-12-01T03:00:00+00:00",
+                                  "stages": [{"name": job, "status": "succeeded"} for job in jobs]}).encode(),
+                      "runs", STATE_MACHINE_RUN_ID, "summary.json")
+    first = json.loads(lake.read_system("runs", STATE_MACHINE_RUN_ID, "recommendations_report.json") or b"{}")
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as more:
+        result = run_job(synth_env, "recommendations", tmp_path / "again", lake_uri, run_id="landing-2026-12-02-def456")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads(lake.read_system("runs", "landing-2026-12-02-def456", "recommendations_report.json") or b"{}")
+    assert again["model_from"]["run_id"] == STATE_MACHINE_RUN_ID and again["model_version"] == first["model_version"]
+    assert again["customers_scored"] == 0 and again["customers_carried"] == first["customers"] > 0, again
+    check_calls(synth_env, requests + more, bucket)
 
 
 def check_calls(synth: Synth, requests: list[dict[str, Any]], bucket: str) -> None:
