@@ -175,7 +175,8 @@ def test_sql_command_formats(demo, capsys: pytest.CaptureFixture[str]) -> None:
 
 # The tables the Python stages build; everything else is what Glue and dbt-athena leave on S3.
 PYTHON_BUILT = {"gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
-                "gold.customer_value", "gold.product_recommendations", "gold.customer_profile"}
+                "gold.engagement_segment_history", "gold.customer_value", "gold.product_recommendations",
+                "gold.customer_profile"}
 ONE_PROCESS_STAGES = ["quality_silver", "segmentation", "customer_value", "recommendations", "quality_gold",
                       "profiles", "activate"]
 
@@ -201,7 +202,8 @@ def test_one_process_stages_run_unchanged_on_a_lake_on_s3(demo, aws, tmp_path: P
     results = {name: run_stage(name, lake=remote_uri, config=str(config), run_id="aws-run") for name in ONE_PROCESS_STAGES}
 
     assert set(results["segmentation"]["lake"]["committed"]) == {
-        "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration"}
+        "gold.customer_rfm", "gold.segment_membership_history", "gold.segment_migration",
+        "gold.engagement_segment_history"}
     assert set(results["customer_value"]["lake"]["committed"]) == {"gold.customer_value"}
     assert set(results["recommendations"]["lake"]["committed"]) == {"gold.product_recommendations"}
     assert set(results["profiles"]["lake"]["committed"]) == {"gold.customer_profile"}
