@@ -84,6 +84,41 @@ class RunContext:
         return None
 
 
+@dataclass(frozen=True)
+class EarlierFit:
+    """A model fit an earlier successful run made or carried (ADR 0023): its run's report, and the
+    run that fitted it with that run's as_of."""
+
+    report: dict[str, Any]
+    model_version: str
+    run_id: str
+    as_of_date: date
+
+    def origin(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "as_of_date": self.as_of_date.isoformat()}
+
+
+def earlier_fit(ctx: RunContext, report_file: str, as_of: date, every_days: int) -> EarlierFit | None:
+    """The fit named by the report `report_file` of the latest successful earlier run
+    (RunContext.earlier_report), traced back to the run that fitted it, when it was fitted at an
+    as_of fewer than `every_days` days before `as_of` (not after it). None, so the run fits, on
+    `rfmlake run --full`, with every_days 0 or 1, when that report did not fit or carry a model, or
+    says too little. The caller loads the model and checks it was fitted with its settings."""
+    if ctx.full or every_days <= 1:
+        return None
+    found = ctx.earlier_report(report_file)
+    if found is None or found[1].get("status") != "fitted":
+        return None
+    run_id, report = found
+    origin = report.get("model_from") or {"run_id": run_id, "as_of_date": report.get("as_of_date")}
+    try:
+        fitted = EarlierFit(report, str(report["model_version"]), str(origin["run_id"]),
+                            date.fromisoformat(str(origin["as_of_date"])))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return fitted if 0 <= (as_of - fitted.as_of_date).days < every_days else None
+
+
 def _json(data: bytes | None) -> Any:
     if data is None:
         return None

@@ -21,7 +21,7 @@ from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.tables import TableRef, parquet_scan
-from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.context import RunContext, earlier_fit
 from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
 from rfmlake.recommend.model import ItemSimilarityRecommender
 from rfmlake.reporting.quality import RECOMMENDATIONS_REPORT
@@ -352,23 +352,17 @@ def stored_model(ctx: RunContext, as_of: date) -> StoredModel | None:
     days before this run's (not after it). None, so the run fits, on `rfmlake run --full`, with
     refit_every_days 0 or 1, or when that fit's files are gone, unreadable or not what they say."""
     settings = ctx.settings.recommendations
-    if ctx.full or settings.refit_every_days <= 1 or not keeps_models(ctx):
+    fit = earlier_fit(ctx, REPORT_FILE, as_of, settings.refit_every_days) if keeps_models(ctx) else None
+    if fit is None:
         return None
-    found = ctx.earlier_report(REPORT_FILE)
-    if found is None or found[1].get("status") != "fitted":
-        return None
-    run_id, report = found
-    origin = report.get("model_from") or {"run_id": run_id, "as_of_date": report.get("as_of_date")}
     try:
-        fitted_as_of = date.fromisoformat(str(origin["as_of_date"]))
-        folder = model_folder(ctx.lake, str(report["model_version"]))
+        folder = model_folder(ctx.lake, fit.model_version)
         model, stored = ItemSimilarityRecommender.load(folder)
     except (KeyError, OSError, TypeError, ValueError):
         return None
-    if stored.get("model_version") != report["model_version"] or stored.get("parameters") != fit_parameters(settings) \
-            or not 0 <= (as_of - fitted_as_of).days < settings.refit_every_days:
+    if stored.get("model_version") != fit.model_version or stored.get("parameters") != fit_parameters(settings):
         return None
-    return StoredModel(model, str(report["model_version"]), folder, str(origin["run_id"]), fitted_as_of)
+    return StoredModel(model, fit.model_version, folder, fit.run_id, fit.as_of_date)
 
 
 def time_split(first_purchase: date | None, as_of: date, test_days: int) -> TimeSplit | None:

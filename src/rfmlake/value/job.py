@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
-from rfmlake.pipeline.context import RunContext
+from rfmlake.pipeline.context import RunContext, earlier_fit
 from rfmlake.reporting.quality import VALUE_REPORT
 from rfmlake.value.calibration import holdout_check
 from rfmlake.value.fitting import FitError
@@ -102,27 +102,21 @@ def carried_model(ctx: RunContext, as_of: date, purchase_period: str) -> Carried
     before this run's (not after it). None, so the run fits, on `rfmlake run --full`, with
     refit_every_days 0 or 1, or when that model's file is gone or unreadable."""
     settings = ctx.settings.value
-    if ctx.full or settings.refit_every_days <= 1:
+    fit = earlier_fit(ctx, REPORT_FILE, as_of, settings.refit_every_days)
+    if fit is None:
         return None
-    found = ctx.earlier_report(REPORT_FILE)
-    if found is None or found[1].get("status") != "fitted":
-        return None
-    run_id, report = found
-    origin = report.get("model_from") or {"run_id": run_id, "as_of_date": report.get("as_of_date")}
     try:
-        fitted_as_of = date.fromisoformat(str(origin["as_of_date"]))
-        path = ctx.lake.models_dir / "value" / str(report["model_version"]) / "model.json"  # as model.save wrote it
+        path = ctx.lake.models_dir / "value" / fit.model_version / "model.json"  # as model.save wrote it
         stored = json.loads(path.read_text())
         model = CustomerValueModel.from_dict(stored)
     except (KeyError, OSError, TypeError, ValueError):
         return None
-    if stored.get("model_version") != report.get("model_version") or not 0 <= (as_of - fitted_as_of).days \
-            < settings.refit_every_days:
+    if stored.get("model_version") != fit.model_version:
         return None
     if (model.horizon_days, model.purchase_period, model.margin, model.annual_discount_rate) != (
             settings.horizon_days, purchase_period, settings.margin, settings.annual_discount_rate):
         return None
-    return CarriedModel(model, str(report["model_version"]), path, report, str(origin["run_id"]), fitted_as_of)
+    return CarriedModel(model, fit.model_version, path, fit.report, fit.run_id, fit.as_of_date)
 
 
 def run_customer_value(ctx: RunContext) -> dict[str, Any]:
