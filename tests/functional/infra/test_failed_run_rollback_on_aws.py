@@ -10,7 +10,6 @@ itself fails still fails the execution, notifies, and says so in the summary."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import uuid
@@ -22,9 +21,9 @@ import pytest
 
 from activation_lakes import round_robin, write_rfm
 from aws_calls import assert_role_allows, recorded
-from infra_synth import REPO, Synth
+from infra_synth import Synth, deployed_stage_function
 from rfmlake.errors import RfmlakeError
-from rfmlake.lake import Lake, open_lake
+from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.trigger import execution_name
@@ -43,25 +42,7 @@ def test_every_environment_s_state_machine_rolls_a_failed_run_back(synth_env: Sy
 def stage_function(synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Lake, dict[str, Any]]:
     """An empty S3 lake (buckets, Glue databases, deployed settings) and the stage Lambda's handler with
     the environment the compute stack gives it."""
-    compute, environment = synth.platform.compute, synth.platform.environment
-    s3 = aws.client("s3")
-    for bucket in ("dev-lake", "dev-artifacts"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    for zone in ("bronze", "silver", "gold"):
-        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    s3.put_object(Bucket="dev-artifacts", Key="config/settings.yaml", Body=compute.settings_text.encode())
-    lake = open_lake("s3://dev-lake/", load_settings(overrides={"prefix": environment.prefix}), boto3_session=aws)
-    buckets = {compute.storage.lake.bucket_name: "dev-lake", compute.storage.artifacts.bucket_name: "dev-artifacts",
-               compute.storage.landing.bucket_name: "dev-landing"}
-    for name, value in compute.stage_function_env.items():
-        for token, bucket in buckets.items():
-            value = value.replace(token, bucket)
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("pipeline_stage_handler_rollback",
-                                                  REPO / "lambdas" / "pipeline_stage" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler, lake, {"dev-lake": compute.storage.lake, "dev-artifacts": compute.storage.artifacts}
+    return deployed_stage_function(synth, aws, monkeypatch, module_name="pipeline_stage_handler_rollback")
 
 
 def customers(n: int, city: str) -> pa.Table:

@@ -8,7 +8,6 @@ the calls their role allows."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from datetime import UTC, date, datetime, timedelta
@@ -20,9 +19,10 @@ import pytest
 from activation_lakes import round_robin, write_rfm
 from app_lakes import write_ingest_results
 from aws_calls import assert_role_allows, recorded
-from infra_synth import REPO, Synth
+from infra_synth import Synth
+from infra_synth import deployed_stage_function as stage_function
 from rfmlake.app.runs import load_run, recent_runs
-from rfmlake.lake import Lake, open_lake
+from rfmlake.lake import Lake
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.pipeline.remote import run_stage
@@ -47,27 +47,10 @@ def test_every_environment_s_state_machine_writes_the_run_summary_on_both_paths(
 def deployed_stage_function(synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Lake, dict]:
     """A lake on moto S3 holding a quarantine, a reconciliation and gold.customer_rfm; the stage
     Lambda's handler with the environment the compute stack gives it."""
-    compute, environment = synth.platform.compute, synth.platform.environment
-    s3 = aws.client("s3")
-    for bucket in ("dev-lake", "dev-artifacts"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    for zone in ("bronze", "silver", "gold"):
-        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    s3.put_object(Bucket="dev-artifacts", Key="config/settings.yaml", Body=compute.settings_text.encode())
-    lake = open_lake("s3://dev-lake/", load_settings(overrides={"prefix": environment.prefix}), boto3_session=aws)
+    handler, lake, buckets = stage_function(synth, aws, monkeypatch, module_name="pipeline_stage_handler_summary")
     write_ingest_results(lake, QUARANTINED)
     write_rfm(lake, round_robin(8), as_of=date(2026, 11, 30))
-    buckets = {compute.storage.lake.bucket_name: "dev-lake", compute.storage.artifacts.bucket_name: "dev-artifacts",
-               compute.storage.landing.bucket_name: "dev-landing"}
-    for name, value in compute.stage_function_env.items():
-        for token, bucket in buckets.items():
-            value = value.replace(token, bucket)
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("pipeline_stage_handler_summary",
-                                                  REPO / "lambdas" / "pipeline_stage" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler, lake, {"dev-lake": compute.storage.lake, "dev-artifacts": compute.storage.artifacts}
+    return handler, lake, buckets
 
 
 def execute(synth: Synth, handler: Any, run_id: str, started_at: datetime, fail: str | None = None) -> None:
