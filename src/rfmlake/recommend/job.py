@@ -518,6 +518,8 @@ def _run(ctx: RunContext, reader: LakeReader, personalize_client: Any) -> dict[s
         reader.save_person_inputs(folder / PEOPLE_FOLDER / f"{written.version}.parquet")
         # the current table's stay too: should this run fail, the next compares with them
         _prune_person_inputs(ctx.lake, keep={written.version, *([previous.version] if previous else [])})
+    if keeps_models(ctx):
+        _prune_fits(ctx.lake, keep=folder)
     sources = table.group_by("source").aggregate([("customer_id", "count_distinct")]).to_pylist()
     report.update({
         "model_version": version,
@@ -550,6 +552,21 @@ def _prune_person_inputs(lake: Lake, keep: set[str]) -> int:
     for path in (lake.models_dir / MODEL_STORE).glob(f"*/{PEOPLE_FOLDER}/*.parquet"):
         if path.stem not in keep:
             path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
+def _prune_fits(lake: Lake, keep: Path) -> int:
+    """Drop the stored fits no later run can use: all but `keep` (this run's) and the fits holding
+    kept person inputs (the one that scored the current table, should this run fail). On AWS the
+    stage's workspace pulls the whole store every run, so old fits must not pile up. Returns the
+    fits dropped."""
+    import shutil
+
+    dropped = 0
+    for fit in (lake.models_dir / MODEL_STORE).iterdir():
+        if fit.is_dir() and fit != keep and not any((fit / PEOPLE_FOLDER).glob("*.parquet")):
+            shutil.rmtree(fit, ignore_errors=True)
             dropped += 1
     return dropped
 

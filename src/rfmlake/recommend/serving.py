@@ -31,10 +31,10 @@ def recommendations_for(lake: Lake, customer_ids: Iterable[str], n: int = 10) ->
         return result
     # A person's list is keyed by their primary customer id (docs/identity.md): any of their customer
     # ids finds it through the identity graph; an id the graph does not hold stands for itself.
-    person = ("coalesce(g.primary_customer_id, w.customer_id)" if lake.current("gold", "identity_graph") is not None
-              else "w.customer_id")
+    has_graph = lake.current("gold", "identity_graph") is not None
+    person = "coalesce(g.primary_customer_id, w.customer_id)" if has_graph else "w.customer_id"
     graph = ("left join gold.identity_graph as g on g.member_kind = 'customer_id' and g.member_id = w.customer_id"
-             if lake.current("gold", "identity_graph") is not None else "")
+             if has_graph else "")
     con = connect(lake, zones=("gold",))
     try:
         con.register("wanted", pa.table({"customer_id": pa.array(wanted, pa.string())}))

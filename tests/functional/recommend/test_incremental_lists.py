@@ -185,6 +185,14 @@ def test_an_incremental_run_writes_what_the_stored_fit_writes_scoring_everyone(t
         assert report["model_from"] == origin and report["model_version"] == first["model_version"]
         assert 0 < report["customers_scored"] < report["customers"]
     assert "model_from" not in refit and refit["customers_scored"] == refit["customers"]   # 7 days on: fitted
+    # Old fits do not pile up (a workspace on AWS pulls the whole store): the first fit stays while
+    # it holds the current table's inputs, and goes once a run under the new fit replaced that table.
+    def fits() -> set[str]:
+        return {p.name for p in (lake.models_dir / "recommendations").iterdir() if p.is_dir()}
+
+    assert fits() == {first["model_version"], refit["model_version"]}
+    assert run_stage(lake)["model_from"]["as_of_date"] == refit["as_of_date"]
+    assert fits() == {refit["model_version"]}
 
 
 def test_full_runs_and_a_missing_model_score_everyone_with_a_new_fit(tmp_path: Path) -> None:
