@@ -71,6 +71,14 @@ def erase_on_s3(lake: Lake, customer_id: str, email: str | None, actor: str | No
 
     if athena_results is not None and not is_s3(athena_results):
         raise RfmlakeError(f"--athena-results {athena_results!r} is not an s3://bucket/prefix location")
+    if athena_results is not None:
+        # every version of every object under it is deleted: it must hold neither the lake nor
+        # dbt's data, nor lie inside them
+        for kept in (lake.location, dbt_data_location(lake)):
+            a, b = athena_results.rstrip("/") + "/", kept.rstrip("/") + "/"
+            if a.startswith(b) or b.startswith(a):
+                raise RfmlakeError(f"--athena-results {athena_results} overlaps {kept}: erasure empties the "
+                                   "results location entirely, so it must be a folder of its own")
     if not lake.storage.exists(lake.location):
         raise RfmlakeError(f"no lake at {lake}")
     with lake_lock(lake, RfmlakeError(f"a pipeline stage, sync or erasure is using the lake at {lake}; "

@@ -161,6 +161,12 @@ def test_erasure_on_s3_leaves_no_version_of_any_object_holding_the_person(
     assert main([*args, "--customer-id", "C-nobody-42"]) == 1
     assert "is in no table of the lake" in capsys.readouterr().err
     assert remote.read_system("governance", "suppression.json") == suppression
+    # A results location that holds the lake (it is emptied entirely) is refused before anything moves.
+    lake_bucket = remote.location.removeprefix("s3://").split("/")[0]
+    assert main([*args, "--customer-id", "C-nobody-42", "--allow-missing",
+                 "--athena-results", f"s3://{lake_bucket}"]) == 1
+    assert "overlaps" in capsys.readouterr().err
+    assert remote.read_system("governance", "suppression.json") == suppression
     assert main([*args, "--customer-id", "C-nobody-42", "--allow-missing"]) == 0
     assert remote.read_system("governance", "suppression.json") != suppression
 
