@@ -57,30 +57,45 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def deployed_stage_function(synth: Synth, aws: Any, monkeypatch: Any, *, module_name: str) -> tuple[Any, Any, dict]:
-    """An empty lake on the moto server as the dev stacks leave it (the lake and artifacts buckets,
-    the zones' Glue databases, the deployed settings) and the stage Lambda's handler loaded under
-    `module_name`, with the environment the compute stack gives it (bucket tokens resolved to the
-    test's buckets). Returns (handler, lake, {test bucket: the stack's bucket construct})."""
+    """The buckets (`<env>-lake`, `-artifacts`, `-landing`), Glue databases, uploaded settings and PII
+    key secret of the synthesized app in moto, and the stage function's handler loaded under
+    `module_name` with the environment the compute stack gives it (the buckets' CDK tokens filled in
+    with the test's buckets). Returns (handler, lake, {test bucket: the stack's bucket construct})."""
     import importlib.util
 
     from rfmlake.lake import open_lake
     from rfmlake.settings import load_settings
 
     compute, environment = synth.platform.compute, synth.platform.environment
-    s3 = aws.client("s3")
-    for bucket in ("dev-lake", "dev-artifacts"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    storage = compute.storage
+    names = {storage.lake: f"{synth.env}-lake", storage.artifacts: f"{synth.env}-artifacts",
+             storage.landing: f"{synth.env}-landing"}
+    for bucket in names.values():
+        aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     for zone in ("bronze", "silver", "gold"):
         aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    s3.put_object(Bucket="dev-artifacts", Key="config/settings.yaml", Body=compute.settings_text.encode())
-    lake = open_lake("s3://dev-lake/", load_settings(overrides={"prefix": environment.prefix}), boto3_session=aws)
-    buckets = {compute.storage.lake.bucket_name: "dev-lake", compute.storage.artifacts.bucket_name: "dev-artifacts",
-               compute.storage.landing.bucket_name: "dev-landing"}
+    tokens = {construct.bucket_name: bucket for construct, bucket in names.items()}
+
+    def filled(text: str) -> str:
+        for token, bucket in tokens.items():
+            text = text.replace(token, bucket)
+        return text
+
+    # The settings as BucketDeployment leaves them: the artifacts bucket filled into journeys.dir.
+    aws.client("s3").put_object(Bucket=names[storage.artifacts], Key="config/settings.yaml",
+                                Body=filled(compute.settings_text).encode())
+    # The PII key comes from the secret the deployed settings name (pii_key_secret), not from the
+    # environment: what Lambda has.
+    secret = load_settings(overrides={"prefix": environment.prefix}).pii_key_env
+    monkeypatch.setattr("rfmlake.settings._SECRETS", {})
+    aws.client("secretsmanager").create_secret(Name=environment.deploy.serving.pii_key_secret,
+                                               SecretString=os.environ[secret])
+    monkeypatch.delenv(secret)
     for name, value in compute.stage_function_env.items():
-        for token, bucket in buckets.items():
-            value = value.replace(token, bucket)
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, filled(value))
     spec = importlib.util.spec_from_file_location(module_name, REPO / "lambdas" / "pipeline_stage" / "handler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.handler, lake, {"dev-lake": compute.storage.lake, "dev-artifacts": compute.storage.artifacts}
+    lake = open_lake(f"s3://{names[storage.lake]}/", load_settings(overrides={"prefix": environment.prefix}),
+                     boto3_session=aws)
+    return module.handler, lake, {bucket: construct for construct, bucket in names.items()}

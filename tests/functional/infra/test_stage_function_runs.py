@@ -8,7 +8,6 @@ makes, in every environment of config/, is allowed by the function's synthesized
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -19,11 +18,11 @@ import pytest
 from activation_lakes import round_robin, write_customers, write_rfm
 from aws_calls import ACCOUNT, REGION, assert_role_allows, denials_without, recorded
 from aws_lake import activation_events_queue
-from infra_synth import REPO, Synth
+from infra_synth import REPO, Synth, deployed_stage_function
 from rfmlake.app.journeys import FolderJourneys
 from rfmlake.deploy.iam_check import ApiCall
 from rfmlake.deploy.journeys import seed_journeys
-from rfmlake.lake import Lake, open_lake
+from rfmlake.lake import Lake
 from rfmlake.lake.workspace import PII_FINGERPRINT, copy_tables
 from rfmlake.pipeline.definition import PIPELINE
 from rfmlake.settings import load_settings
@@ -38,47 +37,10 @@ class DeployedStageFunction:
     buckets: dict[str, Any]       # test bucket name -> the storage stack's bucket construct
 
 
-def _bucket(aws, name: str) -> str:
-    aws.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    return name
-
-
 def deploy_stage_function(synth: Synth, aws, monkeypatch: pytest.MonkeyPatch) -> DeployedStageFunction:
     """The buckets, Glue databases, uploaded settings and PII key secret of the synthesized app in moto,
     and the stage function's handler with the environment the compute stack gives it."""
-    compute, environment = synth.platform.compute, synth.platform.environment
-    storage = compute.storage
-    lake_bucket, artifacts = _bucket(aws, f"{synth.env}-lake"), _bucket(aws, f"{synth.env}-artifacts")
-    landing = _bucket(aws, f"{synth.env}-landing")
-    for zone in ("bronze", "silver", "gold"):
-        aws.client("glue").create_database(DatabaseInput={"Name": f"{environment.prefix}_{zone}"})
-    tokens = {storage.lake.bucket_name: lake_bucket, storage.artifacts.bucket_name: artifacts,
-              storage.landing.bucket_name: landing}  # CDK tokens of the buckets -> the test's buckets
-    # The settings as BucketDeployment leaves them: the artifacts bucket filled into journeys.dir.
-    aws.client("s3").put_object(Bucket=artifacts, Key="config/settings.yaml",
-                                Body=_filled(compute.settings_text, tokens).encode())
-    # The PII key comes from the secret the deployed settings name (pii_key_secret), not from the
-    # environment: what Lambda has.
-    secret = load_settings(overrides={"prefix": environment.prefix}).pii_key_env
-    monkeypatch.setattr("rfmlake.settings._SECRETS", {})
-    aws.client("secretsmanager").create_secret(Name=environment.deploy.serving.pii_key_secret,
-                                               SecretString=os.environ[secret])
-    monkeypatch.delenv(secret)
-    for name, value in compute.stage_function_env.items():
-        monkeypatch.setenv(name, _filled(value, tokens))
-    spec = importlib.util.spec_from_file_location("pipeline_stage_handler", REPO / "lambdas" / "pipeline_stage" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    lake = open_lake(f"s3://{lake_bucket}/", load_settings(overrides={"prefix": environment.prefix}),
-                     boto3_session=aws)
-    return DeployedStageFunction(module.handler, lake, {lake_bucket: storage.lake, artifacts: storage.artifacts,
-                                                        landing: storage.landing})
-
-
-def _filled(text: str, tokens: dict[str, str]) -> str:
-    for token, bucket in tokens.items():
-        text = text.replace(token, bucket)
-    return text
+    return DeployedStageFunction(*deployed_stage_function(synth, aws, monkeypatch, module_name="pipeline_stage_handler"))
 
 
 def test_the_deployed_stage_function_activates_to_the_configured_destinations(
