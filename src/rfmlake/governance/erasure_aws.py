@@ -53,8 +53,10 @@ def athena_results_from_env(env: dict[str, str] | None = None) -> str | None:
 
 
 def _split(location: str) -> tuple[str, str]:
+    """(bucket, the key prefix of everything under the location: "" at a bucket's root)."""
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    return bucket, prefix.strip("/")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
 
 
 def _client(lake: Lake, service: str) -> Any:
@@ -161,7 +163,7 @@ def _versions(client: Any, location: str) -> tuple[str, list[dict[str, Any]], li
     bucket, prefix = _split(location)
     versions: list[dict[str, Any]] = []
     markers: list[dict[str, Any]] = []
-    pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
+    pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
     for page in pages:
         versions.extend(page.get("Versions", []))
         markers.extend(page.get("DeleteMarkers", []))
@@ -190,7 +192,7 @@ def _abort_uploads(lake: Lake, location: str) -> int:
     client = _client(lake, "s3")
     bucket, prefix = _split(location)
     aborted = 0
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
         for upload in page.get("Uploads", []):
             client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             aborted += 1
