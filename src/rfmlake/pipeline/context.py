@@ -47,6 +47,18 @@ class RunContext:
     def run_dir(self) -> Path:
         return self.lake.runs_dir / self.run_id
 
+    @property
+    def home_lake(self) -> Lake:
+        """The lake the run belongs to: the lake on S3 (with the run's boto3 session) when `lake` is
+        a local workspace copy of it, else `lake`."""
+        from rfmlake.lake.workspace import WorkspaceLake
+
+        if isinstance(self.lake, WorkspaceLake):
+            return self.lake.remote
+        if self.workspace_of:
+            return Lake(self.workspace_of, boto3_session=self.lake.boto3_session)
+        return self.lake
+
     def earlier_report(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """(run id, report) of the report file `name` in the latest successful earlier run that wrote
         one: what a stage on a schedule (an evaluation, a refit) carries forward. A failed run's
@@ -56,7 +68,7 @@ class RunContext:
         each execution's summary (rfmlake.pipeline.remote.summarize_execution)."""
         from rfmlake.reporting.quality import RUN_SUMMARY, summary_succeeded
 
-        lake = Lake(self.workspace_of) if self.workspace_of else self.lake
+        lake = self.home_lake
         earlier = [run_id for run_id, is_dir in lake.storage.children(lake.system_uri("runs"))
                    if is_dir and run_id != self.run_id]
         summaries: dict[str, Any] = {}
