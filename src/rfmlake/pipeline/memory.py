@@ -11,6 +11,8 @@ import ctypes
 import ctypes.util
 import gc
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def release_memory() -> None:
@@ -24,6 +26,28 @@ def release_memory() -> None:
         pyarrow.default_memory_pool().release_unused()
     if sys.platform.startswith("linux"):
         _malloc_trim()
+
+
+@contextmanager
+def between_stages() -> Iterator[Callable[[], None]]:
+    """For one run's stages: yields the call to make after each stage, release_memory and then
+    gc.freeze, so that the next stage's collection walks only the objects made since. A full
+    collection walks every object of the process (the imported libraries, dbt's manifest): 0.25 s
+    after each stage, 5.8 s of the 32 s `rfmlake demo`. The objects are unfrozen when the run ends
+    (cyclic garbage among them is then collected as usual). A process that froze objects itself
+    (a server's pre-fork pattern) is left as it is: its runs collect in full."""
+    owner = gc.get_freeze_count() == 0
+
+    def after_stage() -> None:
+        release_memory()
+        if owner:
+            gc.freeze()
+
+    try:
+        yield after_stage
+    finally:
+        if owner:
+            gc.unfreeze()
 
 
 def _malloc_trim() -> None:

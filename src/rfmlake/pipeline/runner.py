@@ -19,7 +19,7 @@ from rfmlake.lake import Lake
 from rfmlake.lake.locks import lake_lock
 from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
-from rfmlake.pipeline.memory import release_memory
+from rfmlake.pipeline.memory import between_stages
 from rfmlake.pipeline.stages import RunState
 from rfmlake.reporting.quality import RUN_SUMMARY
 
@@ -158,6 +158,12 @@ class KeptState:
 def _run_stages(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], runs: list[StageRun],
                 on_stage: StageCallback | None) -> None:
     """Every stage in order; raises PipelineError naming the failed stage (reports written)."""
+    with between_stages() as after_stage:
+        _run_each(ctx, state, stages, runs, on_stage, after_stage)
+
+
+def _run_each(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], runs: list[StageRun],
+              on_stage: StageCallback | None, after_stage: Callable[[], None]) -> None:
     for stage in stages:
         if on_stage:
             on_stage(stage, "started", None)
@@ -185,7 +191,7 @@ def _run_stages(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], run
             raise PipelineError(
                 f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
             ) from None
-        release_memory()  # the next stage starts from what this one still holds, not from its peak
+        after_stage()  # the next stage starts from what this one still holds, not from its peak
         seconds = time.perf_counter() - t0
         run = StageRun.finished(stage.name, seconds, summary)
         runs.append(run)
