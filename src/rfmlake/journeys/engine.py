@@ -54,7 +54,7 @@ from rfmlake.journeys.spec import (
     placeholders,
     render,
 )
-from rfmlake.journeys.store import ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
+from rfmlake.journeys.store import DEFERRED, ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
 from rfmlake.journeys.triggers import LakeView
 from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
@@ -62,8 +62,6 @@ from rfmlake.settings import Settings
 
 ACTIVE, HELD_OUT, COMPLETED, EXITED, CONVERTED = "active", "holdout", "completed", "exited", "converted"
 SENT, FAILED, SKIPPED, CAPPED, IN_DOUBT = "sent", "failed", "skipped", "capped", "in_doubt"
-# held for quiet hours when its batch came to be sent: not sent, planned again outside the window
-DEFERRED = "deferred"
 # The address a channel needs (activation's Channel): an event carries none, consent still applies.
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "event": "none"}
 
@@ -244,7 +242,7 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
     longest_cap = max([lim.per_days for j in journeys.journeys for lim in j.channels.values()] or [1])
     sends = store.sends(state)
     caps = _Caps.from_ledger(sends, as_of - timedelta(days=longest_cap))
-    deferred = _pending_deferred(sends)
+    deferred = _pending_deferred(store.deferred(state))
     plan: list[dict[str, Any]] = []
     after: dict[str, Any] = {}
     # per journey that moves: the sends its entries reached, and the entries that left it now
@@ -353,17 +351,11 @@ def _quiet_windows(meta: dict[str, Any], journeys: JourneySet) -> dict[tuple[str
             for journey_id, channels in source.items() for channel, window in channels.items()}
 
 
-def _pending_deferred(sends: pa.Table) -> dict[str, list[dict[str, Any]]]:
+def _pending_deferred(pending: pa.Table) -> dict[str, list[dict[str, Any]]]:
     """journey -> the ledger rows of messages deferred for quiet hours and not yet sent (nor
-    skipped, capped, failed or in doubt) by a later tick, oldest first."""
-    rows = sorted(sends.to_pylist(), key=lambda r: r["tick_id"])
-    settled = {r["message_id"] for r in rows if r["status"] != DEFERRED}
-    pending: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["status"] == DEFERRED and row["message_id"] not in settled:
-            pending.setdefault(row["message_id"], row)
+    skipped, capped, failed or in doubt) by a later tick, oldest first (JourneyStore.deferred)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in pending.values():
+    for row in pending.to_pylist():
         out[row["journey_id"]].append(row)
     return out
 

@@ -521,3 +521,58 @@ def test_recommended_products_are_read_only_for_the_messages_whose_text_names_th
         ("C000000", "also"): "Also: Tent",
         ("C000001", "picks"): "Picked for you: . Top: .", ("C000001", "also"): "Also: ",
         ("C000002", "picks"): "Picked for you: Stove. Top: Stove.", ("C000002", "also"): "Also: "}
+
+
+def _unsettled(rows: list[dict]) -> list[dict]:
+    """The messages deferred and not settled, read from the whole ledger: each one's first deferral."""
+    settled = {r["message_id"] for r in rows if r["status"] != "deferred"}
+    first: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["tick_id"]):
+        if row["status"] == "deferred" and row["message_id"] not in settled:
+            first.setdefault(row["message_id"], row)
+    return list(first.values())
+
+
+@pytest.mark.parametrize("from_before_the_index", [False, True])
+def test_held_messages_survive_ticks_that_commit_and_the_store_keeps_just_them(
+        shop: JourneyLake, tmp_path: Path, from_before_the_index: bool) -> None:
+    from rfmlake.journeys.erasure import erase_from_journeys
+
+    quiet = {"email": {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+    offer = win_back(id="a_offer", holdout_percent=0, channels=quiet, steps=[{"id": "offer", "email": {"template": "offer"}}])
+    text = win_back(id="b_text", holdout_percent=0, steps=[{"id": "text", "sms": {"text": "hi"}}])  # never quiet
+    journeys = journey_set(offer, text)
+    sent = tmp_path / "sent.jsonl"
+    store = JourneyStore(shop.lake.location)
+    folder = shop.lake.system_dir / "journeys"
+    ticks = iter(range(10_000))
+    start = datetime(2026, 6, 1, 18, 59, 50, tzinfo=UTC)  # 20:59:50 in Berlin: nine batches go, then 21:00
+    advance(shop.lake, journeys, senders(Recorder(sent)), clock=lambda: start + timedelta(seconds=next(ticks)))
+    held = _unsettled(ledger(shop.lake))
+    assert len(held) == 72 and store.deferred().to_pylist() == held
+    assert store.state()["deferred"] == f"deferred-{store.state()['tick']}.parquet"
+    if from_before_the_index:  # a lake whose state was committed before the store kept the file
+        state = json.loads((folder / "state.json").read_text())
+        (folder / state.pop("deferred")).unlink()
+        (folder / "state.json").write_text(json.dumps(state))
+        assert store.deferred().to_pylist() == held
+
+    # 01:00 in Berlin, a new as_of: 20 customers enter; their texts go, their emails wait at the step;
+    # the tick commits a ledger of texts and keeps the held emails
+    day1 = DAY0 + timedelta(days=1)
+    shop.score(day1, {c: ("At Risk" if i < 120 else "Loyal") for i, c in enumerate(customer_ids(200))})
+    night = advance(shop.lake, journeys, senders(Recorder(sent)), now=datetime(2026, 6, 1, 23, 0, tzinfo=UTC))
+    assert night.tick and night.sent == 20 and night.deferred == {"email": 72 + 20}
+    assert store.deferred().to_pylist() == _unsettled(ledger(shop.lake)) == held
+    assert sorted(p.name for p in folder.glob("deferred-*")) == [f"deferred-{night.tick}.parquet"]
+    erase_from_journeys(shop.lake, "C000099")
+    assert [r["customer_id"] for r in store.deferred().to_pylist()] == [
+        r["customer_id"] for r in held if r["customer_id"] != "C000099"]
+
+    # 08:30: the held emails go, each once, with the new entrants' emails; nothing is held any more
+    morning = advance(shop.lake, journeys, senders(Recorder(sent)), now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
+    assert morning.sent == 71 + 20 and morning.deferred == {}
+    emails = Counter(m["customer_id"] for m in recorded(sent) if m["channel"] == "email")
+    assert max(emails.values()) == 1 and len(emails) == 26 + 71 + 20
+    assert "C000099" not in emails  # erased while held
+    assert store.state()["deferred"] is None and store.deferred().num_rows == 0 and not list(folder.glob("deferred-*"))
