@@ -85,15 +85,19 @@ ORDER BY v.customer_id""",
 JOURNEY_RESULTS = Dataset(
     name="journey_results",
     title="Journeys: conversion and lift against the holdout",
-    # latest_day (1 on each journey's last day, else 0) lets QuickSight filter to the current results
-    template="""SELECT journey_id, journey_name, day, variant, "group", entered, sent, conversions,
+    # latest_day (1 on each journey's last day, else 0) lets QuickSight filter to the current results;
+    # journey ("<name> (<id>)") is what the visuals split by: one per journey id, named (two journeys
+    # may share a name)
+    template="""SELECT journey_id, journey_name, journey_name || ' (' || journey_id || ')' AS journey, day, variant,
+       "group", entered, sent, conversions,
        CAST(revenue AS double) AS revenue, conversion_rate, conversion_rate_low, conversion_rate_high,
        lift, lift_low, lift_high, p_value, revenue_per_customer, revenue_lift, revenue_lift_low,
        revenue_lift_high, minimum_detectable_effect, significant, note, goal_days, confidence_level,
        CASE WHEN day = max(day) OVER (PARTITION BY journey_id) THEN 1 ELSE 0 END AS latest_day
 FROM ${gold}.journey_results
 ORDER BY journey_id, day, "group" DESC, variant""",
-    columns=(("journey_id", "STRING"), ("journey_name", "STRING"), ("day", "DATETIME"), ("variant", "STRING"),
+    columns=(("journey_id", "STRING"), ("journey_name", "STRING"), ("journey", "STRING"), ("day", "DATETIME"),
+             ("variant", "STRING"),
              ("group", "STRING"), ("entered", "INTEGER"), ("sent", "INTEGER"), ("conversions", "INTEGER"),
              ("revenue", "DECIMAL"), ("conversion_rate", "DECIMAL"), ("conversion_rate_low", "DECIMAL"),
              ("conversion_rate_high", "DECIMAL"), ("lift", "DECIMAL"), ("lift_low", "DECIMAL"),

@@ -10,7 +10,8 @@ runs (rfmlake.dashboard.datasets), and the visuals are the local page's charts:
   sheet "Journeys" (gold.journey_results): conversion rate per group and lift of each variant over
   the holdout on each journey's latest day (bars, one small multiple per journey), the conversion
   rate by day per group (lines), and the latest results with their intervals, p-values and notes
-  (table). A filter group keeps the latest-day visuals on each journey's last day.
+  (table), each split by journey id (shown as "<name> (<id>)"). A filter group keeps the latest-day
+  visuals on each journey's last day.
 
 Nothing here calls AWS: infra deploys these dicts, either as CloudFormation properties
 (AWS::QuickSight::DataSource/DataSet/Analysis/Dashboard take the API's field names) or by calling
@@ -204,6 +205,9 @@ _JOURNEY_FIGURES = ("conversion_rate", "conversion_rate_low", "conversion_rate_h
                     "p_value", "minimum_detectable_effect", "revenue_per_customer", "revenue_lift")
 JOURNEYS_SHEET = "journeys"
 LATEST_DAY_VISUALS = ("journey-conversion-rate", "journey-lift", "journey-results")
+# The column the Journeys sheet splits by: "<name> (<id>)", one per journey id (two journeys may
+# share a name, and grouped by name they would merge into one)
+JOURNEY = "journey"
 
 
 def journey_visuals() -> list[dict[str, Any]]:
@@ -213,9 +217,9 @@ def journey_visuals() -> list[dict[str, Any]]:
     rows = JOURNEY_RESULTS
     return [
         _bar("journey-conversion-rate", "Conversion rate per group (latest day)", rows, "variant",
-             "conversion_rate", aggregation="MAX", per="journey_name"),
+             "conversion_rate", aggregation="MAX", per=JOURNEY),
         _bar("journey-lift", "Lift over the holdout, rate points (latest day)", rows, "variant", "lift",
-             aggregation="MAX", per="journey_name"),
+             aggregation="MAX", per=JOURNEY),
         {"LineChartVisual": {
             "VisualId": "journey-rate-by-day",
             "Title": _title("Conversion rate by day, per group"),
@@ -223,14 +227,14 @@ def journey_visuals() -> list[dict[str, Any]]:
                 "Category": [_dimension(rows, "day", date=True)],
                 "Values": [_measure(rows, "conversion_rate", "MAX")],
                 "Colors": [_dimension(rows, "variant")],
-                "SmallMultiples": [_dimension(rows, "journey_name")],
+                "SmallMultiples": [_dimension(rows, JOURNEY)],
             }}},
         }},
         {"TableVisual": {
             "VisualId": "journey-results",
             "Title": _title(rows.title + " (latest day)"),
             "ChartConfiguration": {"FieldWells": {"TableAggregatedFieldWells": {
-                "GroupBy": [_dimension(rows, "journey_name"), _dimension(rows, "day", date=True),
+                "GroupBy": [_dimension(rows, JOURNEY), _dimension(rows, "day", date=True),
                             _dimension(rows, "variant"), _dimension(rows, "note")],
                 "Values": [*(_measure(rows, c, "SUM") for c in _JOURNEY_COUNTS),
                            *(_measure(rows, c, "MAX") for c in _JOURNEY_FIGURES)],

@@ -43,8 +43,18 @@ from rfmlake.activation.model import Change, Message, SyncReport
 from rfmlake.activation.retry import RetryPolicy
 from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
 from rfmlake.journeys.errors import JourneyError
-from rfmlake.journeys.spec import EXIT, NEXT, Journey, JourneySet, QuietHours, Step, render
-from rfmlake.journeys.store import ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
+from rfmlake.journeys.spec import (
+    EXIT,
+    NEXT,
+    RECOMMENDATION_FIELDS,
+    Journey,
+    JourneySet,
+    QuietHours,
+    Step,
+    placeholders,
+    render,
+)
+from rfmlake.journeys.store import DEFERRED, ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
 from rfmlake.journeys.triggers import LakeView
 from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
@@ -52,8 +62,6 @@ from rfmlake.settings import Settings
 
 ACTIVE, HELD_OUT, COMPLETED, EXITED, CONVERTED = "active", "holdout", "completed", "exited", "converted"
 SENT, FAILED, SKIPPED, CAPPED, IN_DOUBT = "sent", "failed", "skipped", "capped", "in_doubt"
-# held for quiet hours when its batch came to be sent: not sent, planned again outside the window
-DEFERRED = "deferred"
 # The address a channel needs (activation's Channel): an event carries none, consent still applies.
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "event": "none"}
 
@@ -234,9 +242,11 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
     longest_cap = max([lim.per_days for j in journeys.journeys for lim in j.channels.values()] or [1])
     sends = store.sends(state)
     caps = _Caps.from_ledger(sends, as_of - timedelta(days=longest_cap))
-    deferred = _pending_deferred(sends)
+    deferred = _pending_deferred(store.deferred(state))
     plan: list[dict[str, Any]] = []
     after: dict[str, Any] = {}
+    # per journey that moves: the sends its entries reached, and the entries that left it now
+    walked: list[tuple[Journey, list[_Due], dict[tuple[str, date], str]]] = []
     for journey in journeys.journeys:
         known = dict(previous_state.get(journey.id, {}))
         if known.get("digest") and known["digest"] != journey.digest:
@@ -263,11 +273,19 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
         first = known.get("first_as_of") or (todo[0].isoformat() if todo else None)
         after[journey.id] = {"digest": journey.digest, "status": journey.status,
                              "processed_through": through.isoformat() if through else None, "first_as_of": first}
-        # messages deferred when they came to be sent go before the new ones: they were planned first
-        plan.extend(_replan_deferred(view, journeys, journey, deferred.get(journey.id, []), by_customer,
-                                     as_of, now, caps, report))
         active = [e for e in entries if e["journey_id"] == journey.id and e["status"] == ACTIVE]
-        plan.extend(_walk(view, journeys, journey, active, as_of, now, caps, report))
+        walked.append((journey, *_walk(view, journey, active, as_of, now, report)))
+    # Messages deferred when they came to be sent go before the new ones of every journey: they were
+    # planned first, so the frequency caps count them first. They are planned after the walk, which
+    # tells who left a journey since (a deferred message is not sent to them).
+    due: list[_Due] = []
+    for journey, _, left in walked:
+        skipped, again = _replan_deferred(view, journey, deferred.get(journey.id, []), by_customer, left, as_of,
+                                          now, report)
+        plan.extend(skipped)
+        due.extend(again)
+    due.extend(d for _, steps, _ in walked for d in steps)
+    plan.extend(_render(view, journeys, due, as_of, caps))
     return _batched(plan, report), pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA), \
         {"version": 1, "as_of": as_of.isoformat(), "journeys": after}
 
@@ -333,75 +351,108 @@ def _quiet_windows(meta: dict[str, Any], journeys: JourneySet) -> dict[tuple[str
             for journey_id, channels in source.items() for channel, window in channels.items()}
 
 
-def _pending_deferred(sends: pa.Table) -> dict[str, list[dict[str, Any]]]:
+def _pending_deferred(pending: pa.Table) -> dict[str, list[dict[str, Any]]]:
     """journey -> the ledger rows of messages deferred for quiet hours and not yet sent (nor
-    skipped, capped, failed or in doubt) by a later tick, oldest first."""
-    rows = sorted(sends.to_pylist(), key=lambda r: r["tick_id"])
-    settled = {r["message_id"] for r in rows if r["status"] != DEFERRED}
-    pending: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["status"] == DEFERRED and row["message_id"] not in settled:
-            pending.setdefault(row["message_id"], row)
+    skipped, capped, failed or in doubt) by a later tick, oldest first (JourneyStore.deferred)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in pending.values():
+    for row in pending.to_pylist():
         out[row["journey_id"]].append(row)
     return out
 
 
-def _replan_deferred(view: LakeView, journeys: JourneySet, journey: Journey, deferred: list[dict[str, Any]],
-                     by_customer: dict[tuple[str, str], list[dict[str, Any]]], as_of: date, now: datetime,
-                     caps: _Caps, report: TickReport) -> list[dict[str, Any]]:
-    """Plan again the messages a tick deferred at send time (the entries moved past those steps when
-    they were first planned): rendered anew, and capped or held again as their channel says now."""
+def _replan_deferred(view: LakeView, journey: Journey, deferred: list[dict[str, Any]],
+                     by_customer: dict[tuple[str, str], list[dict[str, Any]]],
+                     left: dict[tuple[str, date], str], as_of: date, now: datetime,
+                     report: TickReport) -> tuple[list[dict[str, Any]], list[_Due]]:
+    """The messages a tick deferred at send time (the entries moved past those steps when they were
+    first planned): (skipped rows, with why, for those never to be sent; those to plan again, to be
+    rendered anew and capped as their channel says now). One still in quiet hours stays deferred.
+
+    Skipped, whatever the hour: a message whose step is gone; one to a customer who converted (an
+    order in the goal window, with exit_on_goal), whatever became of the entry (one whose last step
+    it was completed when it was planned); one to a customer this tick's walk took out of the journey
+    (`left`: a branch or a removed step; an exit step is a planned end, like the last step). Each
+    tick checks every held message, so an entry that ended before this tick ended in the tick that
+    planned the message, after it, and that tick meant to send it. Consent, address and the
+    suppression list are checked when the batch is sent, as for every message."""
     if not deferred:
-        return []
+        return [], []
     steps = {s.id: s for s in journey.steps}
-    facts = view.current_segments([r["customer_id"] for r in deferred])
-    out: list[dict[str, Any]] = []
+    keys = pa.Table.from_pylist([{"journey_id": journey.id, "customer_id": r["customer_id"],
+                                  "entry_date": r["entry_date"]} for r in deferred],
+                                schema=pa.schema([ENTRY_SCHEMA.field(n) for n in ("journey_id", "customer_id",
+                                                                                   "entry_date")]))
+    first_order = view.first_orders(keys, as_of) if journey.goal.exit_on_goal else {}
+    skipped: list[dict[str, Any]] = []
+    again: list[_Due] = []
     for row in deferred:
         step = steps.get(row["step_id"])
         entry = next((e for e in by_customer.get((journey.id, row["customer_id"]), [])
                       if e["entry_date"] == row["entry_date"]), None)
+        key = (row["customer_id"], row["entry_date"])
         reason = None
         if step is None or step.channel != row["channel"]:
             reason = f"step {row['step_id']!r} is no longer a {row['channel']} step of the journey"
-        elif entry is not None and entry["status"] == CONVERTED:
+        elif (_converts(journey, row["entry_date"], first_order.get((journey.id, *key)))
+              or (entry is not None and entry["status"] == CONVERTED)):
             reason = "converted before the message could be sent"
+        elif key in left:
+            reason = f"left the journey ({left[key]}) before the message could be sent"
         if reason is not None:
-            out.append({**_message_key(journey, row), "status": SKIPPED, "reason": reason})
+            report.held.pop(row["message_id"], None)  # held by the tick this run resumed, settled now
+            skipped.append({**_message_key(journey, row), "status": SKIPPED, "reason": reason})
             continue
         assert step is not None
         if _in_quiet_hours(journey, row["channel"], now):
             report.held[row["message_id"]] = row["channel"]
             continue  # still quiet: it stays deferred in the ledger
         report.held.pop(row["message_id"], None)  # deferred by the tick this run resumed, planned now
-        out.append(_message(journeys, journey, step, row, facts.get(row["customer_id"], {}), as_of, caps))
-    return out
+        again.append(_Due(journey, step, row))
+    return skipped, again
 
 
-def _walk(view: LakeView, journeys: JourneySet, journey: Journey, active: list[dict[str, Any]], as_of: date,
-          now: datetime, caps: _Caps, report: TickReport) -> list[dict[str, Any]]:
-    """Move each active entry through its steps as far as it goes today; returns the messages."""
+def _converts(journey: Journey, entry_date: date, ordered_on: date | None) -> bool:
+    """An order that ends the entry: the goal reached within its window, where the goal exits."""
+    return (journey.goal.exit_on_goal and ordered_on is not None
+            and ordered_on < entry_date + timedelta(days=journey.goal.within_days))
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A send step an entry (or a deferred message's ledger row: customer_id, entry_date, variant)
+    reached: rendered, and capped, once the tick knows every message in cap order (_render)."""
+
+    journey: Journey
+    step: Step
+    entry: dict[str, Any]
+
+
+def _walk(view: LakeView, journey: Journey, active: list[dict[str, Any]], as_of: date, now: datetime,
+          report: TickReport) -> tuple[list[_Due], dict[tuple[str, date], str]]:
+    """Move each active entry through its steps as far as it goes today: (the sends it reached, in
+    order; (customer, entry date) -> why, for the entries that left the journey before its end)."""
     if not active:
-        return []
+        return [], {}
     table = pa.Table.from_pylist(active, schema=ENTRY_SCHEMA)
     first_order = view.first_orders(table, as_of)
     ids = [e["customer_id"] for e in active]
     uses_left = any(s.branch is not None and s.branch.condition == "left_segment" for s in journey.steps)
     still = view.still_matching(journey, ids) if uses_left else set()
-    facts = view.current_segments(ids)
     steps = {s.id: i for i, s in enumerate(journey.steps)}
-    messages: list[dict[str, Any]] = []
+    due: list[_Due] = []
+    left: dict[tuple[str, date], str] = {}
 
-    def end(entry: dict[str, Any], status: str, reason: str) -> None:
+    def end(entry: dict[str, Any], status: str, reason: str, *, early: bool = True) -> None:
         entry.update(status=status, exit_date=as_of, exit_reason=reason, next_step=None, wait_until=None)
         report.exited[status] += 1
+        if early:
+            left[(entry["customer_id"], entry["entry_date"])] = reason
 
     for entry in active:
         key = (journey.id, entry["customer_id"], entry["entry_date"])
         ordered_on = first_order.get(key)
-        if (journey.goal.exit_on_goal and ordered_on is not None
-                and ordered_on < entry["entry_date"] + timedelta(days=journey.goal.within_days)):
+        if _converts(journey, entry["entry_date"], ordered_on):
+            assert ordered_on is not None
             end(entry, CONVERTED, f"ordered on {ordered_on.isoformat()}")
             continue
         while entry["status"] == ACTIVE:
@@ -430,20 +481,39 @@ def _walk(view: LakeView, journeys: JourneySet, journey: Journey, active: list[d
                     entry["next_step"] = target
                     continue
             elif step.exit is not None:
-                end(entry, EXITED, f"exit step {step.id}")
+                end(entry, EXITED, f"exit step {step.id}", early=False)
                 break
             else:
                 channel = str(step.channel)
                 if _in_quiet_hours(journey, channel, now):
                     report.held[message_id(journey.id, entry["customer_id"], entry["entry_date"], step.id)] = channel
                     break  # the step waits for the next run outside quiet hours
-                messages.append(_message(journeys, journey, step, entry, facts.get(entry["customer_id"], {}),
-                                         as_of, caps))
+                due.append(_Due(journey, step, entry))
             if following is None:
-                end(entry, COMPLETED, "last step done")
+                end(entry, COMPLETED, "last step done", early=False)
                 break
             entry["next_step"] = following
-    return messages
+    return due, left
+
+
+def _render(view: LakeView, journeys: JourneySet, due: list[_Due], as_of: date, caps: _Caps) -> list[dict[str, Any]]:
+    """The plan's rows of `due`, in its order (the order the caps count them in). The customers'
+    recommended products are read only for the messages whose text names them."""
+    recommended = [d.entry["customer_id"] for d in due if _names_recommendations(journeys, d.step, d.entry["variant"])]
+    facts = view.current_segments([d.entry["customer_id"] for d in due], recommended_for=recommended)
+    return [_message(journeys, d.journey, d.step, d.entry, facts.get(d.entry["customer_id"], {}), as_of, caps)
+            for d in due]
+
+
+def _names_recommendations(journeys: JourneySet, step: Step, variant: str) -> bool:
+    if step.email is not None:
+        template = journeys.templates[step.email.template_for(variant)]
+        texts = [template.subject, template.text, template.html or ""]
+    elif step.sms is not None:
+        texts = [step.sms.text_for(variant)]
+    else:
+        return False
+    return any(name in RECOMMENDATION_FIELDS for text in texts for name in placeholders(text))
 
 
 def _message(journeys: JourneySet, journey: Journey, step: Step, entry: dict[str, Any], facts: dict[str, Any],

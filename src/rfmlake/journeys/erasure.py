@@ -1,7 +1,7 @@
-"""Erasure in the journeys' copies (called by rfmlake.governance.erasure): the customer's entries
-and ledger rows in the journey store, and their messages in the outbox (which hold addresses).
-gold.journey_assignments is a lake table, swept with the others; gold.journey_results holds only
-counts."""
+"""Erasure in the journeys' copies (called by rfmlake.governance.erasure): the customer's entries,
+ledger rows and messages held for quiet hours in the journey store, and their messages in the
+outbox (which hold addresses). gold.journey_assignments is a lake table, swept with the others;
+gold.journey_results holds only counts."""
 
 from __future__ import annotations
 
@@ -42,8 +42,10 @@ def erase_from_journeys(lake: Lake, customer_id: str) -> dict[str, int]:
                 ledger[tick] = kept
                 dropped += sends.num_rows - kept.num_rows
         gone = entries.num_rows - int(pc.sum(keep.cast("int64")).as_py() or 0)
-        if gone or ledger:
-            store.replace_committed(entries.filter(keep), ledger)
+        pending = store.deferred(state)  # copies of ledger rows: counted there
+        held = pending.filter(pc.not_equal(pending.column("customer_id"), customer_id))
+        if gone or ledger or held.num_rows != pending.num_rows:
+            store.replace_committed(entries.filter(keep), ledger, held)
         if gone:
             removed["journey_entries"] = gone
         if dropped:

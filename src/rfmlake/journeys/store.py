@@ -6,6 +6,9 @@ object per journaled batch instead of an appended line, so it works the same on 
                            processed, the entries file, the ledger files, each journey's digest
   entries-<tick>.parquet   every entry of every journey: group, variant, where it is, how it ended
   sends/<tick>.parquet     the ledger: one row per message a tick planned, with its outcome
+  deferred-<tick>.parquet  the ledger rows of the messages deferred for quiet hours and not yet
+                           settled (sent, skipped, ...), kept at every commit so that a tick reads
+                           what is pending, not the whole ledger; none when nothing is
   inflight/                a tick under way:
     meta.json              tick id, as_of, batch count, replay safety per batch
     plan.parquet           the messages of the tick, each with its batch
@@ -29,11 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rfmlake.lake.storage import Storage
 
 STATE_FOLDER = "journeys"  # under the lake's _system/
+# A ledger status: held for quiet hours when its batch came to be sent, planned again later.
+DEFERRED = "deferred"
 
 ENTRY_SCHEMA = pa.schema([
     ("journey_id", pa.string()), ("customer_id", pa.string()), ("entry_date", pa.date32()),
@@ -122,6 +128,19 @@ class JourneyStore:
         tables = [self._table(uri, SEND_SCHEMA) for uri in self.ledger_files(state)]
         return pa.concat_tables(tables) if tables else SEND_SCHEMA.empty_table()
 
+    def deferred(self, state: dict[str, Any] | None = None) -> pa.Table:
+        """The ledger rows of the messages deferred and not settled since, oldest first (each
+        message's first deferral): the file the last commit wrote. A state committed before that
+        file existed has them worked out from its ledger, tick by tick, as the commits would have."""
+        state = self.state() if state is None else state
+        if "deferred" in state:
+            name = state["deferred"]
+            return self._table(Storage.join(self.root, name), SEND_SCHEMA) if name else SEND_SCHEMA.empty_table()
+        pending = SEND_SCHEMA.empty_table()
+        for uri in self.ledger_files(state):
+            pending = still_deferred(pending, self._table(uri, SEND_SCHEMA))
+        return pending
+
     # -- a tick under way ------------------------------------------------------------------------
     def meta(self) -> dict[str, Any] | None:
         return self._json(Storage.join(self.inflight, "meta.json"))
@@ -175,25 +194,52 @@ class JourneyStore:
         entries_name = f"entries-{tick}.parquet"
         self._put(Storage.join(self.root, entries_name), entries_data)
         ledger = list(previous.get("ledger", []))
+        pending = self.deferred(previous)
         if sends.num_rows:
-            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(sends.cast(SEND_SCHEMA)))
+            sends = sends.cast(SEND_SCHEMA)
+            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(sends))
             ledger.append(tick)
+            pending = still_deferred(pending, sends)
+        deferred_name = f"deferred-{tick}.parquet" if pending.num_rows else None
+        if deferred_name:
+            self._put(Storage.join(self.root, deferred_name), _parquet(pending))
         self._put(Storage.join(self.root, "state.json"),
-                  json.dumps({**after, "tick": tick, "entries": entries_name, "ledger": ledger},
-                             sort_keys=True, indent=1).encode())
-        self.clean(previous.get("entries"))
+                  json.dumps({**after, "tick": tick, "entries": entries_name, "ledger": ledger,
+                              "deferred": deferred_name}, sort_keys=True, indent=1).encode())
+        self.clean(previous.get("entries"), previous.get("deferred"))
 
-    def clean(self, old_entries: str | None = None) -> None:
+    def clean(self, *replaced: str | None) -> None:
+        """Drop the tick under way's folder and the files of `replaced` the state no longer names."""
         self.storage.delete_dir(self.inflight)
-        current = self.state().get("entries")
-        if old_entries and old_entries != current:
-            self.storage.delete_file(Storage.join(self.root, old_entries))
+        state = self.state()
+        current = {state.get("entries"), state.get("deferred")}
+        for name in replaced:
+            if name and name not in current:
+                self.storage.delete_file(Storage.join(self.root, name))
 
-    def replace_committed(self, entries: pa.Table, sends_by_tick: dict[str, pa.Table]) -> None:
-        """Rewrite the committed entries and ledger files in place (erasure takes a customer out).
-        Only with no tick under way."""
+    def replace_committed(self, entries: pa.Table, sends_by_tick: dict[str, pa.Table],
+                          deferred: pa.Table | None = None) -> None:
+        """Rewrite the committed entries, ledger files and pending deferred messages in place
+        (erasure takes a customer out). Only with no tick under way."""
         state = self.state()
         if state.get("entries"):
             self._put(Storage.join(self.root, state["entries"]), _parquet(entries.cast(ENTRY_SCHEMA)))
         for tick, table in sends_by_tick.items():
             self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(table.cast(SEND_SCHEMA)))
+        if deferred is not None and state.get("deferred"):
+            self._put(Storage.join(self.root, state["deferred"]), _parquet(deferred.cast(SEND_SCHEMA)))
+
+
+def still_deferred(pending: pa.Table, sends: pa.Table) -> pa.Table:
+    """The messages deferred and not settled once a tick whose ledger is `sends` commits, from those
+    of before it (`pending`): a message leaves once a ledger row says anything else of it (sent,
+    skipped, capped, failed, in doubt); one deferred again keeps its first row."""
+    settled = {m for m, s in zip(sends.column("message_id").to_pylist(), sends.column("status").to_pylist(),
+                                 strict=True) if s != DEFERRED}
+    kept = [r for r in pending.to_pylist() if r["message_id"] not in settled]
+    known = {r["message_id"] for r in kept}
+    for row in sends.filter(pc.equal(sends.column("status"), DEFERRED)).to_pylist():
+        if row["message_id"] not in known and row["message_id"] not in settled:
+            kept.append(row)
+            known.add(row["message_id"])
+    return pa.Table.from_pylist(kept, schema=SEND_SCHEMA) if kept else SEND_SCHEMA.empty_table()

@@ -236,9 +236,12 @@ class LakeView:
         in_segment = self.matching(customer_ids, [Condition(column=trigger.dimension, op="=", value=trigger.segment)])
         return set(customer_ids) - in_segment
 
-    def current_segments(self, customer_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+    def current_segments(self, customer_ids: Sequence[str],
+                         recommended_for: Sequence[str] = ()) -> dict[str, dict[str, object]]:
         """The facts a message may say about each customer (never an address): segments, R/F/M, the
-        engagement segment and their recommended products (rfmlake.recommend.serving), best first."""
+        engagement segment, and for the customers of `recommended_for` (those whose message names
+        them) their recommended products (rfmlake.recommend.serving), best first: nobody else's are
+        read."""
         if not customer_ids:
             return {}
         self.con.register("_ids", pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())}))
@@ -248,8 +251,9 @@ class LakeView:
         names = [d[0] for d in cursor.description]
         out = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
         self.con.unregister("_ids")
-        for customer_id, fields in recommendation_fields(self.lake, customer_ids).items():
-            out.setdefault(customer_id, {"customer_id": customer_id}).update(fields)
+        if recommended_for:
+            for customer_id, fields in recommendation_fields(self.lake, recommended_for).items():
+                out.setdefault(customer_id, {"customer_id": customer_id}).update(fields)
         return out
 
     # -- orders ----------------------------------------------------------------------------------

@@ -119,13 +119,14 @@ def test_visuals_use_declared_datasets_and_columns() -> None:
                                                                       "ColumnName": "latest_day"}
 
 
-def test_the_journey_dataset_marks_each_journeys_latest_day() -> None:
-    """The dataset's SQL run on DuckDB (the local dashboard's engine) over a small gold.journey_results."""
+def test_the_journey_dataset_marks_each_journeys_latest_day_and_the_sheet_keeps_journeys_apart() -> None:
+    """The dataset's SQL run on DuckDB (the local dashboard's engine) over a small gold.journey_results
+    of two journeys with the same name."""
     from datetime import date
 
     from rfmlake.journeys.results import RESULT_SCHEMA
 
-    rows = [{"journey_id": j, "journey_name": j, "day": date(2026, 6, d), "variant": v,
+    rows = [{"journey_id": j, "journey_name": "Win back", "day": date(2026, 6, d), "variant": v,
              "group": "holdout" if v == "holdout" else "treatment", "entered": 10, "revenue": None}
             for j, days in (("a", (1, 8)), ("b", (1, 8, 15))) for d in days for v in ("holdout", "A")]
     con = duckdb.connect()
@@ -133,9 +134,19 @@ def test_the_journey_dataset_marks_each_journeys_latest_day() -> None:
     con.register("results", pa.Table.from_pylist(rows, schema=RESULT_SCHEMA))
     con.execute("CREATE TABLE gold.journey_results AS SELECT * FROM results")
     cursor = con.execute(JOURNEY_RESULTS.render())
-    assert [d[0] for d in cursor.description] == [name for name, _ in JOURNEY_RESULTS.columns]
-    latest = {(r[0], r[2].day, r[3]) for r in cursor.fetchall() if r[-1] == 1}
+    names = [d[0] for d in cursor.description]
+    assert names == [name for name, _ in JOURNEY_RESULTS.columns]
+    got = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    latest = {(r["journey_id"], r["day"].day, r["variant"]) for r in got if r["latest_day"] == 1}
     assert latest == {("a", 8, "holdout"), ("a", 8, "A"), ("b", 15, "holdout"), ("b", 15, "A")}
+    # every visual of the sheet splits by journey (small multiples, the table's first column) on a
+    # column that tells the two apart and shows the name
+    split = set()
+    for visual in qs.journey_visuals():
+        wells = next(iter(next(iter(visual.values()))["ChartConfiguration"]["FieldWells"].values()))
+        (dimension,) = wells.get("SmallMultiples") or wells["GroupBy"][:1]
+        split.add(next(iter(dimension.values()))["Column"]["ColumnName"])
+    assert split and all({r[column] for r in got} == {"Win back (a)", "Win back (b)"} for column in split)
 
 
 def test_write_definitions(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from activation_lakes import write_rfm
-from journey_lakes import NOON, JourneyLake, Recorder, customer_ids, journey_set, recorded, win_back
+from journey_lakes import NOON, TEMPLATES, JourneyLake, Recorder, customer_ids, journey_set, recorded, win_back
 from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
 from rfmlake.journeys.engine import advance
 from rfmlake.journeys.errors import JourneyError
@@ -254,10 +254,11 @@ def test_a_long_send_that_runs_into_quiet_hours_defers_the_rest(shop: JourneyLak
     # in the first, has no email), the other 72 of the 99 messages are held
     assert report.sent == 26 and report.deferred == {"email": 72} and len(recorded(email)) == 26
     # the morning after, a second journey emails the same customers: the cap (1 per 7 days, every
-    # journey) counts the held messages, which go first, so nobody gets a second email
+    # journey) counts the held messages, which go first, so nobody gets a second email (the second
+    # journey comes first in the folder, by id: the held messages still go before its new ones)
     second = win_back(id="second", holdout_percent=0, channels=QUIET_EMAIL,
                       steps=[{"id": "offer", "email": {"template": "offer"}}])
-    morning = advance(shop.lake, journey_set(first, second), senders(Recorder(email)),
+    morning = advance(shop.lake, journey_set(second, first), senders(Recorder(email)),
                       now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
     # every second email is capped but C000002's (no address, its first was never sent)
     assert morning.sent == 72 and morning.capped == 98 and morning.skipped == {"no_email": 1}
@@ -407,3 +408,171 @@ def test_a_destination_that_cannot_send_messages_is_refused(shop: JourneyLake) -
         advance(shop.lake, journey_set(win_back()), {"email": Recorder(Path("x"))}, now=NOON)
     assert not (shop.lake.system_dir / "journeys" / "state.json").exists()
     assert datetime.now(UTC) > NOON  # the tests' clock is fixed, not the machine's
+
+
+def _withdraw_consent(lake: Lake, customer_id: str) -> None:
+    customers = lake.read_arrow(lake.require("silver", "customers"))
+    rows = [{**r, "marketing_opt_in": False if r["customer_id"] == customer_id else r["marketing_opt_in"]}
+            for r in customers.to_pylist()]
+    lake.write_arrow("silver", "customers", pa.Table.from_pylist(rows, schema=customers.schema))
+
+
+def _suppress(lake: Lake, customer_id: str) -> None:
+    from rfmlake.governance.tokens import customer_id_token, lake_key
+    from rfmlake.ingest.suppression import SUPPRESSION_LIST
+
+    token = customer_id_token(customer_id, lake_key(lake))
+    lake.write_system(json.dumps({"customer_id_tokens": [token], "email_tokens": []}).encode(), *SUPPRESSION_LIST)
+
+
+def test_a_message_held_for_quiet_hours_is_not_sent_to_a_customer_who_left_meanwhile(
+        shop: JourneyLake, tmp_path: Path) -> None:
+    quiet = {"email": {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+    # an email, a day's wait, out if no longer At Risk, a text; and a journey of one email (its entries
+    # complete when the email is planned, so no later step of theirs would notice a conversion)
+    longer = win_back(id="a_longer", holdout_percent=0, channels=quiet, steps=[
+        {"id": "offer", "email": {"template": "offer"}}, {"id": "wait", "wait": {"days": 1}},
+        {"id": "still_there", "branch": {"if": "left_segment", "then": "exit"}}, {"id": "nudge", "sms": {"text": "hi"}}])
+    single = win_back(id="b_single", holdout_percent=0, channels=quiet, steps=[{"id": "offer", "email": {"template": "offer"}}])
+    journeys = journey_set(longer, single)
+    email = tmp_path / "email.jsonl"
+    ticks = iter(range(10_000))
+    start = datetime(2026, 6, 1, 18, 59, 50, tzinfo=UTC)  # 20:59:50 in Berlin: nine batches go, then 21:00
+
+    def slow_clock() -> datetime:
+        return start + timedelta(seconds=next(ticks))
+
+    night = advance(shop.lake, journeys, senders(Recorder(email)), clock=slow_clock)
+    converts, leaves, opts_out, erased = "C000099", "C000098", "C000097", "C000096"
+    held = {(s["journey_id"], s["customer_id"]) for s in ledger(shop.lake) if s["status"] == "deferred"}
+    assert night.deferred == {"email": 72 + 99}
+    assert {(j, c) for j in ("a_longer", "b_single") for c in (converts, leaves, opts_out, erased)} <= held
+
+    # before the window ends: one customer orders, one leaves At Risk, one withdraws consent, one is erased
+    shop.order(converts, DAY0)
+    _withdraw_consent(shop.lake, opts_out)
+    _suppress(shop.lake, erased)
+    day1 = DAY0 + timedelta(days=1)
+    shop.score(day1, {c: ("At Risk" if i < 100 and c != leaves else "Loyal") for i, c in enumerate(customer_ids(200))})
+    morning = advance(shop.lake, journeys, senders(Recorder(email)), now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
+
+    emails = {(m["customer_id"], m["message_id"]) for m in recorded(email) if m["channel"] == "email"}
+    got = {c for c, _ in emails}
+    assert converts not in got and opts_out not in got and erased not in got
+    state = {(e["journey_id"], e["customer_id"]): e for e in JourneyStore(shop.lake.location).entries().to_pylist()}
+    assert state[("a_longer", converts)]["status"] == "converted"
+    assert state[("a_longer", leaves)]["status"] == "exited"
+    assert state[("b_single", converts)]["status"] == "completed"
+    # the one-email journey has no step on leaving the segment: its held email goes out
+    sent_to_leaver = [s for s in ledger(shop.lake) if s["customer_id"] == leaves and s["status"] == "sent"
+                      and s["channel"] == "email"]
+    assert [s["journey_id"] for s in sent_to_leaver] == ["b_single"]
+    # nothing dropped silently: each held message has a second ledger row, from this run, saying why
+    outcome = {(s["journey_id"], s["customer_id"]): (s["status"], s["reason"]) for s in ledger(shop.lake)
+               if s["tick_id"] == morning.tick and s["step_id"] == "offer"}
+    assert outcome[("a_longer", converts)] == outcome[("b_single", converts)] == (
+        "skipped", "converted before the message could be sent")
+    assert outcome[("a_longer", leaves)] == (
+        "skipped", "left the journey (branch still_there: left_segment) before the message could be sent")
+    for journey in ("a_longer", "b_single"):
+        assert outcome[(journey, opts_out)] == ("skipped", "no_marketing_consent")
+        assert outcome[(journey, erased)] == ("skipped", "suppressed")
+    assert set(outcome) == held and morning.deferred == {}
+    assert morning.sent == len(emails) - 26 + len([m for m in recorded(email) if m["channel"] == "sms"])
+
+
+def test_recommended_products_are_read_only_for_the_messages_whose_text_names_them(
+        lake: Lake, tmp_path: Path) -> None:
+    from rfmlake.activation.destinations.outbox import OutboxDestination, read_outbox
+    from rfmlake.journeys.channels import outbox_location
+    from rfmlake.journeys.spec import EmailTemplate
+    from rfmlake.recommend.job import RECOMMENDATIONS_SCHEMA
+
+    shop = JourneyLake(lake, 3)
+    shop.score(DAY0, dict.fromkeys(customer_ids(3), "At Risk"))
+    where = outbox_location(lake.location)
+    templates = {**TEMPLATES, "picks": EmailTemplate(subject="For you, {{segment}}", name="picks",
+                                                      text="Picked for you: {{recommendations}}. Top: {{recommendation_1}}.")}
+    plain = win_back(id="plain", holdout_percent=0, steps=[{"id": "offer", "email": {"template": "offer"}},
+                                                           {"id": "tip", "sms": {"text": "Hi {{segment}}"}}])
+    # a table that cannot be read as recommendations (no rank, no product): a journey whose texts
+    # name no product never reads it
+    lake.write_arrow("gold", "product_recommendations", pa.table({"customer_id": customer_ids(3), "note": ["x"] * 3}))
+    report = advance(lake, journey_set(plain, templates=templates),
+                     {c: OutboxDestination(where) for c in ("email", "sms", "call", "event")}, now=NOON)
+    assert report.sent == 6 and {m["text"] for m in read_outbox(where)} == {"Come back, C000000", "Come back, C000001",
+                                                                           "Come back, C000002", "Hi At Risk"}
+
+    # the recommendations stage's table: the email and the text that name products render them
+    # (C000001 has none: empty fields)
+    products = [("C000000", 1, "P1", "Rain Jacket"), ("C000000", 2, "P2", None), ("C000000", 3, "P3", "Fleece"),
+                ("C000000", 4, "P4", "Tent"), ("C000002", 1, "P9", "Stove")]
+    lake.write_arrow("gold", "product_recommendations", pa.Table.from_pylist(
+        [{"customer_id": c, "rank": r, "product_id": p, "product_name": n, "category": "outdoor", "brand": "b",
+          "score": 1.0 / r, "source": "item_similarity", "as_of_date": DAY0, "model_version": "v"}
+         for c, r, p, n in products], schema=RECOMMENDATIONS_SCHEMA))
+    picks = win_back(id="picks", holdout_percent=0, steps=[{"id": "picks", "email": {"template": "picks"}},
+                                                           {"id": "also", "sms": {"text": "Also: {{recommendation_4}}"}}])
+    advance(lake, journey_set(plain, picks, templates=templates),
+            {c: OutboxDestination(where) for c in ("email", "sms", "call", "event")}, now=NOON)
+    rendered = {(m["customer_id"], m["step_id"]): m["text"] for m in read_outbox(where) if m["journey_id"] == "picks"}
+    assert rendered == {
+        ("C000000", "picks"): "Picked for you: Rain Jacket, P2, Fleece. Top: Rain Jacket.",
+        ("C000000", "also"): "Also: Tent",
+        ("C000001", "picks"): "Picked for you: . Top: .", ("C000001", "also"): "Also: ",
+        ("C000002", "picks"): "Picked for you: Stove. Top: Stove.", ("C000002", "also"): "Also: "}
+
+
+def _unsettled(rows: list[dict]) -> list[dict]:
+    """The messages deferred and not settled, read from the whole ledger: each one's first deferral."""
+    settled = {r["message_id"] for r in rows if r["status"] != "deferred"}
+    first: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["tick_id"]):
+        if row["status"] == "deferred" and row["message_id"] not in settled:
+            first.setdefault(row["message_id"], row)
+    return list(first.values())
+
+
+@pytest.mark.parametrize("from_before_the_index", [False, True])
+def test_held_messages_survive_ticks_that_commit_and_the_store_keeps_just_them(
+        shop: JourneyLake, tmp_path: Path, from_before_the_index: bool) -> None:
+    from rfmlake.journeys.erasure import erase_from_journeys
+
+    quiet = {"email": {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/Berlin"}}}
+    offer = win_back(id="a_offer", holdout_percent=0, channels=quiet, steps=[{"id": "offer", "email": {"template": "offer"}}])
+    text = win_back(id="b_text", holdout_percent=0, steps=[{"id": "text", "sms": {"text": "hi"}}])  # never quiet
+    journeys = journey_set(offer, text)
+    sent = tmp_path / "sent.jsonl"
+    store = JourneyStore(shop.lake.location)
+    folder = shop.lake.system_dir / "journeys"
+    ticks = iter(range(10_000))
+    start = datetime(2026, 6, 1, 18, 59, 50, tzinfo=UTC)  # 20:59:50 in Berlin: nine batches go, then 21:00
+    advance(shop.lake, journeys, senders(Recorder(sent)), clock=lambda: start + timedelta(seconds=next(ticks)))
+    held = _unsettled(ledger(shop.lake))
+    assert len(held) == 72 and store.deferred().to_pylist() == held
+    assert store.state()["deferred"] == f"deferred-{store.state()['tick']}.parquet"
+    if from_before_the_index:  # a lake whose state was committed before the store kept the file
+        state = json.loads((folder / "state.json").read_text())
+        (folder / state.pop("deferred")).unlink()
+        (folder / "state.json").write_text(json.dumps(state))
+        assert store.deferred().to_pylist() == held
+
+    # 01:00 in Berlin, a new as_of: 20 customers enter; their texts go, their emails wait at the step;
+    # the tick commits a ledger of texts and keeps the held emails
+    day1 = DAY0 + timedelta(days=1)
+    shop.score(day1, {c: ("At Risk" if i < 120 else "Loyal") for i, c in enumerate(customer_ids(200))})
+    night = advance(shop.lake, journeys, senders(Recorder(sent)), now=datetime(2026, 6, 1, 23, 0, tzinfo=UTC))
+    assert night.tick and night.sent == 20 and night.deferred == {"email": 72 + 20}
+    assert store.deferred().to_pylist() == _unsettled(ledger(shop.lake)) == held
+    assert sorted(p.name for p in folder.glob("deferred-*")) == [f"deferred-{night.tick}.parquet"]
+    erase_from_journeys(shop.lake, "C000099")
+    assert [r["customer_id"] for r in store.deferred().to_pylist()] == [
+        r["customer_id"] for r in held if r["customer_id"] != "C000099"]
+
+    # 08:30: the held emails go, each once, with the new entrants' emails; nothing is held any more
+    morning = advance(shop.lake, journeys, senders(Recorder(sent)), now=datetime(2026, 6, 2, 6, 30, tzinfo=UTC))
+    assert morning.sent == 71 + 20 and morning.deferred == {}
+    emails = Counter(m["customer_id"] for m in recorded(sent) if m["channel"] == "email")
+    assert max(emails.values()) == 1 and len(emails) == 26 + 71 + 20
+    assert "C000099" not in emails  # erased while held
+    assert store.state()["deferred"] is None and store.deferred().num_rows == 0 and not list(folder.glob("deferred-*"))
