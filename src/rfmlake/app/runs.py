@@ -56,13 +56,14 @@ def _json(lake: Lake, *parts: str) -> dict[str, Any] | None:
 
 
 def run_ids(lake: Lake) -> list[str]:
-    """Run ids, newest first by the start time they carry (AWS execution names carry only the day)."""
+    """Run ids, newest first by the start time they carry (AWS execution names carry only the day; a
+    name given by hand none: those come first, recent_runs places them by their summaries)."""
     folder = lake.system_uri("runs")
     storage = lake.storage
     if not storage.s3 and not storage.is_dir(folder):
         return []
     names = (name for name, is_dir in storage.children(folder) if is_dir and RUN_ID.match(name))
-    return sorted(names, key=lambda name: (run_time_key(name), name), reverse=True)
+    return sorted(names, key=lambda name: (run_time_key(name) or "~", name), reverse=True)
 
 
 def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView | None:
@@ -90,8 +91,10 @@ def recent_runs(lake: Lake, limit: int = 50) -> list[RunView]:
         run = load_run(lake, run_id, with_quality=False)
         if run is not None:
             out.append(run)
-    # Runs of one day on AWS: by the start their summaries record, a run still going (none yet) first.
-    return sorted(out, key=lambda run: (run_time_key(run.run_id), run.started_at or "~"), reverse=True)
+    # Runs of one day on AWS: by the start their summaries record, a run still going (none yet) first;
+    # a run named by hand by the day its summary records (still going: first).
+    return sorted(out, key=lambda run: (run_time_key(run.run_id, run.started_at) or "~", run.started_at or "~"),
+                  reverse=True)
 
 
 def quality_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

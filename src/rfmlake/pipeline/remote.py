@@ -96,13 +96,10 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
     segments), read where it lies by the runner's summarize_lake (DuckDB over S3: row counts from the
     Parquet footers, the quarantine and segment counts from a few columns; nothing is copied to /tmp)."""
     from rfmlake.ingest.jobs import JobArgs, build_context
-    from rfmlake.pipeline.context import RUN_ID
+    from rfmlake.pipeline.context import check_run_id
     from rfmlake.pipeline.runner import run_report, summarize_lake, write_run_report
 
-    run_id, execution = event.get("run_id"), event.get("execution")
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-        raise ConfigError(f"the run summary needs the execution name as run_id (as the trigger names it), got "
-                          f"{run_id!r}")
+    run_id, execution = check_run_id(event.get("run_id"), "the run summary"), event.get("execution")
     if not isinstance(execution, Mapping):
         raise ConfigError("the run summary event needs the execution's state as 'execution' (an object)")
     started_at, ended_at = _timestamp(event, "started_at"), _timestamp(event, "ended_at")
