@@ -102,18 +102,25 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
     run_id, execution = check_run_id(event.get("run_id"), "the run summary"), event.get("execution")
     if not isinstance(execution, Mapping):
         raise ConfigError("the run summary event needs the execution's state as 'execution' (an object)")
+    from rfmlake.pipeline.rollback import end_run, note_rollback_failed, rollback_outcome
+
     started_at, ended_at = _timestamp(event, "started_at"), _timestamp(event, "ended_at")
     runs, error = execution_stages(execution, started_at, ended_at, run_failed=bool(event.get("run_failed")),
                                    pipeline=pipeline)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
     ctx.started_at = started_at
     rollback = None
-    if error is not None:
-        from rfmlake.pipeline.rollback import rollback_outcome
-
+    if error is None:
+        # Every stage succeeded: no rollback can be wanted, even if this summary cannot be written
+        # (the next run would otherwise roll back a run that only lacks its summary).
+        end_run(ctx.lake, run_id)
+    else:
         rollback_error = execution.get(ROLLBACK_ERROR)
         rollback = rollback_outcome(ctx.lake, run_id, _error_message(rollback_error) if rollback_error else None)
         if rollback_error:
+            # The marker stays, saying so: no later run starts over this run's writes until an
+            # operator finishes the rollback (rfmlake.pipeline.rollback.UnfinishedRunError).
+            note_rollback_failed(ctx.lake, run_id, rollback["error"])
             error = f"{error} (the rollback failed too, so tables may show this run's earlier stages: " \
                     f"{rollback['error']})"
     try:
@@ -128,11 +135,9 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
     if rollback is not None:
         report["rollback"] = rollback
     write_run_report(ctx.lake, run_id, report)
-    if not execution.get(ROLLBACK_ERROR):
-        from rfmlake.pipeline.rollback import end_run
-
-        # The run is over: its start versions need no keeping. After a failed rollback they stay
-        # kept (until the marker expires) for an operator to run RollBackRun's step again.
+    if error is not None and not execution.get(ROLLBACK_ERROR):
+        # The failed run is over (rolled back, or it failed before its start was recorded): its start
+        # versions need no keeping. After a failed rollback they stay kept for an operator to finish it.
         end_run(ctx.lake, run_id)
     return {"step": SUMMARIZE_STEP, "run_id": run_id, "status": "failed" if error else "succeeded",
             "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds} for r in runs]}
