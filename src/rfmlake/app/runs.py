@@ -12,6 +12,7 @@ from typing import Any
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
 from rfmlake.pipeline.context import RUN_ID, run_time_key
+from rfmlake.pipeline.remote import STOPPED_STATUSES
 from rfmlake.reporting.quality import summary_succeeded
 
 QUALITY_ZONES = ("silver", "gold")
@@ -20,7 +21,7 @@ QUALITY_ZONES = ("silver", "gold")
 @dataclass
 class RunView:
     run_id: str
-    status: str  # succeeded, failed, running (no summary yet)
+    status: str  # succeeded, failed, stopped, timed out (on AWS), running (no summary yet)
     started_at: str | None = None
     seconds: float | None = None
     as_of: str | None = None
@@ -76,8 +77,11 @@ def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView |
         if not quality and not lake.storage.exists(Storage.join(lake.system_uri("runs"), run_id)):
             return None
         return RunView(run_id, "running", quality=quality)
+    stopped = summary.get("stopped") if isinstance(summary.get("stopped"), dict) else {}
+    status = ("succeeded" if summary_succeeded(summary)
+              else STOPPED_STATUSES.get(str(stopped.get("status")), "failed"))
     return RunView(
-        run_id=run_id, status="succeeded" if summary_succeeded(summary) else "failed",
+        run_id=run_id, status=status,
         started_at=summary.get("started_at"),
         seconds=summary.get("seconds"), as_of=summary.get("as_of"), error=summary.get("error"),
         stages=list(summary.get("stages") or []), quarantine=dict(summary.get("quarantine") or {}),

@@ -143,6 +143,57 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
             "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds} for r in runs]}
 
 
+# What Step Functions sends EventBridge when an execution ends (the rule in infra/ lets through only
+# those that end without the state machine's own summary state: stopped by hand, timed out).
+STATUS_CHANGE_SOURCE = "aws.states"
+STATUS_CHANGE_TYPE = "Step Functions Execution Status Change"
+STOPPED_STATUSES = {"ABORTED": "stopped", "TIMED_OUT": "timed out"}
+
+
+def summarize_stopped_execution(event: Mapping[str, Any], *, lake: str, config: str | None = None
+                                ) -> dict[str, Any]:
+    """The summary of an execution that ended without reaching its summary state: stopped by hand
+    (StopExecution: ABORTED) or timed out, from the status-change event EventBridge delivers. Its
+    Runs page entry then says so instead of "running", and no schedule carries from it. The stages
+    it committed stay until the next run's RecordRunStart rolls them back (rfmlake.pipeline.rollback):
+    a stage still finishing after the stop holds the lake's lease for this run. An execution that
+    has a summary (stopped after writing it) keeps it."""
+    from rfmlake.lake import open_lake
+    from rfmlake.pipeline.context import check_run_id
+    from rfmlake.pipeline.runner import run_report, write_run_report
+    from rfmlake.reporting.quality import RUN_SUMMARY
+    from rfmlake.settings import load_settings
+
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping) or detail.get("status") not in STOPPED_STATUSES:
+        raise ConfigError(f"not a status change of a stopped or timed-out execution: {STATUS_CHANGE_TYPE} with "
+                          f"detail.status one of {', '.join(STOPPED_STATUSES)} expected")
+    run_id = check_run_id(detail.get("name"), "the summary of a stopped execution")
+    opened = open_lake(lake, load_settings(config))
+    if opened.read_system("runs", run_id, RUN_SUMMARY) is not None:
+        return {"step": "summarize_stopped_run", "run_id": run_id, "status": "kept: the run has its summary"}
+    started_at, stopped_at = _epoch_ms(detail, "startDate"), _epoch_ms(detail, "stopDate")
+    outcome = STOPPED_STATUSES[str(detail["status"])]
+    error = (f"the execution was {outcome} ({detail['status']}) at {stopped_at.isoformat()} before its summary; "
+             "the stages it committed are rolled back when the next run starts")
+    report = run_report(run_id, [], None, error)
+    report.update({"stopped": {"status": detail["status"], "stopped_at": stopped_at.isoformat()},
+                   "started_at": started_at.isoformat(),
+                   "seconds": round(max((stopped_at - started_at).total_seconds(), 0.0), 3)})
+    write_run_report(opened, run_id, report)
+    return {"step": "summarize_stopped_run", "run_id": run_id, "status": outcome}
+
+
+def _epoch_ms(values: Mapping[str, Any], key: str) -> datetime:
+    """A time as EventBridge's Step Functions events give it: milliseconds since the epoch."""
+    from datetime import UTC
+
+    value = values.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"detail.{key} {value!r} is not a time in epoch milliseconds")
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
 def execution_stages(execution: Mapping[str, Any], started_at: datetime, ended_at: datetime, *, run_failed: bool,
                      pipeline: tuple[Stage, ...] = PIPELINE) -> tuple[list[StageRun], str | None]:
     """(the stages that ran, with status and seconds; the run's error) from an execution's state. A
@@ -215,13 +266,16 @@ def run_step(step: str, run_id: Any, *, lake: str, config: str | None = None) ->
 
 def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Lambda payload from the state machine: {"stage": ..., "run_id": ...}, {"step": "summarize_run", ...}
-    (summarize_execution), or {"step": "record_run_start" | "roll_back_run", "run_id": ...} (run_step)."""
+    (summarize_execution), or {"step": "record_run_start" | "roll_back_run", "run_id": ...} (run_step);
+    or EventBridge's status change of an execution stopped or timed out (summarize_stopped_execution)."""
     env = os.environ if env is None else env
     if not isinstance(event, Mapping):
         raise ConfigError("the stage event must be an object")
     lake = env.get("RFMLAKE_LAKE")
     if not lake:
         raise ConfigError("RFMLAKE_LAKE is not set: the stage function needs the lake location")
+    if event.get("source") == STATUS_CHANGE_SOURCE and event.get("detail-type") == STATUS_CHANGE_TYPE:
+        return summarize_stopped_execution(event, lake=lake, config=env.get("RFMLAKE_CONFIG"))
     if event.get("step") == SUMMARIZE_STEP:
         return summarize_execution(event, lake=lake, landing=env.get("RFMLAKE_LANDING"),
                                    config=env.get("RFMLAKE_CONFIG"))
