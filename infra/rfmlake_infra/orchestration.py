@@ -30,6 +30,7 @@ from rfmlake.deploy.names import checked
 from rfmlake.monitoring import NAMESPACE as METRICS_NAMESPACE
 from rfmlake.monitoring import QUARANTINE_RATE
 from rfmlake.pipeline.definition import PIPELINE
+from rfmlake.pipeline.remote import STATUS_CHANGE_SOURCE, STATUS_CHANGE_TYPE, STOPPED_STATUSES
 from rfmlake.pipeline.stepfunctions import render_state_machine
 from rfmlake.pipeline.trigger import LEASE_KEY, SCHEDULE_MESSAGE
 from rfmlake_infra.compute import ComputeStack
@@ -237,6 +238,20 @@ class OrchestrationStack(cdk.Stack):
                 },
             ),
             targets=[targets.SnsTopic(self.topic)],
+        )
+        # An execution stopped by hand or timed out never reaches its summary state: the stage function
+        # writes its summary from the status change (rfmlake.pipeline.remote.summarize_stopped_execution),
+        # so the Runs page says "stopped" instead of "running" for ever.
+        self.stopped_run_rule = events.Rule(
+            self,
+            "RunStoppedSummary",
+            description="an execution stopped by hand or timed out -> its run summary",
+            event_pattern=events.EventPattern(
+                source=[STATUS_CHANGE_SOURCE],
+                detail_type=[STATUS_CHANGE_TYPE],
+                detail={"status": sorted(STOPPED_STATUSES), "stateMachineArn": [self.state_machine.attr_arn]},
+            ),
+            targets=[targets.LambdaFunction(compute.stage_function, retry_attempts=2)],
         )
         metrics: dict[str, cloudwatch.IMetric] = {
             "ExecutionsFailed": cloudwatch.Metric(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,18 @@ def new_gold_version(event: Mapping[str, Any]) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[0] == "versions" else None
 
 
+def sync_owner(event: Mapping[str, Any]) -> str:
+    """Whom the lake's lease is taken for (rfmlake.lake.locks), as every stage takes it for its run:
+    this event's sync, by the EventBridge event id, which Lambda's retries of the event keep. A retry
+    after a killed attempt (a timeout) takes over the lease that attempt left, instead of waiting
+    hours for it; another event's sync, a stage or an erasure finds the lease held and named. An event
+    without an id gets an owner of its own."""
+    event_id = event.get("id")
+    if isinstance(event_id, str) and re.fullmatch(r"[A-Za-z0-9-]{1,128}", event_id):
+        return f"activation-{event_id}"
+    return f"activation-{uuid.uuid4()}"
+
+
 def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
                  boto3_session: boto3.Session | None = None) -> dict[str, Any]:
     from rfmlake.activation.run import activate
@@ -60,7 +74,7 @@ def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None,
     # its journal out of the lake (it would be pushed back over the erasure's changes).
     stage = find_stage("activate")
     with lake_lock(lake, ActivationError(f"a pipeline stage or erasure is using the lake at {lake}; the next "
-                                         "commit's event syncs again")), \
+                                         "commit's event syncs again"), owner=sync_owner(event)), \
             workspace(lake, reads=stage.reads, writes=stage.writes, exports=stage.exports,
                       state=stage.state, in_place=stage.reads_in_place) as (local, sync):
         reports = activate(local, env=env, boto3_session=boto3_session)

@@ -12,6 +12,7 @@ from typing import Any
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
 from rfmlake.pipeline.context import RUN_ID, run_time_key
+from rfmlake.pipeline.remote import STOPPED_STATUSES
 from rfmlake.reporting.quality import summary_succeeded
 
 QUALITY_ZONES = ("silver", "gold")
@@ -20,7 +21,7 @@ QUALITY_ZONES = ("silver", "gold")
 @dataclass
 class RunView:
     run_id: str
-    status: str  # succeeded, failed, running (no summary yet)
+    status: str  # succeeded, failed, stopped, timed out (on AWS), running (no summary yet)
     started_at: str | None = None
     seconds: float | None = None
     as_of: str | None = None
@@ -56,13 +57,14 @@ def _json(lake: Lake, *parts: str) -> dict[str, Any] | None:
 
 
 def run_ids(lake: Lake) -> list[str]:
-    """Run ids, newest first by the start time they carry (AWS execution names carry only the day)."""
+    """Run ids, newest first by the start time they carry (AWS execution names carry only the day; a
+    name given by hand none: those come first, recent_runs places them by their summaries)."""
     folder = lake.system_uri("runs")
     storage = lake.storage
     if not storage.s3 and not storage.is_dir(folder):
         return []
     names = (name for name, is_dir in storage.children(folder) if is_dir and RUN_ID.match(name))
-    return sorted(names, key=lambda name: (run_time_key(name), name), reverse=True)
+    return sorted(names, key=lambda name: (run_time_key(name) or "~", name), reverse=True)
 
 
 def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView | None:
@@ -75,8 +77,11 @@ def load_run(lake: Lake, run_id: str, *, with_quality: bool = True) -> RunView |
         if not quality and not lake.storage.exists(Storage.join(lake.system_uri("runs"), run_id)):
             return None
         return RunView(run_id, "running", quality=quality)
+    stopped = summary.get("stopped") if isinstance(summary.get("stopped"), dict) else {}
+    status = ("succeeded" if summary_succeeded(summary)
+              else STOPPED_STATUSES.get(str(stopped.get("status")), "failed"))
     return RunView(
-        run_id=run_id, status="succeeded" if summary_succeeded(summary) else "failed",
+        run_id=run_id, status=status,
         started_at=summary.get("started_at"),
         seconds=summary.get("seconds"), as_of=summary.get("as_of"), error=summary.get("error"),
         stages=list(summary.get("stages") or []), quarantine=dict(summary.get("quarantine") or {}),
@@ -90,8 +95,10 @@ def recent_runs(lake: Lake, limit: int = 50) -> list[RunView]:
         run = load_run(lake, run_id, with_quality=False)
         if run is not None:
             out.append(run)
-    # Runs of one day on AWS: by the start their summaries record, a run still going (none yet) first.
-    return sorted(out, key=lambda run: (run_time_key(run.run_id), run.started_at or "~"), reverse=True)
+    # Runs of one day on AWS: by the start their summaries record, a run still going (none yet) first;
+    # a run named by hand by the day its summary records (still going: first).
+    return sorted(out, key=lambda run: (run_time_key(run.run_id, run.started_at) or "~", run.started_at or "~"),
+                  reverse=True)
 
 
 def quality_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -85,11 +85,15 @@ def erase_on_s3(lake: Lake, customer_id: str, email: str | None, actor: str | No
         raise RfmlakeError(f"no lake at {lake}")
     with lake_lock(lake, RfmlakeError(f"a pipeline stage, sync or erasure is using the lake at {lake}; "
                                       "erase after it ends")):
-        from rfmlake.lake.rollback import read_in_flight
+        from rfmlake.lake.rollback import ROLLBACK_STARTED, read_in_flight
 
         # Between two stages of a run on AWS the lock is free, but the run's rollback needs the
         # versions it started from, which this erasure would vacuum (rfmlake.pipeline.rollback).
         in_flight = read_in_flight(lake)
+        if in_flight is not None and in_flight.get(ROLLBACK_STARTED) is not None:
+            raise RfmlakeError(f"pipeline run {in_flight['run_id']} was not rolled back on the lake at {lake}; "
+                               "erase after its rollback is finished or given up (docs/deployment.md, "
+                               "\"Watching a run\")")
         if in_flight is not None:
             raise RfmlakeError(f"pipeline run {in_flight.get('run_id')} is in flight on the lake at {lake}; erase "
                                "after it ends")

@@ -14,7 +14,7 @@ from rfmlake.ingest.engine import Engine
 from rfmlake.ingest.silver import SilverReport, conform_silver
 from rfmlake.lake import open_lake
 from rfmlake.monitoring import metrics_publisher, publish_quarantine_metrics
-from rfmlake.pipeline.context import RunContext, new_run_id
+from rfmlake.pipeline.context import RunContext, check_run_id, new_run_id
 from rfmlake.settings import load_settings
 
 
@@ -63,8 +63,8 @@ def build_context(args: JobArgs) -> RunContext:
     # Kept as given: a local folder or s3://bucket/prefix (Path would fold "s3://" into "s3:/").
     landing = args.landing or "."
     ctx = RunContext(landing_dir=landing, lake=open_lake(args.lake, settings), settings=settings, full=args.full)
-    if args.run_id:
-        ctx.run_id = args.run_id
+    if args.run_id:  # a folder name under _system/runs/ and part of lineage ids: checked like any run id
+        ctx.run_id = check_run_id(args.run_id, "--run-id")
     return ctx
 
 

@@ -99,7 +99,8 @@ def _s3_lease(lake: Lake, busy: Exception, lease_seconds: float, owner: str | No
                 # attempts: replace it, only if it is still that one.
                 client.delete_object(Bucket=bucket, Key=key, IfMatch=held["ETag"])
                 continue
-            raise type(busy)(f"{busy} (lock s3://{bucket}/{key} held by {holder.get('holder', '?')} since "
+            taker = f" for {holder['owner']}" if holder.get("owner") else ""
+            raise type(busy)(f"{busy} (lock s3://{bucket}/{key} held by {holder.get('holder', '?')}{taker} since "
                              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(holder.get('acquired_at', 0))))}"
                              "; if that process is gone, delete the object)") from None
     except (ClientError, BotoCoreError) as exc:

@@ -10,7 +10,9 @@ synced from it, as a commit does), a Glue-only table by its recorded definition;
 created is dropped (pointer and Glue table; its data is left to vacuum).
 
 While a run is in flight, `_system/run_in_flight.json` names its record: `Lake.vacuum` keeps the
-versions it names (`pinned_versions`), and erasure refuses to run (it would vacuum them).
+versions it names (`pinned_versions`), and erasure refuses to run (it would vacuum them). A marker
+whose rollback began (`ROLLBACK_STARTED`) and did not finish never expires: the run's writes may
+still be in the lake, and only its rollback or an operator resolves that.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from rfmlake.lake.storage import Storage, StorageError
 from rfmlake.lake.tables import _POINTER, ZONES, Lake
 
 IN_FLIGHT = "run_in_flight.json"  # under _system/: the run whose start is recorded and not yet ended
+ROLLBACK_STARTED = "rollback_started_at"  # in the marker: its run's rollback began (and has not finished)
+ROLLBACK_ERROR = "rollback_error"  # in the marker: why that rollback failed
 
 
 @dataclass
@@ -129,13 +133,26 @@ def _restore_table(lake: Lake, zone: str, name: str, start: dict[str, Any] | Non
     report.restored.append(qualified)
 
 
-def read_in_flight(lake: Lake) -> dict[str, Any] | None:
-    """The in-flight marker ({"run_id", "record", "expires_at"}) while it has not expired."""
+def read_marker(lake: Lake) -> dict[str, Any] | None:
+    """The in-flight marker ({"run_id", "record", "expires_at"}, and ROLLBACK_STARTED, ROLLBACK_ERROR
+    once its run's rollback began), expired or not."""
     raw = lake.read_system(IN_FLIGHT)
     if raw is None:
         return None
     marker = json.loads(raw)
-    return marker if float(marker.get("expires_at", 0)) > time.time() else None
+    if not isinstance(marker, dict) or not isinstance(marker.get("run_id"), str):
+        raise StorageError(f"{lake.system_uri(IN_FLIGHT)} is not a run marker; delete it only once no run's "
+                           "rollback can need it")
+    return marker
+
+
+def read_in_flight(lake: Lake) -> dict[str, Any] | None:
+    """The in-flight marker while it has not expired, or while its run's rollback is unfinished."""
+    marker = read_marker(lake)
+    if marker is None:
+        return None
+    live = marker.get(ROLLBACK_STARTED) is not None or float(marker.get("expires_at") or 0) > time.time()
+    return marker if live else None
 
 
 def pinned_versions(lake: Lake) -> set[tuple[str, str, str]]:

@@ -11,25 +11,48 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from rfmlake.errors import ConfigError
 from rfmlake.lake import Lake
 from rfmlake.settings import Settings
 
 # A run's id is its run folder's name (`<lake>/_system/runs/<run_id>/`): `rfmlake run` makes one from
 # its UTC start time (new_run_id); on AWS it is the Step Functions execution name, which the one
-# trigger makes from the day and the batch (rfmlake.pipeline.trigger.execution_name).
-RUN_ID = re.compile(r"^(?:[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}|(?:landing|schedule)-[0-9]{8}-[0-9a-f]{20})$")
+# trigger makes from the day and the batch (rfmlake.pipeline.trigger.execution_name), or which an
+# operator gives an execution started by hand ("manual-2026-12-07", the console's default UUID).
+# Step Functions takes 1-80 characters without white space, brackets, wildcards and
+# " # % \ ^ | ~ ` $ & , ; : / (botocore stepfunctions StartExecution.name); a run id is held to the
+# part AWS names safe for CloudWatch logging (letters, digits, "-", "_": NAME_LIMITS["execution"]),
+# which is also safe in S3 keys, local paths, SQL literals and the AWS names built from it, and starts
+# with a letter or digit (never "." or "..", never read as a command-line option).
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+_LOCAL_RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+_TRIGGER_RUN_ID = re.compile(r"^(?:landing|schedule)-([0-9]{8})-[0-9a-f]{20}$")
 
 
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def run_time_key(run_id: str) -> str:
+def check_run_id(run_id: object, what: str = "a run") -> str:
+    """`run_id` if it is a usable run id; ConfigError saying what one is otherwise."""
+    if isinstance(run_id, str) and RUN_ID.match(run_id):
+        return run_id
+    raise ConfigError(f"{what} needs the run id (on AWS the Step Functions execution name), got {run_id!r}: a "
+                      "run id is 1-80 letters, digits, '-' and '_', starting with a letter or digit; start the "
+                      "execution under such a name (e.g. manual-2026-12-07, or the console's default UUID)")
+
+
+def run_time_key(run_id: str, started_at: str | None = None) -> str:
     """The UTC start a run id carries, as text that sorts in time: to the second for `rfmlake run`'s
-    ids, the day for AWS execution names (runs of one day are then ordered by their summaries)."""
-    if run_id.startswith(("landing-", "schedule-")):
-        return run_id.split("-", 2)[1]
-    return run_id.split("-", 1)[0]
+    ids, the day for the trigger's execution names (runs of one day are then ordered by their
+    summaries). A name given by hand carries none: the day of `started_at` (what its summary
+    records), or "" when that is unknown too."""
+    if _LOCAL_RUN_ID.match(run_id):
+        return run_id.split("-", 1)[0]
+    trigger = _TRIGGER_RUN_ID.match(run_id)
+    if trigger:
+        return trigger.group(1)
+    return started_at[:10].replace("-", "") if started_at else ""
 
 
 @dataclass
@@ -82,9 +105,12 @@ class RunContext:
             found = summary(run_id)
             return str(found.get("started_at") or "") if isinstance(found, dict) else ""
 
+        def time_key(run_id: str) -> str:  # a name given by hand carries no time: its summary's
+            return run_time_key(run_id) or run_time_key(run_id, started_at(run_id))
+
         # Newest first: by the start time in the id, then (several runs in one second, or AWS runs of
         # one day) by the start time the summary records. Summaries are read only as far as needed.
-        for _, same_time in groupby(sorted(earlier, key=run_time_key, reverse=True), key=run_time_key):
+        for _, same_time in groupby(sorted(earlier, key=time_key, reverse=True), key=time_key):
             for run_id in sorted(same_time, key=started_at, reverse=True):
                 if not summary_succeeded(summary(run_id)):
                     continue

@@ -96,27 +96,31 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
     segments), read where it lies by the runner's summarize_lake (DuckDB over S3: row counts from the
     Parquet footers, the quarantine and segment counts from a few columns; nothing is copied to /tmp)."""
     from rfmlake.ingest.jobs import JobArgs, build_context
-    from rfmlake.pipeline.context import RUN_ID
+    from rfmlake.pipeline.context import check_run_id
     from rfmlake.pipeline.runner import run_report, summarize_lake, write_run_report
 
-    run_id, execution = event.get("run_id"), event.get("execution")
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-        raise ConfigError(f"the run summary needs the execution name as run_id (as the trigger names it), got "
-                          f"{run_id!r}")
+    run_id, execution = check_run_id(event.get("run_id"), "the run summary"), event.get("execution")
     if not isinstance(execution, Mapping):
         raise ConfigError("the run summary event needs the execution's state as 'execution' (an object)")
+    from rfmlake.pipeline.rollback import end_run, note_rollback_failed, rollback_outcome
+
     started_at, ended_at = _timestamp(event, "started_at"), _timestamp(event, "ended_at")
     runs, error = execution_stages(execution, started_at, ended_at, run_failed=bool(event.get("run_failed")),
                                    pipeline=pipeline)
     ctx = build_context(JobArgs(landing, lake, config, run_id))
     ctx.started_at = started_at
     rollback = None
-    if error is not None:
-        from rfmlake.pipeline.rollback import rollback_outcome
-
+    if error is None:
+        # Every stage succeeded: no rollback can be wanted, even if this summary cannot be written
+        # (the next run would otherwise roll back a run that only lacks its summary).
+        end_run(ctx.lake, run_id)
+    else:
         rollback_error = execution.get(ROLLBACK_ERROR)
         rollback = rollback_outcome(ctx.lake, run_id, _error_message(rollback_error) if rollback_error else None)
         if rollback_error:
+            # The marker stays, saying so: no later run starts over this run's writes until an
+            # operator finishes the rollback (rfmlake.pipeline.rollback.UnfinishedRunError).
+            note_rollback_failed(ctx.lake, run_id, rollback["error"])
             error = f"{error} (the rollback failed too, so tables may show this run's earlier stages: " \
                     f"{rollback['error']})"
     try:
@@ -131,14 +135,63 @@ def summarize_execution(event: Mapping[str, Any], *, lake: str, landing: str | N
     if rollback is not None:
         report["rollback"] = rollback
     write_run_report(ctx.lake, run_id, report)
-    if not execution.get(ROLLBACK_ERROR):
-        from rfmlake.pipeline.rollback import end_run
-
-        # The run is over: its start versions need no keeping. After a failed rollback they stay
-        # kept (until the marker expires) for an operator to run RollBackRun's step again.
+    if error is not None and not execution.get(ROLLBACK_ERROR):
+        # The failed run is over (rolled back, or it failed before its start was recorded): its start
+        # versions need no keeping. After a failed rollback they stay kept for an operator to finish it.
         end_run(ctx.lake, run_id)
     return {"step": SUMMARIZE_STEP, "run_id": run_id, "status": "failed" if error else "succeeded",
             "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds} for r in runs]}
+
+
+# What Step Functions sends EventBridge when an execution ends (the rule in infra/ lets through only
+# those that end without the state machine's own summary state: stopped by hand, timed out).
+STATUS_CHANGE_SOURCE = "aws.states"
+STATUS_CHANGE_TYPE = "Step Functions Execution Status Change"
+STOPPED_STATUSES = {"ABORTED": "stopped", "TIMED_OUT": "timed out"}
+
+
+def summarize_stopped_execution(event: Mapping[str, Any], *, lake: str, config: str | None = None
+                                ) -> dict[str, Any]:
+    """The summary of an execution that ended without reaching its summary state: stopped by hand
+    (StopExecution: ABORTED) or timed out, from the status-change event EventBridge delivers. Its
+    Runs page entry then says so instead of "running", and no schedule carries from it. The stages
+    it committed stay until the next run's RecordRunStart rolls them back (rfmlake.pipeline.rollback):
+    a stage still finishing after the stop holds the lake's lease for this run. An execution that
+    has a summary (stopped after writing it) keeps it."""
+    from rfmlake.lake import open_lake
+    from rfmlake.pipeline.context import check_run_id
+    from rfmlake.pipeline.runner import run_report, write_run_report
+    from rfmlake.reporting.quality import RUN_SUMMARY
+    from rfmlake.settings import load_settings
+
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping) or detail.get("status") not in STOPPED_STATUSES:
+        raise ConfigError(f"not a status change of a stopped or timed-out execution: {STATUS_CHANGE_TYPE} with "
+                          f"detail.status one of {', '.join(STOPPED_STATUSES)} expected")
+    run_id = check_run_id(detail.get("name"), "the summary of a stopped execution")
+    opened = open_lake(lake, load_settings(config))
+    if opened.read_system("runs", run_id, RUN_SUMMARY) is not None:
+        return {"step": "summarize_stopped_run", "run_id": run_id, "status": "kept: the run has its summary"}
+    started_at, stopped_at = _epoch_ms(detail, "startDate"), _epoch_ms(detail, "stopDate")
+    outcome = STOPPED_STATUSES[str(detail["status"])]
+    error = (f"the execution was {outcome} ({detail['status']}) at {stopped_at.isoformat()} before its summary; "
+             "the stages it committed are rolled back when the next run starts")
+    report = run_report(run_id, [], None, error)
+    report.update({"stopped": {"status": detail["status"], "stopped_at": stopped_at.isoformat()},
+                   "started_at": started_at.isoformat(),
+                   "seconds": round(max((stopped_at - started_at).total_seconds(), 0.0), 3)})
+    write_run_report(opened, run_id, report)
+    return {"step": "summarize_stopped_run", "run_id": run_id, "status": outcome}
+
+
+def _epoch_ms(values: Mapping[str, Any], key: str) -> datetime:
+    """A time as EventBridge's Step Functions events give it: milliseconds since the epoch."""
+    from datetime import UTC
+
+    value = values.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"detail.{key} {value!r} is not a time in epoch milliseconds")
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def execution_stages(execution: Mapping[str, Any], started_at: datetime, ended_at: datetime, *, run_failed: bool,
@@ -213,13 +266,16 @@ def run_step(step: str, run_id: Any, *, lake: str, config: str | None = None) ->
 
 def handle_event(event: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Lambda payload from the state machine: {"stage": ..., "run_id": ...}, {"step": "summarize_run", ...}
-    (summarize_execution), or {"step": "record_run_start" | "roll_back_run", "run_id": ...} (run_step)."""
+    (summarize_execution), or {"step": "record_run_start" | "roll_back_run", "run_id": ...} (run_step);
+    or EventBridge's status change of an execution stopped or timed out (summarize_stopped_execution)."""
     env = os.environ if env is None else env
     if not isinstance(event, Mapping):
         raise ConfigError("the stage event must be an object")
     lake = env.get("RFMLAKE_LAKE")
     if not lake:
         raise ConfigError("RFMLAKE_LAKE is not set: the stage function needs the lake location")
+    if event.get("source") == STATUS_CHANGE_SOURCE and event.get("detail-type") == STATUS_CHANGE_TYPE:
+        return summarize_stopped_execution(event, lake=lake, config=env.get("RFMLAKE_CONFIG"))
     if event.get("step") == SUMMARIZE_STEP:
         return summarize_execution(event, lake=lake, landing=env.get("RFMLAKE_LANDING"),
                                    config=env.get("RFMLAKE_CONFIG"))

@@ -12,7 +12,10 @@
 - `roll_back_run` (on the failure path, before the failed run's summary): every table whose pointer
   moved gets its start pointer back, tables the run created are dropped, the kept state is put
   back; what it did goes to `_system/runs/<run_id>/rollback.json`, which the run summary carries.
-- `end_run`: the marker goes once the run succeeded or was rolled back.
+- `end_run`: the marker goes once the run succeeded or was rolled back. A rollback that fails leaves
+  it saying so, without expiry; the next `record_run_start` then refuses (UnfinishedRunError) until
+  an operator finishes that rollback or deletes the marker, and rolls back first a run that ended
+  without reaching its rollback (stopped by hand, timed out): no run starts over another's writes.
 
 Each takes the lake's lock for the run (an S3 lease, owner = the run id), as the stages do.
 """
@@ -24,9 +27,17 @@ import json
 import time
 from typing import Any
 
-from rfmlake.errors import ConfigError, PipelineError
-from rfmlake.lake.rollback import IN_FLIGHT, read_in_flight, record_tables, restore_tables
+from rfmlake.errors import PipelineError
+from rfmlake.lake.rollback import (
+    IN_FLIGHT,
+    ROLLBACK_ERROR,
+    ROLLBACK_STARTED,
+    read_marker,
+    record_tables,
+    restore_tables,
+)
 from rfmlake.lake.tables import Lake
+from rfmlake.pipeline.stepfunctions import ROLL_BACK_STEP
 
 START_FILE = "start.json"       # under _system/runs/<run_id>/
 ROLLBACK_FILE = "rollback.json"  # under _system/runs/<run_id>/: what RollBackRun did
@@ -64,12 +75,15 @@ def restore_kept_state(lake: Lake, state: dict[str, bytes | None]) -> list[str]:
     return restored
 
 
-def _check_run_id(run_id: object) -> str:
-    from rfmlake.pipeline.context import RUN_ID
+class UnfinishedRunError(PipelineError):
+    """An earlier run's writes may still be in the lake (its rollback failed, or it ended without one
+    and cannot be rolled back now): no run starts until that is resolved."""
 
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-        raise ConfigError(f"a run's start and rollback need the execution name as run_id, got {run_id!r}")
-    return run_id
+
+def _check_run_id(run_id: object) -> str:
+    from rfmlake.pipeline.context import check_run_id
+
+    return check_run_id(run_id, "a run's start and rollback")
 
 
 def _locked(lake: Lake, run_id: str):  # noqa: ANN202 - a context manager
@@ -80,31 +94,84 @@ def _locked(lake: Lake, run_id: str):  # noqa: ANN202 - a context manager
 
 
 def record_run_start(lake: Lake, run_id: str) -> dict[str, Any]:
-    """Record what the run starts from and mark it in flight; returns a short account."""
+    """Record what the run starts from and mark it in flight; returns a short account. An earlier
+    run's marker still there is resolved first (_resolve_earlier): rolled back, or the run refuses
+    with UnfinishedRunError."""
     from rfmlake.lake.dbt_data import delete_unread_dbt_data
     from rfmlake.pipeline.trigger import RUN_TIMEOUT_SECONDS, START_GRACE_SECONDS
 
     run_id = _check_run_id(run_id)
     with _locked(lake, run_id):
         lake.recover()  # a commit a killed process left half applied is undone before it is recorded
+        earlier = _resolve_earlier(lake, run_id)
         tables = record_tables(lake)
         state = {key: _encode(data) for key, data in read_kept_state(lake).items()}
         record = {"format": START_FORMAT, "run_id": run_id, "recorded_at": time.time(), "tables": tables,
-                  "state": state}
+                  "state": state, "earlier_run": earlier}
         lake.write_system(json.dumps(record, sort_keys=True).encode(), "runs", run_id, START_FILE)
         marker = {"run_id": run_id, "record": f"runs/{run_id}/{START_FILE}",
                   "expires_at": time.time() + RUN_TIMEOUT_SECONDS + START_GRACE_SECONDS}
-        lake.write_system(json.dumps(marker).encode(), IN_FLIGHT)  # one run at a time: a dead run's is replaced
+        lake.write_system(json.dumps(marker).encode(), IN_FLIGHT)
         dbt_files = delete_unread_dbt_data(lake) if lake.catalog is not None else 0
     return {"step": "record_run_start", "run_id": run_id, "tables": len(tables),
-            "dbt_data_files_deleted": dbt_files}
+            "dbt_data_files_deleted": dbt_files, "earlier_run": earlier}
+
+
+def _resolve_earlier(lake: Lake, run_id: str) -> dict[str, Any] | None:
+    """The marker of an earlier run still in the lake when `run_id` starts means that run ended
+    without its rollback finishing: its writes may be in the lake, and replacing its marker would
+    lose what to put back. Its rollback failed (or was cut short): UnfinishedRunError, for an
+    operator to finish it. It never began (an execution stopped by hand or timed out, whose Catch
+    never ran): it is rolled back now, and UnfinishedRunError if that fails. A run whose summary
+    says it succeeded needs none (only its marker's removal failed). Returns what was done."""
+    from rfmlake.reporting.quality import RUN_SUMMARY, summary_succeeded
+
+    marker = read_marker(lake)
+    if marker is None or marker["run_id"] == run_id:  # none, or this run's own (RecordRunStart retried)
+        return None
+    earlier = str(marker["run_id"])
+    if marker.get(ROLLBACK_STARTED) is not None:
+        raise UnfinishedRunError(_unfinished(lake, earlier, str(marker.get(ROLLBACK_ERROR) or "it did not finish")))
+    summary = lake.read_system("runs", earlier, RUN_SUMMARY)
+    if summary_succeeded(json.loads(summary) if summary is not None else None):
+        return {"run_id": earlier, "status": "succeeded"}
+    try:
+        return {"run_id": earlier, **_roll_back(lake, earlier)}
+    except PipelineError as exc:
+        raise UnfinishedRunError(_unfinished(lake, earlier, str(exc))) from None
+
+
+def _unfinished(lake: Lake, earlier: str, error: str) -> str:
+    # The summary and the notification keep 500 characters (remote.ERROR_MESSAGE_CHARS): what to do first.
+    payload = json.dumps({"step": ROLL_BACK_STEP, "run_id": earlier})
+    return (f"run {earlier} was not rolled back, so the lake may still hold its writes, and no run starts until "
+            f"that is resolved: fix the cause and invoke the stage function with {payload}, or delete "
+            f"{lake.system_uri(IN_FLIGHT)} to keep the lake as it is; then start a run again. "
+            f"Its rollback: {error}")
 
 
 def roll_back_run(lake: Lake, run_id: str) -> dict[str, Any]:
     """Put every table and the kept state back to the run's start; raises PipelineError when the run
-    has no start record (nothing can be restored then, and the summary must say so)."""
+    has no start record (nothing can be restored then, and the summary must say so) or a table could
+    not be put back. Until it succeeds, the marker says the rollback is unfinished (no run starts)."""
     run_id = _check_run_id(run_id)
     with _locked(lake, run_id):
+        return {"step": ROLL_BACK_STEP, "run_id": run_id, **_roll_back(lake, run_id)}
+
+
+def _roll_back(lake: Lake, run_id: str) -> dict[str, Any]:
+    """roll_back_run's work, under the lake's lock."""
+    marker = read_marker(lake)
+    if marker is not None and marker["run_id"] != run_id:
+        raise PipelineError(f"the lake's unfinished run is {marker['run_id']}, not {run_id}: roll that one back "
+                            f"(or delete {lake.system_uri(IN_FLIGHT)} if no rollback is wanted)")
+    # Written first: a rollback that fails, or is cut short, leaves the marker saying so (it no longer
+    # expires), so no later run replaces it and the start versions stay kept.
+    rolling = {**(marker or {"run_id": run_id, "record": f"runs/{run_id}/{START_FILE}"}),
+               ROLLBACK_STARTED: time.time()}
+    rolling.pop(ROLLBACK_ERROR, None)
+    lake.write_system(json.dumps(rolling).encode(), IN_FLIGHT)
+    try:
         raw = lake.read_system("runs", run_id, START_FILE)
         if raw is None:
             raise PipelineError(f"run {run_id} has no start record (_system/runs/{run_id}/{START_FILE}); "
@@ -121,18 +188,30 @@ def roll_back_run(lake: Lake, run_id: str) -> dict[str, Any]:
             first = next(iter(sorted(report.failed.items())))
             raise PipelineError(f"the rollback of run {run_id} could not put back {len(report.failed)} tables "
                                 f"({', '.join(sorted(report.failed))}); first: {first[1]}")
-        _end(lake, run_id)
-    return {"step": "roll_back_run", "run_id": run_id, **result}
+    except PipelineError as exc:
+        lake.write_system(json.dumps({**rolling, ROLLBACK_ERROR: str(exc)}).encode(), IN_FLIGHT)
+        raise
+    _end(lake, run_id)
+    return result
+
+
+def note_rollback_failed(lake: Lake, run_id: str, error: str) -> None:
+    """The state machine caught RollBackRun's error (the function timed out, or raised before its
+    own note): the marker says the rollback is unfinished, so no later run replaces it."""
+    marker = read_marker(lake)
+    if marker is not None and marker["run_id"] == run_id and not marker.get(ROLLBACK_ERROR):
+        lake.write_system(json.dumps({**marker, ROLLBACK_STARTED: marker.get(ROLLBACK_STARTED) or time.time(),
+                                      ROLLBACK_ERROR: error}).encode(), IN_FLIGHT)
 
 
 def end_run(lake: Lake, run_id: str) -> None:
-    """The run is over (its summary written after success): its start versions are no longer pinned."""
+    """The run is over (it succeeded): its start versions are no longer pinned."""
     _end(lake, _check_run_id(run_id))
 
 
 def _end(lake: Lake, run_id: str) -> None:
-    marker = read_in_flight(lake)
-    if marker is not None and marker.get("run_id") == run_id:
+    marker = read_marker(lake)
+    if marker is not None and marker["run_id"] == run_id:
         lake.storage.delete_file(lake.system_uri(IN_FLIGHT))
 
 

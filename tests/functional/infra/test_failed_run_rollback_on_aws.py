@@ -194,3 +194,104 @@ def test_a_rollback_that_fails_still_fails_the_run_notifies_and_says_so(
     assert "the rollback failed too" in summary["error"]
     # the marker stays (its start versions kept) until an operator rolls back or it expires
     assert json.loads(lake.read_system("run_in_flight.json"))["run_id"] == run_id
+
+
+def test_a_run_after_a_failed_rollback_refuses_until_the_rollback_is_finished(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed rollback leaves the marker saying so; the next execution must not replace it (its
+    writes would never be rolled back): it fails before any stage, naming the run and the way out, in
+    its error and its summary. Finishing the rollback as the error says puts the lake back as before
+    the failed run, and runs start again."""
+    handler, lake, _ = stage_function(synth, aws, monkeypatch)
+    lake.write_arrow("silver", "customers", customers(5, "Lyon"))
+    lake.write_partitions("bronze", "orders", ("_load_date",), orders(["2026-11-29", "2026-11-30"]))
+    before = snapshot(lake)
+    failed_run = execution_name(["s3://dev-landing/orders/orders-5.csv"], STARTED)
+    lost: dict[str, bytes] = {}
+
+    def failing(name: str) -> None:
+        if name == "ingest_bronze":
+            lake.write_partitions("bronze", "orders", ("_load_date",), orders(["2026-12-01"]))
+        elif name == "conform_silver":
+            lake.write_arrow("silver", "customers", customers(7, "Paris"))
+            start = lake.system_uri("runs", failed_run, "start.json")
+            lost["start"] = lake.storage.read_bytes(start)
+            lake.storage.delete_file(start)  # what the rollback needs is out of reach
+
+    walked = walk(synth.platform.orchestration.definition, execution_name=failed_run, started_at=STARTED,
+                  fail=("dbt_build", FAILURE), invoke=lambda payload: handler(payload, None), on_stage=failing)
+    assert walked.end == "RunFailed" and "RollBackRun" in walked.errors, walked.visited
+    marker = json.loads(lake.read_system("run_in_flight.json"))
+    assert marker["run_id"] == failed_run and "has no start record" in marker["rollback_error"]
+    half_written = snapshot(lake)
+    assert half_written != before
+
+    next_run = execution_name(["s3://dev-landing/orders/orders-6.csv"], STARTED)
+    ran: list[str] = []
+    refused = walk(synth.platform.orchestration.definition, execution_name=next_run, started_at=STARTED,
+                   invoke=lambda payload: handler(payload, None), on_stage=ran.append)
+    assert refused.end == "RunFailed" and not ran, refused.visited
+    assert refused.visited[refused.visited.index("RecordRunStart") + 1] == "Failed: RecordRunStart"
+    error = refused.errors["RecordRunStart"]
+    assert error["Error"] == "UnfinishedRunError"
+    message = json.loads(error["Cause"])["errorMessage"]
+    resolve = json.dumps({"step": "roll_back_run", "run_id": failed_run})
+    assert f"run {failed_run} was not rolled back" in message and resolve in message
+    assert lake.system_uri("run_in_flight.json") in message and "has no start record" in message
+    summary = json.loads(lake.read_system("runs", next_run, "summary.json"))
+    assert summary["error"].startswith(f"run start failed: UnfinishedRunError: run {failed_run} was not rolled back")
+    assert resolve in summary["error"]
+    assert snapshot(lake) == half_written  # the refused run wrote nothing
+    assert json.loads(lake.read_system("run_in_flight.json")) == marker  # and kept the marker
+    assert lake.read_system("runs", next_run, "start.json") is None
+    from rfmlake.governance.erasure_aws import erase_on_s3
+
+    with pytest.raises(RfmlakeError, match=f"pipeline run {failed_run} was not rolled back"):  # it would vacuum
+        erase_on_s3(lake, "C000001", None, "test", allow_missing=False, profile_store=None, athena_results=None,
+                    settings=load_settings(overrides={"prefix": lake.catalog.prefix}))
+
+    # The way out the error names: the cause fixed, the rollback invoked again by hand.
+    lake.write_system(lost["start"], "runs", failed_run, "start.json")
+    finished = handler({"step": "roll_back_run", "run_id": failed_run}, None)
+    assert finished["status"] == "rolled back" and finished["restored"] == ["bronze.orders", "silver.customers"]
+    assert snapshot(lake) == before
+    assert lake.read_system("run_in_flight.json") is None
+
+    again: list[str] = []
+    later = walk(synth.platform.orchestration.definition, execution_name=next_run + "-again", started_at=STARTED,
+                 fail=("dbt_build", FAILURE), invoke=lambda payload: handler(payload, None), on_stage=again.append)
+    assert "RecordRunStart" not in later.errors and again[:2] == ["ingest_bronze", "conform_silver"], later.visited
+    assert later.results["RecordRunStart"]["earlier_run"] is None
+
+
+def test_a_run_that_ended_without_its_rollback_is_rolled_back_before_the_next_run_starts(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An execution stopped by hand (or timed out) runs no Catch: its stages stay committed and its
+    marker stays. The next execution's RecordRunStart rolls it back before recording its own start."""
+    handler, lake, _ = stage_function(synth, aws, monkeypatch)
+    lake.write_arrow("silver", "customers", customers(5, "Lyon"))
+    lake.write_system(b"model-a\n", "models", "segmentation", "current")
+    before = snapshot(lake)
+    stopped = "manual-2026-12-01"  # started by hand, stopped by hand after two stages
+    handler({"step": "record_run_start", "run_id": stopped}, None)
+    lake.write_arrow("silver", "customers", customers(7, "Paris"))
+    lake.write_arrow("silver", "created_by_run", customers(2, "Nice"))
+    lake.write_system(b"model-b\n", "models", "segmentation", "current")
+
+    seen: dict[str, Any] = {}
+
+    def first_stage(name: str) -> None:
+        if not seen:
+            seen["lake"], seen["model"] = snapshot(lake), lake.read_system("models", "segmentation", "current")
+
+    next_run = execution_name(["s3://dev-landing/orders/orders-7.csv"], STARTED)
+    walked = walk(synth.platform.orchestration.definition, execution_name=next_run, started_at=STARTED,
+                  fail=("ingest_bronze", FAILURE), invoke=lambda payload: handler(payload, None), on_stage=first_stage)
+    assert "RecordRunStart" not in walked.errors, walked.errors
+    earlier = walked.results["RecordRunStart"]["earlier_run"]
+    assert (earlier["run_id"], earlier["status"], earlier["dropped"]) == (stopped, "rolled back",
+                                                                         ["silver.created_by_run"])
+    assert seen["lake"] == before and seen["model"] == b"model-a\n"  # before the next run's first stage
+    assert json.loads(lake.read_system("runs", stopped, "rollback.json"))["restored"] == ["silver.customers"]
+    start = json.loads(lake.read_system("runs", next_run, "start.json"))
+    assert start["earlier_run"]["run_id"] == stopped

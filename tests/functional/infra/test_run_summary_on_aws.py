@@ -156,3 +156,76 @@ def test_customer_value_on_aws_predicts_with_the_model_of_the_last_run_with_a_su
     carried = run_value(third)
     assert carried["model_from"] == {"run_id": first, "as_of_date": fitted["as_of_date"]}
     assert carried["model_version"] == fitted["model_version"]
+
+
+def test_an_execution_stopped_by_hand_is_shown_stopped_not_running(
+        synth: Synth, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """StopExecution (moto's Step Functions) ends an execution before its summary state: the rule the
+    orchestration stack synthesizes matches its status change (EventBridge's TestEventPattern) and
+    invokes the stage function, which writes the summary the Runs page reads as "stopped" (a run
+    with a summary keeps it); every call it made is allowed by its synthesized role."""
+    from infra_synth import resources
+    from rfmlake.reporting.quality import summary_succeeded
+
+    handler, lake, buckets = deployed_stage_function(synth, aws, monkeypatch)
+    template = synth.templates[synth.platform.orchestration.stack_name]
+    (rule,) = [r for r in resources(template, "AWS::Events::Rule").values()
+               if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+    (target,) = rule["Properties"]["Targets"]
+    function = synth.platform.compute.stage_function
+    assert json.dumps(target["Arn"]).count("StageFunction") and "Input" not in target, target
+    assert any(p["Properties"]["Principal"] == "events.amazonaws.com" and
+               "StageFunction" in json.dumps(p["Properties"]["FunctionName"])
+               for p in resources(template, "AWS::Lambda::Permission").values()), function
+
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="dev-pipeline", roleArn="arn:aws:iam::123456789012:role/dev-pipeline",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+    )["stateMachineArn"]
+    name = "manual-2026-12-07"  # started in the console by an operator, then stopped there
+    execution = sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"]
+    sfn.stop_execution(executionArn=execution, cause="operator stopped the run")
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "ABORTED"
+    detail = {"executionArn": execution, "stateMachineArn": machine, "name": name, "status": described["status"],
+              "startDate": int(described["startDate"].timestamp() * 1000),
+              "stopDate": int(described["stopDate"].timestamp() * 1000), "input": "{}", "output": None}
+    # The rule's pattern on moto's EventBridge, with an SQS target to see what it lets through and how
+    # EventBridge delivers it (moto has no TestEventPattern).
+    pattern = json.loads(json.dumps(rule["Properties"]["EventPattern"]).replace(
+        json.dumps(rule["Properties"]["EventPattern"]["detail"]["stateMachineArn"][0]), json.dumps(machine)))
+    events, sqs = aws.client("events"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName="stopped-runs")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="stopped-runs", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="stopped-runs", Targets=[{"Id": "probe", "Arn": queue_arn}])
+    for status in ("SUCCEEDED", "FAILED", "RUNNING", described["status"]):
+        events.put_events(Entries=[{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                                    "Resources": [execution], "Detail": json.dumps({**detail, "status": status})}])
+    delivered = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert len(delivered) == 1, delivered  # only the stopped one
+    event = json.loads(delivered[0]["Body"])
+    assert event["detail"]["status"] == "ABORTED"
+
+    assert load_run(lake, name) is None
+    compute = synth.platform.compute
+    with recorded(os.environ["AWS_ENDPOINT_URL"]) as requests:
+        result = handler(event, None)
+    assert result["status"] == "stopped"
+    assert_role_allows(synth, compute, compute.stage_function_role, requests, buckets=buckets,
+                       source="stage function: stopped run summary")
+    run = load_run(lake, name)
+    assert run is not None and run.status == "stopped", run
+    assert run.error.startswith("the execution was stopped (ABORTED) at ") and "next run" in run.error
+    assert run.started_at == described["startDate"].astimezone(UTC).isoformat()
+    assert [r.run_id for r in recent_runs(lake)] == [name]
+    assert not summary_succeeded(json.loads(lake.read_system("runs", name, "summary.json")))  # no schedule carries
+
+    # stopped after its summary was written (ReleaseRunLease): the summary stays
+    summarized = execution_name(["s3://dev-landing/orders/orders-9.csv"], STARTED)
+    execute(synth, handler, summarized, STARTED)
+    kept = handler({**event, "detail": {**event["detail"], "name": summarized}}, None)
+    assert kept["status"].startswith("kept") and load_run(lake, summarized).status == "succeeded"
+    timed_out = handler({**event, "detail": {**event["detail"], "name": "manual-2", "status": "TIMED_OUT"}}, None)
+    assert timed_out["status"] == "timed out" and load_run(lake, "manual-2").status == "timed out"

@@ -37,7 +37,7 @@ def test_runs_newest_first_with_status_quarantine_and_quality(lake) -> None:  # 
     write_run(lake, "20261202T030000Z-bbbbbb", {"run_id": "20261202T030000Z-bbbbbb", "error": "stage dbt failed",
                                                 "stages": [{"name": "dbt_build", "status": "failed", "seconds": 1}]})
     write_run(lake, "20261203T030000Z-cccccc", None)  # under way: no summary yet
-    (lake.runs_dir / "not-a-run").mkdir()
+    (lake.runs_dir / "not a run").mkdir()  # no execution or run is named so
     assert [(r.run_id[-6:], r.status) for r in recent_runs(lake)] == [
         ("cccccc", "running"), ("bbbbbb", "failed"), ("aaaaaa", "succeeded")]
     run = load_run(lake, "20261201T030000Z-aaaaaa")
@@ -47,6 +47,26 @@ def test_runs_newest_first_with_status_quarantine_and_quality(lake) -> None:  # 
                                                   "checks": 2, "failed": 1, "critical": 1,
                                                   "failures": ["scores are 1..5"]}]
     assert load_run(lake, "../../etc") is None and load_run(lake, "20991231T000000Z-ffffff") is None
+
+
+def test_runs_started_by_hand_on_aws_are_shown_in_their_place(lake) -> None:  # noqa: ANN001
+    """Executions an operator started under a name of their own carry no time in it: they are placed
+    by the day and the start their summaries record, among the trigger's runs of that day."""
+    def summary(run_id: str, started_at: str) -> dict:
+        return {"run_id": run_id, "started_at": started_at, "seconds": 1.0,
+                "stages": [{"name": "ingest_bronze", "status": "succeeded", "seconds": 1.0}]}
+
+    trigger_early = "schedule-20261202-0123456789abcdef0123"
+    trigger_late = "landing-20261202-abcdef0123456789abcd"
+    write_run(lake, trigger_early, summary(trigger_early, "2026-12-02T03:00:00+00:00"))
+    write_run(lake, trigger_late, summary(trigger_late, "2026-12-02T09:00:00+00:00"))
+    write_run(lake, "manual-2026-12-02", summary("manual-2026-12-02", "2026-12-02T05:00:00+00:00"))
+    console = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"  # the console's default name: a UUID
+    write_run(lake, console, summary(console, "2026-12-01T05:00:00+00:00"))
+    write_run(lake, "manual-rerun_3", None)  # started by hand, under way
+    assert [r.run_id for r in recent_runs(lake)] == [
+        "manual-rerun_3", trigger_late, "manual-2026-12-02", trigger_early, console]
+    assert load_run(lake, console).status == "succeeded"
 
 
 def test_the_audit_log_keeps_one_entry_per_change_newest_first(lake) -> None:  # noqa: ANN001
