@@ -26,7 +26,7 @@ from rfmlake.settings import Settings
 # with a letter or digit (never "." or "..", never read as a command-line option).
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 _LOCAL_RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
-_TRIGGER_RUN_ID = re.compile(r"^(?:landing|schedule)-([0-9]{8})-[0-9a-f]{20}$")
+_TRIGGER_RUN_ID = re.compile(r"^(?:landing|schedule|manual)-([0-9]{8})-[0-9a-f]{20}$")
 
 
 def new_run_id() -> str:

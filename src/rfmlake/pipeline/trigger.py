@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 
 SCHEDULE_MESSAGE = {"trigger": "schedule"}  # what the schedule rule puts on the queue
+# What an operator puts on the queue to start a run now (docs/deployment.md): one run per message,
+# named by its SQS message id, so a redelivery of the message starts nothing twice.
+MANUAL_MESSAGE = {"trigger": "manual"}
 LEASE_KEY = "lease"          # the table's partition key
 LEASE_ID = "pipeline"        # the one item: one pipeline per table
 # A lease taken by a trigger that then died before StartExecution is free again after this long
@@ -68,7 +71,7 @@ def _landed(event: Mapping[str, Any]) -> set[tuple[str, str]]:
     for index, record in enumerate(records):
         try:
             body = json.loads(record["body"])
-            if body == SCHEDULE_MESSAGE:
+            if body in (SCHEDULE_MESSAGE, MANUAL_MESSAGE):
                 continue
             detail = body["detail"]
             obj = detail["object"]
@@ -103,18 +106,19 @@ def start_from_landing(event: Mapping[str, Any], state_machine_arn: str, lease_t
     import boto3 as _boto3
 
     uploads, objects = landed_uploads(event), landed_objects(event)
-    scheduled = any(_is_schedule(record) for record in event["Records"])
-    if not objects and not scheduled:
+    scheduled = any(_is_message(record, SCHEDULE_MESSAGE) for record in event["Records"])
+    requests = manual_requests(event)
+    if not objects and not scheduled and not requests:
         return {"started": False, "objects": 0}
     now = now or datetime.now(UTC)
-    name = execution_name(uploads or ["schedule"], now)
-    if not objects:
-        name = name.replace("landing-", "schedule-", 1)
+    # A manual request names a run of its own; a scheduled tick one per day (its run, if any, is that day's).
+    trigger = "landing" if objects else "manual" if requests else "schedule"
+    name = execution_name([*uploads, *requests] or ["schedule"], now).replace("landing-", f"{trigger}-", 1)
     session = boto3_session or _boto3.Session()
     lease = RunLease(lease_table, state_machine_arn, session)
     if not lease.acquire(name, now):
         return {"started": False, "execution_name": name, "objects": len(objects), "reason": "already running"}
-    payload = json.dumps({"trigger": "landing" if objects else "schedule", "objects": objects[:100],
+    payload = json.dumps({"trigger": trigger, "objects": objects[:100],
                           "object_count": len(objects)})
     client = session.client("stepfunctions")
     try:
@@ -195,8 +199,21 @@ class RunLease:
             return None
 
 
-def _is_schedule(record: Mapping[str, Any]) -> bool:
+def manual_requests(event: Mapping[str, Any]) -> list[str]:
+    """`manual <SQS message id>` of each manual run request in the batch, sorted (a message SQS
+    delivers again has the same id)."""
+    requests = []
+    for index, record in enumerate(event["Records"]):
+        if _is_message(record, MANUAL_MESSAGE):
+            message_id = record.get("messageId")
+            if not isinstance(message_id, str) or not message_id:
+                raise ConfigError(f"record {index} asks for a run by hand but has no SQS messageId to name it by")
+            requests.append(f"manual {message_id}")
+    return sorted(set(requests))
+
+
+def _is_message(record: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
     try:
-        return bool(json.loads(record["body"]) == SCHEDULE_MESSAGE)
+        return bool(json.loads(record["body"]) == message)
     except (KeyError, TypeError, json.JSONDecodeError):
         return False

@@ -17,7 +17,7 @@ import pytest
 from aws_calls import assert_role_allows, recorded
 from infra_synth import REPO, Synth, resources
 from rfmlake.pipeline.stepfunctions import HOLD_LEASE_STATE, RELEASE_LEASE_AFTER_FAILURE_STATE, RELEASE_LEASE_STATE
-from rfmlake.pipeline.trigger import SCHEDULE_MESSAGE, PipelineBusy
+from rfmlake.pipeline.trigger import MANUAL_MESSAGE, SCHEDULE_MESSAGE, PipelineBusy
 
 pytest.importorskip("aws_cdk")
 
@@ -156,6 +156,33 @@ def test_an_execution_not_started_by_the_trigger_cannot_hold_the_lease(
     assert catch["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
     assert definition["States"][catch["Next"]]["Type"] == "Fail"
     assert started["execution_name"].startswith(f"schedule-{datetime.now(UTC):%Y%m%d}-")
+
+
+def test_a_run_by_hand_starts_after_the_days_scheduled_run_and_once_per_request(
+        synth: Synth, aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/deployment.md: an operator sends {"trigger": "manual"} to the queue. The day's schedule tick
+    names one run per day, so a second tick starts nothing; each manual request starts a run, and SQS
+    delivering the same request again starts nothing twice."""
+    handler, machine, _table = deployed(synth, aws, monkeypatch)
+    sfn = aws.client("stepfunctions")
+
+    def finish(started: dict[str, Any]) -> None:
+        run_lease_state(synth, aws, RELEASE_LEASE_STATE, started["execution_name"])
+        sfn.stop_execution(executionArn=started["execution_arn"])
+
+    finish(handler(SCHEDULE_TICK, None))
+    assert handler(SCHEDULE_TICK, None)["reason"] == "already ran"
+    request = {"Records": [{"messageId": "059f36b4-87a3-44ab-83d2-661975830a7d", "body": json.dumps(MANUAL_MESSAGE)}]}
+    manual = handler(request, None)
+    assert manual["started"] and manual["execution_name"].startswith(f"manual-{datetime.now(UTC):%Y%m%d}-")
+    run_lease_state(synth, aws, HOLD_LEASE_STATE, manual["execution_name"])  # its first state lets it through
+    assert handler(request, None)["reason"] == "already running"  # delivered again while it runs
+    finish(manual)
+    assert handler(request, None)["reason"] == "already ran"
+    again = {"Records": [{"messageId": "7d0a4a2c-5c36-4d8e-9a40-0b3c2f1e9d11", "body": json.dumps(MANUAL_MESSAGE)}]}
+    assert handler(again, None)["started"]
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert len(names) == 3 and sum(n.startswith("manual-") for n in names) == 2
 
 
 def test_the_schedule_reaches_the_same_queue_as_landing_events(synth: Synth) -> None:

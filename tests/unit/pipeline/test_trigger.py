@@ -11,13 +11,16 @@ import pytest
 from botocore.stub import Stubber
 
 from rfmlake.errors import ConfigError
+from rfmlake.pipeline.context import check_run_id, run_time_key
 from rfmlake.pipeline.remote import find_stage, handle_event
 from rfmlake.pipeline.trigger import (
+    MANUAL_MESSAGE,
     SCHEDULE_MESSAGE,
     execution_arn,
     execution_name,
     landed_objects,
     landed_uploads,
+    manual_requests,
     start_from_landing,
 )
 
@@ -95,6 +98,35 @@ def test_the_name_tells_uploads_of_one_key_apart_and_duplicate_notifications_not
     assert execution_name(landed_uploads({"Records": [again]}), NOW) != execution_name(
         landed_uploads({"Records": [first]}), NOW)
     assert landed_objects({"Records": [first, again]}) == ["s3://landing/orders/a.csv"]
+
+
+def _manual(message_id: str | None) -> dict:
+    record = {"body": json.dumps(MANUAL_MESSAGE)}
+    return {**record, "messageId": message_id} if message_id is not None else record
+
+
+def test_a_manual_request_names_a_run_of_its_own_which_its_redelivery_names_again() -> None:
+    """{"trigger": "manual"} starts a run whenever it is sent (the day's schedule run may have run
+    already): named by its SQS message id, so SQS delivering it twice starts one run."""
+    dynamodb, sfn = _client("dynamodb"), _client("stepfunctions")
+    event = {"Records": [_manual("059f36b4-87a3-44ab-83d2-661975830a7d")]}
+    (request,) = manual_requests(event)
+    name = execution_name([request], NOW).replace("landing-", "manual-", 1)
+    assert name.startswith("manual-20260501-") and check_run_id(name) == name and run_time_key(name) == "20260501"
+    with Stubber(dynamodb) as db, Stubber(sfn) as stub:
+        db.add_response("put_item", {})
+        stub.add_response("start_execution", {"executionArn": ARN + ":" + name, "startDate": NOW},
+                          {"stateMachineArn": ARN, "name": name, "input": json.dumps({
+                              "trigger": "manual", "objects": [], "object_count": 0})})
+        result = start_from_landing(event, ARN, "lease", now=NOW,
+                                    boto3_session=_Session(dynamodb=dynamodb, stepfunctions=sfn))  # type: ignore[arg-type]
+        stub.assert_no_pending_responses()
+    assert result["started"] and result["execution_name"] == name
+    other = {"Records": [_manual("7d0a4a2c-5c36-4d8e-9a40-0b3c2f1e9d11")]}
+    assert manual_requests(other) != manual_requests(event)  # another message: another run
+    assert manual_requests({"Records": [_manual("059f36b4-87a3-44ab-83d2-661975830a7d")] * 2}) == [request]
+    with pytest.raises(ConfigError, match="record 0 asks for a run by hand but has no SQS messageId"):
+        manual_requests({"Records": [_manual(None)]})
 
 
 def test_stage_runner_refuses_unknown_stages_and_missing_lake() -> None:
