@@ -55,7 +55,8 @@ def test_a_process_that_froze_objects_itself_keeps_them_frozen() -> None:
         frozen = gc.get_freeze_count()
         with between_stages() as after_stage:
             after_stage()
-            assert gc.get_freeze_count() == frozen  # collected in full, nothing more frozen
-        assert gc.get_freeze_count() == frozen
+            # collected in full, nothing more frozen (frozen objects freed meanwhile leave the count)
+            assert gc.get_freeze_count() <= frozen
+        assert 0 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
