@@ -54,14 +54,14 @@ from rfmlake.journeys.spec import (
     placeholders,
     render,
 )
-from rfmlake.journeys.store import DEFERRED, ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, JourneyStore
+from rfmlake.journeys.store import DEFERRED, ENTRY_SCHEMA, PLAN_SCHEMA, SEND_SCHEMA, SENT, JourneyStore
 from rfmlake.journeys.triggers import LakeView
 from rfmlake.lake import Lake
 from rfmlake.lake.locks import exclusive_lock
 from rfmlake.settings import Settings
 
 ACTIVE, HELD_OUT, COMPLETED, EXITED, CONVERTED = "active", "holdout", "completed", "exited", "converted"
-SENT, FAILED, SKIPPED, CAPPED, IN_DOUBT = "sent", "failed", "skipped", "capped", "in_doubt"
+FAILED, SKIPPED, CAPPED, IN_DOUBT = "failed", "skipped", "capped", "in_doubt"
 # The address a channel needs (activation's Channel): an event carries none, consent still applies.
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "event": "none"}
 
@@ -210,14 +210,17 @@ class _Caps:
     """Messages per customer and channel on each day, from the ledger and this tick's plan."""
 
     days: dict[tuple[str, str], list[date]]
+    COLUMNS = ("customer_id", "channel", "tick_date", "status")  # of the ledger
 
     @classmethod
-    def from_ledger(cls, sends: pa.Table, since: date) -> _Caps:
+    def from_ledger(cls, store: JourneyStore, state: dict[str, Any], since: date) -> _Caps:
+        """The ledger's messages sent on `since` or later: only the ledger files of those days are
+        read (JourneyStore.sends), and only the columns the caps need."""
         import pyarrow.compute as pc
 
+        sends = store.sends(state, since=since, columns=cls.COLUMNS)
         # a message in doubt may have gone out: it counts against the cap
-        recent = sends.filter(pc.and_(pc.is_in(sends.column("status"), pa.array([SENT, IN_DOUBT])),
-                                      pc.greater_equal(sends.column("tick_date"), pa.scalar(since, pa.date32()))))
+        recent = sends.filter(pc.is_in(sends.column("status"), pa.array([SENT, IN_DOUBT])))
         days: dict[tuple[str, str], list[date]] = defaultdict(list)
         for row in recent.select(["customer_id", "channel", "tick_date"]).to_pylist():
             days[(row["customer_id"], row["channel"])].append(row["tick_date"])
@@ -240,8 +243,7 @@ def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore,
     for entry in entries:
         by_customer[(entry["journey_id"], entry["customer_id"])].append(entry)
     longest_cap = max([lim.per_days for j in journeys.journeys for lim in j.channels.values()] or [1])
-    sends = store.sends(state)
-    caps = _Caps.from_ledger(sends, as_of - timedelta(days=longest_cap))
+    caps = _Caps.from_ledger(store, state, as_of - timedelta(days=longest_cap))
     deferred = _pending_deferred(store.deferred(state))
     plan: list[dict[str, Any]] = []
     after: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.journeys.channels import outbox_location
-from rfmlake.journeys.store import JourneyStore
+from rfmlake.journeys.store import SENT_COUNT_SCHEMA, JourneyStore, count_sent
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
 
@@ -35,9 +35,11 @@ def erase_from_journeys(lake: Lake, customer_id: str) -> dict[str, int]:
         keep = pc.not_equal(entries.column("customer_id"), customer_id)
         ledger = {}
         dropped = 0
+        counts = SENT_COUNT_SCHEMA.empty_table()  # the sent counts, without the customer's
         for tick in state.get("ledger", []):
             sends = store.sends({"ledger": [tick]})
             kept = sends.filter(pc.not_equal(sends.column("customer_id"), customer_id))
+            counts = count_sent(kept, counts)
             if kept.num_rows != sends.num_rows:
                 ledger[tick] = kept
                 dropped += sends.num_rows - kept.num_rows
@@ -45,7 +47,7 @@ def erase_from_journeys(lake: Lake, customer_id: str) -> dict[str, int]:
         pending = store.deferred(state)  # copies of ledger rows: counted there
         held = pending.filter(pc.not_equal(pending.column("customer_id"), customer_id))
         if gone or ledger or held.num_rows != pending.num_rows:
-            store.replace_committed(entries.filter(keep), ledger, held)
+            store.replace_committed(entries.filter(keep), ledger, held, counts if ledger else None)
         if gone:
             removed["journey_entries"] = gone
         if dropped:

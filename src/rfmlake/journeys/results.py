@@ -8,6 +8,9 @@
   of entering, known by that day), revenue of those orders, the conversion rate with its interval,
   the lift over the holdout with its interval and p-value, revenue per customer and its lift, and
   the minimum detectable effect (rfmlake.journeys.stats).
+
+The results read the entries, the orders and the store's sent counts per journey, variant and day
+(JourneyStore.sent_counts), not the ledger: a run's cost does not grow with the days sent.
 """
 
 from __future__ import annotations
@@ -92,11 +95,9 @@ def compute_results(lake: Lake, store: JourneyStore, journeys: JourneySet, *, co
         outcomes = _outcomes(view, entries, journeys, days)
     finally:
         view.close()
-    sends = store.sends(state).to_pylist()
-    sent: dict[tuple[str, str], list[date]] = defaultdict(list)
-    for row in sends:
-        if row["status"] == "sent":
-            sent[(row["journey_id"], row["variant"])].append(row["tick_date"])
+    sent: dict[tuple[str, str], list[tuple[date, int]]] = defaultdict(list)
+    for row in store.sent_counts(state).to_pylist():
+        sent[(row["journey_id"], row["variant"])].append((row["tick_date"], row["sent"]))
     rows: list[dict[str, Any]] = []
     for journey in journeys.journeys:
         groups = [HOLDOUT, *(v.id for v in journey.variants)]
@@ -119,7 +120,7 @@ def compute_results(lake: Lake, store: JourneyStore, journeys: JourneySet, *, co
                     **{k: data[k] for k in RESULT_SCHEMA.names if k in data},
                     "journey_id": journey.id, "journey_name": journey.name, "day": day, "variant": group,
                     "group": HOLDOUT if group == HOLDOUT else "treatment", "entered_on_day": entered_on_day,
-                    "sent": sum(1 for d in sent.get((journey.id, group), []) if d <= day),
+                    "sent": sum(n for d, n in sent.get((journey.id, group), []) if d <= day),
                     "revenue": Decimal(str(round(float(revenue.sum()), 2))), "note": note,
                     "confidence_level": confidence, "goal_days": journey.goal.within_days,
                 })

@@ -3,12 +3,16 @@ storage (a local folder or S3) as it goes: the activation journal pattern (docs/
 object per journaled batch instead of an appended line, so it works the same on S3.
 
   state.json               the last committed tick: its id and as_of, the dates each journey has
-                           processed, the entries file, the ledger files, each journey's digest
+                           processed, the entries file, the ledger files with the latest send date
+                           of each (ledger_dates), each journey's digest
   entries-<tick>.parquet   every entry of every journey: group, variant, where it is, how it ended
   sends/<tick>.parquet     the ledger: one row per message a tick planned, with its outcome
   deferred-<tick>.parquet  the ledger rows of the messages deferred for quiet hours and not yet
                            settled (sent, skipped, ...), kept at every commit so that a tick reads
                            what is pending, not the whole ledger; none when nothing is
+  sent-<tick>.parquet      the messages sent per journey, variant and day (the ledger's `sent` rows
+                           counted), kept at every commit so that gold.journey_results reads these
+                           counts, not the whole ledger; none before anything is sent
   inflight/                a tick under way:
     meta.json              tick id, as_of, batch count, replay safety per batch
     plan.parquet           the messages of the tick, each with its batch
@@ -21,6 +25,11 @@ object per journaled batch instead of an appended line, so it works the same on 
 The journal is not kept in a workspace copy (rfmlake.lake.workspace publishes state only when a
 stage succeeds): a stage Lambda that dies mid-tick leaves on S3 what it already sent, and the retry
 resumes after it instead of sending again (docs/adr: journeys run in the pipeline's stage).
+
+Every tick reads what it needs in bounded files: the entries, the pending deferred messages, and
+the ledger files whose send date falls inside the longest frequency cap's window (ledger_dates). A
+state committed before the dates and the sent counts were kept has its whole ledger read by the next
+tick (by its caps, then by its commit, which records both); from then on it is not.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +49,9 @@ import pyarrow.parquet as pq
 from rfmlake.lake.storage import Storage
 
 STATE_FOLDER = "journeys"  # under the lake's _system/
-# A ledger status: held for quiet hours when its batch came to be sent, planned again later.
+# Ledger statuses: delivered to the destination; held for quiet hours when its batch came to be sent,
+# planned again later.
+SENT = "sent"
 DEFERRED = "deferred"
 
 ENTRY_SCHEMA = pa.schema([
@@ -61,6 +74,10 @@ SEND_SCHEMA = pa.schema([
     ("entry_date", pa.date32()), ("step_id", pa.string()), ("channel", pa.string()), ("variant", pa.string()),
     ("tick_id", pa.string()), ("tick_date", pa.date32()), ("status", pa.string()), ("reason", pa.string()),
     ("sent_at", pa.timestamp("us", tz="UTC")),
+])
+SENT_COUNT_KEY = ["journey_id", "variant", "tick_date"]
+SENT_COUNT_SCHEMA = pa.schema([
+    ("journey_id", pa.string()), ("variant", pa.string()), ("tick_date", pa.date32()), ("sent", pa.int64()),
 ])
 
 
@@ -103,11 +120,15 @@ class JourneyStore:
         data = self.storage.read_bytes(uri)
         return json.loads(data) if data is not None else None
 
-    def _table(self, uri: str, schema: pa.Schema) -> pa.Table:
+    def _table(self, uri: str, schema: pa.Schema, columns: Sequence[str] | None = None) -> pa.Table:
+        """The file at `uri` as `schema`, or only its `columns` (the others are not decoded)."""
         data = self.storage.read_bytes(uri)
         if data is None:
             raise FileNotFoundError(uri)
-        return pq.read_table(io.BytesIO(data)).cast(schema)
+        if columns is None:
+            return pq.read_table(io.BytesIO(data)).cast(schema)
+        return pq.read_table(io.BytesIO(data), columns=list(columns)).cast(
+            pa.schema([schema.field(c) for c in columns]))
 
     # -- committed state -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -122,11 +143,51 @@ class JourneyStore:
         """The ledger's files, one per committed tick that planned messages (never one of a tick
         that crashed before committing)."""
         state = self.state() if state is None else state
-        return [Storage.join(self.root, "sends", f"{tick}.parquet") for tick in state.get("ledger", [])]
+        return [self._ledger_uri(tick) for tick in state.get("ledger", [])]
 
-    def sends(self, state: dict[str, Any] | None = None) -> pa.Table:
-        tables = [self._table(uri, SEND_SCHEMA) for uri in self.ledger_files(state)]
-        return pa.concat_tables(tables) if tables else SEND_SCHEMA.empty_table()
+    def _ledger_uri(self, tick: str) -> str:
+        return Storage.join(self.root, "sends", f"{tick}.parquet")
+
+    def sends(self, state: dict[str, Any] | None = None, *, since: date | None = None,
+              columns: Sequence[str] | None = None) -> pa.Table:
+        """The ledger's rows (with only `columns`, if given), or those sent on `since` or later
+        (tick_date): then only the files whose latest send date (ledger_dates) is `since` or later are
+        read, so a tick's frequency caps read the days of the longest cap, not every day ever sent."""
+        state = self.state() if state is None else state
+        wanted = list(columns) if columns is not None else SEND_SCHEMA.names
+        read = wanted if since is None or "tick_date" in wanted else [*wanted, "tick_date"]
+        schema = pa.schema([SEND_SCHEMA.field(c) for c in wanted])
+        dates = state.get("ledger_dates", {})
+        tables = []
+        for tick in state.get("ledger", []):
+            if since is not None and tick in dates and not _sent_since(dates[tick], since):
+                continue
+            table = self._table(self._ledger_uri(tick), SEND_SCHEMA, None if columns is None else read)
+            if since is not None:
+                table = table.filter(pc.greater_equal(table.column("tick_date"), pa.scalar(since, pa.date32())))
+            tables.append(table.select(wanted))
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def ledger_dates(self, state: dict[str, Any] | None = None) -> dict[str, str | None]:
+        """tick -> the latest send date (tick_date) in its ledger file (None: no rows), as the
+        commits recorded them; a file committed before they were is read (its tick_date only)."""
+        state = self.state() if state is None else state
+        recorded = state.get("ledger_dates", {})
+        return {tick: recorded[tick] if tick in recorded
+                else _latest(self._table(self._ledger_uri(tick), SEND_SCHEMA, ["tick_date"]))
+                for tick in state.get("ledger", [])}
+
+    def sent_counts(self, state: dict[str, Any] | None = None) -> pa.Table:
+        """The messages sent per journey, variant and day (journey_id, variant, tick_date, sent): the
+        file the last commit wrote. A state committed before that file existed has them counted from
+        its ledger (four columns of every file)."""
+        state = self.state() if state is None else state
+        if "sent_counts" in state:
+            name = state["sent_counts"]
+            if not name:
+                return SENT_COUNT_SCHEMA.empty_table()
+            return self._table(Storage.join(self.root, name), SENT_COUNT_SCHEMA)
+        return count_sent(self.sends(state, columns=["journey_id", "variant", "tick_date", "status"]))
 
     def deferred(self, state: dict[str, Any] | None = None) -> pa.Table:
         """The ledger rows of the messages deferred and not settled since, oldest first (each
@@ -194,40 +255,76 @@ class JourneyStore:
         entries_name = f"entries-{tick}.parquet"
         self._put(Storage.join(self.root, entries_name), entries_data)
         ledger = list(previous.get("ledger", []))
+        dates = self.ledger_dates(previous)
         pending = self.deferred(previous)
+        counts = self.sent_counts(previous)
         if sends.num_rows:
             sends = sends.cast(SEND_SCHEMA)
-            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(sends))
+            self._put(self._ledger_uri(tick), _parquet(sends))
             ledger.append(tick)
+            dates[tick] = _latest(sends)
             pending = still_deferred(pending, sends)
+            counts = count_sent(sends, counts)
         deferred_name = f"deferred-{tick}.parquet" if pending.num_rows else None
         if deferred_name:
             self._put(Storage.join(self.root, deferred_name), _parquet(pending))
+        counts_name = f"sent-{tick}.parquet" if counts.num_rows else None
+        if counts_name:
+            self._put(Storage.join(self.root, counts_name), _parquet(counts))
         self._put(Storage.join(self.root, "state.json"),
                   json.dumps({**after, "tick": tick, "entries": entries_name, "ledger": ledger,
-                              "deferred": deferred_name}, sort_keys=True, indent=1).encode())
-        self.clean(previous.get("entries"), previous.get("deferred"))
+                              "ledger_dates": dates, "deferred": deferred_name, "sent_counts": counts_name},
+                             sort_keys=True, indent=1).encode())
+        self.clean(previous.get("entries"), previous.get("deferred"), previous.get("sent_counts"))
 
     def clean(self, *replaced: str | None) -> None:
         """Drop the tick under way's folder and the files of `replaced` the state no longer names."""
         self.storage.delete_dir(self.inflight)
         state = self.state()
-        current = {state.get("entries"), state.get("deferred")}
+        current = {state.get("entries"), state.get("deferred"), state.get("sent_counts")}
         for name in replaced:
             if name and name not in current:
                 self.storage.delete_file(Storage.join(self.root, name))
 
     def replace_committed(self, entries: pa.Table, sends_by_tick: dict[str, pa.Table],
-                          deferred: pa.Table | None = None) -> None:
-        """Rewrite the committed entries, ledger files and pending deferred messages in place
-        (erasure takes a customer out). Only with no tick under way."""
+                          deferred: pa.Table | None = None, sent_counts: pa.Table | None = None) -> None:
+        """Rewrite the committed entries, ledger files, pending deferred messages and sent counts in
+        place (erasure takes a customer out). Only with no tick under way. A ledger file keeps its
+        recorded date: its rows all carry its tick's date, and fewer rows cannot send later."""
         state = self.state()
         if state.get("entries"):
             self._put(Storage.join(self.root, state["entries"]), _parquet(entries.cast(ENTRY_SCHEMA)))
         for tick, table in sends_by_tick.items():
-            self._put(Storage.join(self.root, "sends", f"{tick}.parquet"), _parquet(table.cast(SEND_SCHEMA)))
+            self._put(self._ledger_uri(tick), _parquet(table.cast(SEND_SCHEMA)))
         if deferred is not None and state.get("deferred"):
             self._put(Storage.join(self.root, state["deferred"]), _parquet(deferred.cast(SEND_SCHEMA)))
+        if sent_counts is not None and state.get("sent_counts"):
+            self._put(Storage.join(self.root, state["sent_counts"]), _parquet(sent_counts.cast(SENT_COUNT_SCHEMA)))
+
+
+def _sent_since(latest: str | None, since: date) -> bool:
+    """Whether a ledger file whose latest send date is `latest` holds rows of `since` or later."""
+    return latest is not None and date.fromisoformat(latest) >= since
+
+
+def _latest(sends: pa.Table) -> str | None:
+    """The latest send date (tick_date) of ledger rows, ISO; None for none."""
+    latest = pc.max(sends.column("tick_date")).as_py() if sends.num_rows else None
+    return latest.isoformat() if latest is not None else None
+
+
+def count_sent(sends: pa.Table, counts: pa.Table | None = None) -> pa.Table:
+    """`counts` (SENT_COUNT_SCHEMA) plus the `sent` rows of the ledger rows `sends` (which need only
+    journey_id, variant, tick_date and status), per journey, variant and day."""
+    sent = sends.filter(pc.equal(sends.column("status"), SENT)).select(SENT_COUNT_KEY)
+    added = pa.table({**{c: sent.column(c) for c in SENT_COUNT_KEY},
+                      "sent": pa.array([1] * sent.num_rows, pa.int64())}, schema=SENT_COUNT_SCHEMA)
+    both = pa.concat_tables([counts.cast(SENT_COUNT_SCHEMA), added]) if counts is not None else added
+    if both.num_rows == 0:
+        return SENT_COUNT_SCHEMA.empty_table()
+    summed = both.group_by(SENT_COUNT_KEY).aggregate([("sent", "sum")]).rename_columns({"sent_sum": "sent"})
+    return summed.select(SENT_COUNT_SCHEMA.names).sort_by([(c, "ascending") for c in SENT_COUNT_KEY]) \
+        .cast(SENT_COUNT_SCHEMA)
 
 
 def still_deferred(pending: pa.Table, sends: pa.Table) -> pa.Table:

@@ -576,3 +576,74 @@ def test_held_messages_survive_ticks_that_commit_and_the_store_keeps_just_them(
     assert max(emails.values()) == 1 and len(emails) == 26 + 71 + 20
     assert "C000099" not in emails  # erased while held
     assert store.state()["deferred"] is None and store.deferred().num_rows == 0 and not list(folder.glob("deferred-*"))
+
+
+@pytest.mark.parametrize("from_before_the_dates", [False, True])
+def test_a_tick_reads_only_the_ledger_files_inside_the_cap_window_and_results_read_none(
+        lake: Lake, tmp_path: Path, from_before_the_dates: bool) -> None:
+    """Eleven daily ticks, one ledger file each; the last one's caps and results must not need the
+    files older than the longest cap (3 days): they are made unreadable before it runs."""
+    from rfmlake.journeys.erasure import erase_from_journeys
+
+    shop = JourneyLake(lake, 20)
+    ids = customer_ids(20)
+    cap = {"email": {"max_messages": 1, "per_days": 3}}
+    step = [{"id": "offer", "email": {"template": "offer"}}]
+    last = DAY0 + timedelta(days=10)
+    # C00000i enters `daily` on day i and gets its email then; `later` starts on the last day and
+    # emails everyone At Risk, capped for those emailed in the last 3 days (this tick's included)
+    daily = win_back(id="a_daily", holdout_percent=0, channels=cap, steps=step)
+    later = win_back(id="b_later", holdout_percent=0, channels=cap, steps=step, start_date=last.isoformat())
+    journeys = journey_set(daily, later)
+    recorder = Recorder(tmp_path / "sent.jsonl")
+    store = JourneyStore(lake.location)
+    folder = lake.system_dir / "journeys"
+    for day in range(10):
+        if day == 9 and from_before_the_dates:  # a state committed before the ledger files' dates
+            state = json.loads((folder / "state.json").read_text())
+            del state["ledger_dates"], state["sent_counts"]
+            (folder / "state.json").write_text(json.dumps(state))
+        shop.score(DAY0 + timedelta(days=day), {c: ("At Risk" if i <= day else "Loyal") for i, c in enumerate(ids)})
+        assert advance(lake, journeys, senders(recorder), now=NOON).sent == 1
+    state = store.state()
+    ticks = {s["tick_id"]: s["tick_date"].isoformat() for s in store.sends().to_pylist()}
+    assert len(state["ledger"]) == 10 and state["ledger_dates"] == ticks  # recorded, or learned once
+
+    old = [folder / "sends" / f"{t}.parquet" for t, d in ticks.items() if date.fromisoformat(d) < last - timedelta(days=3)]
+    assert len(old) == 7  # days 0-6; day 7 is read (the window's edge), days 8-9 hold the caps
+    kept = {path: path.read_bytes() for path in old}
+    for path in old:
+        path.write_bytes(b"not a parquet file: reading it fails")
+    shop.score(last, {c: ("At Risk" if i <= 10 else "Loyal") for i, c in enumerate(ids)})
+    report = advance(lake, journeys, senders(recorder), now=NOON)
+
+    today = store.sends({"ledger": [report.tick]}).to_pylist()
+    assert {(s["journey_id"], s["customer_id"]) for s in today if s["status"] == "capped"} == {
+        ("b_later", "C000008"), ("b_later", "C000009"), ("b_later", "C000010")}  # emailed on days 8, 9, today
+    assert sorted(s["customer_id"] for s in today if s["status"] == "sent" and s["journey_id"] == "b_later") == ids[:8]
+    assert report.sent == 1 + 8
+    results = compute_results(lake, store, journeys).to_pylist()  # the old files are still unreadable
+
+    for path, data in kept.items():
+        path.write_bytes(data)
+    assert _sent_by_day(results) == _sent_by_day_in_ledger(store, results)
+    assert sum(r["sent"] for r in results if r["day"] == last) == 11 + 8 == len(recorded(recorder.path))
+
+    # erasure takes the customer's sends out of the ledger, and out of the counts the results read
+    erase_from_journeys(lake, "C000003")
+    results = compute_results(lake, store, journeys).to_pylist()
+    assert _sent_by_day(results) == _sent_by_day_in_ledger(store, results)
+    assert sum(r["sent"] for r in results if r["day"] == last) == 11 + 8 - 2
+
+
+def _sent_by_day(results: list[dict]) -> dict[tuple[str, str, date], int]:
+    return {(r["journey_id"], r["variant"], r["day"]): r["sent"] for r in results}
+
+
+def _sent_by_day_in_ledger(store: JourneyStore, results: list[dict]) -> dict[tuple[str, str, date], int]:
+    """What gold.journey_results says was sent, counted from the whole ledger as it was before the
+    store kept the counts: the `sent` rows of each journey and variant up to each day."""
+    sent = [s for s in store.sends().to_pylist() if s["status"] == "sent"]
+    return {(r["journey_id"], r["variant"], r["day"]): sum(
+        1 for s in sent if (s["journey_id"], s["variant"]) == (r["journey_id"], r["variant"]) and s["tick_date"] <= r["day"])
+        for r in results}
