@@ -209,7 +209,9 @@ class EmbeddedProfileStore:
         rowids = range(first_rowid + 1, first_rowid + 1 + len(docs))
         try:
             con.executemany(
-                "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                # columns named: a generation upgraded from before updates has text_rowid last (_UPGRADE)
+                "INSERT INTO profiles (customer_id, text_rowid, email_token, rfm_segment, cluster_label, r_score, "
+                "f_score, m_score, recency_days, frequency, monetary, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(d.customer_id, rowid, d.email_token, d.rfm_segment, d.cluster_label, d.r_score, d.f_score,
                   d.m_score, d.recency_days, d.frequency, d.monetary, d.json_text)
                  for d, rowid in zip(docs, rowids, strict=True)],

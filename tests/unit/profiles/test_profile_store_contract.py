@@ -201,8 +201,11 @@ def test_an_embedded_generation_from_before_updates_can_be_updated(tmp_path, doc
     store.activate("g1")
     assert store.source_of("g1") is None
     assert store.primary_id("c0006") == "c0006" and store.primary_id("c0506") is None  # no member-id lookup yet
-    store.update_generation([], ["c0004"], "g2")
+    moved = dict(documents[7], city="Porto")  # an upsert too: the upgraded table has text_rowid last
+    store.update_generation([moved], ["c0004"], "g2")
     store.activate("g2")
+    assert store.get("c0007") == moved and store.find_by_email_token("tok0007") == moved
+    assert [d["customer_id"] for d in store.search(ProfileQuery(text="porto", limit=10)).items] == ["c0007"]
     assert store.get("c0004") is None and store.get("c0009") == documents[9]
     assert store.primary_id("c0506") == "c0006" and store.primary_id("c0512") == "c0012"  # filled by the update
     lyon = {d["customer_id"] for d in documents if d["city"] == "Lyon" and d["customer_id"] != "c0004"}
