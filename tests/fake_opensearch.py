@@ -1,8 +1,8 @@
 """An in-memory OpenSearch behind opensearch-py's Connection interface, or served over HTTP on
 localhost: it implements the few endpoints the profile store uses (templates, indices, _bulk,
-aliases, _doc, _search with term / range / multi_match bool_prefix / search_after / terms
-aggregation, _reindex) and records every request, so one contract suite runs against both adapters
-and request bodies can be asserted exactly."""
+aliases, _doc, _search with term / range / multi_match bool_prefix / bool (filter, must, should) /
+search_after / terms aggregation, _reindex) and records every request, so one contract suite runs
+against both adapters and request bodies can be asserted exactly."""
 
 from __future__ import annotations
 
@@ -163,7 +163,10 @@ class FakeOpenSearch:
             # bool_prefix: every word but the last matches a whole term; the last one a prefix.
             return all(w in terms for w in words[:-1]) and any(t.startswith(words[-1]) for t in terms)
         if kind == "bool":
-            return all(FakeOpenSearch._matches(doc, c) for c in spec.get("filter", []) + spec.get("must", []))
+            required = all(FakeOpenSearch._matches(doc, c) for c in spec.get("filter", []) + spec.get("must", []))
+            # OpenSearch's default: one should clause must match in a bool of should clauses alone
+            wanted = spec.get("minimum_should_match", 0 if "filter" in spec or "must" in spec else 1)
+            return required and sum(FakeOpenSearch._matches(doc, c) for c in spec.get("should", [])) >= wanted
         raise AssertionError(f"fake does not support query {kind}")
 
     def _search(self, targets: list[str], body: dict[str, Any]) -> dict[str, Any]:

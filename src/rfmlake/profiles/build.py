@@ -42,8 +42,9 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "as_of_date", "recency_days", "frequency", "monetary", "avg_order_value",
     "r_score", "f_score", "m_score", "rfm_cell", "rfm_segment", "cluster_id", "cluster_label", "model_version",
     "value_json", "last_event_at", "last_event_type", "event_count",
-    "person_id", "customer_ids_json", "engagement_segment", "sessions", "sessions_30d", "sessions_90d",
-    "page_views", "product_views", "add_to_carts", "carts_abandoned", "last_seen_at", "engagement_recency_days",
+    "person_id", "customer_ids_json", "email_tokens_json", "engagement_segment", "sessions", "sessions_30d",
+    "sessions_90d", "page_views", "product_views", "add_to_carts", "carts_abandoned", "last_seen_at",
+    "engagement_recency_days",
     "recommendations_json",
 )
 # gold.customer_engagement's columns in the profile (null when the table is absent).
@@ -112,22 +113,27 @@ def _engagement_select(lake: Lake) -> tuple[str, str]:
 
 def _customers_from(lake: Lake) -> tuple[str, str]:
     """(from clause, person columns): one row per person, the primary customer id's CRM attributes and
-    the order history of all their customer ids; one row per customer id on a lake without people."""
+    the order history of all their customer ids, with every email token of theirs (null when none);
+    one row per customer id on a lake without people."""
     if not _has_people(lake):
         return ("gold.dim_customers as c",
-                "'customer:' || c.customer_id as person_id, to_json([c.customer_id])::varchar as customer_ids_json")
+                "'customer:' || c.customer_id as person_id, to_json([c.customer_id])::varchar as customer_ids_json, "
+                "case when c.email_token is not null then to_json([c.email_token])::varchar end as email_tokens_json")
     return ("""(select d.* replace (p.first_order_date as first_order_date, p.last_order_date as last_order_date,
                                    p.lifetime_orders as lifetime_orders, p.orders_placed as orders_placed),
-                      p.customer_ids
+                      p.customer_ids, p.email_tokens
                from gold.dim_customers as d
                join (select person_customer_id, min(first_order_date) as first_order_date,
                             max(last_order_date) as last_order_date,
                             cast(sum(lifetime_orders) as integer) as lifetime_orders,
                             cast(sum(orders_placed) as integer) as orders_placed,
-                            list(customer_id order by customer_id) as customer_ids
+                            list(customer_id order by customer_id) as customer_ids,
+                            list(distinct email_token order by email_token)
+                                filter (where email_token is not null) as email_tokens
                      from gold.dim_customers group by person_customer_id) as p
                  on p.person_customer_id = d.customer_id) as c""",
-            "c.person_id, to_json(c.customer_ids)::varchar as customer_ids_json")
+            "c.person_id, to_json(c.customer_ids)::varchar as customer_ids_json, "
+            "to_json(c.email_tokens)::varchar as email_tokens_json")
 # Recommendation rows aggregated into lists per pass (by a hash of the customer id): DuckDB cannot
 # spill a list aggregate, and one pass over the 22M rows of the 10M bench needed more than 3 GB.
 RECOMMENDATION_ROWS_PER_PASS = 2_000_000
@@ -242,12 +248,16 @@ def _jsonable(value: Any) -> Any:
 
 # Columns holding JSON text (DuckDB's to_json), served as the nested values they encode.
 PACKED_COLUMNS: tuple[str, ...] = ("value_json", "customer_ids_json", "recommendations_json")
-_PLAIN_COLUMNS = tuple(name for name in PROFILE_COLUMNS if name not in PACKED_COLUMNS)
+# Columns the stores index but the document does not hold: every email token of the person (JSON
+# text), the key `find_by_email_token` matches (ProfileDocument.secondary_email_tokens).
+LOOKUP_COLUMNS: tuple[str, ...] = ("email_tokens_json",)
+_PLAIN_COLUMNS = tuple(name for name in PROFILE_COLUMNS if name not in PACKED_COLUMNS + LOOKUP_COLUMNS)
 
 
 def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns. The reference for
-    `encode_documents`, which writes the same documents as JSON text without building them."""
+    `encode_documents`, which writes the same documents as JSON text without building them. The
+    lookup columns (the person's email tokens) are not part of it."""
     doc = {name: _jsonable(row.get(name)) for name in _PLAIN_COLUMNS}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
@@ -368,16 +378,23 @@ def encode_documents(batch: pa.RecordBatch) -> list[ProfileDocument]:
     parts = [part for key, text in zip(_DOCUMENT_KEYS, texts, strict=True) for part in (key, text)]
     documents = pc.binary_join_element_wise(*parts, "}", "").to_pylist()
     values = [[None] * rows if name not in names else _column_values(batch.column(name)) for name in INDEXED_FIELDS]
-    secondary = _secondary_ids(values[0], ids_text, customer_ids)
-    return list(map(ProfileDocument._make, zip(*values, secondary, documents, strict=True)))
+    secondary = _secondary(values[0], ids_text, customer_ids)
+    email_tokens = column("email_tokens_json")
+    if not _is_text(email_tokens.type):  # only nulls, written without a type
+        email_tokens = pc.cast(email_tokens, pa.string())
+    only_email = pc.binary_join_element_wise("[", texts[_PLAIN_COLUMNS.index("email_token")], "]", "")
+    secondary_emails = _secondary(values[INDEXED_FIELDS.index("email_token")], _utf8(email_tokens), only_email)
+    return list(map(ProfileDocument._make, zip(*values, secondary, secondary_emails, documents, strict=True)))
 
 
-def _secondary_ids(customer_ids: list[Any], ids_text: pa.Array, only_primary: pa.Array) -> list[tuple[str, ...]]:
-    """Each profile's secondary customer ids (store.secondary_ids_of of its customer_ids). Most
-    people have one customer id: their list's text is the primary's alone, found by Arrow; only the
-    other lists are parsed."""
-    others = pc.indices_nonzero(pc.fill_null(pc.not_equal(ids_text, only_primary), True))
-    secondary: list[tuple[str, ...]] = [()] * len(customer_ids)
-    for i, text in zip(others.to_pylist(), ids_text.take(others).to_pylist(), strict=True):
-        secondary[i] = secondary_ids_of(customer_ids[i], json.loads(text))
+def _secondary(primaries: list[Any], lists: pa.Array, only_primary: pa.Array) -> list[tuple[str, ...]]:
+    """Each profile's secondary members of a list (store.secondary_ids_of of its primary and the
+    list's JSON text): its customer ids but the primary one, its email tokens but the primary
+    record's. Most people have one customer id and one email: their list's text is the primary's
+    alone (or null, or empty), found by Arrow; only the other lists are parsed."""
+    parse = pc.and_(pc.not_equal(lists, only_primary), pc.not_equal(lists, "[]"))
+    others = pc.indices_nonzero(pc.fill_null(parse, False))
+    secondary: list[tuple[str, ...]] = [()] * len(primaries)
+    for i, text in zip(others.to_pylist(), lists.take(others).to_pylist(), strict=True):
+        secondary[i] = secondary_ids_of(primaries[i], json.loads(text))
     return secondary

@@ -47,6 +47,8 @@ CREATE TABLE profiles (
 CREATE VIRTUAL TABLE profiles_text USING fts5(customer_id UNINDEXED, city, country_code, rfm_segment, cluster_label);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE members (member_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE member_emails (email_token TEXT NOT NULL, customer_id TEXT NOT NULL,
+    PRIMARY KEY (email_token, customer_id)) WITHOUT ROWID;
 """
 _BATCH = 5000
 # A profile document is 1 to 6 KB: on SQLite's default 4 KB pages most spill into overflow pages
@@ -76,10 +78,19 @@ INSERT OR REPLACE INTO members
     WHERE j.type = 'text' AND j.value <> p.customer_id;
 CREATE INDEX members_person ON members(customer_id);
 """
+# Generations written before the email lookup: their documents hold the primary record's email token
+# only (in `profiles.email_token`, matched as before), so the lookup starts empty; the profiles the
+# update writes fill it, a full load fills it for everyone.
+_UPGRADE_MEMBER_EMAILS = """
+CREATE TABLE member_emails (email_token TEXT NOT NULL, customer_id TEXT NOT NULL,
+    PRIMARY KEY (email_token, customer_id)) WITHOUT ROWID;
+CREATE INDEX member_emails_person ON member_emails(customer_id);
+"""
 _INDEXES = """
 CREATE INDEX profiles_email ON profiles(email_token);
 CREATE INDEX profiles_segment ON profiles(rfm_segment, customer_id);
 CREATE INDEX members_person ON members(customer_id);
+CREATE INDEX member_emails_person ON member_emails(customer_id);
 """
 
 
@@ -141,6 +152,8 @@ class EmbeddedProfileStore:
                 con.executescript(_UPGRADE)  # a generation written before updates: link its text rows
             if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'members'").fetchone() is None:
                 con.executescript(_UPGRADE_MEMBERS)
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'member_emails'").fetchone() is None:
+                con.executescript(_UPGRADE_MEMBER_EMAILS)
             next_rowid = con.execute("SELECT coalesce(max(text_rowid), 0) FROM profiles").fetchone()[0]
             count = 0
             batch: list[str] = []
@@ -196,6 +209,7 @@ class EmbeddedProfileStore:
         con.executemany(
             "DELETE FROM profiles_text WHERE rowid = (SELECT text_rowid FROM profiles WHERE customer_id = ?)", params)
         con.executemany("DELETE FROM members WHERE customer_id = ?", params)  # the person's secondary ids
+        con.executemany("DELETE FROM member_emails WHERE customer_id = ?", params)  # and other email tokens
         before = con.total_changes
         con.executemany("DELETE FROM profiles WHERE customer_id = ?", params)
         return con.total_changes - before
@@ -209,7 +223,9 @@ class EmbeddedProfileStore:
         rowids = range(first_rowid + 1, first_rowid + 1 + len(docs))
         try:
             con.executemany(
-                "INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                # columns named: a generation upgraded from before updates has text_rowid last (_UPGRADE)
+                "INSERT INTO profiles (customer_id, text_rowid, email_token, rfm_segment, cluster_label, r_score, "
+                "f_score, m_score, recency_days, frequency, monetary, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(d.customer_id, rowid, d.email_token, d.rfm_segment, d.cluster_label, d.r_score, d.f_score,
                   d.m_score, d.recency_days, d.frequency, d.monetary, d.json_text)
                  for d, rowid in zip(docs, rowids, strict=True)],
@@ -231,6 +247,9 @@ class EmbeddedProfileStore:
                 con.executemany(f"INSERT {'OR REPLACE ' if replace else ''}INTO members VALUES (?,?)", members)
             except sqlite3.IntegrityError:
                 raise ProfileStoreError("a customer id is a secondary id of two profile documents") from None
+        # Two people may share an email (the identity stage did not join them): each gets a row.
+        con.executemany("INSERT OR IGNORE INTO member_emails VALUES (?,?)",
+                        [(token, d.customer_id) for d in docs for token in d.secondary_email_tokens])
         return len(docs)
 
     def source_of(self, generation: str) -> str | None:
@@ -321,9 +340,17 @@ class EmbeddedProfileStore:
         return json.loads(row[0]) if row[0] else []
 
     def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
-        row = self._con().execute(
-            "SELECT doc FROM profiles WHERE email_token = ? ORDER BY customer_id LIMIT 1", (email_token,)
-        ).fetchone()
+        con = self._con()
+        try:
+            # The primary record's email (profiles.email_token) or another of the person's (member_emails).
+            row = con.execute(
+                "SELECT doc FROM profiles WHERE customer_id = ("
+                "SELECT customer_id FROM profiles WHERE email_token = ?1 UNION "
+                "SELECT customer_id FROM member_emails WHERE email_token = ?1 ORDER BY 1 LIMIT 1)", (email_token,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a generation written before the email lookup: primary records only
+            row = con.execute("SELECT doc FROM profiles WHERE email_token = ? ORDER BY customer_id LIMIT 1",
+                              (email_token,)).fetchone()
         return _profile(row[0]) if row else None
 
     def search(self, query: ProfileQuery) -> ProfilePage:

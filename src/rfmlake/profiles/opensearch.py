@@ -8,6 +8,7 @@ builds one for an endpoint, signing with SigV4 from an optional boto3 session.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,9 @@ PROFILE_MAPPINGS: dict[str, Any] = {
         "person_id": _KEYWORD,
         # every customer id of the person, indexed: the member-id lookup (primary_id's term query)
         "customer_ids": _KEYWORD,
+        # the person's other email tokens (ProfileDocument.secondary_email_tokens), only in documents
+        # that have some: find_by_email_token matches them beside email_token; no read returns them
+        "secondary_email_tokens": _KEYWORD,
         "engagement_segment": {"type": "keyword", "fields": {"text": {"type": "text"}}},
         "sessions": {"type": "integer"},
         "sessions_30d": {"type": "integer"},
@@ -89,7 +93,8 @@ PROFILE_MAPPINGS: dict[str, Any] = {
 BULK_DOCUMENTS = 2000
 BULK_BYTES = 10 * 2**20
 REINDEX_TIMEOUT_SECONDS = 600
-_NOT_IN_PROFILE = ["recommendations"]
+_RECOMMENDATIONS = ["recommendations"]
+_NOT_IN_PROFILE = [*_RECOMMENDATIONS, "secondary_email_tokens"]
 _TEXT_QUERY_FIELDS = ["city", "country_code", "rfm_segment.text", "cluster_label.text"]
 _SEARCH_SORT = [{"customer_id": "asc"}]
 
@@ -136,7 +141,10 @@ class OpenSearchProfileStore:
     def _actions(self, index: str, documents: Iterable[DocumentInput]) -> Iterator[dict[str, Any]]:
         for doc in map(as_profile_document, documents):
             # The JSON text as the bulk line: opensearch-py's serializer passes a str through as is.
-            yield {"_op_type": "index", "_index": index, "_id": doc.customer_id, "_source": doc.json_text}
+            source = doc.json_text
+            if doc.secondary_email_tokens:  # the lookup key joins the document's JSON object as one more field
+                source = f'{source[:-1]},"secondary_email_tokens":{json.dumps(list(doc.secondary_email_tokens))}}}'
+            yield {"_op_type": "index", "_index": index, "_id": doc.customer_id, "_source": source}
 
     def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> int:
         """Stream `actions` in bulk requests of BULK_DOCUMENTS documents (at most BULK_BYTES each)."""
@@ -258,17 +266,22 @@ class OpenSearchProfileStore:
         from opensearchpy import NotFoundError
 
         try:
-            source = self.client.get(index=self.alias, id=customer_id, _source_includes=_NOT_IN_PROFILE)["_source"]
+            source = self.client.get(index=self.alias, id=customer_id, _source_includes=_RECOMMENDATIONS)["_source"]
         except NotFoundError as exc:
             if _is_missing_index(exc):
                 raise ProfileStoreError(f"no profile index is active behind alias {self.alias}") from None
             return None
         return list(source.get("recommendations") or [])
 
+    def find_by_email_token_body(self, email_token: str) -> dict[str, Any]:
+        # The primary record's email or another of the person's (an index written before the email
+        # lookup has no secondary_email_tokens: the term on it matches nothing there).
+        should = [{"term": {"email_token": email_token}}, {"term": {"secondary_email_tokens": email_token}}]
+        return {"size": 1, "query": {"bool": {"should": should, "minimum_should_match": 1}}, "sort": _SEARCH_SORT,
+                "track_total_hits": False, "_source": {"excludes": _NOT_IN_PROFILE}}
+
     def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
-        body = {"size": 1, "query": {"term": {"email_token": email_token}}, "sort": _SEARCH_SORT,
-                "_source": {"excludes": _NOT_IN_PROFILE}}
-        hits = self._search(body)
+        hits = self._search(self.find_by_email_token_body(email_token))
         return dict(hits[0]["_source"]) if hits else None
 
     def search_body(self, query: ProfileQuery) -> dict[str, Any]:

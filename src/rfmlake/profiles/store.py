@@ -41,6 +41,10 @@ class ProfileDocument(NamedTuple):
     `secondary_ids` are the person's other customer ids (`customer_ids` without the primary one;
     empty for most people): the stores' member-id lookup is filled from them as documents are
     written, so a secondary id finds its person without reading the stored documents again.
+    `secondary_email_tokens` are the person's other email tokens (the emails of their secondary
+    customer ids that differ from `email_token`; empty for most people): `find_by_email_token`
+    matches them too. They are a lookup key only, never part of `json_text` (the document the API
+    serves).
 
     A NamedTuple rather than a dataclass: the indexer makes one per profile, and building a tuple
     costs a fraction of a dataclass's __init__."""
@@ -58,25 +62,35 @@ class ProfileDocument(NamedTuple):
     frequency: int | None
     monetary: float | None
     secondary_ids: tuple[str, ...]
+    secondary_email_tokens: tuple[str, ...]
     json_text: str
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ProfileDocument:
+        """A plain document; its optional `email_tokens` (every email token of the person, as the
+        profile table's `email_tokens_json`) is taken out of it as the lookup key it is."""
+        email_tokens = doc.get(EMAIL_TOKENS_KEY)
+        if EMAIL_TOKENS_KEY in doc:
+            doc = {k: v for k, v in doc.items() if k != EMAIL_TOKENS_KEY}
         return cls(doc["customer_id"], *(doc.get(name) for name in INDEXED_FIELDS[1:]),
                    secondary_ids=secondary_ids_of(doc["customer_id"], doc.get("customer_ids")),
+                   secondary_email_tokens=secondary_ids_of(doc.get("email_token"), email_tokens),
                    json_text=json.dumps(doc, separators=(",", ":")))
 
 
-# The document fields a ProfileDocument carries beside its secondary ids and JSON text, in its order.
-INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-2]
+# The document fields a ProfileDocument carries beside its lookup keys and JSON text, in its order.
+INDEXED_FIELDS: tuple[str, ...] = ProfileDocument._fields[:-3]
+# The key of a plain document's list of the person's email tokens (ProfileDocument.from_dict).
+EMAIL_TOKENS_KEY = "email_tokens"
 
 
-def secondary_ids_of(customer_id: str, customer_ids: Any) -> tuple[str, ...]:
-    """A profile's secondary customer ids: its `customer_ids` but the primary one (the profile's
-    `customer_id`), in their order; none when `customer_ids` is not a list."""
-    if not isinstance(customer_ids, list):
+def secondary_ids_of(primary: str | None, values: Any) -> tuple[str, ...]:
+    """The secondary members of a list: a profile's `customer_ids` but the primary one (the
+    profile's `customer_id`), or the person's email tokens but the primary record's `email_token`;
+    in their order, each once; none when `values` is not a list."""
+    if not isinstance(values, list):
         return ()
-    return tuple(dict.fromkeys(i for i in customer_ids if isinstance(i, str) and i != customer_id))
+    return tuple(dict.fromkeys(i for i in values if isinstance(i, str) and i != primary))
 # What the stores accept: documents the indexer encoded, or plain dicts (tests, the erasure path).
 DocumentInput = ProfileDocument | dict[str, Any]
 
@@ -195,7 +209,10 @@ class ProfileStore(Protocol):
         for any other id."""
         ...
 
-    def find_by_email_token(self, email_token: str) -> dict[str, Any] | None: ...
+    def find_by_email_token(self, email_token: str) -> dict[str, Any] | None:
+        """The profile of the person one of whose customer ids has this email token (the primary
+        record's `email_token` or a secondary one's); the lowest primary id when several do."""
+        ...
 
     def search(self, query: ProfileQuery) -> ProfilePage: ...
 

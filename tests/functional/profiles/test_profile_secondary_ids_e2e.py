@@ -3,7 +3,9 @@ secondary customer id (the id a web shop may know them by) finds the person's pr
 recommendations, keyed by the primary id, from the embedded store and from the OpenSearch adapter
 (through the in-memory fake, as the store's contract tests run it). A later run moves that id to
 another person (a CRM correction): both stores, updated incrementally, follow; erasing the id removes
-the person's profile and the id's lookup rows."""
+the person's profile and the id's lookup rows. The same for emails: a person who signed up twice
+with two emails is found by either (`?email=`), and once a correction splits the second record off,
+its email finds the new person."""
 
 from __future__ import annotations
 
@@ -52,6 +54,23 @@ ORDERS = "order_id,customer_id,order_ts,order_total\n" + "".join(
     for c in ("a1", "a2", "b1", *(f"x{i}" for i in range(1, 8))) for n in range(1, 4))
 
 
+# b1 and b2 are one person (the same phone; b1 is older: the primary id) with two emails.
+TWO_EMAILS = HEADER + "".join([
+    "b1,bob.ray@example.com,+46 70 222 22 22,Bob,Ray,Umea,90325,2023-02-01T00:00:00Z,2023-02-01T00:00:00Z\n",
+    "b2,robert.ray@work.example,+46702222222,Robert,Ray,Umea,90325,2024-01-01T00:00:00Z,2024-01-01T00:00:00Z\n",
+    *(f"x{i},person{i}@example.com,,P{i},L{i},Malmo,2110{i},2023-03-0{i}T00:00:00Z,2023-03-0{i}T00:00:00Z\n"
+      for i in range(1, 8)),
+])
+# The CRM corrects b2: another person altogether (their own phone, name and town), the same email.
+SPLIT = HEADER + ("b2,robert.ray@work.example,+46 70 999 99 99,Rita,Berg,Kiruna,98130,"
+                  "2024-01-01T00:00:00Z,2024-06-01T00:00:00Z\n")
+# b2 never ordered: the split leaves the scored people and the segmentation model as they were, so
+# the second index changes only b1 and b2 (an incremental update).
+TWO_EMAIL_ORDERS = "order_id,customer_id,order_ts,order_total\n" + "".join(
+    f"o-{c}-{n},{c},2024-0{n + 2}-1{n}T12:00:00Z,{10 * n + len(c)}\n"
+    for c in ("b1", *(f"x{i}" for i in range(1, 8))) for n in range(1, 4))
+
+
 def _run(landing: Path, lake: Lake) -> None:
     run_pipeline(RunContext(landing_dir=landing, lake=lake, settings=load_settings()),
                  stages=tuple(s for s in PIPELINE if s.name in STAGES))
@@ -80,6 +99,12 @@ class Api:
 
     def recommendations(self, customer_id: str) -> httpx.Response:
         return self.get(f"/customers/{quote(customer_id, safe='')}/recommendations")
+
+    def by_email(self, email: str) -> list[dict]:  # type: ignore[type-arg]
+        response = self.get("/profiles?email=" + quote(email, safe=""))
+        assert response.status_code == 200, response.text
+        assert response.json()["next_cursor"] is None
+        return list(response.json()["items"])
 
 
 def _assert_person(api: Api, asked: str, primary: str, customer_ids: list[str]) -> None:
@@ -147,3 +172,51 @@ def test_a_secondary_customer_id_finds_the_person_in_both_stores(tmp_path: Path)
         for api in apis:
             for customer_id in ("a2", "b1"):
                 _assert_unknown(api, customer_id)
+
+
+def _served_apis(lake: Lake, opensearch: OpenSearchProfileStore):  # type: ignore[no-untyped-def]
+    """The embedded store's app (`rfmlake serve`'s) and an app on the OpenSearch store, with one key."""
+    settings = load_settings()
+    key = create_key(keys_file(lake), "e2e")  # both scopes: profiles and email
+    pii_key = resolve_pii_key(lake, settings)
+    config = ApiConfig(auth="api_key", keys=ApiKeyRing.load(keys_file(lake)), rate_per_second=1000, burst=1000)
+    os_app = create_app(opensearch, config, lambda email: tokenize(email, pii_key, "email"))
+    return key, serving(local_app(lake, settings, rate_per_second=1000, burst=1000)), serving(os_app)
+
+
+def _assert_email_finds(api: Api, email: str, primary: str, customer_ids: list[str]) -> None:
+    """`email` finds the person keyed by `primary`: the document `/profiles/{primary}` serves."""
+    found = api.by_email(email)
+    assert [(p["customer_id"], p["customer_ids"]) for p in found] == [(primary, customer_ids)], (email, found)
+    assert found[0] == api.profile(primary).json()
+    assert not any("email_tokens" in name for name in found[0])  # the lookup key is not served
+
+
+def test_any_email_of_a_person_finds_them_in_both_stores(tmp_path: Path) -> None:
+    landing, lake = tmp_path / "landing", Lake(tmp_path / "lake")
+    for name in ("customers", "orders"):
+        (landing / name).mkdir(parents=True)
+    (landing / "customers" / "crm.csv").write_text(TWO_EMAILS)
+    (landing / "orders" / "orders.csv").write_text(TWO_EMAIL_ORDERS)
+    _run(landing, lake)
+    assert _primaries(lake)["b2"] == "b1"  # the identity stage joined them (the same phone)
+
+    opensearch = OpenSearchProfileStore(make_client(FakeOpenSearch()), alias="e2e-emails", replicas=0)
+    assert index_profiles(lake, opensearch, rebuild=False).mode == "full"
+    key, local_serving, os_serving = _served_apis(lake, opensearch)
+    with local_serving as local_base, os_serving as os_base:
+        apis = [Api(local_base, key, embedded_store(lake)), Api(os_base, key, opensearch)]
+        for api in apis:
+            _assert_email_finds(api, "bob.ray@example.com", "b1", ["b1", "b2"])
+            _assert_email_finds(api, " Robert.Ray@WORK.example", "b1", ["b1", "b2"])  # normalised, then tokenized
+            _assert_email_finds(api, "person3@example.com", "x3", ["x3"])
+            assert api.by_email("nobody@example.com") == []
+
+        # A later run splits b2 off into a person of their own; both stores take it incrementally.
+        (landing / "customers" / "crm-correction.csv").write_text(SPLIT)
+        _run(landing, lake)
+        assert _primaries(lake)["b2"] == "b2" and _primaries(lake)["b1"] == "b1"
+        assert index_profiles(lake, opensearch, rebuild=False).mode == "incremental"
+        for api in apis:
+            _assert_email_finds(api, "robert.ray@work.example", "b2", ["b2"])
+            _assert_email_finds(api, "bob.ray@example.com", "b1", ["b1"])

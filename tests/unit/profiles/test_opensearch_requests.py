@@ -38,8 +38,9 @@ def test_first_load_requests(fake_opensearch, os_client_factory, documents):
         "template": {"settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "1s"},
                      "mappings": PROFILE_MAPPINGS}})
     assert PROFILE_MAPPINGS["dynamic"] == "strict"
-    # every field of a profile document (rfmlake.profiles.build.to_document), its recommendations too
-    assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0]) | {"recommendations"}
+    # every field of a profile document (rfmlake.profiles.build.to_document), its recommendations and
+    # the email lookup key too
+    assert set(PROFILE_MAPPINGS["properties"]) == set(documents[0]) | {"recommendations", "secondary_email_tokens"}
     assert create == ("PUT", "/p-g1", {"settings": {"refresh_interval": "-1"},
                                        "mappings": {"_meta": {"rfmlake_source": None}}})
     lines = bulk[2].strip("\n").split("\n")
@@ -83,7 +84,8 @@ def test_search_body(fake_opensearch, os_client_factory):
                                                                    "cluster_label.text"],
                                       "type": "bool_prefix", "operator": "and"}}]}},
         "sort": [{"customer_id": "asc"}], "track_total_hits": False, "search_after": ["c0005"],
-        "_source": {"excludes": ["recommendations"]}}  # served by their own route
+        # recommendations are served by their own route; the email lookup key is no part of a profile
+        "_source": {"excludes": ["recommendations", "secondary_email_tokens"]}}
 
 
 def test_rejected_documents_fail_the_load(fake_opensearch, os_client_factory, documents):
@@ -121,3 +123,26 @@ def test_a_secondary_id_is_looked_up_by_a_term_on_customer_ids(fake_opensearch, 
         "size": 1, "query": {"bool": {"filter": [{"term": {"customer_ids": "c0506"}}]}},
         "sort": [{"customer_id": "asc"}], "track_total_hits": False, "_source": False})]
     assert PROFILE_MAPPINGS["properties"]["customer_ids"] == {"type": "keyword"}  # indexed, so searchable
+
+
+def test_the_other_email_tokens_are_indexed_beside_the_document_and_matched_by_a_term(fake_opensearch,
+                                                                                      os_client_factory, documents):
+    """A person's other email tokens join the bulk source as one keyword list (only where there are
+    some); an email finds the person through a term on it or on email_token; reads leave it out."""
+    store = OpenSearchProfileStore(os_client_factory(fake_opensearch), alias="p")
+    two_emails = {**documents[6], "email_tokens": ["tok0006", "tok0506"]}  # c0006 and c0506's emails
+    store.load_generation([two_emails, {**documents[7], "email_tokens": ["tok0007"]}], "g1")
+    store.activate("g1")
+    bulk = next(body for _, url, body in fake_opensearch.requests if url == "/_bulk").strip("\n").split("\n")
+    assert json.loads(bulk[1]) == {**documents[6], "secondary_email_tokens": ["tok0506"]}
+    assert json.loads(bulk[3]) == documents[7]
+    fake_opensearch.requests.clear()
+    assert store.find_by_email_token("tok0506") == documents[6]
+    assert fake_opensearch.requests == [("POST", "/p/_search", {
+        "size": 1, "query": {"bool": {"should": [{"term": {"email_token": "tok0506"}},
+                                                 {"term": {"secondary_email_tokens": "tok0506"}}],
+                                      "minimum_should_match": 1}},
+        "sort": [{"customer_id": "asc"}], "track_total_hits": False,
+        "_source": {"excludes": ["recommendations", "secondary_email_tokens"]}})]
+    assert store.find_by_email_token("tok0007") == documents[7] and store.find_by_email_token("tok0507") is None
+    assert store.get("c0006") == documents[6] and store.recommendations("c0006") == []

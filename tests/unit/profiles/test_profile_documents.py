@@ -1,6 +1,7 @@
 """encode_documents writes, for every profile row of an Arrow batch, the document to_document makes of
 it: byte for byte json.dumps(to_document(row)) but for the packed JSON columns, which are spliced in
-as they are (equal once parsed), whatever the column types, nulls and text."""
+as they are (equal once parsed), whatever the column types, nulls and text; the lookup keys beside it
+(secondary customer ids and email tokens) are those of the row's lists."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfmlake.profiles.build import PACKED_COLUMNS, PROFILE_COLUMNS, encode_documents, to_document
+from rfmlake.profiles.build import LOOKUP_COLUMNS, PACKED_COLUMNS, PROFILE_COLUMNS, encode_documents, to_document
 from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument, secondary_ids_of
 
 # The types DuckDB gives gold.customer_profile's columns (the 1M bench's schema).
@@ -72,6 +73,16 @@ def _packed() -> st.SearchStrategy[str | None]:
                                                _json, st.booleans())
 
 
+def _email_tokens(email_token: str | None) -> st.SearchStrategy[str | None]:
+    """The JSON text of a person's email tokens as DuckDB writes it (or anyone): none, the primary
+    record's alone (most people), or a list holding it or not with others."""
+    one = [] if email_token is None else [email_token]
+    lists = st.just(one) | st.lists(st.sampled_from(["t1", "t2", *one]) | _text, max_size=4)
+    return st.none() | st.builds(lambda v, compact: json.dumps(v, ensure_ascii=compact,
+                                                                separators=(",", ":") if compact else None),
+                                 lists, st.booleans())
+
+
 @st.composite
 def batches(draw: st.DrawFn, types: dict[str, pa.DataType]) -> pa.RecordBatch:
     rows = draw(st.integers(1, 6))
@@ -83,6 +94,9 @@ def batches(draw: st.DrawFn, types: dict[str, pa.DataType]) -> pa.RecordBatch:
         kind = types.get(name, pa.string())
         values = draw(st.lists(_packed() if name in PACKED_COLUMNS else st.none() | _value(kind),
                                min_size=rows, max_size=rows))
+        if name in LOOKUP_COLUMNS:  # after email_token: the person's list may hold it
+            tokens = arrays[names.index("email_token")].to_pylist() if "email_token" in names else [None] * rows
+            values = [draw(_email_tokens(token)) for token in tokens]
         if name == "customer_id":
             values = [f"c{i}" for i in range(rows)]
         arrays.append(pa.array(values, kind))
@@ -103,6 +117,10 @@ def _check(batch: pa.RecordBatch) -> None:
         assert json.dumps(doc[:len(INDEXED_FIELDS)]) == json.dumps([expected[n] for n in INDEXED_FIELDS])  # NaN equal too
         # the member-id lookup's rows: the person's customer ids but the primary one
         assert doc.secondary_ids == secondary_ids_of(expected["customer_id"], expected["customer_ids"])
+        # the email lookup's: the person's email tokens but the primary record's; never in the document
+        tokens = json.loads(row["email_tokens_json"]) if row.get("email_tokens_json") else None
+        assert doc.secondary_email_tokens == secondary_ids_of(expected["email_token"], tokens)
+        assert not any("email_tokens" in key for key in json.loads(doc.json_text))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,10 +159,23 @@ def test_the_packed_columns_are_spliced_as_they_are():
     _check(batch)
 
 
+def test_a_persons_other_email_tokens_are_a_lookup_key_not_part_of_the_document():
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(["c1", "c2", "c3", "c4"]), pa.array(["t1", "t2", None, "t4"]),
+         pa.array(['["t1","t9"]', '["t2"]', '["t3"]', None]), pa.array(['["c1","c9"]', None, None, None])],
+        ["customer_id", "email_token", "email_tokens_json", "customer_ids_json"])
+    documents = encode_documents(batch)
+    assert [d.secondary_email_tokens for d in documents] == [("t9",), (), ("t3",), ()]
+    assert [json.loads(d.json_text)["email_token"] for d in documents] == ["t1", "t2", None, "t4"]
+    assert "t9" not in documents[0].json_text and "t3" not in documents[2].json_text
+    _check(batch)
+
+
 @pytest.mark.parametrize("kind", [pa.null(), pa.int32()])
 def test_packed_columns_of_nulls_without_a_text_type(kind):
     """A version whose packed column holds only nulls may come without a text type (Parquet's null
     type; DuckDB reads it as integer)."""
-    batch = pa.RecordBatch.from_arrays([pa.array(["c1", "c2"]), pa.nulls(2, kind), pa.nulls(2, kind)],
-                                       ["customer_id", "value_json", "recommendations_json"])
+    batch = pa.RecordBatch.from_arrays([pa.array(["c1", "c2"]), pa.nulls(2, kind), pa.nulls(2, kind),
+                                        pa.nulls(2, kind)],
+                                       ["customer_id", "value_json", "recommendations_json", "email_tokens_json"])
     _check(batch)

@@ -94,6 +94,40 @@ def test_lookup_by_email_token(store, documents):
     assert store.find_by_email_token("unknown") is None
 
 
+def _emails(store, tokens):
+    return {t: (found or {}).get("customer_id") for t in tokens for found in [store.find_by_email_token(t)]}
+
+
+def test_any_email_of_a_person_finds_them_and_the_lookup_follows_updates(store, store_factory, documents,
+                                                                         monkeypatch):
+    """A person's other email tokens (given as `email_tokens`, every token of theirs) find them; the
+    document stays as it was. Updates that split, move, add or remove emails are followed."""
+    monkeypatch.setattr("rfmlake.profiles.embedded._BATCH", 1)
+    people = [dict(d, email_tokens=[d["email_token"], *(["tok0506"] if i == 6 else [])])
+              for i, d in enumerate(documents)]
+    people[18]["email_tokens"] = ["tok0018", "tok0518"]  # c0518's email, without c0518 in customer_ids
+    _loaded(store, people)
+    assert store.find_by_email_token("tok0506") == documents[6]  # the document, not the lookup key
+    assert store.get("c0006") == documents[6]
+    assert store.search(ProfileQuery(segment="Loyal", limit=100)).items[0] == documents[1]
+    assert _emails(store, ["tok0006", "tok0506", "tok0518", "tok0507"]) == {
+        "tok0006": "c0006", "tok0506": "c0006", "tok0518": "c0018", "tok0507": None}
+    split = dict(people[6], email_tokens=["tok0006"], customer_ids=["c0006"])    # c0506 becomes its own person
+    split_off = dict(documents[6], customer_id="c0506", email_token="tok0506", customer_ids=["c0506"])
+    gained = dict(people[1], email_tokens=["tok0001", "tok0901", "tok0002"])      # shares c0002's email
+    store.update_generation([gained, split, split_off], ["c0018"], "g2")
+    store.activate("g2")
+    tokens = [f"tok{i:04d}" for i in (*range(30), *range(500, 530), 901)]
+    found = _emails(store, tokens)
+    assert {t: found[t] for t in ("tok0006", "tok0506", "tok0901", "tok0002", "tok0018", "tok0518")} == {
+        "tok0006": "c0006", "tok0506": "c0506", "tok0901": "c0001", "tok0002": "c0001",  # the lowest primary id
+        "tok0018": None, "tok0518": None}  # removed with their person
+    assert store.find_by_email_token("tok0506") == split_off and store.get("c0506") == split_off
+    # the same as a store loaded whole with the new documents
+    fresh = [d for d in people if d["customer_id"] not in {"c0001", "c0006", "c0018"}] + [gained, split, split_off]
+    assert _emails(_loaded(store_factory("fresh"), fresh), tokens) == found
+
+
 def test_filter_by_segment_and_score_ranges(store, documents):
     _loaded(store, documents)
     page = store.search(ProfileQuery(segment="Loyal", ranges={"r_score": (2, 3)}, limit=100))
@@ -201,8 +235,14 @@ def test_an_embedded_generation_from_before_updates_can_be_updated(tmp_path, doc
     store.activate("g1")
     assert store.source_of("g1") is None
     assert store.primary_id("c0006") == "c0006" and store.primary_id("c0506") is None  # no member-id lookup yet
-    store.update_generation([], ["c0004"], "g2")
+    assert store.find_by_email_token("tok0009")["customer_id"] == "c0009"  # no email lookup: primary emails
+    moved = dict(documents[7], city="Porto")  # an upsert too: the upgraded table has text_rowid last
+    store.update_generation([dict(moved, email_tokens=["tok0007", "tok0507"])], ["c0004"], "g2")
     store.activate("g2")
+    assert store.get("c0007") == moved
+    assert store.find_by_email_token("tok0507") == store.find_by_email_token("tok0007") == moved  # the update's
+    assert store.find_by_email_token("tok0009")["customer_id"] == "c0009"
+    assert [d["customer_id"] for d in store.search(ProfileQuery(text="porto", limit=10)).items] == ["c0007"]
     assert store.get("c0004") is None and store.get("c0009") == documents[9]
     assert store.primary_id("c0506") == "c0006" and store.primary_id("c0512") == "c0012"  # filled by the update
     lyon = {d["customer_id"] for d in documents if d["city"] == "Lyon" and d["customer_id"] != "c0004"}
