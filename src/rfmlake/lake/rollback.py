@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,14 +81,15 @@ def _glue_moved(recorded: dict[str, Any] | None, now: dict[str, Any] | None) -> 
     return shown(recorded) != shown(now)
 
 
-def restore_tables(lake: Lake, recorded: dict[str, dict[str, Any]]) -> RestoreReport:
+def restore_tables(lake: Lake, recorded: dict[str, dict[str, Any]], *, leave: Sequence[str] = ()) -> RestoreReport:
     """Put every table back to its recorded state; drop tables that were not recorded. A table that
     cannot be put back (its start version deleted, Glue refusing) is reported in `failed` and the
-    others are still restored."""
+    others are still restored. The tables in `leave` ("zone.table") are not the run's to put back
+    (another writer's, such as the marketing app's saved audiences): they stay as they are."""
     from rfmlake.errors import RfmlakeError
 
     report = RestoreReport()
-    seen: set[str] = set()
+    seen: set[str] = set(leave)
     for zone, name in table_names(lake) + [tuple(q.split(".", 1)) for q in recorded]:  # type: ignore[misc]
         qualified = f"{zone}.{name}"
         if qualified in seen:

@@ -27,6 +27,7 @@ import json
 import time
 from typing import Any
 
+from rfmlake.audiences.store import TABLE as AUDIENCES_TABLE
 from rfmlake.errors import PipelineError
 from rfmlake.lake.rollback import (
     IN_FLIGHT,
@@ -39,6 +40,9 @@ from rfmlake.lake.rollback import (
 from rfmlake.lake.tables import Lake
 from rfmlake.pipeline.stepfunctions import ROLL_BACK_STEP
 
+# Tables written outside runs (the marketing app saves audiences while a run may be under way, without
+# the lake's lock): a failed run's rollback leaves them as they are, or it would undo a marketer's save.
+NOT_WRITTEN_BY_RUNS: tuple[str, ...] = (".".join(AUDIENCES_TABLE),)
 START_FILE = "start.json"       # under _system/runs/<run_id>/
 ROLLBACK_FILE = "rollback.json"  # under _system/runs/<run_id>/: what RollBackRun did
 START_FORMAT = 1
@@ -178,7 +182,7 @@ def _roll_back(lake: Lake, run_id: str) -> dict[str, Any]:
                                 "its tables cannot be rolled back")
         record = json.loads(raw)
         lake.recover()
-        report = restore_tables(lake, record["tables"])
+        report = restore_tables(lake, record["tables"], leave=NOT_WRITTEN_BY_RUNS)
         state_restored = restore_kept_state(lake, {key: _decode(recorded)
                                                    for key, recorded in record.get("state", {}).items()})
         result = {"status": "incomplete" if report.failed else "rolled back", **report.to_dict(),

@@ -22,6 +22,8 @@ import pytest
 from activation_lakes import round_robin, write_rfm
 from aws_calls import assert_role_allows, recorded
 from infra_synth import Synth, deployed_stage_function
+from rfmlake.audiences import AudienceFilters, load_audiences, save_audience
+from rfmlake.audiences.query import AudienceSize
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.storage import Storage
@@ -128,6 +130,11 @@ def test_a_failed_execution_leaves_every_table_as_before_the_run(
         elif name == "segmentation":
             write_rfm(lake, round_robin(11, offset=3), as_of=date(2026, 12, 1))
             lake.write_system(b"model-b\n", "models", "segmentation", "current")
+            # Meanwhile a marketer saves an audience in the app (no lake lock): not the run's to undo.
+            save_audience(lake, audience_id="vip", name="VIP", description="", actor="mia",
+                          filters=AudienceFilters(segments=("Champions",), consent="any"),
+                          size=AudienceSize(customers=3, revenue=30.0, clv=None, total_customers=11,
+                                            as_of="2026-12-01"))
 
     requests: list[dict[str, Any]] = []
 
@@ -145,6 +152,9 @@ def test_a_failed_execution_leaves_every_table_as_before_the_run(
     assert not walked.errors, walked.errors
 
     after = snapshot(lake)
+    saved = after.pop("gold.audiences")  # the marketer's save stays
+    assert [a["audience_id"] for a in saved["rows"]] == ["vip"]
+    assert [a.name for a in load_audiences(lake)] == ["VIP"]
     assert after == before  # rows, pointer objects, Glue locations and partitions: as before the run
     assert lake.current("silver", "created_by_run") is None
     assert not lake.catalog.client.get_tables(DatabaseName=lake.catalog.database("silver"),
