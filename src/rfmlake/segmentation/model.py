@@ -16,13 +16,15 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfmlake.errors import PipelineError
 from rfmlake.rfm.rules import SegmentRules
 from rfmlake.rfm.scoring import RfmScorer
-from rfmlake.segmentation.clustering import RfmClusterer
 from rfmlake.settings import Settings
+
+if TYPE_CHECKING:
+    from rfmlake.segmentation.clustering import RfmClusterer
 
 MODEL_FORMAT = 1
 MODEL_FILE = "model.json"
@@ -76,6 +78,8 @@ class SegmentationModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "stored model") -> SegmentationModel:
+        from rfmlake.segmentation.clustering import RfmClusterer
+
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise PipelineError(f"{source} is not a segmentation model of format {MODEL_FORMAT}")
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -32,3 +35,14 @@ def test_a_named_workspace_location_keeps_the_runs_session(tmp_path: Path) -> No
 def test_a_local_run_belongs_to_its_own_lake(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     assert RunContext(landing_dir=tmp_path, lake=lake, settings=load_settings()).home_lake is lake
+
+
+def test_recording_a_runs_kept_state_does_not_import_scikit_learn() -> None:
+    """RecordRunStart and RollBackRun (rfmlake.pipeline.rollback) need the segmentation model's
+    pointer path, not the model: scikit-learn's import took about 3 s of the step's cold start."""
+    code = ("import sys; from rfmlake.pipeline.rollback import kept_state_paths; kept_state_paths(); "
+            "from rfmlake.segmentation import ModelStore; "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")})
+    assert done.stdout.strip() == "[]"
