@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="landing folder to write")
     parser.add_argument("--order-lines", type=int, default=20_000, metavar="N",
-                        help="clean order lines to write, 1000..10000000 (default 20000)")
+                        help="clean order lines to write, 50..10000000 (default 20000)")
     parser.add_argument("--seed", type=int, default=7, metavar="N", help="random seed (default 7)")
     parser.add_argument("--bad-rows", action="store_true",
                         help="inject a known number of bad rows of every quarantine reason")

@@ -27,6 +27,15 @@ def test_defaults_match_the_library() -> None:
     assert args.func is generate_cli.run
 
 
+def test_help_states_the_order_lines_the_library_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    # the bounds generate_landing enforces (the help said 1000.., the library takes 50: README)
+    from rfmlake.generate.landing import MAX_ORDER_LINES, MIN_ORDER_LINES
+
+    with pytest.raises(SystemExit):
+        parse(["generate", "--help"])
+    assert f"{MIN_ORDER_LINES}..{MAX_ORDER_LINES}" in capsys.readouterr().out
+
+
 def test_run_writes_the_landing_and_prints_a_table(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     args = parse(["generate", "--out", str(tmp_path / "land"), "--order-lines", "1000", "--seed", "3",

@@ -1,9 +1,12 @@
+import re
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
 from rfmlake.errors import ConfigError
-from rfmlake.settings import load_settings
+from rfmlake.settings import Settings, load_settings
 
 
 def test_repo_local_config_is_valid() -> None:
@@ -11,6 +14,37 @@ def test_repo_local_config_is_valid() -> None:
     assert settings.rfm.score_bins == 5
     # no built-in rates: the reporting currency comes from the data unless set (docs/pipeline.md)
     assert settings.reporting_currency is None and settings.currency_rates == {}
+
+
+def _setting_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            keys += [prefix + name, *_setting_keys(nested, f"{prefix}{name}.")]
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def test_repo_local_config_documents_every_key() -> None:
+    # README: "config/local.yaml documents every key". A key is there as a setting, or (the options a
+    # channel takes only with another destination) named in a comment of its section.
+    text = (Path(__file__).parents[3] / "config" / "local.yaml").read_text()
+    data = yaml.safe_load(text)
+
+    def present(key: str) -> bool:
+        node = data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    keys = [k for k in _setting_keys(Settings) if k != "deploy"]  # config/dev.yaml and prod.yaml: deploy
+    undocumented = [k for k in keys if not present(k) and not (
+        "." in k and present(k.rsplit(".", 1)[0]) and re.search(rf"#.*\b{k.rsplit('.', 1)[1]}\b", text))]
+    assert undocumented == []
 
 
 def write(tmp_path: Path, text: str) -> Path:
