@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from rfmlake.activation.errors import ActivationError
 from rfmlake.activation.model import MEMBER_ATTRIBUTES, Channel, Member
 from rfmlake.lake import Lake, TableRef
-from rfmlake.lake.duck import connect_duckdb
+from rfmlake.lake.duck import batches, connect_duckdb, fetch
 from rfmlake.lake.tables import parquet_scan
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | Non
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
     """The rows of a query, streamed in Arrow batches of BATCH_ROWS."""
-    for batch in con.cursor().execute(sql).fetch_record_batch(BATCH_ROWS):
+    for batch in batches(con, sql, BATCH_ROWS):
         yield from batch.to_pylist()
 
 
@@ -182,7 +182,7 @@ def write_fingerprints(lake: Lake, channel: Channel, path: Path, saved: SavedAud
     con = connect(lake)
     try:
         with pq.ParquetWriter(path, FINGERPRINT_SCHEMA) as writer:
-            for batch in con.cursor().execute(audience_sql(lake, saved)).fetch_record_batch(BATCH_ROWS):
+            for batch in batches(con, audience_sql(lake, saved), BATCH_ROWS):
                 ids: list[str] = []
                 segs: list[str] = []
                 fps: list[str] = []
@@ -266,7 +266,7 @@ def load_contacts(lake: Lake, customer_ids: Iterable[str], channel: Channel,
     con = connect(lake)
     try:
         con.register("wanted", pa.table({"customer_id": pa.array(ids, pa.string())}))
-        rows = con.execute(f"""
+        rows = fetch(con, f"""
             SELECT w.customer_id, c.customer_id IS NOT NULL AS in_crm, c.marketing_opt_in,
                    CASE WHEN c.marketing_opt_in THEN a.email END AS email,
                    CASE WHEN c.marketing_opt_in THEN a.phone END AS phone

@@ -51,6 +51,7 @@ from rfmlake.activation.errors import ActivationError, PermanentError, Retryable
 from rfmlake.activation.model import Change, RecordFailure, SyncReport
 from rfmlake.activation.retry import RetryPolicy
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.locks import exclusive_lock
 
 SKIP_NO_LONGER_ELIGIBLE = "no_longer_eligible"
@@ -303,7 +304,7 @@ def _sync_locked(lake: Lake, con: duckdb.DuckDBPyConnection, destination: Destin
                                              "as_of": summary.as_of}).encode())
         meta = json.loads(meta_path.read_text())
     audience_path.unlink(missing_ok=True)
-    planned = con.execute(f"SELECT kind, count(*) FROM {store.plan_sql()} GROUP BY 1 ORDER BY 1").fetchall()
+    planned = fetch(con, f"SELECT kind, count(*) FROM {store.plan_sql()} GROUP BY 1 ORDER BY 1").fetchall()
     report.planned = {kind: int(n) for kind, n in planned}
     session = SyncSession(lake_root=lake.root, gold_version=version, as_of=summary.as_of, sync_id=meta["sync_id"],
                           segments=summary.segments, full=meta["full"])

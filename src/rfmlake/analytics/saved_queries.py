@@ -21,6 +21,7 @@ import pandas as pd
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.tables import ZONES
 
 _HEADER = re.compile(r"^--\s*(title|description):\s*(.*)$")
@@ -108,7 +109,7 @@ def run_saved_query(lake: Lake, name: str, con: duckdb.DuckDBPyConnection | None
     own = con is None
     con = con if con is not None else connect(lake)
     try:
-        return con.execute(query.render("")).df()
+        return fetch(con, query.render("")).df()
     except duckdb.Error as exc:
         raise RfmlakeError(f"saved query {name!r} failed: {str(exc).splitlines()[0]}") from None
     finally:

@@ -20,6 +20,7 @@ import duckdb
 from rfmlake.governance.local import visible_columns
 from rfmlake.governance.model import GovernanceConfig
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 
 DIMENSIONS: dict[str, str] = {"rfm_segment": "RFM segment", "cluster_label": "cluster"}
 MEMBER_COLUMNS: tuple[str, ...] = ("customer_id", "rfm_segment", "cluster_label", "r_score", "f_score", "m_score",
@@ -85,7 +86,7 @@ def has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 
 def columns_of(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
     schema, name = qualified.split(".")
-    return [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND "
+    return [r[0] for r in fetch(con, "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND "
                                       "table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
 
 
@@ -131,7 +132,7 @@ def segment_table(con: duckdb.DuckDBPyConnection, dimension: str) -> list[Segmen
     clv = clv_column(con)
     value = f"avg(v.p_alive), sum(v.{clv})" if clv else "NULL, NULL"
     join = "LEFT JOIN gold.customer_value v USING (customer_id)" if clv else ""
-    result = con.execute(f"""
+    result = fetch(con, f"""
         SELECT r.{dimension}, count(*), sum(r.monetary), avg(r.recency_days), avg(r.frequency), avg(r.monetary),
                {value}
         FROM gold.customer_rfm r {join}
@@ -154,7 +155,7 @@ def history(con: duckdb.DuckDBPyConnection, dimension: str) -> tuple[list[str], 
     """(as_of dates, segment -> customers at each date) from gold.segment_membership_history."""
     if not has_table(con, "gold.segment_membership_history"):
         return [], {}
-    result = con.execute(f"SELECT CAST(as_of_date AS VARCHAR), {dimension}, count(*) FROM "
+    result = fetch(con, f"SELECT CAST(as_of_date AS VARCHAR), {dimension}, count(*) FROM "
                          f"gold.segment_membership_history WHERE {dimension} IS NOT NULL GROUP BY 1, 2 "
                          "ORDER BY 1, 2").fetchall()
     dates = sorted({r[0] for r in result})
@@ -180,7 +181,7 @@ def migration(con: duckdb.DuckDBPyConnection, dimension: str, segment: str | Non
                          "WHERE dimension = ?", [dimension]).fetchone()[0]
     if latest is None:
         return None
-    result = con.execute("SELECT CAST(from_as_of_date AS VARCHAR), from_segment, to_segment, sum(customers) "
+    result = fetch(con, "SELECT CAST(from_as_of_date AS VARCHAR), from_segment, to_segment, sum(customers) "
                          "FROM gold.segment_migration WHERE dimension = ? AND CAST(to_as_of_date AS VARCHAR) = ? "
                          "GROUP BY ALL", [dimension, latest]).fetchall()
     if segment is not None:
@@ -300,18 +301,18 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     with a customer id: anonymous ones have no address) and countries of the latest run."""
     out: dict[str, list[str]] = {"segments": [], "clusters": [], "engagement_segments": [], "countries": []}
     if has_table(con, "gold.customer_engagement"):
-        out["engagement_segments"] = [r[0] for r in con.execute(
+        out["engagement_segments"] = [r[0] for r in fetch(con,
             "SELECT engagement_segment FROM gold.customer_engagement WHERE customer_id IS NOT NULL "
             "AND engagement_segment IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1").fetchall()]
     if has_table(con, "gold.customer_rfm"):
-        out["segments"] = [r[0] for r in con.execute(
+        out["segments"] = [r[0] for r in fetch(con,
             "SELECT rfm_segment FROM gold.customer_rfm WHERE rfm_segment IS NOT NULL GROUP BY 1 "
             "ORDER BY count(*) DESC").fetchall()]
-        out["clusters"] = [r[0] for r in con.execute(
+        out["clusters"] = [r[0] for r in fetch(con,
             "SELECT cluster_label FROM gold.customer_rfm WHERE cluster_label IS NOT NULL GROUP BY 1 "
             "ORDER BY min(cluster_id)").fetchall()]
     if has_table(con, "gold.dim_customers") and "country_code" in columns_of(con, "gold.dim_customers"):
-        out["countries"] = [r[0] for r in con.execute(
+        out["countries"] = [r[0] for r in fetch(con,
             "SELECT d.country_code FROM gold.dim_customers d JOIN gold.customer_rfm r USING (customer_id) "
             "WHERE d.country_code IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1").fetchall()]
     return out

@@ -20,13 +20,14 @@ from typing import Any
 import duckdb
 
 from rfmlake.audiences.model import AudienceFilters
+from rfmlake.lake.duck import fetch
 
 _CLV = re.compile(r"^predicted_clv_(\d+)d$")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     schema, name = table.split(".")
-    rows = con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+    rows = fetch(con, "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
                        [schema, name]).fetchall()
     return {r[0] for r in rows}
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from rfmlake.audiences.model import AUDIENCE_ID_PATTERN, AudienceError, AudienceFilters, parse_filters
 from rfmlake.audiences.query import AudienceSize, member_query
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 
 TABLE = ("gold", "audiences")
 SCHEMA = pa.schema([
@@ -130,6 +131,6 @@ def resolve_members(lake: Lake, audience_id: str) -> list[str]:
     con = connect(lake, zones=("gold",))
     try:
         sql, params = member_query(con, audience.filters)
-        return [r[0] for r in con.execute(f"{sql} ORDER BY customer_id", params).fetchall()]
+        return [r[0] for r in fetch(con, f"{sql} ORDER BY customer_id", params).fetchall()]
     finally:
         con.close()

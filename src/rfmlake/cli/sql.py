@@ -18,6 +18,7 @@ from rich.table import Table
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,18 +46,18 @@ def query_lake(lake: Lake, query: str, persona: str | None = None) -> tuple[list
         raise RfmlakeError(f"no lake at {lake} (run `rfmlake run` or `rfmlake demo` first)")
     con = connect(lake, persona=persona)
     try:
-        cursor = con.execute(query)
+        # read whole (rfmlake.lake.duck.fetch): a streamed UNION ALL of joins can deadlock DuckDB
+        relation = fetch(con, query)
+        if relation is None:  # a statement without rows (SET, CREATE VIEW ...)
+            return [], []
+        return list(relation.columns), relation.fetchall()
     except duckdb.Error as exc:
         known = ", ".join(ref.qualified_name for ref in lake.tables()) or "none"
         if persona is not None:
-            rows = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+            rows = fetch(con, "SELECT schema_name || '.' || table_name FROM duckdb_tables() ORDER BY 1").fetchall()
             known = ", ".join(r[0] for r in rows) or "none"
             known += f" (as {persona})"
         raise RfmlakeError(f"query failed: {str(exc).splitlines()[0]}\n  tables in this lake: {known}") from None
-    if cursor.description is None:
-        return [], []
-    columns = [d[0] for d in cursor.description]
-    return columns, cursor.fetchall()
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ from rfmlake.dashboard.datasets import (
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 
 NEW, GONE = "(new)", "(gone)"
 _CLV_COLUMN = re.compile(r"^predicted_clv_(\d+)d$")
@@ -64,10 +65,10 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
                            "FROM gold.customer_rfm").fetchone()
         if head is None or not head[2]:
             raise RfmlakeError(f"gold.customer_rfm in {lake} is empty: no customer was scored")
-        summary = con.execute(SEGMENT_SUMMARY.render()).df()
-        heat = con.execute(RFM_HEATMAP.render()).df()
-        migration = con.execute(SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None
-        engagement = con.execute(ENGAGEMENT_SEGMENTS.render()).df() if _present(lake, ENGAGEMENT_SEGMENTS) else None
+        summary = fetch(con, SEGMENT_SUMMARY.render()).df()
+        heat = fetch(con, RFM_HEATMAP.render()).df()
+        migration = fetch(con, SEGMENT_MIGRATION.render()).df() if _present(lake, SEGMENT_MIGRATION) else None
+        engagement = fetch(con, ENGAGEMENT_SEGMENTS.render()).df() if _present(lake, ENGAGEMENT_SEGMENTS) else None
         value = None
         horizon = None
         if _present(lake, CUSTOMER_VALUE):
@@ -77,8 +78,8 @@ def load_dashboard_data(lake: Lake) -> DashboardData:
                 raise RfmlakeError("gold.customer_value should have exactly one predicted_clv_<N>d column, "
                                    f"found columns {names}")
             horizon = horizons[0]
-            value = con.execute(CUSTOMER_VALUE.render(horizon_days=horizon)).df()
-        journeys = con.execute(JOURNEY_RESULTS.render()).df() if _present(lake, JOURNEY_RESULTS) else None
+            value = fetch(con, CUSTOMER_VALUE.render(horizon_days=horizon)).df()
+        journeys = fetch(con, JOURNEY_RESULTS.render()).df() if _present(lake, JOURNEY_RESULTS) else None
     finally:
         con.close()
     return DashboardData(as_of_date=str(head[0]), model_version=str(head[1]), summary=summary, heatmap=heat,

@@ -30,6 +30,7 @@ from rfmlake.generate.landing import MANIFEST_NAME
 from rfmlake.journeys.assignment import HOLDOUT, bucket, group_of
 from rfmlake.journeys.spec import Journey
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.tables import parquet_scan
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_ts", "status", "currency", "order_total")
@@ -72,7 +73,7 @@ def plant_journey_effect(lake: Lake, landing: str | Path, journey: Journey, *, u
         found = con.execute(f"SELECT any_value(reporting_currency) FROM {parquet_scan(orders)}").fetchone()
         currency = found[0] if found else None
     currency = currency or "EUR"
-    rows = con.execute(
+    rows = fetch(con,
         f"SELECT a.customer_id, a.entry_date, CAST(r.avg_order_value AS DOUBLE) FROM {parquet_scan(assignments)} a "
         f"LEFT JOIN {parquet_scan(rfm)} r USING (customer_id) WHERE a.journey_id = ? "
         "ORDER BY a.entry_date, a.customer_id", [journey.id]).fetchall()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import duckdb
 
 from rfmlake.errors import RfmlakeError
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.tables import Lake, parquet_scan
 
 CONSENT_TABLE = ("gold", "dim_customers")
@@ -22,7 +23,7 @@ def consented_customers(lake: Lake) -> set[str]:
     if ref is None:
         raise RfmlakeError(f"gold.dim_customers does not exist in the lake at {lake}; run the pipeline first")
     con = duckdb.connect(":memory:")
-    rows = con.execute(
+    rows = fetch(con,
         f"SELECT DISTINCT customer_id FROM {parquet_scan(ref)} "
         "WHERE marketing_opt_in IS TRUE AND customer_id IS NOT NULL"
     ).fetchall()

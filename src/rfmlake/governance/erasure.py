@@ -136,12 +136,13 @@ def _find_in_graph(lake: Lake, customer_id: str) -> tuple[set[str], set[str], se
     """(person ids, device ids, primary customer ids, other customer ids) of the customer id in
     gold.identity_graph (and the earlier version vacuum keeps): empty without a graph."""
     from rfmlake.lake.catalog import connect
+    from rfmlake.lake.duck import fetch
 
     if lake.current("gold", "identity_graph") is None:
         return set(), set(), set(), set()
     con = connect(lake, zones=("gold",))
     try:
-        rows = con.execute("""
+        rows = fetch(con, """
             SELECT person_id, member_kind, member_id, primary_customer_id FROM gold.identity_graph
             WHERE person_id IN (SELECT person_id FROM gold.identity_graph
                                 WHERE member_kind = 'customer_id' AND member_id = ?)""", [customer_id]).fetchall()
@@ -157,6 +158,7 @@ def _find_in_graph(lake: Lake, customer_id: str) -> tuple[set[str], set[str], se
 def _find_person(lake: Lake, customer_id: str, email: str | None, key: bytes) -> _Person:
     """The person's contact tokens and orders, from every CRM record and order the lake holds."""
     from rfmlake.lake.catalog import connect
+    from rfmlake.lake.duck import fetch
 
     emails: set[str] = {t for t in [tokenize(email, key, "email") if email else None] if t}
     phones: set[str] = set()
@@ -171,35 +173,35 @@ def _find_person(lake: Lake, customer_id: str, email: str | None, key: bytes) ->
         return set(names) <= present
 
     try:
-        tables = {r[0] for r in con.execute("SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
+        tables = {r[0] for r in fetch(con, "SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
         if has("silver.customers", "customer_id", "email_token", "phone_token"):
-            for email_token, phone_token in con.execute(
+            for email_token, phone_token in fetch(con,
                     "SELECT email_token, phone_token FROM silver.customers WHERE customer_id = ?",
                     [customer_id]).fetchall():
                 found = True
                 emails |= {email_token} - {None}
                 phones |= {phone_token} - {None}
         if has("bronze.customers", "customer_id", "email", "phone"):
-            for raw_email, raw_phone in con.execute(
+            for raw_email, raw_phone in fetch(con,
                     "SELECT email, phone FROM bronze.customers WHERE trim(customer_id) = ?", [customer_id]).fetchall():
                 found = True
                 emails |= {tokenize(raw_email, key, "email")} - {None}
                 phones |= {tokenize(raw_phone, key, "phone")} - {None}
         for table, column in (("silver.orders", "customer_id"), ("bronze.orders", "trim(customer_id)")):
             if has(table, "customer_id", "order_id"):
-                rows = con.execute(f"SELECT DISTINCT trim(order_id) FROM {table} WHERE {column} = ?",
+                rows = fetch(con, f"SELECT DISTINCT trim(order_id) FROM {table} WHERE {column} = ?",
                                    [customer_id]).fetchall()
                 orders |= {r[0] for r in rows if r[0]}
                 found = found or bool(rows)
         others: set[str] = set()
         if has("silver.customers", "customer_id", "email_token", "phone_token") and (emails or phones):
             placeholders = ", ".join("?" for _ in [*emails, *phones])
-            others = {r[0] for r in con.execute(
+            others = {r[0] for r in fetch(con,
                 f"SELECT DISTINCT customer_id FROM silver.customers WHERE customer_id <> ? AND "
                 f"(email_token IN ({placeholders}) OR phone_token IN ({placeholders}))",
                 [customer_id, *emails, *phones, *emails, *phones]).fetchall()}
         if has("bronze.customers", "customer_id", "email", "phone"):
-            for other_id, raw_email, raw_phone in con.execute(
+            for other_id, raw_email, raw_phone in fetch(con,
                     "SELECT DISTINCT trim(customer_id), email, phone FROM bronze.customers "
                     "WHERE trim(customer_id) <> ?", [customer_id]).fetchall():
                 if (tokenize(raw_email, key, "email") in emails or tokenize(raw_phone, key, "phone") in phones) \
@@ -356,6 +358,7 @@ def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, i
     (a partitioned table: only the partitions that hold them). Returns rows found per table."""
     import duckdb
 
+    from rfmlake.lake.duck import fetch
     from rfmlake.lake.tables import parquet_scan
 
     found: dict[str, int] = {}
@@ -377,15 +380,15 @@ def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, i
                 continue
             keep = f"SELECT * FROM {scan} WHERE NOT ({predicate})"
             if not ref.is_partitioned:
-                lake.write_arrow(ref.zone, ref.name, con.execute(keep).fetch_arrow_table())
+                lake.write_arrow(ref.zone, ref.name, fetch(con, keep).fetch_arrow_table())
                 continue
             by = ", ".join(f'"{c}"' for c in ref.partition_by)
-            hit = con.execute(f"SELECT DISTINCT {by} FROM {scan} WHERE {predicate}").fetchall()
+            hit = fetch(con, f"SELECT DISTINCT {by} FROM {scan} WHERE {predicate}").fetchall()
             keys = {"/".join(f"{c}={v}" for c, v in zip(ref.partition_by, values, strict=True)) for values in hit}
             where = " OR ".join("(" + " AND ".join(f'CAST("{c}" AS VARCHAR) = \'{v}\''
                                                for c, v in zip(ref.partition_by, values, strict=True)) + ")"
                                 for values in hit)
-            rows = con.execute(f"{keep} AND ({where})").fetch_arrow_table()
+            rows = fetch(con, f"{keep} AND ({where})").fetch_arrow_table()
             lake.write_partitions(ref.zone, ref.name, ref.partition_by, rows, drop=keys)
     finally:
         con.close()

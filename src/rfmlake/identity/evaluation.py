@@ -18,6 +18,7 @@ from typing import Any
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 
 TRUTH_FILE = "_identity_truth.json"  # rfmlake.generate.identity.TRUTH_NAME
 
@@ -83,9 +84,9 @@ def measure_merges(lake: Lake, truth: dict[str, Any], examples: int = 10) -> Mer
         records = con.execute("SELECT count(*) FROM silver.customers").fetchone()[0]
         predicted = con.execute("SELECT count(*) FROM predicted").fetchone()[0]
         tp = con.execute("SELECT count(*) FROM predicted JOIN planted USING (a, b)").fetchone()[0]
-        wrong = con.execute(f"""SELECT a, b FROM predicted EXCEPT SELECT a, b FROM planted ORDER BY a, b
+        wrong = fetch(con, f"""SELECT a, b FROM predicted EXCEPT SELECT a, b FROM planted ORDER BY a, b
                                 LIMIT {int(examples)}""").fetchall()
-        missed = con.execute(f"""SELECT a, b FROM planted EXCEPT SELECT a, b FROM predicted ORDER BY a, b
+        missed = fetch(con, f"""SELECT a, b FROM planted EXCEPT SELECT a, b FROM predicted ORDER BY a, b
                                  LIMIT {int(examples)}""").fetchall()
         # The planted devices and shared devices as tables, each checked by joins (one query per
         # device took minutes at 10M order lines: 60k planted devices).

@@ -36,6 +36,10 @@ CORRUPT_COLUMN = "_corrupt_record"
 _LINE_DELIMITER = "\x1e\x1f"
 
 
+def _failed(query: str, exc: Exception) -> PipelineError:
+    return PipelineError(f"DuckDB failed: {str(exc).splitlines()[0]}\nin: {query[:800]}")
+
+
 @dataclass(frozen=True)
 class RawFile:
     """One landing file to read as rows of text, with its bronze partition values."""
@@ -100,7 +104,7 @@ class DuckEngine:
         try:
             return self.con.execute(query)
         except Exception as exc:  # noqa: BLE001 - duckdb raises many error types
-            raise PipelineError(f"DuckDB failed: {str(exc).splitlines()[0]}\nin: {query[:800]}") from exc
+            raise _failed(query, exc) from exc
 
     def create(self, name: str, query: str) -> None:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {query}")
@@ -139,9 +143,13 @@ class DuckEngine:
         return self.columns_of(ident(relation))
 
     def rows(self, query: str) -> list[dict[str, Any]]:
-        cursor = self.execute(query)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        from rfmlake.lake.duck import fetch  # DuckDB only where this engine runs (not on Glue)
+
+        try:
+            relation = fetch(self.con, query)  # read whole, not streamed
+            return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+        except Exception as exc:  # noqa: BLE001 - duckdb raises many error types
+            raise _failed(query, exc) from exc
 
     def write(self, query: str, target: str, partition_by: Sequence[str] = ()) -> None:
         """COPY the query's rows to `target`: a version folder (Parquet files below it, partitioned
@@ -179,6 +187,8 @@ class DuckEngine:
         text values the line-by-line path gives. None for any other file."""
         import duckdb
 
+        from rfmlake.lake.duck import fetch
+
         objects = f"read_ndjson_objects({lit(file.uri)})"
         try:
             lines = self.execute(f"SELECT count(*) FROM {self._lines(file, 'value')}").fetchone()[0]  # type: ignore[index]
@@ -186,7 +196,7 @@ class DuckEngine:
                 f"SELECT count(*), count(*) FILTER (WHERE json_type(json) <> 'OBJECT') FROM {objects}").fetchone()  # type: ignore[misc]
             if rows != lines or non_objects:
                 return None
-            keys = sorted(k for (k,) in self.con.execute(f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects}")
+            keys = sorted(k for (k,) in fetch(self.con, f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects}")
                           .fetchall())
         except duckdb.Error:  # a line that is not JSON
             return None
@@ -234,8 +244,8 @@ class DuckEngine:
                         f"columns = {{{columns}}})")
             # A file with a line that is not a JSON object: line by line. Each line is parsed twice:
             # once for its type (a corrupt record), once for every key at a time (one path list).
-            keys = [k for (k,) in self.execute(
-                f"SELECT DISTINCT unnest(try(json_keys(value))) FROM ({self._json_lines(file)})").fetchall()]
+            keys = [r["k"] for r in self.rows(
+                f"SELECT DISTINCT unnest(try(json_keys(value))) AS k FROM ({self._json_lines(file)})")]
             keys = sorted(k for k in keys if k is not None)
             by_lower: dict[str, list[int]] = {}
             for index, key in enumerate(keys, 1):

@@ -28,6 +28,7 @@ from rfmlake.journeys.spec import JourneySet
 from rfmlake.journeys.stats import compare
 from rfmlake.journeys.store import JourneyStore
 from rfmlake.lake import Lake, TableRef
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.tables import partition_key
 
 ASSIGNMENTS_TABLE = "journey_assignments"
@@ -143,7 +144,7 @@ def _outcomes(view: Any, entries: pa.Table, journeys: JourneySet,
               "AND o.order_date < d.day") if "gold.fct_orders" in view.tables else ""
     amount = "coalesce(sum(CAST(o.amount_reporting AS DOUBLE)), 0.0)" if orders else "0.0"
     converted = "count(o.order_id) > 0" if orders else "false"
-    table = con.execute(f"""
+    table = fetch(con, f"""
         SELECT e.journey_id, d.day, e.variant, e.entry_date = d.day AS on_day,
                {amount} AS revenue, {converted} AS converted
         FROM _entries e JOIN _days d ON d.journey_id = e.journey_id AND e.entry_date <= d.day

@@ -35,6 +35,7 @@ from rfmlake.journeys.spec import (
     ValueCondition,
 )
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 
 HISTORY = "gold.segment_membership_history"
 ENGAGEMENT = "gold.customer_engagement"
@@ -135,10 +136,10 @@ class LakeView:
     def _engagement_dates(self) -> list[date]:
         """The as_of dates whose engagement segments the lake remembers."""
         if ENGAGEMENT_HISTORY in self.tables:
-            rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT_HISTORY} ORDER BY 1").fetchall()
+            rows = fetch(self.con, f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT_HISTORY} ORDER BY 1").fetchall()
             return [r[0] for r in rows]
         if ENGAGEMENT in self.tables:  # the current segments are the only date known
-            rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT}").fetchall()
+            rows = fetch(self.con, f"SELECT DISTINCT as_of_date FROM {ENGAGEMENT}").fetchall()
             return sorted(r[0] for r in rows)
         return []
 
@@ -146,7 +147,7 @@ class LakeView:
     def history_dates(self) -> list[date]:
         if HISTORY not in self.tables:
             return [self.as_of]
-        rows = self.con.execute(f"SELECT DISTINCT as_of_date FROM {HISTORY} ORDER BY 1").fetchall()
+        rows = fetch(self.con, f"SELECT DISTINCT as_of_date FROM {HISTORY} ORDER BY 1").fetchall()
         return [r[0] for r in rows]
 
     def _members(self, day: date, dimension: str, segments: Sequence[str]) -> str:
@@ -207,19 +208,19 @@ class LakeView:
                 "SELECT customer_id", f"SELECT customer_id, {trigger.dimension} AS segment", 1)
             after = self._members(day, trigger.dimension, trigger.to_segments).replace(
                 "SELECT customer_id", f"SELECT customer_id, {trigger.dimension} AS segment", 1)
-            rows = self.con.execute(f"SELECT a.customer_id, a.segment, b.segment FROM ({before}) a "
+            rows = fetch(self.con, f"SELECT a.customer_id, a.segment, b.segment FROM ({before}) a "
                                     f"JOIN ({after}) b USING (customer_id) ORDER BY 1").fetchall()
             return {cid: f"migrated {old} -> {new}" for cid, old, new in rows}
         else:  # pragma: no cover - the union is exhaustive
             raise JourneyError(f"unknown trigger {trigger!r}")
-        return {row[0]: label for row in self.con.execute(f"SELECT customer_id FROM ({sql}) ORDER BY 1").fetchall()}
+        return {row[0]: label for row in fetch(self.con, f"SELECT customer_id FROM ({sql}) ORDER BY 1").fetchall()}
 
     def matching(self, customer_ids: Sequence[str], conditions: Sequence[Condition]) -> set[str]:
         """The customers among `customer_ids` for whom every condition holds now."""
         if not conditions or not customer_ids:
             return set(customer_ids)
         self.con.register("_ids", pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())}))
-        rows = self.con.execute(f"SELECT c.customer_id FROM customer_facts c JOIN _ids USING (customer_id) "
+        rows = fetch(self.con, f"SELECT c.customer_id FROM customer_facts c JOIN _ids USING (customer_id) "
                                 f"WHERE {conditions_sql(conditions)}").fetchall()
         self.con.unregister("_ids")
         return {r[0] for r in rows}
@@ -263,7 +264,7 @@ class LakeView:
         if entries.num_rows == 0 or "gold.fct_orders" not in self.tables:
             return {}
         self.con.register("_entries", entries.select(["journey_id", "customer_id", "entry_date"]))
-        rows = self.con.execute(
+        rows = fetch(self.con,
             "SELECT e.journey_id, e.customer_id, e.entry_date, min(o.order_date) FROM _entries e "
             "JOIN gold.fct_orders o ON o.customer_id = e.customer_id AND o.status = 'completed' "
             "AND o.order_date >= e.entry_date AND o.order_date < ? GROUP BY ALL", [until]).fetchall()

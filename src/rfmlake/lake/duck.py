@@ -6,13 +6,15 @@ a workspace or loading it into Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 if TYPE_CHECKING:
     import boto3
+    import pyarrow as pa
 
     from rfmlake.lake.tables import Lake
 
@@ -50,3 +52,33 @@ def connect_duckdb(lake: Lake | None = None, database: str | Path = ":memory:", 
         con.close()
         raise
     return con
+
+
+# Whole results and streamed results (docs/adr/0024). DuckDB 1.5 deadlocks a *streamed* query whose
+# plan has a UNION ALL with a join (or another operator that ends a pipeline) in more than one
+# branch, once the result outgrows the streaming buffer: every branch waits for the buffer to drain,
+# and nothing drains it until one branch is the last pipeline left (the 10M bench's recommendations
+# stage hung there). con.execute() always streams; a relation's whole-result fetches do not.
+
+
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+          ) -> duckdb.DuckDBPyRelation:
+    """The query `sql` as a relation to read whole: its to_arrow_table(), fetch_arrow_table(), df()
+    and fetchall() run the query to the end before returning. Use it instead of
+    `con.execute(sql).fetchall()` (and the like) for any query over the lake; stream with batches()."""
+    return con.sql(sql, params=params)
+
+
+def batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of the query `sql` in Arrow record batches of about `rows`, streamed on a cursor of
+    `con` in bounded memory. A query whose plan has a UNION is first held in a temp table (which
+    spills to disk past the memory limit) and streamed from there."""
+    cursor = con.cursor()
+    try:
+        plan = "\n".join(str(row[1]) for row in cursor.execute("EXPLAIN " + sql).fetchall())
+        if "UNION" in plan:
+            cursor.execute(f"CREATE TEMP TABLE __rfmlake_streamed AS {sql}")
+            sql = "SELECT * FROM __rfmlake_streamed"
+        yield from cursor.execute(sql).fetch_record_batch(rows)
+    finally:
+        cursor.close()

@@ -23,6 +23,7 @@ from rfmlake.contract.entities import LINEAGE_COLUMNS, SILVER_TABLES
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import register_views
+from rfmlake.lake.duck import fetch
 from rfmlake.modeling.project import TARGETS, find_project_dir, schema_prefix, write_profiles
 from rfmlake.modeling.results import DbtResult, NodeResult
 from rfmlake.pipeline.context import RunContext
@@ -215,7 +216,7 @@ def _export_gold(
     try:
         gold_tables = {
             row[0]
-            for row in con.execute(
+            for row in fetch(con,
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = ? AND table_type = 'BASE TABLE'",
                 [gold_schema],

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from rfmlake.lake import Lake
-from rfmlake.lake.duck import connect_duckdb
+from rfmlake.lake.duck import batches, connect_duckdb
 from rfmlake.lake.storage import Storage
 from rfmlake.profiles.build import PROFILE_TABLE, encode_documents, write_profile_table
 from rfmlake.profiles.embedded import EmbeddedProfileStore
@@ -74,14 +74,12 @@ def _exists(con: duckdb.DuckDBPyConnection, version: str) -> bool:
 
 
 def _documents(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[ProfileDocument]:
-    reader = con.cursor().execute(sql).fetch_record_batch(BATCH_ROWS)
-    for batch in reader:
+    for batch in batches(con, sql, BATCH_ROWS):
         yield from encode_documents(batch)
 
 
 def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[str]:
-    reader = con.cursor().execute(sql).fetch_record_batch(BATCH_ROWS)
-    for batch in reader:
+    for batch in batches(con, sql, BATCH_ROWS):
         yield from batch.column(0).to_pylist()
 
 

@@ -23,6 +23,7 @@ import duckdb
 
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 from rfmlake.quality.report import EXAMPLE_COUNT, QualityReport, TableOutcome, outcome_from_result
 from rfmlake.quality.sql import CompiledCheck, RowScope, compile_suite, duplicate_groups_sql, literal, quote
 from rfmlake.quality.suites import Check, QualityContext, TableSuite, suites_for
@@ -293,7 +294,7 @@ class TableValidation:
             sql = (f"SELECT {names} FROM ({frame}) AS _frame WHERE {item.unexpected_sql} "
                    f"ORDER BY {order} LIMIT {EXAMPLE_COUNT}")
         try:
-            rows = [dict(zip(selected, row, strict=True)) for row in self.con.execute(sql).fetchall()]
+            rows = [dict(zip(selected, row, strict=True)) for row in fetch(self.con, sql).fetchall()]
         except duckdb.Error as exc:
             log.warning("%s: examples of %s not read: %s", self.suite.qualified_name, item.check.expectation, exc)
             return {}

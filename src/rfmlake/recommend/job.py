@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 from rfmlake.lake.tables import TableRef, parquet_scan
 from rfmlake.pipeline.context import RunContext, earlier_fit
 from rfmlake.recommend.evaluation import TimeSplit, evaluate_time_split
@@ -68,7 +69,7 @@ class LakeInputs:
             return {}
         con = connect(lake, zones=("gold",))
         try:
-            rows = con.execute(
+            rows = fetch(con,
                 "select customer_id, arg_max(rfm_segment, as_of_date) from gold.segment_membership_history "
                 "where as_of_date <= ? and rfm_segment is not null group by customer_id", [day]).fetchall()
         finally:
@@ -175,23 +176,23 @@ class LakeReader:
         where = " where customer_id in (select customer_id from changed)" if of_changed else ""
         # Through Arrow, not .df(): to_pandas makes one Python string per distinct id, not one per
         # row (at 10M order lines, 20M interactions of 2M customers: gigabytes of repeated ids).
-        frame = self.con.execute(f"select * from ({self.interactions_sql}){where}").to_arrow_table().to_pandas()
+        frame = fetch(self.con, f"select * from ({self.interactions_sql}){where}").to_arrow_table().to_pandas()
         frame["occurred_at"] = pd.to_datetime(frame["occurred_at"])
         return frame
 
     def products(self) -> pd.DataFrame:
         if not self._has("silver", "products"):
             return pd.DataFrame({"product_id": [], "product_name": [], "category": [], "brand": []})
-        return self.con.execute("select product_id, name as product_name, category, brand from silver.products").df()
+        return fetch(self.con, "select product_id, name as product_name, category, brand from silver.products").df()
 
     def segments(self) -> pd.Series:
         if not self._has("gold", "customer_rfm"):
             return pd.Series(dtype="object")
-        frame = self.con.execute("select customer_id, rfm_segment from gold.customer_rfm").df()
+        frame = fetch(self.con, "select customer_id, rfm_segment from gold.customer_rfm").df()
         return pd.Series(frame["rfm_segment"].to_numpy(), index=frame["customer_id"].to_numpy(), dtype="object")
 
     def customers(self) -> list[str]:
-        return [str(r[0]) for r in self.con.execute(f"select * from ({self.served_sql}) order by 1").fetchall()]
+        return [str(r[0]) for r in fetch(self.con, f"select * from ({self.served_sql}) order by 1").fetchall()]
 
     def record_person_inputs(self) -> tuple[dict[str, int], date | None]:
         """Each served person's inputs (temp table person_inputs, _PERSON_INPUTS_SQL), in one pass over
@@ -222,11 +223,11 @@ class LakeReader:
             left join read_parquet('{_sql_path(previous)}') as q on q.customer_id = p.customer_id
             where q.customer_id is null or p.purchases <> q.purchases or p.views <> q.views
                or p.digest_a <> q.digest_a or p.digest_b <> q.digest_b or p.segment is distinct from q.segment""")
-        return [str(r[0]) for r in self.con.execute("select customer_id from changed order by 1").fetchall()]
+        return [str(r[0]) for r in fetch(self.con, "select customer_id from changed order by 1").fetchall()]
 
     def kept_rows(self, previous: TableRef) -> pa.Table:
         """The rows of `previous` (gold.product_recommendations) of the served people not in `changed`."""
-        return self.con.execute(f"""
+        return fetch(self.con, f"""
             select r.customer_id, r.rank, r.product_id, r.score, r.source from {parquet_scan(previous)} as r
             where exists (select 1 from person_inputs as p where p.customer_id = r.customer_id)
               and not exists (select 1 from changed as c where c.customer_id = r.customer_id)""").to_arrow_table()

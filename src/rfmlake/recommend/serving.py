@@ -10,6 +10,7 @@ import pyarrow as pa
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake
 from rfmlake.lake.catalog import connect
+from rfmlake.lake.duck import fetch
 
 ITEM_FIELDS = ("rank", "product_id", "product_name", "category", "brand", "score", "source")
 TABLE = "product_recommendations"
@@ -38,7 +39,7 @@ def recommendations_for(lake: Lake, customer_ids: Iterable[str], n: int = 10) ->
     con = connect(lake, zones=("gold",))
     try:
         con.register("wanted", pa.table({"customer_id": pa.array(wanted, pa.string())}))
-        rows = con.execute(
+        rows = fetch(con,
             f"select w.customer_id, {', '.join('r.' + f for f in ITEM_FIELDS)} "
             f"from wanted as w {graph} join gold.{TABLE} as r on r.customer_id = {person} where r.rank <= ? "
             "order by w.customer_id, r.rank", [n]).fetchall()

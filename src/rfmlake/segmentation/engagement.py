@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake, TableRef
-from rfmlake.lake.duck import connect_duckdb
+from rfmlake.lake.duck import connect_duckdb, fetch
 from rfmlake.lake.tables import parquet_scan, partition_key
 
 ENGAGEMENT_TABLE = "customer_engagement"
@@ -35,7 +35,7 @@ def record_engagement_history(lake: Lake) -> TableRef | None:
     scan = parquet_scan(ref)
     con = connect_duckdb(lake)
     try:
-        days = [r[0] for r in con.execute(f"SELECT DISTINCT as_of_date FROM {scan}").fetchall()]
+        days = [r[0] for r in fetch(con, f"SELECT DISTINCT as_of_date FROM {scan}").fetchall()]
         if not days:
             return None  # nobody at all: nothing to remember for this as_of
         if len(days) != 1:

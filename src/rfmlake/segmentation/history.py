@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from rfmlake.errors import RfmlakeError
 from rfmlake.lake import Lake, TableRef
-from rfmlake.lake.duck import connect_duckdb
+from rfmlake.lake.duck import batches, connect_duckdb, fetch
 from rfmlake.lake.storage import S3_SCHEME, Storage, is_s3
 from rfmlake.lake.tables import parquet_scan, partition_key
 from rfmlake.segmentation.migration import (
@@ -67,7 +67,7 @@ class History:
         if self.ref.is_partitioned:  # from the pointer: no data read
             return sorted(date.fromisoformat(dict(p.values)["as_of_date"]) for p in self.ref.partitions)
         assert con is not None, "an unpartitioned history is listed with a DuckDB connection"
-        rows = con.execute(f"SELECT DISTINCT as_of_date FROM {parquet_scan(self.ref)} ORDER BY 1").fetchall()
+        rows = fetch(con, f"SELECT DISTINCT as_of_date FROM {parquet_scan(self.ref)} ORDER BY 1").fetchall()
         return [row[0] for row in rows]
 
     def source(self, day: date) -> str:
@@ -157,9 +157,8 @@ def _copy_partition(lake: Lake, con: duckdb.DuckDBPyConnection, version: str, ke
     lake.storage.make_dir(folder)
     target = Storage.join(folder, "part-00000.parquet")
     path = target.removeprefix(S3_SCHEME) if lake.storage.s3 else target
-    reader = con.execute(select).fetch_record_batch(_BATCH_ROWS)
     with pq.ParquetWriter(path, schema, filesystem=lake.storage.fs, compression="zstd") as writer:
-        for batch in reader:
+        for batch in batches(con, select, _BATCH_ROWS):
             writer.write_batch(batch.cast(schema))
 
 
@@ -187,7 +186,7 @@ def _convert_migration(lake: Lake, con: duckdb.DuckDBPyConnection, ref: TableRef
     rank = " ".join(f"WHEN '{d}' THEN {i}" for i, d in enumerate(DIMENSIONS))
     version = lake.new_version("gold", MIGRATION_TABLE)
     add = {}
-    for (day,) in con.execute(f"SELECT DISTINCT to_as_of_date FROM {scan} ORDER BY 1").fetchall():
+    for (day,) in fetch(con, f"SELECT DISTINCT to_as_of_date FROM {scan} ORDER BY 1").fetchall():
         key = partition_key({"to_as_of_date": day.isoformat()})
         _copy_partition(lake, con, version, key,
                         f"SELECT {', '.join(schema.names)} FROM {scan} WHERE to_as_of_date = DATE '{day.isoformat()}' "

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rfmlake.errors import RfmlakeError
+from rfmlake.lake.duck import fetch
 
 MIGRATION_TABLE = "segment_migration"
 MIGRATION_PARTITION_BY: tuple[str, ...] = ("to_as_of_date",)
@@ -60,7 +61,7 @@ def migration_sql(before: str, after: str, from_date: date, to_date: date,
 def migration_table(con: duckdb.DuckDBPyConnection, before: str, after: str, from_date: date, to_date: date,
                     dimensions: tuple[str, ...] = DIMENSIONS) -> pa.Table:
     """gold.segment_migration rows for one pair of dates (MIGRATION_SCHEMA)."""
-    table = con.execute(migration_sql(before, after, from_date, to_date, dimensions)).fetch_arrow_table()
+    table = fetch(con, migration_sql(before, after, from_date, to_date, dimensions)).fetch_arrow_table()
     return table.cast(MIGRATION_SCHEMA)
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake
+from rfmlake.lake.duck import fetch
 from rfmlake.pipeline.context import RunContext, earlier_fit
 from rfmlake.reporting.quality import VALUE_REPORT
 from rfmlake.value.calibration import holdout_check
@@ -58,7 +59,7 @@ def _from_counted_orders(lake: Lake, sql: str, memory_limit: str | None) -> pd.D
     con = connect(lake, zones=("gold",), memory_limit=memory_limit)
     try:
         con.execute(COUNTED_ORDERS_VIEW)
-        return con.execute(sql).to_arrow_table().to_pandas()
+        return fetch(con, sql).to_arrow_table().to_pandas()
     finally:
         con.close()
 

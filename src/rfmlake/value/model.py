@@ -142,6 +142,8 @@ def summarize_purchases(orders: pd.DataFrame, purchase_period: str) -> pd.DataFr
     order_date, revenue)."""
     import duckdb
 
+    from rfmlake.lake.duck import fetch
+
     sql = purchase_summary_sql(purchase_period)
     counted = orders.assign(
         customer_id=orders["customer_id"].astype(str), order_id=orders["order_id"].astype(str),
@@ -151,7 +153,7 @@ def summarize_purchases(orders: pd.DataFrame, purchase_period: str) -> pd.DataFr
     con = duckdb.connect()
     try:
         con.register("counted_orders", counted)
-        return con.execute(sql).df()
+        return fetch(con, sql).df()
     finally:
         con.close()
 
