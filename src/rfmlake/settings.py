@@ -240,6 +240,10 @@ class Settings(_Strict):
         "3GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$",
         description="memory DuckDB may use in a local stage (ingest, identity, dbt, profiles) before it spills to "
         "disk under the lake's _system/tmp")
+    stage_stall_minutes: float = Field(
+        20, ge=0, le=1440,
+        description="a local stage whose processes use almost no CPU (under 2% of one) for this many minutes is "
+        "stopped, and the run fails and rolls back instead of hanging with the lake locked (Linux); 0 = never")
     ingest: IngestSettings = IngestSettings()
     rfm: RfmSettings = RfmSettings()
     segmentation: SegmentationSettings = SegmentationSettings()

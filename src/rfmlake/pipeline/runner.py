@@ -21,6 +21,7 @@ from rfmlake.pipeline.context import RunContext
 from rfmlake.pipeline.definition import PIPELINE, Stage, undeclared_writes
 from rfmlake.pipeline.memory import between_stages
 from rfmlake.pipeline.stages import RunState
+from rfmlake.pipeline.watchdog import StallWatchdog
 from rfmlake.reporting.quality import RUN_SUMMARY
 
 # (stage, "started"|"done"|"skipped"|"failed", seconds)
@@ -169,34 +170,45 @@ def _run_each(ctx: RunContext, state: RunState, stages: tuple[Stage, ...], runs:
             on_stage(stage, "started", None)
         t0 = time.perf_counter()
         before = _versions(ctx.lake)
+        watchdog = StallWatchdog(ctx.settings.stage_stall_minutes * 60)
         try:
-            summary = _resolve(stage.entry)(ctx, state)  # its commits join the run's transaction
+            with watchdog:  # a stage stalled in an engine (no CPU for minutes) is interrupted
+                summary = _resolve(stage.entry)(ctx, state)  # its commits join the run's transaction
             _check_writes(stage, before, _versions(ctx.lake))
-        except RfmlakeError as exc:
+        except BaseException as exc:
             seconds = time.perf_counter() - t0
-            runs.append(StageRun(stage.name, "failed", seconds, error=str(exc)))
-            if on_stage:
-                on_stage(stage, "failed", seconds)
-            _write_report(ctx, runs, None, error=str(exc))
-            raise PipelineError(f"stage {stage.name} failed:\n{exc}") from None
-        except Exception as exc:  # a bug, not bad input: keep the traceback, show one line
-            seconds = time.perf_counter() - t0
+            if watchdog.fired is not None and isinstance(exc, Exception | KeyboardInterrupt):
+                message = (f"stopped after {watchdog.fired}: a stalled query or engine, interrupted so "
+                           f"the run fails and rolls back instead of holding the lake "
+                           f"(stage_stall_minutes: {ctx.settings.stage_stall_minutes})")
+                raise _stage_failed(ctx, runs, on_stage, stage, seconds, message) from None
+            if isinstance(exc, RfmlakeError):
+                raise _stage_failed(ctx, runs, on_stage, stage, seconds, str(exc)) from None
+            if not isinstance(exc, Exception):
+                raise
+            # a bug, not bad input: keep the traceback, show one line
             log = ctx.run_dir / "error.log"
             log.write_text(traceback.format_exc())
             message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            runs.append(StageRun(stage.name, "failed", seconds, error=message))
-            if on_stage:
-                on_stage(stage, "failed", seconds)
-            _write_report(ctx, runs, None, error=message)
-            raise PipelineError(
-                f"stage {stage.name} failed unexpectedly: {message}\n(details: {log})"
-            ) from None
+            raise _stage_failed(ctx, runs, on_stage, stage, seconds, message, log=log) from None
         after_stage()  # the next stage starts from what this one still holds, not from its peak
         seconds = time.perf_counter() - t0
         run = StageRun.finished(stage.name, seconds, summary)
         runs.append(run)
         if on_stage:
             on_stage(stage, "skipped" if run.status == "skipped" else "done", seconds)
+
+
+def _stage_failed(ctx: RunContext, runs: list[StageRun], on_stage: StageCallback | None, stage: Stage,
+                  seconds: float, error: str, log: Path | None = None) -> PipelineError:
+    """Record the failed stage (report written) and return the error that stops the run."""
+    runs.append(StageRun(stage.name, "failed", seconds, error=error))
+    if on_stage:
+        on_stage(stage, "failed", seconds)
+    _write_report(ctx, runs, None, error=error)
+    if log is not None:
+        return PipelineError(f"stage {stage.name} failed unexpectedly: {error}\n(details: {log})")
+    return PipelineError(f"stage {stage.name} failed:\n{error}")
 
 
 def _versions(lake: Lake) -> dict[str, str]:
