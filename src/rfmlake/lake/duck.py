@@ -6,6 +6,7 @@ a workspace or loading it into Python.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,10 +76,20 @@ def batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Iterator[pa.
     spills to disk past the memory limit) and streamed from there."""
     cursor = con.cursor()
     try:
-        plan = "\n".join(str(row[1]) for row in cursor.execute("EXPLAIN " + sql).fetchall())
-        if "UNION" in plan:
+        plan = json.loads(cursor.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()[0][1])
+        if "UNION" in _operators(plan):
             cursor.execute(f"CREATE TEMP TABLE __rfmlake_streamed AS {sql}")
             sql = "SELECT * FROM __rfmlake_streamed"
         yield from cursor.execute(sql).fetch_record_batch(rows)
     finally:
         cursor.close()
+
+
+def _operators(nodes: list[dict[str, Any]]) -> set[str]:
+    """The operator names of a physical plan (EXPLAIN (FORMAT JSON))."""
+    names: set[str] = set()
+    while nodes:
+        node = nodes.pop()
+        names.add(str(node.get("name", "")))
+        nodes.extend(node.get("children", ()))
+    return names
