@@ -75,9 +75,12 @@ def batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Iterator[pa.
     `con` in bounded memory. A query whose plan has a UNION (which can deadlock streamed) or an
     ORDER BY (streamed, DuckDB sorts in memory: the 10M bench's 2.2M profiles, about 4 GB, ran out of
     a 3 GB limit; held first, they stream in 30 s) is first held in a temp table, which spills to
-    disk past the memory limit, and streamed from that in the same order."""
+    disk past the memory limit, and streamed from that in the same order. The cursor keeps `con`'s
+    TimeZone (a session setting a cursor does not inherit: connect_duckdb's UTC)."""
+    zone = str(con.execute("SELECT current_setting('TimeZone')").fetchone()[0])  # type: ignore[index]
     cursor = con.cursor()
     try:
+        cursor.execute("SET TimeZone = '" + zone.replace("'", "''") + "'")
         plan = json.loads(cursor.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()[0][1])
         if {"UNION", "ORDER_BY"} & _operators(plan):
             cursor.execute(f"CREATE TEMP TABLE __rfmlake_streamed AS {sql}")

@@ -9,10 +9,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from rfmlake.lake.duck import batches
 
 ROWS = 1_000_000
 QUERY = ("SELECT o.c, p.name FROM o JOIN p USING (id) "
@@ -62,3 +65,15 @@ def test_batches_keeps_the_order_of_the_query(tables: Path) -> None:
     out = _run(tables, f"ids = [i for b in batches(con, {ordered!r}, 1_000) for i in b.column(0).to_pylist()]; "
                        "print(len(ids), ids == sorted(ids, reverse=True))")
     assert out == f"{ROWS * 6 // 100} True"
+
+
+def test_batches_reads_in_the_connections_time_zone() -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")  # not the machine's: a cursor would fall back to that
+    rows = [r for b in batches(con, "SELECT current_setting('TimeZone') AS z, "
+                                    "CAST(TIMESTAMPTZ '2026-01-01 05:00:00+00' AS DATE) AS d", 10)
+            for r in b.to_pylist()]
+    assert rows == [{"z": "America/New_York", "d": date(2026, 1, 1)}]
+    rows = [r for b in batches(con, "SELECT CAST(TIMESTAMPTZ '2026-01-01 03:00:00+00' AS DATE) AS d", 10)
+            for r in b.to_pylist()]
+    assert rows == [{"d": date(2025, 12, 31)}]  # 22:00 the day before in New York
