@@ -29,6 +29,7 @@ from rfmlake.identity.people import person_events_query
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import connect
 from rfmlake.lake.storage import Storage
+from rfmlake.lake.values import jsonable, jsonable_column
 from rfmlake.profiles.store import INDEXED_FIELDS, ProfileDocument, secondary_ids_of
 
 PROFILE_TABLE = "customer_profile"
@@ -245,20 +246,6 @@ def write_profile_table(lake: Lake, *, memory_limit: str | None = None, temp_dir
     return lake.commit("gold", PROFILE_TABLE, version)
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
 # Columns holding JSON text (DuckDB's to_json), served as the nested values they encode.
 PACKED_COLUMNS: tuple[str, ...] = ("value_json", "customer_ids_json", "recommendations_json")
 # Columns the stores index but the document does not hold: every email token of the person (JSON
@@ -271,7 +258,7 @@ def to_document(row: dict[str, Any]) -> dict[str, Any]:
     """A profile row as the JSON document the stores hold and the API returns. The reference for
     `encode_documents`, which writes the same documents as JSON text without building them. The
     lookup columns (the person's email tokens) are not part of it."""
-    doc = {name: _jsonable(row.get(name)) for name in _PLAIN_COLUMNS}
+    doc = {name: jsonable(row.get(name)) for name in _PLAIN_COLUMNS}
     raw_value = row.get("value_json")
     doc["value"] = json.loads(raw_value) if raw_value else None
     raw_ids = row.get("customer_ids_json")
@@ -291,20 +278,6 @@ _encode_value = json.JSONEncoder(separators=(",", ":")).encode
 _NULL = "null"
 # Text json.dumps writes as it is between quotes: printable ASCII but for the quote and the backslash.
 _NEEDS_ESCAPE = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
-
-
-def _column_values(column: pa.Array) -> list[Any]:
-    """_jsonable of every value of a column, converted per column by its Arrow type."""
-    kind = column.type
-    if pa.types.is_decimal(kind):
-        # float(Decimal) is float(str(Decimal)): the same float from Arrow's text, without a Decimal each
-        return [None if v is None else float(v) for v in pc.cast(column, pa.string()).to_pylist()]
-    values = column.to_pylist()
-    if _is_text(kind) or pa.types.is_boolean(kind) or pa.types.is_integer(kind):
-        return values
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return [None if v is None else v.isoformat() for v in values]
-    return [_jsonable(v) for v in values]
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -342,7 +315,7 @@ def _timestamps_json(column: pa.Array) -> pa.Array | None:
 
 def _column_json(column: pa.Array) -> pa.Array:
     """Each value of a column as json.dumps writes it in a document (null stays null). Arrow writes
-    it where its text is JSON's; Python (_column_values, then the encoder) otherwise."""
+    it where its text is JSON's; Python (jsonable_column, then the encoder) otherwise."""
     kind = column.type
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind):
         return pc.cast(column, pa.string())
@@ -352,7 +325,7 @@ def _column_json(column: pa.Array) -> pa.Array:
         return made
     if _is_text(kind) and not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
         return _quoted(_utf8(column))  # nothing to escape
-    values = _column_values(column)
+    values = jsonable_column(column)
     if _is_text(kind):
         texts = [None if v is None else encode_basestring_ascii(v) for v in values]
     elif pa.types.is_decimal(kind):  # always finite: json.dumps writes float.__repr__
@@ -390,7 +363,7 @@ def encode_documents(batch: pa.RecordBatch) -> list[ProfileDocument]:
     texts += [packed("value_json", _NULL), ids_text, packed("recommendations_json", "[]")]
     parts = [part for key, text in zip(_DOCUMENT_KEYS, texts, strict=True) for part in (key, text)]
     documents = pc.binary_join_element_wise(*parts, "}", "").to_pylist()
-    values = [[None] * rows if name not in names else _column_values(batch.column(name)) for name in INDEXED_FIELDS]
+    values = [[None] * rows if name not in names else jsonable_column(batch.column(name)) for name in INDEXED_FIELDS]
     secondary = _secondary(values[0], ids_text, customer_ids)
     email_tokens = column("email_tokens_json")
     if not _is_text(email_tokens.type):  # only nulls, written without a type
