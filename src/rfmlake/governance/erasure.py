@@ -397,11 +397,13 @@ def _sweep(lake: Lake, person: _Person, *, dry_run: bool = False) -> dict[str, i
 
 def _purge(lake: Lake) -> int:
     """Delete every table version but the current ones (older versions still hold the person), the
-    dbt working database (a cache the next run rebuilds) and the inputs the recommendations stage
-    kept per person (the next run scores everyone with its stored fit)."""
+    dbt working database (a cache the next run rebuilds), the inputs the recommendations stage
+    kept per person (the next run scores everyone with its stored fit) and the customer records the
+    identity stage compared (the next run scores every pair)."""
+    from rfmlake.identity import reuse
     from rfmlake.recommend.job import forget_person_inputs
 
-    removed = len(lake.vacuum(keep=1, min_age_seconds=0.0)) + forget_person_inputs(lake)
+    removed = len(lake.vacuum(keep=1, min_age_seconds=0.0)) + forget_person_inputs(lake) + reuse.forget(lake)
     dbt_dir = lake.system_dir / "dbt"
     for database in (*dbt_dir.glob("*.duckdb"), *dbt_dir.glob("*.duckdb.wal")):
         database.unlink()

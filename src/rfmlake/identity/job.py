@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rfmlake.identity import graph
+from rfmlake.identity import graph, reuse
 from rfmlake.identity.matching import RECORD_COLUMNS, CustomerMatcher
 from rfmlake.ingest.engine import Engine
 from rfmlake.ingest.sql import normalize_pii, token
@@ -53,6 +53,8 @@ class IdentityReport:
     customer_edges: int = 0
     iterations: int = 0
     shared_devices: int = 0
+    records_rescored: int = 0   # records new or changed since the last run's scoring (all without one)
+    pairs_kept: int = 0         # pairs at or above review_threshold kept from the last run, not scored again
     changes: dict[str, int] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -64,7 +66,8 @@ class IdentityReport:
             "model_trained": self.model_trained, "model_refitted": self.model_refitted,
             "pairs_scored": self.pairs_scored, "pairs_joined": self.pairs_joined,
             "pairs_for_review": self.pairs_for_review, "customer_edges": self.customer_edges,
-            "iterations": self.iterations, "shared_devices": self.shared_devices, **self.counts,
+            "iterations": self.iterations, "shared_devices": self.shared_devices,
+            "records_rescored": self.records_rescored, "pairs_kept": self.pairs_kept, **self.counts,
             "changes": self.changes, "notes": self.notes, "seconds": self.seconds,
         }
 
@@ -215,12 +218,14 @@ def resolve_identity(ctx: RunContext, engine: Engine) -> IdentityReport:
 
     pairs_table: str | None = None
     matcher: CustomerMatcher | None = None
+    scoring_key: str | None = None
     if report.customer_records >= 2:
         db_api = _db_api(engine)
         matcher = _matcher(ctx, report.customer_records, db_api, report)
         report.model_version, report.model_trained = matcher.model_version_, matcher.trained_
-        scored = matcher.predict(db_api, "id_records")
-        engine.create("id_pairs", f"SELECT * FROM {scored}")
+        scoring_key = reuse.scoring_key(matcher.model_version_, ctx.settings.identity.review_threshold,
+                                        records_query(ctx.settings.identity.max_block_size))
+        _score(ctx, engine, db_api, matcher, scoring_key, report)
         pairs_table = "id_pairs"
         threshold = float(ctx.settings.identity.match_threshold)
         row = engine.rows(f"""SELECT count(*) AS n, coalesce(sum(CASE WHEN match_probability >= {threshold!r}
@@ -237,10 +242,26 @@ def resolve_identity(ctx: RunContext, engine: Engine) -> IdentityReport:
     report.counts = graph.summary_counts(engine)
     started = _timed(report, "graph", started)
 
-    _commit(ctx, engine, pairs_table, matcher)
+    _commit(ctx, engine, pairs_table, matcher, scoring_key)
     _timed(report, "write", started)
     log.info("identity: %s people from %s", report.counts.get("people"), report.counts.get("members"))
     return report
+
+
+def _score(ctx: RunContext, engine: Engine, db_api: Any, matcher: CustomerMatcher, key: str,
+           report: IdentityReport) -> None:
+    """`id_pairs`: the scored pairs at or above review_threshold. Pairs the last run scored with the
+    same model and whose records are unchanged are kept rather than scored again (identity.reuse)."""
+    columns = ", ".join(reuse.PAIR_COLUMNS)
+    if not reuse.load_previous(ctx.lake, engine, key):
+        report.records_rescored = report.customer_records
+        engine.create("id_pairs", f"SELECT {columns} FROM {matcher.predict(db_api, 'id_records')}")
+        return
+    report.records_rescored = reuse.mark_records(engine)
+    scored = matcher.predict(db_api, "id_rescore", reuse.rescoring_blocks())
+    engine.create("id_pairs_kept", reuse.kept_pairs_query(scored, matcher.model_version_))
+    report.pairs_kept = int(engine.rows("SELECT count(*) AS n FROM id_pairs_kept")[0]["n"])
+    engine.create("id_pairs", f"SELECT {columns} FROM {scored} UNION ALL SELECT {columns} FROM id_pairs_kept")
 
 
 def _matches_query(pairs_table: str | None, matcher: CustomerMatcher | None, threshold: float, run_id: str) -> str:
@@ -263,7 +284,8 @@ def _matches_query(pairs_table: str | None, matcher: CustomerMatcher | None, thr
         FROM {pairs_table}"""
 
 
-def _commit(ctx: RunContext, engine: Engine, pairs_table: str | None, matcher: CustomerMatcher | None) -> None:
+def _commit(ctx: RunContext, engine: Engine, pairs_table: str | None, matcher: CustomerMatcher | None,
+            scoring_key: str | None) -> None:
     lake = ctx.lake
     columns = ", ".join(graph.GRAPH_COLUMNS)
     queries = {
@@ -283,6 +305,10 @@ def _commit(ctx: RunContext, engine: Engine, pairs_table: str | None, matcher: C
         target = lake.new_version("gold", name)
         engine.write(query, target)
         written[name] = target
+    if scoring_key is not None:
+        current = lake.current("gold", MATCHES_TABLE)
+        reuse.write_state(lake, engine, written[MATCHES_TABLE].rstrip("/").rsplit("/", 1)[-1], scoring_key,
+                          keep=current.version if current is not None else None)
     with lake.transaction():
         for name, target in written.items():
             lake.commit("gold", name, target)

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from rfmlake.errors import PipelineError
@@ -172,16 +173,17 @@ class CustomerMatcher:
         self.notes_ = notes
         return self
 
-    def predict(self, db_api: Any, records_table: str) -> str:
-        """Score the blocked pairs; returns the backend table of pairs at or above review_threshold with
-        columns unique_id_l, unique_id_r, match_probability, match_weight and mw_<field>."""
+    def predict(self, db_api: Any, records_table: str, blocks: Sequence[str] = PREDICTION_BLOCKS) -> str:
+        """Score the pairs `blocks` compare (PREDICTION_BLOCKS, or those restricted to the pairs to score
+        again: rfmlake.identity.reuse); returns the backend table of pairs at or above review_threshold
+        with columns unique_id_l, unique_id_r, match_probability, match_weight and mw_<field>."""
         from splink import Linker
 
         if not hasattr(self, "model_"):
             raise PipelineError("CustomerMatcher.predict before fit")
         _quiet_splink()
         settings = copy.deepcopy(self.model_["splink"])
-        settings["blocking_rules_to_generate_predictions"] = list(PREDICTION_BLOCKS)
+        settings["blocking_rules_to_generate_predictions"] = list(blocks)
         linker = Linker(db_api.register(records_table, dataset_display_name="customer_records_predict"),
                         settings, log_level=logging.ERROR)
         scored = linker.inference.predict(threshold_match_probability=self.review_threshold, warning_mode="never")

@@ -96,11 +96,12 @@ PIPELINE: tuple[Stage, ...] = (
         runtime="python",
         entry="rfmlake.pipeline.stages:identity",
         max_attempts=2,
+        # gold.identity_matches: the pairs kept from the last run's scoring (rfmlake.identity.reuse).
         reads=("bronze.customers", "silver.customers", "silver.orders", "silver.events", "silver.access_logs",
-               "gold.identity_graph", "gold.identity_changes"),
+               "gold.identity_graph", "gold.identity_changes", "gold.identity_matches"),
         # What grows with the data is scanned on S3 in place, never copied into the function's /tmp.
         reads_in_place=("bronze.customers", "silver.customers", "silver.orders", "silver.events",
-                        "silver.access_logs"),
+                        "silver.access_logs", "gold.identity_matches"),
         # Only ids and match evidence go onward; the matching model holds no values.
         writes=("gold.identity_graph", "gold.identity_matches", "gold.identity_changes"),
         state=("models/identity",),

@@ -36,6 +36,11 @@ def test_identity_stage_reads_in_place_and_commits_a_glue_table(tmp_path, aws) -
     config.write_text(f"prefix: {PREFIX}\n")
 
     result = run_stage("identity", lake=location, config=str(config), run_id="s3-identity")
+    assert result["summary"]["pairs_kept"] == 0
+    # The next run reads the state the first one published to S3: the unchanged pairs are kept.
+    again = run_stage("identity", lake=location, config=str(config), run_id="s3-identity-2")
+    assert again["summary"]["records_rescored"] == 0
+    assert again["summary"]["pairs_kept"] == result["summary"]["pairs_scored"] > 0
 
     pulled = set(result["lake"]["pulled"])
     assert not pulled & {"bronze.customers", "silver.customers", "silver.events", "silver.orders"}

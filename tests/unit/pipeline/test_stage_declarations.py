@@ -86,10 +86,11 @@ def test_tables_read_in_place_are_declared_reads_and_whole_zones_are_never_copie
         assert all(table_matches(t, s.reads) for t in s.reads_in_place), s.name
         # a table both read in place and written is one the stage appends partitions to, or the
         # recommendations' lists: between fits the unchanged people's rows are read where they lie
-        # and a new version replaces them (ADR 0023)
+        # and a new version replaces them (ADR 0023); so are the identity pairs kept from the last
+        # run's scoring (rfmlake.identity.reuse)
         assert {t for t in s.reads_in_place if table_matches(t, s.writes)} <= {
             "gold.segment_membership_history", "gold.segment_migration", "gold.journey_assignments",
-            "gold.product_recommendations"}, s.name
+            "gold.product_recommendations", "gold.identity_matches"}, s.name
     by_name = {s.name: s for s in PIPELINE}
     # activation reads only the customers it may address and their scores: never fct_orders & co.
     assert by_name["activate"].reads == ("gold.customer_rfm", "silver.customers", "bronze.customers")
