@@ -172,12 +172,13 @@ def advance(lake: Lake, journeys: JourneySet, senders: Mapping[str, Destination]
             state = store.state()
         view = LakeView(lake)
         try:
-            plan, entries, after = _plan(view, lake, journeys, store, state, now, settings, report)
+            before = store.entries(state)  # read once: planned from, then compared with what planning made
+            plan, entries, after = _plan(view, lake, journeys, store, state, before, now, settings, report)
             plan = assign_batches(plan, senders)
         finally:
             view.close()
         report.as_of = after["as_of"]
-        if plan.num_rows == 0 and _same(entries, store.entries(state)) and after["journeys"] == state.get("journeys"):
+        if plan.num_rows == 0 and _same(entries, before) and after["journeys"] == state.get("journeys"):
             report.status = "up_to_date"
             return report
         tick = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"  # sortable by when it was planned
@@ -234,11 +235,12 @@ class _Caps:
 
 
 def _plan(view: LakeView, lake: Lake, journeys: JourneySet, store: JourneyStore, state: dict[str, Any],
-          now: datetime, settings: Settings, report: TickReport) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+          before: pa.Table, now: datetime, settings: Settings, report: TickReport
+          ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
     as_of = view.as_of
     dates = [d for d in view.history_dates() if d <= as_of]
     previous_state = state.get("journeys", {})
-    entries = store.entries(state).to_pylist()
+    entries = before.to_pylist()
     by_customer: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         by_customer[(entry["journey_id"], entry["customer_id"])].append(entry)
