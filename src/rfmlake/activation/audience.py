@@ -166,7 +166,8 @@ def member_from_row(row: dict[str, Any], channel: Channel) -> tuple[Member | Non
 
 def _batch_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
     """The rows of an Arrow batch as dicts, the member attributes already plain (jsonable): built
-    column by column, 2.5x faster than to_pylist() and a conversion per value (1M bench)."""
+    column by column rather than by to_pylist() and a conversion per value (fingerprinting the 1M
+    bench's audience: 7.1 s -> 3.9 s, the same fingerprints)."""
     names = batch.schema.names
     columns = [jsonable_column(batch.column(i)) if name in MEMBER_ATTRIBUTES else batch.column(i).to_pylist()
                for i, name in enumerate(names)]
