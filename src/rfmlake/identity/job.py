@@ -305,13 +305,12 @@ def _commit(ctx: RunContext, engine: Engine, pairs_table: str | None, matcher: C
         target = lake.new_version("gold", name)
         engine.write(query, target)
         written[name] = target
-    if scoring_key is not None:
-        current = lake.current("gold", MATCHES_TABLE)
-        reuse.write_state(lake, engine, written[MATCHES_TABLE].rstrip("/").rsplit("/", 1)[-1], scoring_key,
-                          keep=current.version if current is not None else None)
+    before = lake.current("gold", MATCHES_TABLE)
     with lake.transaction():
-        for name, target in written.items():
-            lake.commit("gold", name, target)
+        committed = {name: lake.commit("gold", name, target) for name, target in written.items()}
+    if scoring_key is not None:  # for the next run; a crash before it is written costs one full scoring
+        reuse.write_state(lake, engine, committed[MATCHES_TABLE].version, scoring_key,
+                          keep=before.version if before is not None else None)
 
 
 __all__ = ["CHANGES_TABLE", "GRAPH_TABLE", "MATCHES_TABLE", "RECORD_COLUMNS", "IdentityReport", "resolve_identity"]

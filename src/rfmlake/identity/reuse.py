@@ -113,8 +113,8 @@ def kept_pairs_query(scored: str, model_version: str) -> str:
 
 def write_state(lake: Lake, engine: Engine, matches_version: str, key: str, keep: str | None) -> None:
     """The records this run compared, for the next run, named after the gold.identity_matches
-    version it writes; the states of other versions but `keep` (the current one, should this run
-    be rolled back) are deleted."""
+    version it committed; the states of other versions but `keep` (the version before, which the
+    run's rollback would make current again) are deleted."""
     if engine.name != "duckdb":
         return
     was = ", ".join(f"r.{c} IS NOT NULL AS was_{c}" for c in SIZE_LIMITED_BLOCKS)
