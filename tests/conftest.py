@@ -4,6 +4,8 @@ tests/functional (Spark, DuckDB, dbt, HTTP)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,15 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 # A fixed test key so tokens are reproducible across tests and module-scoped fixtures; never a real secret.
 TEST_PII_KEY = "test-key-not-a-secret"
 os.environ["RFMLAKE_PII_KEY"] = TEST_PII_KEY
+# One dbt parse cache per test run (rfmlake.modeling.parse_cache), shared by the xdist workers and the
+# CLI subprocesses they start; never the user's own cache.
+_RUN = str(os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid())  # xdist: the controller's
+os.environ.setdefault("RFMLAKE_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"rfmlake-test-cache-{_RUN}"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, once every worker has finished
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"rfmlake-test-cache-{_RUN}", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import tempfile
+import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,7 @@ from rfmlake.errors import PipelineError
 from rfmlake.lake import Lake, TableRef
 from rfmlake.lake.catalog import register_views
 from rfmlake.lake.duck import fetch
+from rfmlake.modeling import parse_cache
 from rfmlake.modeling.project import TARGETS, find_project_dir, schema_prefix, write_profiles
 from rfmlake.modeling.results import DbtResult, NodeResult
 from rfmlake.pipeline.context import RunContext
@@ -171,7 +173,9 @@ def _release_duckdb() -> None:
 def invoke_dbt(
     args: list[str], *, project_dir: Path, profiles_dir: Path, target: str, target_path: Path, log_path: Path
 ) -> tuple[bool, Any, str | None]:
-    """Run one dbt command in-process with output kept in log files. Returns (success, result, error)."""
+    """Run one dbt command in-process with output kept in log files. Returns (success, result, error).
+    The project's parse comes from the parse cache when an earlier command made the same one
+    (rfmlake.modeling.parse_cache), and a parse dbt makes goes into it."""
     from dbt.cli.main import dbtRunner
 
     log_path.mkdir(parents=True, exist_ok=True)
@@ -189,12 +193,17 @@ def invoke_dbt(
     ]
     # dbt's console logger is silenced above; anything printed past it (warnings from adapters or
     # libraries) goes to a file next to dbt.log instead of the pipeline's stdout.
+    key = parse_cache.parse_key(project_dir, profiles_dir, target, args)
+    manifest = parse_cache.load(key)
+    started = time.time()
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
-            outcome = dbtRunner().invoke(full_args)
+            outcome = dbtRunner(manifest=manifest).invoke(full_args)
     finally:
         _release_duckdb()
+    if manifest is None:
+        parse_cache.store(key, target_path, since=started)
     if captured.getvalue().strip():
         with (log_path / "stdout.log").open("a") as handle:
             handle.write(captured.getvalue())
