@@ -70,15 +70,20 @@ def test_each_job_installs_exactly_the_bundle_without_resolving(synth: Synth) ->
 
 @pytest.mark.spark
 def test_the_glue_scripts_run_with_only_the_bundle_and_glue(synth: Synth, tmp_path: Path) -> None:
+    """Each Spark stage's script, started as its Glue job starts it, runs to the end on a landing with
+    bad rows of every kind: bronze holds every landed row, silver quarantines exactly the injected
+    ones, and each file reconciles (the one test that runs the entry scripts themselves, unchanged)."""
     from rfmlake.cli.main import main as rfmlake
+    from rfmlake.lake import Lake
 
     allowed = on_glue()
     assert not allowed & NEVER_ON_GLUE
     blocked = tmp_path / "blocked.json"
     blocked.write_text(json.dumps(sorted(blocked_modules(allowed))))
     landing, lake = tmp_path / "landing", tmp_path / "lake"
-    assert rfmlake(["generate", "--out", str(landing), "--order-lines", "1000"]) == 0
+    assert rfmlake(["generate", "--out", str(landing), "--order-lines", "1000", "--bad-rows"]) == 0
     compute = synth.platform.compute
+    printed = {}
     for stage in SPARK_STAGES:
         work = tmp_path / stage.name
         work.mkdir()
@@ -102,3 +107,19 @@ def test_the_glue_scripts_run_with_only_the_bundle_and_glue(synth: Synth, tmp_pa
         assert report["outcome"] == "exit 0", (report["outcome"], done.stderr[-3000:])
         owners, unknown = third_party(report["modules"])
         assert unknown == [] and missing(owners, allowed) == {}
+        printed[stage.name] = done.stdout
+
+    generated = json.loads((landing / "_generator_manifest.json").read_text())
+    for entity, rows in generated["rows_per_entity"].items():
+        assert f"bronze.{entity}: {rows} rows from " in printed["ingest_bronze"], entity
+    summary = json.loads(printed["conform_silver"])
+    injected = {f"{entity}/{reason}": count for entity, reasons in generated["injected_bad_rows"].items()
+                for reason, count in reasons.items()}
+    assert summary["quarantine"] == injected
+    metrics = summary["metrics"]  # --metrics local: recorded, not sent to CloudWatch
+    assert metrics["published_to"] == "local" and "publish_error" not in metrics
+    assert metrics["rows_in"] == sum(generated["rows_per_entity"].values())
+    assert metrics["rows_quarantined"] == sum(injected.values())
+    assert all(f["rows_in"] == f["rows_accepted"] + f["rows_quarantined"] for f in summary["reconciliation"])
+    lake = Lake(lake)
+    assert lake.current("silver", "orders") is not None and lake.current("bronze", "quarantine") is not None
