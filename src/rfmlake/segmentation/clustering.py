@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
-from sklearn.metrics import calinski_harabasz_score, silhouette_score
+from sklearn.metrics import calinski_harabasz_score, pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -70,6 +70,39 @@ def nearest_centroid(scaled: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Index of the nearest centroid per row; the lower index on an exact tie, deterministically."""
     distances = ((scaled[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
     return np.argmin(distances, axis=1)
+
+
+def silhouette_scores(points: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """sklearn's silhouette_score (euclidean) of several labellings of the same points, from one pass
+    over their pairwise distances instead of one per labelling: the distances, which do not depend
+    on the labels, were 80% of choosing k. Each chunk of distance rows (sklearn's
+    pairwise_distances_chunked: memory bounded by its working_memory) is summed per cluster with one
+    matrix product per labelling. Each labelling needs 2 <= clusters <= len(points) - 1."""
+    if not labelings:
+        return []
+    encoded = []
+    for labels in labelings:
+        _, codes = np.unique(labels, return_inverse=True)
+        freqs = np.bincount(codes)
+        encoded.append((codes, freqs, np.eye(len(freqs))[codes]))
+    values = [np.empty(len(points)) for _ in labelings]
+
+    def reduce(chunk: np.ndarray, start: int) -> None:
+        rows = np.arange(len(chunk))
+        for (codes, freqs, members), out in zip(encoded, values, strict=True):
+            own = codes[start:start + len(chunk)]
+            sums = chunk @ members  # distance from each row to every member of each cluster, summed
+            intra = sums[rows, own]
+            sums[rows, own] = np.inf
+            inter = (sums / freqs).min(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                intra = intra / (freqs[own] - 1)
+                silhouette = (inter - intra) / np.maximum(intra, inter)
+            out[start:start + len(chunk)] = np.nan_to_num(silhouette)  # a cluster of one scores 0, as in sklearn
+
+    for _ in pairwise_distances_chunked(points, reduce_func=reduce):
+        pass
+    return [float(np.mean(out)) for out in values]
 
 
 class RfmClusterer:
@@ -186,7 +219,7 @@ class RfmClusterer:
                              f"{self.min_cluster_size} customers")
             for candidate in range(self.k_min, k_high + 1):
                 fitted[candidate] = self._kmeans(sampled, candidate)
-                curve.append(self._scored(sampled, fitted[candidate]))
+            curve = self._scored(sampled, list(fitted.values()))
             choice = rank_candidates(curve, n_rows=n_rows, min_cluster_share=self.min_cluster_share,
                                      min_cluster_size=self.min_cluster_size)
             preferred, selection, self.elbow_ = choice.preferred, choice.rule, choice.elbow
@@ -196,7 +229,7 @@ class RfmClusterer:
         if self.k is None and k != preferred[0]:
             selection = ("automatic (silhouette)" if selection == "automatic (elbow)" else selection)
         if not curve:
-            curve.append(self._scored(sampled, final, labels=final.labels_[sample]))
+            curve = self._scored(sampled, [final], labels=[final.labels_[sample]])
         order = self._value_order(ordered, assignment, k)
         centroids = final.cluster_centers_[order]
         centroids_original = np.expm1(centroids * scale + mean)
@@ -387,19 +420,25 @@ class RfmClusterer:
         return np.sort(rng.choice(n_rows, size=self.silhouette_sample_size, replace=False))
 
     @staticmethod
-    def _scored(points: np.ndarray, model: KMeans, labels: np.ndarray | None = None) -> KCandidate:
-        """A curve point: inertia of the fit, silhouette and Calinski-Harabasz of `points` under `labels`."""
-        labels = model.labels_ if labels is None else labels
-        silhouette: float | None = None
-        calinski: float | None = None
-        if 2 <= len(np.unique(labels)) <= len(points) - 1:
-            silhouette = float(silhouette_score(points, labels))
-            calinski = float(calinski_harabasz_score(points, labels))
-            if not np.isfinite(calinski):  # all points on their centroids: within-cluster dispersion 0
-                calinski = None
-        smallest = float(np.bincount(labels, minlength=int(model.n_clusters)).min()) / len(labels)
-        return KCandidate(k=int(model.n_clusters), inertia=float(model.inertia_), silhouette=silhouette,
-                          rows=len(model.labels_), calinski_harabasz=calinski, smallest_share=smallest)
+    def _scored(points: np.ndarray, models: list[KMeans],
+                labels: list[np.ndarray] | None = None) -> list[KCandidate]:
+        """The curve points of fits of `points`: each one's inertia, and silhouette and
+        Calinski-Harabasz of `points` under its labels (the models' own unless given)."""
+        labelings = [model.labels_ for model in models] if labels is None else labels
+        scorable = [i for i, found in enumerate(labelings) if 2 <= len(np.unique(found)) <= len(points) - 1]
+        silhouettes = dict(zip(scorable, silhouette_scores(points, [labelings[i] for i in scorable]), strict=True))
+        curve = []
+        for i, (model, found) in enumerate(zip(models, labelings, strict=True)):
+            silhouette = silhouettes.get(i)
+            calinski: float | None = None
+            if silhouette is not None:
+                calinski = float(calinski_harabasz_score(points, found))
+                if not np.isfinite(calinski):  # all points on their centroids: within-cluster dispersion 0
+                    calinski = None
+            smallest = float(np.bincount(found, minlength=int(model.n_clusters)).min()) / len(found)
+            curve.append(KCandidate(k=int(model.n_clusters), inertia=float(model.inertia_), silhouette=silhouette,
+                                    rows=len(model.labels_), calinski_harabasz=calinski, smallest_share=smallest))
+        return curve
 
     @staticmethod
     def _value_order(features: pd.DataFrame, assignment: np.ndarray, k: int) -> list[int]:
