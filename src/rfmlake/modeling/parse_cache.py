@@ -51,7 +51,10 @@ def cache_dir() -> Path | None:
     if configured:
         root = Path(configured)
     else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rfmlake"
+        try:
+            root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rfmlake"
+        except RuntimeError:  # no home folder (a container's arbitrary user): no cache
+            return None
     return root / "dbt-parse"
 
 

@@ -106,3 +106,14 @@ def test_an_unreadable_entry_is_passed_over(cache: Path) -> None:
     (cache / "k.msgpack").write_bytes(b"\x00 not a manifest")
     assert parse_cache.load("k") is None
     assert parse_cache.load("absent") is None
+
+
+def test_without_a_home_folder_there_is_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(parse_cache.CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert parse_cache.cache_dir() is None
