@@ -25,13 +25,14 @@ import json
 import logging
 import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rfmlake.lake.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +146,8 @@ def store(key: str | None, target_path: Path, since: float) -> None:
     try:
         if source.stat().st_mtime < since:
             return  # dbt did not parse in this command (or failed to)
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(dir=folder, prefix=".staging-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(source.read_bytes())
-            os.replace(staging, folder / f"{key}.msgpack")  # readers see the whole file or none
-        finally:
-            Path(staging).unlink(missing_ok=True)
+        entry = str(folder / f"{key}.msgpack")
+        Storage.for_location(entry).write_bytes(entry, source.read_bytes())  # readers see the whole file or none
         cached = sorted(folder.glob("*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in cached[KEEP:]:
             stale.unlink(missing_ok=True)
